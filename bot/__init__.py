@@ -1,0 +1,1 @@
+"""xinfang-bot: multi-channel intake bot for citizen petitions (信访)."""

@@ -1,0 +1,86 @@
+"""Data the pure dialog engine consumes and produces.
+
+The engine never performs I/O. When it needs something only storage can answer (a case
+lookup, or a tracking number for a new submission) it returns an ``Effect``; intake
+resolves the effect and steps the engine again with an ``Event`` of kind ``"resolved"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from bot.messages import Attachment, Location, Reply
+
+EventKind = Literal["text", "attachment", "location", "command", "resolved"]
+
+
+@dataclass(frozen=True, slots=True)
+class CaseView:
+    """What a status answer may show about one case (already filtered by intake)."""
+
+    tracking_no: str
+    status: str  # machine status code, e.g. "submitted"
+    submitted_at: str  # ISO date-time
+    updated_at: str
+    category: str = ""
+    summary: str = ""  # first characters of the request; only for the owner or verified
+    last_event: str = ""  # localized description of the latest public timeline event
+    due_date: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """The answer to an ``Effect``, given back to the engine by intake."""
+
+    effect: str  # the Effect.kind this resolves
+    # for "lookup_case": "found" | "not_found" | "foreign" (exists, belongs to someone else)
+    #                    | "verified" (foreign, but the verification digits matched)
+    #                    | "verify_failed"
+    outcome: str = ""
+    case: CaseView | None = None
+    cases: tuple[CaseView, ...] = ()  # for "list_cases"
+    tracking_no: str = ""  # for "submit": the number of the new case
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One thing that happened in a conversation, normalised for the engine."""
+
+    kind: EventKind
+    text: str = ""
+    attachment: Attachment | None = None
+    location: Location | None = None
+    command: str = ""  # platform command: start, help, status, cancel, lang, my_cases, new
+    command_arg: str = ""
+    resolution: Resolution | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A confirmed petition, ready to become a case."""
+
+    form_id: str
+    form_version: int
+    lang: str
+    answers: dict[str, Any]
+    attachments: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    """Something only intake can do; the engine waits for its ``Resolution``."""
+
+    kind: Literal["lookup_case", "list_cases", "submit"]
+    tracking_no: str = ""
+    verify_digits: str = ""
+    submission: Submission | None = None
+
+
+@dataclass(slots=True)
+class StepResult:
+    """The engine's output for one event."""
+
+    state: dict[str, Any]  # JSON-serialisable conversation state, stored as is
+    replies: list[Reply] = field(default_factory=list)
+    effect: Effect | None = None

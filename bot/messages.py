@@ -1,0 +1,124 @@
+"""Channel-neutral message types shared by channels, intake, the engine and the outbox.
+
+Nothing here imports a platform SDK: channels translate to and from these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Lang(StrEnum):
+    """Languages the bot speaks; Chinese first."""
+
+    ZH = "zh"
+    EN = "en"
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """Where a citizen is reached: a channel name and that channel's chat/user id."""
+
+    channel: str
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file a citizen sent: photo, voice, file; stored under attachment storage."""
+
+    kind: str  # "image" | "voice" | "file" | "video"
+    media_ref: str  # platform media id or storage key
+    mime: str = ""
+    filename: str = ""
+    size: int = 0
+    recognition: str = ""  # speech-to-text supplied by the platform (WeChat voice)
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """A point a citizen shared, with the platform's label when it has one."""
+
+    latitude: float
+    longitude: float
+    label: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """One message or event received from a channel, already verified and parsed."""
+
+    address: Address
+    external_id: str  # platform message id used for durable de-duplication
+    received_at: datetime
+    text: str = ""
+    attachment: Attachment | None = None
+    location: Location | None = None
+    command: str = ""  # a platform-level command: "start", "help", "status", "cancel", ...
+    command_arg: str = ""
+    event: str = ""  # "subscribe" | "unsubscribe" | "" for plain messages
+    lang_hint: str = ""  # the platform's language code, if any
+    raw: dict[str, Any] = field(default_factory=dict)  # small, PII-free platform extras
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """A selectable answer offered with a reply (button, or numbered list line)."""
+
+    value: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """An abstract reply: text plus optional choices; channels decide how to render it."""
+
+    text: str
+    choices: tuple[Choice, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """Serialise for storage (inbound reply cache, outbox payload)."""
+        return {"text": self.text, "choices": [[c.value, c.label] for c in self.choices]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Reply:
+        """Inverse of :meth:`to_json`."""
+        return cls(
+            text=str(data["text"]),
+            choices=tuple(Choice(str(v), str(lbl)) for v, lbl in data.get("choices", [])),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """One message the outbox asks a channel to deliver."""
+
+    address: Address
+    reply: Reply
+    kind: str = "reply"  # "reply" | "push" | "broadcast"
+    outbox_id: int = 0
+    idempotency_key: str = ""  # stable per outbox row; lets a channel detect a resend
+    template: dict[str, Any] = field(default_factory=dict)  # structured data for template pushes
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What a channel reports after a successful send."""
+
+    external_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a channel can do, as data: the engine's replies are rendered against this."""
+
+    buttons: bool = False  # inline choices; otherwise choices become a numbered list
+    max_text_len: int = 2000  # split longer texts below this many characters
+    attachments: tuple[str, ...] = ()  # inbound attachment kinds accepted
+    location: bool = False
+    push: bool = True  # can deliver messages that are not a direct answer
+    rate_per_second: float = 0.0  # overall send rate limit, 0 = unlimited
+    rate_per_chat_per_second: float = 0.0  # per-chat send rate limit, 0 = unlimited
