@@ -1,0 +1,93 @@
+"""登记: turning a confirmed submission into a case, and what a status answer may show."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.cases.flags import registration_flags
+from bot.cases.tracking import new_tracking_no
+from bot.dialogs.types import CaseView, Submission
+from bot.storage import attachments, cases
+from bot.storage.cases import CaseRow
+from bot.storage.contacts import Contact
+
+ACCEPTANCE_DAYS = 15  # 受理告知 within 15 days of registration (信访工作条例 第三十一条)
+SUMMARY_CHARS = 40
+
+
+async def create_case(
+    conn: AsyncConnection, *, contact: Contact, submission: Submission, now: datetime
+) -> str:
+    """Register a case with a fresh tracking number; returns the number."""
+    answers = submission.answers
+    tracking_no = new_tracking_no(now.date())
+    while await cases.tracking_no_taken(conn, tracking_no):
+        tracking_no = new_tracking_no(now.date())
+    phone = str(answers.get("phone") or "")
+    earlier = await cases.count_earlier(conn, contact.id, phone)
+    case_id = await cases.insert_case(
+        conn,
+        tracking_no=tracking_no,
+        contact_id=contact.id,
+        channel=contact.address.channel,
+        status="submitted",
+        lang=submission.lang,
+        form_id=submission.form_id,
+        form_version=submission.form_version,
+        appeal_type=str(answers.get("appeal_type") or ""),
+        category=str(answers.get("category") or ""),
+        region=str(answers.get("region") or ""),
+        name=str(answers.get("name") or "")[:100],
+        phone=phone,
+        people_count=_int(answers.get("people_count"), 1),
+        answers=answers,
+        flags=registration_flags(answers, earlier),
+        submitted_at=now,
+        updated_at=now,
+        due_at=now + timedelta(days=ACCEPTANCE_DAYS),
+    )
+    await cases.add_event(conn, case_id, at=now, actor="citizen", kind="submitted")
+    await attachments.link_to_case(conn, _attachment_ids(submission.attachments), case_id)
+    return tracking_no
+
+
+async def view_for_owner(conn: AsyncConnection, case: CaseRow) -> CaseView:
+    """Everything the petitioner may see about their own case."""
+    view = await view_for_verified(conn, case)
+    request = str(case.answers.get("request") or "")
+    summary = request[:SUMMARY_CHARS] + ("…" if len(request) > SUMMARY_CHARS else "")
+    return replace(view, summary=summary)
+
+
+async def view_for_verified(conn: AsyncConnection, case: CaseRow) -> CaseView:
+    """Status only, for someone who proved they know the petition's phone digits."""
+    last = await cases.last_public_event(conn, case.id)
+    return CaseView(
+        tracking_no=case.tracking_no,
+        status=case.status,
+        submitted_at=case.submitted_at.isoformat(),
+        updated_at=case.updated_at.isoformat(),
+        category=case.category,
+        last_event=last.note if last is not None else "",
+        due_date=case.due_at.date().isoformat() if case.due_at else "",
+    )
+
+
+def _attachment_ids(items: tuple[dict[str, Any], ...]) -> list[int]:
+    ids = []
+    for item in items:
+        ref = str(item.get("media_ref", ""))
+        if ref.isdigit():
+            ids.append(int(ref))
+    return ids
+
+
+def _int(value: Any, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default

@@ -1,0 +1,73 @@
+"""The one protocol every channel implements, and the send-error taxonomy the outbox relies on."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from bot.messages import Capabilities, OutboundMessage, Reply, SendResult
+
+
+class SendError(Exception):
+    """A failed send. ``retryable`` decides between backoff and permanent failure.
+
+    ``retry_after`` (seconds) is the platform's own instruction when it gave one.
+    ``unreachable`` means the citizen can no longer be reached on this channel
+    (blocked the bot, unsubscribed): the outbox marks the contact and stops.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        retryable: bool,
+        retry_after: float | None = None,
+        unreachable: bool = False,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.unreachable = unreachable
+
+
+@runtime_checkable
+class Channel(Protocol):
+    """A messaging platform as the outbox sees it."""
+
+    name: str
+    capabilities: Capabilities
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        """Deliver one message or raise :class:`SendError`."""
+        ...
+
+    async def already_sent(self, message: OutboundMessage) -> bool:
+        """Whether a message with this idempotency key was delivered before (crash recovery)."""
+        ...
+
+
+def render_text(reply: Reply, caps: Capabilities, lang: str = "zh") -> str:
+    """The reply as plain text: choices become a numbered list when buttons are missing."""
+    if not reply.choices or caps.buttons:
+        return reply.text
+    sep = "." if lang == "en" else "．"
+    lines = [f"{i}{sep} {c.label}" for i, c in enumerate(reply.choices, 1)]
+    return reply.text + "\n" + "\n".join(lines)
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Split text into parts of at most ``limit`` characters, at line breaks when possible."""
+    if len(text) <= limit:
+        return [text]
+    parts: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = rest.rfind("\n", 0, limit)
+        if cut < limit // 2:  # no useful line break: cut at a sentence end or hard
+            ends = [rest.rfind(p, 0, limit) for p in "。！？.!?"]
+            cut = max(ends) + 1 if max(ends) >= limit // 2 else limit
+        parts.append(rest[:cut].rstrip("\n"))
+        rest = rest[cut:].lstrip("\n")
+    if rest:
+        parts.append(rest)
+    return parts

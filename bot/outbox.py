@@ -1,0 +1,215 @@
+"""The delivery worker: claim due outbox rows · send through the channel · mark, retry or fail.
+
+This is the only caller of ``Channel.send``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import socket
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.channels.base import Channel, SendError
+from bot.clock import utc_now
+from bot.logging import get_logger
+from bot.metrics import OUTBOX_FAILED, OUTBOX_RETRIED, OUTBOX_SENT
+from bot.storage import contacts
+from bot.storage import outbox as rows
+from bot.storage.db import Database
+from bot.storage.outbox import OutboxRow
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, capped; the platform's retry_after wins."""
+
+    base_seconds: float = 2.0
+    cap_seconds: float = 1800.0
+    max_attempts: int = 12
+
+    def delay(self, attempts: int, retry_after: float | None, rng: random.Random) -> float:
+        """Seconds to wait before the next attempt after ``attempts`` failures."""
+        backoff = min(self.cap_seconds, self.base_seconds * 2 ** max(0, attempts - 1))
+        jittered = backoff / 2 + rng.uniform(0, backoff / 2)
+        return max(jittered, retry_after or 0.0)
+
+
+class RateLimiter:
+    """Spacing of sends per channel and per chat, from the channel's capabilities."""
+
+    def __init__(self) -> None:
+        self._next_at: dict[tuple[str, str], float] = defaultdict(float)
+
+    def reserve(self, channel: Channel, address: str, now: float) -> float:
+        """Reserve a send slot; returns how many seconds to wait (0 = send now)."""
+        caps = channel.capabilities
+        keys: list[tuple[tuple[str, str], float]] = []
+        if caps.rate_per_second > 0:
+            keys.append(((channel.name, ""), 1 / caps.rate_per_second))
+        if caps.rate_per_chat_per_second > 0:
+            keys.append(((channel.name, address), 1 / caps.rate_per_chat_per_second))
+        wait = max((self._next_at[k] - now for k, _ in keys), default=0.0)
+        if wait > 0:
+            return wait
+        for key, spacing in keys:
+            self._next_at[key] = now + spacing
+        return 0.0
+
+    def hold(self, channel: str, address: str, until: float) -> None:
+        """Respect a platform's retry_after for one chat."""
+        key = (channel, address)
+        self._next_at[key] = max(self._next_at[key], until)
+
+
+def default_worker_id() -> str:
+    """host:pid, so that leases name who holds a row."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class OutboxWorker:
+    """Delivers outbox rows; safe to run in several processes at once."""
+
+    def __init__(
+        self,
+        db: Database,
+        channels: Mapping[str, Channel],
+        *,
+        worker_id: str | None = None,
+        batch: int = 50,
+        lease: timedelta = timedelta(seconds=60),
+        poll_seconds: float = 0.5,
+        policy: RetryPolicy | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.db = db
+        self.channels = dict(channels)
+        self.worker_id = worker_id or default_worker_id()
+        self.batch = batch
+        self.lease = lease
+        self.poll_seconds = poll_seconds
+        self.policy = policy or RetryPolicy()
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.limiter = RateLimiter()
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Ask the worker to look for rows now (after this process enqueued some)."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until ``stop`` is set, then hand back whatever is still claimed."""
+        log.info("outbox.started", worker=self.worker_id)
+        try:
+            while not stop.is_set():
+                try:
+                    handled = await self.run_once()
+                except Exception:
+                    log.exception("outbox.iteration_failed")
+                    handled = 0
+                if handled == 0:
+                    self._wake.clear()
+                    waiters = [asyncio.ensure_future(self._wake.wait())]
+                    waiters.append(asyncio.ensure_future(stop.wait()))
+                    _, pending = await asyncio.wait(
+                        waiters, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    for task in pending:
+                        task.cancel()
+        finally:
+            async with self.db.transaction() as conn:
+                await rows.release(conn, self.worker_id)
+            log.info("outbox.stopped", worker=self.worker_id)
+
+    async def run_once(self) -> int:
+        """Claim one batch and deliver it; returns how many rows were handled."""
+        now = self.clock()
+        async with self.db.transaction() as conn:
+            claimed = await rows.claim_due(
+                conn,
+                worker=self.worker_id,
+                now=now,
+                limit=self.batch,
+                lease=self.lease,
+                channels=list(self.channels),
+            )
+        by_chat: dict[tuple[str, str], list[OutboxRow]] = defaultdict(list)
+        for row in claimed:
+            by_chat[(row.address.channel, row.address.address)].append(row)
+        # chats are independent; one chat's messages stay in order
+        await asyncio.gather(*(self._deliver_chat(chat_rows) for chat_rows in by_chat.values()))
+        return len(claimed)
+
+    async def _deliver_chat(self, chat_rows: list[OutboxRow]) -> None:
+        for index, row in enumerate(chat_rows):
+            blocked_until = await self._deliver(row)
+            if blocked_until is not None:
+                # keep the chat in order: later rows wait as long as the one that could not go
+                async with self.db.transaction() as conn:
+                    for rest in chat_rows[index + 1 :]:
+                        await rows.reschedule(
+                            conn, rest.id, self.worker_id, blocked_until, count_attempt=False
+                        )
+                return
+
+    async def _deliver(self, row: OutboxRow) -> datetime | None:
+        """Send one row; None when settled (sent or failed for good), else its next try."""
+        channel = self.channels[row.address.channel]
+        loop_now = asyncio.get_running_loop().time()
+        wait = self.limiter.reserve(channel, row.address.address, loop_now)
+        if wait > 0:
+            at = self.clock() + timedelta(seconds=wait)
+            async with self.db.transaction() as conn:
+                await rows.reschedule(conn, row.id, self.worker_id, at, count_attempt=False)
+            return at
+        message = row.message()
+        try:
+            if row.attempts > 0 and await channel.already_sent(message):
+                result_id = ""
+            else:
+                result_id = (await channel.send(message)).external_id
+        except SendError as err:
+            return await self._failed(row, err)
+        except Exception as exc:  # a bug or an unexpected client error: retry, loudly
+            log.exception("outbox.send_crashed", outbox_id=row.id, channel=row.address.channel)
+            return await self._failed(row, SendError(repr(exc), retryable=True))
+        async with self.db.transaction() as conn:
+            await rows.mark_sent(conn, row.id, self.worker_id, self.clock(), result_id)
+        OUTBOX_SENT.labels(row.address.channel).inc()
+        return None
+
+    async def _failed(self, row: OutboxRow, err: SendError) -> datetime | None:
+        channel = row.address.channel
+        attempts = row.attempts + 1
+        async with self.db.transaction() as conn:
+            if err.retryable and attempts < self.policy.max_attempts:
+                delay = self.policy.delay(attempts, err.retry_after, self.rng)
+                if err.retry_after:
+                    loop_now = asyncio.get_running_loop().time()
+                    self.limiter.hold(channel, row.address.address, loop_now + err.retry_after)
+                at = self.clock() + timedelta(seconds=delay)
+                await rows.reschedule(conn, row.id, self.worker_id, at, error=err.reason)
+                OUTBOX_RETRIED.labels(channel).inc()
+                log.warning(
+                    "outbox.retry",
+                    outbox_id=row.id,
+                    channel=channel,
+                    attempts=attempts,
+                    delay=round(delay, 2),
+                    reason=err.reason,
+                )
+                return at
+            await rows.mark_failed(conn, row.id, self.worker_id, err.reason)
+            if err.unreachable:
+                await contacts.update_contact(conn, row.contact_id, reachable=False)
+        OUTBOX_FAILED.labels(channel).inc()
+        log.warning("outbox.failed", outbox_id=row.id, channel=channel, reason=err.reason)
+        return None

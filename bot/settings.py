@@ -1,0 +1,132 @@
+"""Settings: the only reader of the environment (prefix ``XINFANG_``, optional ``.env`` file)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_DIR = PROJECT_ROOT / "config"
+DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
+
+
+class SettingsError(Exception):
+    """A setting has a bad value; the message names the variable and the reason."""
+
+
+class Settings(BaseSettings):
+    """All runtime settings. Each field is read from ``XINFANG_<NAME>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="XINFANG_",
+        env_file=(".env", "config/xinfang.env"),
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    database_url: str = Field(default="", description="SQLAlchemy async URL; default SQLite file")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    config_dir: Path = DEFAULT_CONFIG_DIR
+    data_dir: Path = DEFAULT_DATA_DIR
+    log_level: str = "info"
+    log_json: bool = False  # JSON lines (production) or console rendering (development)
+    auto_migrate: bool = True  # `serve` upgrades the schema at start; else it only checks
+
+    # dialog
+    draft_ttl_hours: float = Field(default=72, gt=0)
+    lookup_limit: int = Field(default=5, ge=1)  # failed status lookups allowed per window
+    lookup_window_minutes: float = Field(default=60, gt=0)
+    max_text_len: int = Field(default=5000, ge=100)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)  # webhook and chat request bodies
+    max_upload_bytes: int = Field(default=10 * 1_048_576, ge=1024)
+
+    # outbox
+    outbox_poll_seconds: float = Field(default=0.5, gt=0)
+    outbox_batch: int = Field(default=50, ge=1)
+    outbox_max_attempts: int = Field(default=12, ge=1)
+    outbox_lease_seconds: float = Field(default=60, gt=0)
+
+    # web chat
+    web_cookie_secure: bool = False  # set true behind HTTPS
+    web_rate_per_minute: int = Field(default=60, ge=1)  # messages per web session per minute
+
+    # WeChat (enabled when token + app id are set)
+    wechat_token: str = ""
+    wechat_app_id: str = ""
+    wechat_app_secret: str = ""
+    wechat_aes_key: str = ""
+    wechat_template_id: str = ""
+    wechat_api_base: str = "https://api.weixin.qq.com"
+
+    # Telegram (enabled when the token is set)
+    telegram_token: str = ""
+    telegram_secret: str = ""
+    telegram_api_base: str = "https://api.telegram.org"
+    telegram_polling: bool = False
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, v: str) -> str:
+        v = v.lower()
+        if v not in {"debug", "info", "warning", "error"}:
+            raise ValueError("must be one of debug, info, warning, error")
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if v and not v.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
+                "(e.g. postgresql+asyncpg://user@127.0.0.1:5432/xinfang)"
+            )
+        return v
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL, defaulting to an SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'xinfang.sqlite3'}"
+
+    @property
+    def attachments_dir(self) -> Path:
+        """Where attachment files are stored."""
+        return self.data_dir / "attachments"
+
+    @property
+    def draft_ttl(self) -> timedelta:
+        """How long an untouched draft survives."""
+        return timedelta(hours=self.draft_ttl_hours)
+
+    @property
+    def lookup_window(self) -> timedelta:
+        """The window in which failed status lookups are counted."""
+        return timedelta(minutes=self.lookup_window_minutes)
+
+    @property
+    def wechat_enabled(self) -> bool:
+        """WeChat is on when its credentials are set."""
+        return bool(self.wechat_token and self.wechat_app_id)
+
+    @property
+    def telegram_enabled(self) -> bool:
+        """Telegram is on when its token is set."""
+        return bool(self.telegram_token)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings, turning validation errors into one readable :class:`SettingsError`."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = "XINFANG_" + "_".join(str(p) for p in err["loc"]).upper()
+            lines.append(f"{name}: {err['msg']} (got {err.get('input')!r})")
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None

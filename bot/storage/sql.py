@@ -1,0 +1,27 @@
+"""Small dialect bridges the repositories share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+async def insert_ignore(
+    conn: AsyncConnection, table: Table, values: dict[str, Any], conflict: list[str]
+) -> int | None:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id: the new id, or None if it existed.
+
+    On PostgreSQL a conflicting insert waits for a concurrent uncommitted insert of the
+    same key to finish, which is what makes de-duplication safe across processes.
+    """
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = (
+        dialect.insert(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=conflict)
+        .returning(table.c.id)
+    )
+    return (await conn.execute(stmt)).scalar_one_or_none()

@@ -1,0 +1,179 @@
+"""The schema, as SQLAlchemy Core tables. Migrations in ``migrations/versions`` mirror it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# BIGINT ids on PostgreSQL; INTEGER on SQLite so that the column is the rowid alias.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both databases (SQLite stores naive text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("channel", String(16), nullable=False),
+    Column("address", String(128), nullable=False),  # platform chat/user id (web: cookie hash)
+    Column("lang", String(8), nullable=False, server_default="zh"),
+    Column("reachable", Boolean, nullable=False, server_default="1"),  # false after unsubscribe
+    Column("last_inbound_at", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("channel", "address"),
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("contact_id", Id, ForeignKey("contacts.id"), primary_key=True),
+    Column("state", Json, nullable=True),
+    Column("version", Integer, nullable=False, server_default="0"),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+inbound_messages = Table(
+    "inbound_messages",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("channel", String(16), nullable=False),
+    Column("external_id", String(128), nullable=False),
+    Column("contact_id", Id, ForeignKey("contacts.id"), nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("text", Text, nullable=False, server_default=""),
+    Column("meta", Json, nullable=True),  # attachment / location / command, PII-free
+    Column("replies", Json, nullable=True),  # the replies given, returned to duplicates
+    Column("reply_mode", String(8), nullable=False, server_default="direct"),  # or "outbox"
+    UniqueConstraint("channel", "external_id"),
+    Index("ix_inbound_contact", "contact_id", "id"),
+)
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tracking_no", String(20), nullable=False, unique=True),
+    Column("contact_id", Id, ForeignKey("contacts.id"), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("lang", String(8), nullable=False),
+    Column("form_id", String(32), nullable=False),
+    Column("form_version", Integer, nullable=False),
+    Column("appeal_type", String(24), nullable=False, server_default=""),
+    Column("category", String(32), nullable=False, server_default=""),
+    Column("region", String(32), nullable=False, server_default=""),
+    Column("name", String(100), nullable=False, server_default=""),
+    Column("phone", String(20), nullable=False, server_default=""),
+    Column("people_count", Integer, nullable=False, server_default="1"),
+    Column("answers", Json, nullable=False),
+    Column("flags", Json, nullable=False),
+    Column("submitted_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("due_at", UTCDateTime(), nullable=True),
+    Index("ix_cases_contact", "contact_id", "id"),
+    Index("ix_cases_phone", "phone"),
+    Index("ix_cases_status_submitted", "status", "submitted_at"),
+)
+
+case_events = Table(
+    "case_events",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("case_id", Id, ForeignKey("cases.id"), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", String(64), nullable=False),  # "citizen", "system", or a staff login
+    Column("kind", String(32), nullable=False),
+    Column("note", Text, nullable=False, server_default=""),
+    Column("public", Boolean, nullable=False, server_default="1"),  # shown to the citizen
+    Column("data", Json, nullable=True),
+    Index("ix_case_events_case", "case_id", "id"),
+)
+
+attachments = Table(
+    "attachments",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("contact_id", Id, ForeignKey("contacts.id"), nullable=False),
+    Column("case_id", Id, ForeignKey("cases.id"), nullable=True),
+    Column("kind", String(16), nullable=False),
+    Column("media_ref", String(256), nullable=False),  # storage key under the attachments dir
+    Column("mime", String(128), nullable=False, server_default=""),
+    Column("filename", String(256), nullable=False, server_default=""),
+    Column("size", Integer, nullable=False, server_default="0"),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_attachments_case", "case_id"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("contact_id", Id, ForeignKey("contacts.id"), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("address", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),  # reply | push | broadcast
+    Column("payload", Json, nullable=False),  # Reply.to_json() + optional template data
+    Column("case_id", Id, ForeignKey("cases.id"), nullable=True),
+    # pending -> sending (claimed, leased) -> sent | failed ; pending -> cancelled
+    Column("status", String(12), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("lease_until", UTCDateTime(), nullable=True),
+    Column("claimed_by", String(64), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("external_id", String(128), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("sent_at", UTCDateTime(), nullable=True),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
+    Index("ix_outbox_contact", "contact_id", "id"),
+)
