@@ -1,0 +1,180 @@
+"""Recognise the words and platform commands that work at every step.
+
+A command is a whole message ("帮助", "help", "/help", "修改 3", "查询 XF261121-…"),
+matched after NFKC folding, so full-width forms ("ＨＥＬＰ", "／ｌａｎｇ ｅｎ") work too.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from typing import Literal
+
+from bot.cases.tracking import parse_tracking_no
+from bot.dialogs.validators import normalize_token
+
+Intent = Literal[
+    "help",
+    "back",
+    "edit",
+    "cancel",
+    "continue",
+    "status",
+    "my_cases",
+    "lang",
+    "new",
+    "skip",
+    "done",
+    "confirm",
+    "unknown",
+]
+
+# words that are commands at every step (whole message, optionally followed by an argument)
+WORDS: dict[Intent, tuple[str, ...]] = {
+    "help": ("帮助", "求助", "说明", "菜单", "help", "menu", "?", "？"),
+    "back": ("返回", "上一步", "上一题", "back", "previous"),
+    "edit": ("修改", "更改", "编辑", "edit", "change"),
+    "cancel": ("取消", "撤销", "放弃", "cancel", "abort", "quit"),
+    "continue": ("继续", "继续填写", "continue", "resume"),
+    "status": ("查询", "进度", "查进度", "查询进度", "办理进度", "status", "track"),
+    "my_cases": ("我的", "我的事项", "我的信访", "my cases", "my case", "mine", "my"),
+    "lang": ("lang", "language", "语言"),
+}
+# words that start a new petition (only taken as commands when no draft is open)
+NEW_WORDS = (
+    "新建",
+    "新建信访",
+    "新建信访事项",
+    "我要投诉",
+    "我要信访",
+    "我要反映",
+    "反映问题",
+    "投诉",
+    "信访",
+    "开始",
+    "new",
+    "start",
+    "new petition",
+    "file a petition",
+)
+SKIP_WORDS = ("跳过", "略过", "skip", "none", "无", "没有")
+DONE_WORDS = ("完成", "好了", "写完了", "发完了", "结束", "done", "finish", "finished", "ok done")
+CONFIRM_WORDS = ("确认提交", "确认", "提交", "confirm", "submit")
+LANG_WORDS = {
+    "english": "en",
+    "英文": "en",
+    "英语": "en",
+    "中文": "zh",
+    "chinese": "zh",
+    "简体中文": "zh",
+    "汉语": "zh",
+}
+LANG_CODES = {"en": "en", "english": "en", "zh": "zh", "cn": "zh", "中文": "zh", "chinese": "zh"}
+# platform command names (Event.command) and their intents
+PLATFORM: dict[str, Intent] = {
+    "start": "new",
+    "new": "new",
+    "help": "help",
+    "status": "status",
+    "cancel": "cancel",
+    "lang": "lang",
+    "language": "lang",
+    "my_cases": "my_cases",
+    "mycases": "my_cases",
+    "my": "my_cases",
+    "back": "back",
+    "edit": "edit",
+    "continue": "continue",
+    "resume": "continue",
+    "skip": "skip",
+    "done": "done",
+    "confirm": "confirm",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A recognised command: what to do and its argument (may be empty)."""
+
+    intent: Intent
+    arg: str = ""
+    slash: bool = False  # typed as "/word": a command even where words are answers
+
+
+def _lookup(words: tuple[str, ...], token: str) -> bool:
+    return token in words or token.replace(" ", "") in {w.replace(" ", "") for w in words}
+
+
+def parse_command(text: str) -> Command | None:
+    """The command a whole message expresses, or None when it is an ordinary answer."""
+    folded = unicodedata.normalize("NFKC", text).strip()
+    if not folded or len(folded) > 80:
+        return None
+    slash = folded.startswith("/")
+    body = folded.lstrip("/").strip()
+    if body in ("?", "？"):
+        return Command("help", "", slash)
+    token = normalize_token(body)
+    if not token:
+        return None
+    if token in LANG_WORDS:
+        return Command("lang", LANG_WORDS[token], slash)
+    for intent, words in WORDS.items():
+        if _lookup(words, token):
+            return Command(intent, "", slash)
+    # "<word> <arg>" forms: 修改 3, 查询 XF…, /lang en; also 修改3 / 查询XF… without a space
+    for intent in ("edit", "status", "lang"):
+        for word in sorted(WORDS[intent], key=len, reverse=True):
+            if token.startswith(word) and len(token) > len(word):
+                rest = body[len(word) :] if body.casefold().startswith(word) else token[len(word) :]
+                if word.isascii() and not rest[:1].isspace() and rest[:1] not in ":：":
+                    continue  # "statusx" is not "status x"
+                arg = rest.strip().lstrip(":：").strip()
+                if not arg:
+                    continue
+                if intent == "status" and parse_tracking_no(arg).outcome == "none":
+                    continue
+                if intent == "lang" and lang_code(arg) is None:
+                    continue
+                return Command(intent, arg, slash)
+    if slash:
+        name = token.split()[0]
+        arg = body[len(name) :].strip()
+        platform = PLATFORM.get(name)
+        if platform is not None:
+            return Command(platform, arg, True)
+        if _lookup(NEW_WORDS, token):
+            return Command("new", "", True)
+        return Command("unknown", name, True)
+    return None
+
+
+def from_platform(command: str, arg: str) -> Command:
+    """The command a platform-level command (Event.command) stands for."""
+    name = normalize_token(command).lstrip("/")
+    return Command(PLATFORM.get(name, "unknown"), arg.strip(), True)
+
+
+def is_new_word(text: str) -> bool:
+    """True for words that start a new petition ("新建", "我要投诉", "new", ...)."""
+    return _lookup(NEW_WORDS, normalize_token(text))
+
+
+def is_skip(text: str) -> bool:
+    """True for "跳过" / "skip" and the like."""
+    return _lookup(SKIP_WORDS, normalize_token(text).lstrip("/"))
+
+
+def is_done(text: str) -> bool:
+    """True for "完成" / "done" and the like."""
+    return _lookup(DONE_WORDS, normalize_token(text).lstrip("/"))
+
+
+def is_confirm(text: str) -> bool:
+    """True for "确认提交" / "confirm" and the like."""
+    return _lookup(CONFIRM_WORDS, normalize_token(text).lstrip("/"))
+
+
+def lang_code(arg: str) -> str | None:
+    """The language code an argument names ("en", "English", "中文"), or None."""
+    return LANG_CODES.get(normalize_token(arg)) or LANG_WORDS.get(normalize_token(arg))
