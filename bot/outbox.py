@@ -88,6 +88,7 @@ class OutboxWorker:
         policy: RetryPolicy | None = None,
         clock: Callable[[], datetime] = utc_now,
         rng: random.Random | None = None,
+        on_sent: Callable[[OutboxRow], None] | None = None,
     ) -> None:
         self.db = db
         self.channels = dict(channels)
@@ -99,6 +100,7 @@ class OutboxWorker:
         self.clock = clock
         self.rng = rng or random.Random()
         self.limiter = RateLimiter()
+        self.on_sent = on_sent
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -184,6 +186,8 @@ class OutboxWorker:
         async with self.db.transaction() as conn:
             await rows.mark_sent(conn, row.id, self.worker_id, self.clock(), result_id)
         OUTBOX_SENT.labels(row.address.channel).inc()
+        if self.on_sent is not None:
+            self.on_sent(row)
         return None
 
     async def _failed(self, row: OutboxRow, err: SendError) -> datetime | None:

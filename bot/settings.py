@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,6 +34,7 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     config_dir: Path = DEFAULT_CONFIG_DIR
     data_dir: Path = DEFAULT_DATA_DIR
+    timezone: str = "Asia/Shanghai"  # the office's local time, for dates shown to people
     log_level: str = "info"
     log_json: bool = False  # JSON lines (production) or console rendering (development)
     auto_migrate: bool = True  # `serve` upgrades the schema at start; else it only checks
@@ -75,6 +77,15 @@ class Settings(BaseSettings):
         v = v.lower()
         if v not in {"debug", "info", "warning", "error"}:
             raise ValueError("must be one of debug, info, warning, error")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("unknown time zone (use an IANA name like Asia/Shanghai)") from None
         return v
 
     @field_validator("database_url")

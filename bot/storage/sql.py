@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 async def insert_ignore(
     conn: AsyncConnection, table: Table, values: dict[str, Any], conflict: list[str]
 ) -> int | None:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING id: the new id, or None if it existed.
+    """INSERT … ON CONFLICT DO NOTHING RETURNING pk: the new key, or None if it existed.
 
     On PostgreSQL a conflicting insert waits for a concurrent uncommitted insert of the
     same key to finish, which is what makes de-duplication safe across processes.
@@ -22,6 +22,6 @@ async def insert_ignore(
         dialect.insert(table)
         .values(**values)
         .on_conflict_do_nothing(index_elements=conflict)
-        .returning(table.c.id)
+        .returning(*table.primary_key.columns)
     )
     return (await conn.execute(stmt)).scalar_one_or_none()

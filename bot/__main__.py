@@ -1,0 +1,140 @@
+"""The `xinfang` command line (also `python -m bot`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import socket
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from bot.app import build_services, create_app
+from bot.dialogs.form import FormError
+from bot.logging import configure_logging, get_logger
+from bot.settings import Settings, SettingsError, load_settings
+from bot.storage import migrate
+
+log = get_logger("bot.cli")
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    services = build_services(settings)
+    app = create_app(services)
+    host, port = args.host or settings.host, args.port or settings.port
+    log.info("serve.starting", host=host, port=port, database=services.db.dialect)
+    web.run_app(
+        app,
+        host=host,
+        port=port,
+        print=None,
+        shutdown_timeout=args.shutdown_timeout,
+        access_log=None,
+    )
+    return 0
+
+
+def _chat(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.channels.terminal import TerminalChat
+
+    services = build_services(settings)
+
+    async def main() -> None:
+        await migrate.ensure_schema(services.db, auto_upgrade=settings.auto_migrate)
+        user = args.user or f"{getpass.getuser()}@{socket.gethostname()}"
+        try:
+            await TerminalChat(services.intake, services.db, user).run()
+        finally:
+            await services.db.dispose()
+
+    asyncio.run(main())
+    return 0
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.storage.db import Database
+
+    db = Database(settings.effective_database_url)
+
+    async def main() -> None:
+        try:
+            if args.action == "upgrade":
+                await migrate.upgrade(db, args.revision or "head")
+            elif args.action == "downgrade":
+                await migrate.downgrade(db, args.revision or "-1")
+            current = await migrate.current_revision(db)
+            print(f"schema at {current or 'nothing'} (code expects {migrate.head_revision()})")
+        finally:
+            await db.dispose()
+
+    asyncio.run(main())
+    return 0
+
+
+def _check_config(settings: Settings, _args: argparse.Namespace) -> int:
+    services = build_services(settings)
+    form = services.engine.forms.current()
+    print(f"settings ok; database {services.db.dialect}; form {form.id} v{form.version} ok")
+    print(f"channels: {', '.join(sorted(services.channels))}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for --help tests and docs)."""
+    p = argparse.ArgumentParser(
+        prog="xinfang",
+        description="xinfang-bot: petition intake over WeChat, Telegram and web chat. "
+        "Settings come from XINFANG_* environment variables (see README).",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the web server and the outbox worker")
+    serve.add_argument("--host", help="listen address (default XINFANG_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default XINFANG_PORT or 8080)")
+    serve.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=10.0,
+        help="seconds in-flight requests get to finish on SIGTERM (default 10)",
+    )
+    serve.set_defaults(func=_serve)
+
+    chat = sub.add_parser("chat", help="talk to the bot in this terminal (same engine and data)")
+    chat.add_argument("--user", help="the citizen identity to use (default user@host)")
+    chat.set_defaults(func=_chat)
+
+    mig = sub.add_parser("migrate", help="apply or revert database migrations")
+    mig.add_argument(
+        "action", nargs="?", default="upgrade", choices=["upgrade", "downgrade", "current"]
+    )
+    mig.add_argument("revision", nargs="?", help="target revision (default head / one step)")
+    mig.set_defaults(func=_migrate)
+
+    check = sub.add_parser("check-config", help="validate settings, forms and texts, then exit")
+    check.set_defaults(func=_check_config)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `xinfang` console script."""
+    args = parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"xinfang: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_json)
+    try:
+        return int(args.func(settings, args))
+    except FormError as exc:
+        print(f"xinfang: invalid form configuration: {exc}", file=sys.stderr)
+        return 2
+    except migrate.SchemaOutOfDate as exc:
+        print(f"xinfang: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Composition root: builds every service once and wires the aiohttp application."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from bot.channels import terminal
+from bot.channels import web as webchat
+from bot.channels.base import Channel
+from bot.channels.mailbox import MailboxChannel
+from bot.dialogs.engine import EngineConfig
+from bot.dialogs.form import load_forms
+from bot.dialogs.texts import load_texts
+from bot.intake import Intake
+from bot.logging import get_logger
+from bot.metrics import OUTBOX_ROWS, REGISTRY
+from bot.outbox import OutboxWorker, RetryPolicy
+from bot.settings import Settings
+from bot.storage import outbox
+from bot.storage.db import Database
+from bot.storage.migrate import current_revision, ensure_schema, head_revision
+from bot.storage.outbox import OutboxRow
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Services:
+    """Everything a process needs, built from settings."""
+
+    settings: Settings
+    db: Database
+    engine: EngineConfig
+    intake: Intake
+    mailboxes: dict[str, MailboxChannel]
+    channels: dict[str, Channel] = field(default_factory=dict)
+
+    def worker(self) -> OutboxWorker:
+        """An outbox worker over all enabled channels."""
+        s = self.settings
+
+        def delivered(row: OutboxRow) -> None:
+            mailbox = self.mailboxes.get(row.address.channel)
+            if mailbox is not None:
+                mailbox.notify(row.address.address)
+
+        return OutboxWorker(
+            self.db,
+            self.channels,
+            batch=s.outbox_batch,
+            lease=timedelta(seconds=s.outbox_lease_seconds),
+            poll_seconds=s.outbox_poll_seconds,
+            policy=RetryPolicy(max_attempts=s.outbox_max_attempts),
+            on_sent=delivered,
+        )
+
+
+def build_services(settings: Settings) -> Services:
+    """Load and validate configuration, then build the services (no I/O on the database)."""
+    forms = load_forms(settings.config_dir)
+    texts = load_texts(settings.config_dir)
+    engine = EngineConfig(
+        forms=forms,
+        texts=texts,
+        draft_ttl=settings.draft_ttl,
+        lookup_limit=settings.lookup_limit,
+        lookup_window=settings.lookup_window,
+        max_text_len=settings.max_text_len,
+    )
+    db = Database(settings.effective_database_url)
+    intake = Intake(db, engine, timezone=settings.timezone)
+    mailboxes = {
+        webchat.NAME: MailboxChannel(webchat.NAME, webchat.CAPABILITIES),
+        terminal.NAME: MailboxChannel(terminal.NAME, terminal.CAPABILITIES),
+    }
+    channels: dict[str, Channel] = dict(mailboxes)
+    return Services(settings, db, engine, intake, mailboxes, channels)
+
+
+SERVICES = web.AppKey("services", Services)
+
+
+def create_app(services: Services, *, run_worker: bool = True) -> web.Application:
+    """The aiohttp application: web chat, health, metrics, and the outbox worker."""
+    s = services.settings
+    app = web.Application(client_max_size=s.max_body_bytes)
+    app[SERVICES] = services
+    chat = webchat.WebChat(
+        services.intake,
+        services.db,
+        services.mailboxes[webchat.NAME],
+        attachments_dir=s.attachments_dir,
+        max_text_len=s.max_text_len,
+        max_upload_bytes=s.max_upload_bytes,
+        cookie_secure=s.web_cookie_secure,
+        rate_per_minute=s.web_rate_per_minute,
+    )
+    chat.add_routes(app)
+    app.router.add_get("/", _index)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    app.router.add_get("/metrics", _metrics)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await ensure_schema(services.db, auto_upgrade=s.auto_migrate)
+        stop = asyncio.Event()
+        worker_task = None
+        if run_worker:
+            worker = services.worker()
+            worker_task = asyncio.create_task(worker.run(stop), name="outbox-worker")
+        log.info("serve.ready", database=services.db.dialect, channels=sorted(services.channels))
+        yield
+        chat.stopping.set()
+        stop.set()
+        if worker_task is not None:
+            await worker_task
+        await services.db.dispose()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
+
+
+async def _index(_request: web.Request) -> web.Response:
+    raise web.HTTPFound("/chat")
+
+
+async def _healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    try:
+        revision = await current_revision(services.db)
+        async with services.db.read() as conn:
+            counts = await outbox.counts_by_status(conn)
+    except Exception as exc:
+        log.warning("readyz.database_unavailable", error=type(exc).__name__)
+        return web.json_response({"status": "unavailable", "database": "down"}, status=503)
+    backlog = sum(n for (_, status), n in counts.items() if status in ("pending", "sending"))
+    failed = sum(n for (_, status), n in counts.items() if status == "failed")
+    ok = revision == head_revision()
+    body = {
+        "status": "ready" if ok else "schema_out_of_date",
+        "schema": revision,
+        "outbox_backlog": backlog,
+        "outbox_failed": failed,
+    }
+    return web.json_response(body, status=200 if ok else 503)
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    async with services.db.read() as conn:
+        counts = await outbox.counts_by_status(conn)
+    OUTBOX_ROWS.clear()
+    for (channel, status), n in counts.items():
+        OUTBOX_ROWS.labels(channel, status).set(n)
+    return web.Response(
+        body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )
