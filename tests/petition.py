@@ -1,0 +1,44 @@
+"""A scripted citizen: answers whatever question the conversation is at (tests and benches)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Answers typed the way phone users type them: full-width digits, spaces, emoji.
+ANSWERS_ZH: dict[str, str] = {
+    "appeal_type": "申诉求决",
+    "anonymous": "否",
+    "name": "张三",
+    "phone": "１３８ 1234-5678",
+    "address": "杭州市西湖区文三路100号",
+    "region": "西湖区",
+    "incident_place": "文三路与学院路交叉口",
+    "category": "劳动社保",
+    "respondent": "某某建筑公司",
+    "request": "请求帮助追讨被拖欠的三个月工资 🙏",
+    "facts": "2026年8月至10月，我在某某建筑公司工地务工，公司一直拖欠工资，多次讨要无果。",
+    "people_count": "2",
+    "representatives": "张三、李四",
+    "legal_status": "没有",
+    "reported_before": "否",
+    "earlier_tracking_no": "跳过",
+    "attachments": "跳过",
+}
+DONE_WORDS = {"facts": "完成"}
+CONFIRM_WORD = "确认提交"
+
+
+def current_question(state: dict[str, Any] | None) -> str | None:
+    """The field the draft is at ("__confirm__" at read-back), or None when idle."""
+    draft = (state or {}).get("draft")
+    return None if not draft else str(draft["current"])
+
+
+def answer_for(question: str, state: dict[str, Any], answers: dict[str, str]) -> str:
+    """What the scripted citizen types next."""
+    if question == "__confirm__":
+        return CONFIRM_WORD
+    draft = state["draft"]
+    if question in DONE_WORDS and draft.get("buffers", {}).get(question):
+        return DONE_WORDS[question]
+    return answers[question]
