@@ -152,7 +152,10 @@ def parse_command(text: str) -> Command | None:
 def from_platform(command: str, arg: str) -> Command:
     """The command a platform-level command (Event.command) stands for."""
     name = normalize_token(command).lstrip("/")
-    return Command(PLATFORM.get(name, "unknown"), arg.strip(), True)
+    intent = PLATFORM.get(name)
+    if intent is None:
+        return Command("unknown", name or "?", True)
+    return Command(intent, arg.strip(), True)
 
 
 def is_new_word(text: str) -> bool:

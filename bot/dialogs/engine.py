@@ -65,6 +65,13 @@ _MENU = (
     ChoiceDef("help", I18n("帮助", "Help"), ("help",)),
 )
 
+_MENU_INTENTS = {
+    "new": Command("new"),
+    "status": Command("status"),
+    "my_cases": Command("my_cases"),
+    "help": Command("help"),
+}
+
 
 @dataclass(frozen=True)
 class EngineConfig:
@@ -457,6 +464,9 @@ class _Turn:
             self.on_command(cmd, text)
             return
         if draft is not None:
+            if commands.is_new_word(text):
+                self.prompt_current(self.t("draft.in_progress"))
+                return
             self.on_answer(text)
             return
         parsed = parse_tracking_no(text)
@@ -468,7 +478,7 @@ class _Turn:
             return
         picked = match_choice(text, _MENU)
         if picked is not None:
-            self.on_command(Command(_MENU[picked].value), text)  # type: ignore[arg-type]
+            self.on_command(_MENU_INTENTS[_MENU[picked].value], text)
             return
         if self.first_contact:
             self.greet()
