@@ -26,7 +26,9 @@ def make_intake(db: Database, clock: FixedClock) -> Intake:
     return Intake(db, services.engine, clock=clock)
 
 
-def message(address: Address, text: str = "", *, ext: str | None = None, **kw: Any) -> InboundMessage:
+def message(
+    address: Address, text: str = "", *, ext: str | None = None, **kw: Any
+) -> InboundMessage:
     return InboundMessage(
         address=address,
         external_id=ext or uuid.uuid4().hex,
@@ -67,7 +69,9 @@ async def count(db: Database, table: Any) -> int:
         return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
 
 
-async def test_a_petition_becomes_one_case_with_all_answers(db: Database, clock: FixedClock) -> None:
+async def test_a_petition_becomes_one_case_with_all_answers(
+    db: Database, clock: FixedClock
+) -> None:
     intake = make_intake(db, clock)
     address = Address("web", "citizen-1")
     final = await file_petition(intake, db, address)
