@@ -104,7 +104,7 @@ def parse_phone(text: str) -> str:
         if compact.startswith(prefix) and len(compact) == len(prefix) + 11:
             compact = compact[len(prefix) :]
             break
-    if not compact.isascii() or not compact.isdigit():
+    if compact and (not compact.isascii() or not compact.isdigit()):
         raise Invalid("invalid.phone_chars")
     if not _PHONE.match(compact):
         raise Invalid("invalid.phone")

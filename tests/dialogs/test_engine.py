@@ -1,0 +1,273 @@
+"""Engine invariants: every command at every step, robustness, state round-trips, pinning."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.dialogs.engine import CONFIRM, EngineConfig, state_lang, step
+from bot.dialogs.types import Event, Resolution, StepResult
+from bot.messages import Attachment, Location
+
+from .harness import CONFIG_DIR, make_config
+
+NOW = datetime.fromisoformat("2026-11-21T09:00:00+08:00")
+# answers that walk the longest path through the form (every conditional field asked)
+PATH = [
+    "新建",
+    "检举控告",
+    "否",
+    "张三",
+    "13812345678",
+    "杭州市西湖区文三路1号",
+    "西湖",
+    "某小区",
+    "环境",
+    "某化工厂",
+    "请求依法查处偷排",
+    "该厂夜间向河道偷排废水。",
+    "完成",
+    "6",
+    "甲、乙",
+    "诉讼中",
+    "是",
+    "XF261121-048273-3",
+    "完成",
+]
+COMMAND_TEXTS = [
+    "帮助",
+    "help",
+    "ＨＥＬＰ",
+    "返回",
+    "back",
+    "修改",
+    "修改 1",
+    "edit 3",
+    "继续",
+    "continue",
+    "查询",
+    "查询 XF261121-048273-3",
+    "我的",
+    "my cases",
+    "/lang en",
+    "English",
+    "中文",
+    "/frobnicate",
+    "取消",
+    "cancel",
+]
+PLATFORM_COMMANDS = ["start", "help", "status", "cancel", "lang", "my_cases", "new", "bogus"]
+INTERNAL_ERROR = {"系统繁忙，请稍后再试。您已填写的内容不会丢失。", "Something went wrong"}
+
+
+@pytest.fixture(scope="module")
+def cfg() -> EngineConfig:
+    return make_config()
+
+
+def _check(result: StepResult) -> None:
+    assert json.loads(json.dumps(result.state)) == result.state
+    if result.effect is None:
+        assert result.replies, "replies must never be empty"
+    for reply in result.replies:
+        assert reply.text.strip()
+        assert not any(reply.text.startswith(e) for e in INTERNAL_ERROR), reply.text
+
+
+def _run(cfg: EngineConfig, state: dict[str, Any] | None, event: Event) -> StepResult:
+    result = step(cfg, state, event, NOW)
+    _check(result)
+    if result.effect is not None:
+        kind = result.effect.kind
+        resolution = {
+            "submit": Resolution(effect="submit", tracking_no="XF2611210000013"),
+            "list_cases": Resolution(effect="list_cases"),
+            "lookup_case": Resolution(effect="lookup_case", outcome="not_found"),
+        }[kind]
+        second = step(
+            cfg, json.loads(json.dumps(result.state)), Event("resolved", resolution=resolution), NOW
+        )
+        _check(second)
+        return second
+    return result
+
+
+def _states_along_path(cfg: EngineConfig) -> list[dict[str, Any] | None]:
+    states: list[dict[str, Any] | None] = [None]
+    state: dict[str, Any] | None = None
+    for text in PATH:
+        state = _run(cfg, state, Event("text", text=text)).state
+        states.append(json.loads(json.dumps(state)))
+    assert state is not None and state["draft"]["current"] == CONFIRM
+    return states
+
+
+def test_every_command_at_every_step(cfg: EngineConfig) -> None:
+    for state in _states_along_path(cfg):
+        for text in COMMAND_TEXTS:
+            result = _run(cfg, state, Event("text", text=text))
+            draft_before = state["draft"] if state else None
+            draft_after = result.state["draft"]
+            if text in ("取消", "cancel"):
+                assert draft_after is None
+            elif draft_before is not None:
+                assert draft_after is not None, text
+                assert draft_after["answers"].keys() <= draft_before["answers"].keys() | {
+                    "appeal_type"
+                }
+        for name in PLATFORM_COMMANDS:
+            _run(cfg, state, Event("command", command=name))
+
+
+def test_status_query_during_draft_keeps_the_draft(cfg: EngineConfig) -> None:
+    state = _states_along_path(cfg)[8]
+    assert state is not None
+    result = step(cfg, state, Event("text", text="查询 ｘｆ２６１１２１ ０４８２７３ ３"), NOW)
+    assert result.effect is not None and result.effect.tracking_no == "XF2611210482733"
+    after = _run(cfg, state, Event("text", text="查询 XF261121-048273-3"))
+    assert after.state["draft"]["answers"] == state["draft"]["answers"]
+    assert after.replies[-1].text.startswith("第")  # the current question again
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        " ",
+        "\x00",
+        "x" * 100_000,
+        "💩" * 5001,
+        "\u202e\u200b",
+        "/",
+        "//",
+        "修改",
+        "查询 ",
+        "１" * 20,
+    ],
+)
+def test_odd_inputs_never_break(cfg: EngineConfig, text: str) -> None:
+    for state in _states_along_path(cfg)[::3]:
+        _run(cfg, state, Event("text", text=text))
+
+
+def test_too_long_is_refused_and_nothing_is_stored(cfg: EngineConfig) -> None:
+    state = _states_along_path(cfg)[12]  # at the facts step
+    assert state is not None
+    result = _run(cfg, state, Event("text", text="长" * 5001))
+    assert "5000" in result.replies[0].text
+    assert result.state["draft"]["buffers"] == state["draft"]["buffers"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    texts=st.lists(
+        st.one_of(
+            st.text(max_size=40),
+            st.sampled_from(PATH + COMMAND_TEXTS + ["跳过", "确认提交", "1", "５", "十二人"]),
+        ),
+        max_size=25,
+    )
+)
+def test_fuzz_sequences(texts: list[str]) -> None:
+    cfg = make_config()
+    state: dict[str, Any] | None = None
+    for text in texts:
+        state = _run(cfg, state, Event("text", text=text)).state
+
+
+def test_other_event_kinds_and_bad_resolutions(cfg: EngineConfig) -> None:
+    for state in _states_along_path(cfg)[::4]:
+        _run(cfg, state, Event("attachment"))
+        _run(cfg, state, Event("location"))
+        _run(
+            cfg,
+            state,
+            Event("attachment", attachment=Attachment("voice", "v", recognition="x" * 9000)),
+        )
+        _run(cfg, state, Event("location", location=Location(1.0, 2.0, "\x00label")))
+        _run(cfg, state, Event("resolved"))
+        _run(cfg, state, Event("resolved", resolution=Resolution(effect="submit")))
+        _run(
+            cfg,
+            state,
+            Event("resolved", resolution=Resolution(effect="lookup_case", outcome="found")),
+        )
+
+
+@pytest.mark.parametrize(
+    "state", [{"v": 99}, {"v": 1, "draft": "garbage"}, {"v": 1, "draft": {"current": 3}}, {}]
+)
+def test_corrupt_state_is_survived(cfg: EngineConfig, state: dict[str, Any]) -> None:
+    result = step(cfg, state, Event("text", text="你好"), NOW)
+    assert result.replies and json.dumps(result.state)
+
+
+def test_state_lang() -> None:
+    assert state_lang(None) == "zh"
+    assert state_lang({"lang": "en"}) == "en"
+    assert state_lang({"lang": "fr"}) == "zh"
+
+
+def test_submission_contract(cfg: EngineConfig) -> None:
+    state = _states_along_path(cfg)[-1]
+    result = step(cfg, state, Event("text", text="确认提交"), NOW)
+    assert result.effect is not None and result.effect.submission is not None
+    sub = result.effect.submission
+    assert (sub.form_id, sub.form_version, sub.lang) == ("intake", 1, "zh")
+    assert sub.answers["phone"] == "13812345678"
+    assert sub.answers["people_count"] == 6
+    assert sub.answers["representatives"] == ["甲", "乙"]
+    assert sub.answers["earlier_tracking_no"] == "XF2611210482733"
+    assert sub.answers["region"] == "330106"
+    assert sub.answers["legal_status"] == "litigation"
+    json.dumps(sub.answers)
+    done = step(
+        cfg,
+        result.state,
+        Event("resolved", resolution=Resolution("submit", tracking_no="XF2611210000013")),
+        NOW,
+    )
+    assert done.state["draft"] is None
+    assert "XF261121-000001-3" in done.replies[0].text
+
+
+def test_people_count_change_drops_representatives(cfg: EngineConfig) -> None:
+    state = _states_along_path(cfg)[-1]
+    state = _run(cfg, state, Event("text", text="修改 涉及人数")).state
+    state = _run(cfg, state, Event("text", text="2")).state
+    assert "representatives" not in state["draft"]["answers"]
+    assert state["draft"]["current"] == CONFIRM
+
+
+def test_draft_pinned_to_its_form_version(cfg: EngineConfig, tmp_path: Path) -> None:
+    shutil.copytree(CONFIG_DIR, tmp_path / "config")
+    v1 = tmp_path / "config" / "forms" / "intake.yaml"
+    v2_text = v1.read_text(encoding="utf-8").replace("version: 1", "version: 2", 1)
+    (tmp_path / "config" / "forms" / "intake_v2.yaml").write_text(v2_text, encoding="utf-8")
+    both = make_config(tmp_path / "config")
+    state = _run(cfg, None, Event("text", text="新建")).state
+    state = _run(both, state, Event("text", text="咨询")).state
+    assert state["draft"]["version"] == 1  # still on the version it started with
+    assert _run(both, None, Event("text", text="新建")).state["draft"]["version"] == 2
+    v1.unlink()
+    only_v2 = make_config(tmp_path / "config")
+    result = _run(only_v2, state, Event("text", text="张三"))
+    assert result.state["draft"]["version"] == 2
+    assert result.state["draft"]["answers"] == {}
+    assert "登记表已经更新" in result.replies[0].text
+
+
+def test_throttle_window_configurable(cfg: EngineConfig) -> None:
+    small = EngineConfig(cfg.forms, cfg.texts, lookup_limit=2, lookup_window=timedelta(minutes=10))
+    state: dict[str, Any] | None = None
+    for _ in range(2):
+        state = _run(small, state, Event("text", text="XF261121-048273-4")).state
+    result = step(small, state, Event("text", text="XF261121-048273-3"), NOW)
+    assert result.effect is None and "09:10" in result.replies[0].text
