@@ -100,6 +100,7 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
         max_upload_bytes=s.max_upload_bytes,
         cookie_secure=s.web_cookie_secure,
         rate_per_minute=s.web_rate_per_minute,
+        rate_per_ip_per_minute=s.web_rate_per_ip_per_minute,
     )
     chat.add_routes(app)
     app.router.add_get("/", _index)

@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     # web chat
     web_cookie_secure: bool = False  # set true behind HTTPS
     web_rate_per_minute: int = Field(default=60, ge=1)  # messages per web session per minute
+    web_rate_per_ip_per_minute: int = Field(default=300, ge=1)  # all sessions of one client
 
     # WeChat (enabled when token + app id are set)
     wechat_token: str = ""

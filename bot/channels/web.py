@@ -11,6 +11,7 @@ Contract (used by bot/web/static/chat.js):
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import re
@@ -70,9 +71,16 @@ SECURITY_HEADERS = {
 }
 
 
+_dumps = functools.partial(json.dumps, ensure_ascii=False)
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.json_response(body, status=status, dumps=_dumps)
+
+
 def _error(status: int, zh: str, en: str, reason: str) -> web.Response:
     REJECTED_REQUESTS.labels(NAME, reason).inc()
-    return web.json_response({"error": f"{zh} / {en}", "reason": reason}, status=status)
+    return _json({"error": f"{zh} / {en}", "reason": reason}, status=status)
 
 
 class WebChat:
@@ -89,6 +97,7 @@ class WebChat:
         max_upload_bytes: int = 10 * 1_048_576,
         cookie_secure: bool = False,
         rate_per_minute: int = 60,
+        rate_per_ip_per_minute: int = 300,
     ) -> None:
         self.intake = intake
         self.db = db
@@ -98,6 +107,7 @@ class WebChat:
         self.max_upload_bytes = max_upload_bytes
         self.cookie_secure = cookie_secure
         self.rate_per_minute = rate_per_minute
+        self.rate_per_ip_per_minute = rate_per_ip_per_minute
         self._recent: defaultdict[str, deque[float]] = defaultdict(deque)
         self.stopping = asyncio.Event()
 
@@ -130,14 +140,23 @@ class WebChat:
             return True  # not a browser cross-site request (SameSite=Lax covers navigations)
         return origin.split("://", 1)[-1] == request.host
 
-    def _throttled(self, address: str) -> bool:
+    def _throttled(self, request: web.Request, address: str) -> bool:
+        # per session, and per client address: fresh cookies must not reset the limit
+        # (status look-ups by number are throttled per conversation by the engine)
+        keys = ((address, self.rate_per_minute),)
+        keys += ((f"ip:{request.remote}", self.rate_per_ip_per_minute),)
         now = time.monotonic()
-        recent = self._recent[address]
-        while recent and now - recent[0] > 60:
-            recent.popleft()
-        if len(recent) >= self.rate_per_minute:
-            return True
-        recent.append(now)
+        for key, limit in keys:
+            recent = self._recent[key]
+            while recent and now - recent[0] > 60:
+                recent.popleft()
+            if len(recent) >= limit:
+                return True
+        for key, _ in keys:
+            self._recent[key].append(now)
+        if len(self._recent) > 100_000:  # forget idle keys so memory stays bounded
+            for key in [k for k, q in self._recent.items() if not q or now - q[-1] > 60]:
+                del self._recent[key]
         return False
 
     # -- handlers ----------------------------------------------------------------------
@@ -146,6 +165,7 @@ class WebChat:
         """The chat page; starts a session when the browser has none."""
         response = web.FileResponse(STATIC_DIR / "chat.html", headers=SECURITY_HEADERS)
         response.headers["Cache-Control"] = "no-store"
+        response.headers["Content-Type"] = "text/html; charset=utf-8"
         if self._session(request) is None:
             response.set_cookie(
                 COOKIE,
@@ -166,7 +186,7 @@ class WebChat:
         async with self.db.read() as conn:
             contact = await contacts.find(conn, Address(NAME, address))
             if contact is None:
-                return web.json_response({"lang": "zh", "messages": []})
+                return _json({"lang": "zh", "messages": []})
             sent = await inbound.for_contact(conn, contact.id)
             pushed = await outbox.delivered_to(conn, contact.id)
         items: list[tuple[str, dict[str, Any]]] = []
@@ -181,7 +201,7 @@ class WebChat:
             at = (row.sent_at or row.created_at).isoformat()
             items.append((at, _msg(f"push-{row.id}", "out", Reply.from_json(row.payload), at)))
         items.sort(key=lambda item: item[0])  # stable: a message stays before its replies
-        return web.json_response({"lang": contact.lang, "messages": [m for _, m in items]})
+        return _json({"lang": contact.lang, "messages": [m for _, m in items]})
 
     async def post_message(self, request: web.Request) -> web.Response:
         """A text the citizen typed or a choice they tapped."""
@@ -210,7 +230,7 @@ class WebChat:
                 f"Message too long: at most {self.max_text_len} characters, send it in parts",
                 "too_long",
             )
-        if self._throttled(address):
+        if self._throttled(request, address):
             return _error(429, "发送太频繁，请稍后再试", "Too many messages, wait a moment", "rate")
         msg = InboundMessage(
             address=Address(NAME, address),
@@ -227,7 +247,7 @@ class WebChat:
             return _error(401, "会话已失效，请刷新页面", "Session expired, reload", "no_session")
         if not self._same_origin(request):
             return _error(403, "来源不被允许", "Cross-site request refused", "origin")
-        if self._throttled(address):
+        if self._throttled(request, address):
             return _error(429, "发送太频繁，请稍后再试", "Too many messages, wait a moment", "rate")
         try:
             reader = await request.multipart()
@@ -284,7 +304,7 @@ class WebChat:
             _msg(f"re-{result.inbound_id}-{i}", "out", reply, at)
             for i, reply in enumerate(result.replies if result.direct else [])
         ]
-        return web.json_response({"replies": replies})
+        return _json({"replies": replies})
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         """Server-sent events: every message delivered to this session, live."""
