@@ -16,13 +16,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.clock import utc_now
 from bot.cases.registration import create_case, view_for_owner, view_for_verified
+from bot.clock import utc_now
 from bot.dialogs.engine import EngineConfig, state_lang, step
 from bot.dialogs.types import Effect, Event, Resolution, StepResult
 from bot.logging import get_logger
-from bot.metrics import CASES_SUBMITTED, INBOUND, INBOUND_DUPLICATES
 from bot.messages import Address, InboundMessage, Reply
+from bot.metrics import CASES_SUBMITTED, INBOUND, INBOUND_DUPLICATES
 from bot.storage import attachments, cases, contacts, inbound, outbox
 from bot.storage.contacts import Contact
 from bot.storage.db import Database

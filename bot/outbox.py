@@ -38,7 +38,7 @@ class RetryPolicy:
         """Seconds to wait before the next attempt after ``attempts`` failures."""
         backoff = min(self.cap_seconds, self.base_seconds * 2 ** max(0, attempts - 1))
         jittered = backoff / 2 + rng.uniform(0, backoff / 2)
-        return max(jittered, retry_after or 0.0)
+        return float(max(jittered, retry_after or 0.0))
 
 
 class RateLimiter:

@@ -11,6 +11,7 @@ Contract (used by bot/web/static/chat.js):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import json
@@ -143,8 +144,10 @@ class WebChat:
     def _throttled(self, request: web.Request, address: str) -> bool:
         # per session, and per client address: fresh cookies must not reset the limit
         # (status look-ups by number are throttled per conversation by the engine)
-        keys = ((address, self.rate_per_minute),)
-        keys += ((f"ip:{request.remote}", self.rate_per_ip_per_minute),)
+        keys = (
+            (address, self.rate_per_minute),
+            (f"ip:{request.remote}", self.rate_per_ip_per_minute),
+        )
         now = time.monotonic()
         for key, limit in keys:
             recent = self._recent[key]
@@ -334,10 +337,8 @@ class WebChat:
                     await response.write(b": keepalive\n\n")
                     idle = 0.0
                 wake.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout=POLL_SECONDS)
-                except TimeoutError:
-                    pass
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:

@@ -24,6 +24,7 @@ class OutboxRow:
     payload: dict[str, Any]
     attempts: int
     created_at: datetime
+    reclaimed: bool = False  # taken over from an expired lease: it may have been sent
 
     def message(self) -> OutboundMessage:
         """The channel-neutral message this row asks to deliver."""
@@ -82,25 +83,46 @@ async def claim_due(
 ) -> list[OutboxRow]:
     """Claim due rows for this worker: pending ones, and sending ones whose lease expired.
 
+    A row is not claimed while an earlier row of the same contact is held back (waiting
+    for a retry, or leased to a worker that may still be sending it): one chat's
+    messages go out in order. Rows are taken oldest first, so an earlier row is never
+    left out of a batch that takes a later one of its chat.
+
     PostgreSQL skips rows other workers hold (FOR UPDATE SKIP LOCKED); on SQLite the
     write transaction is already exclusive.
     """
+    earlier = outbox.alias("earlier")
+    held_back = (
+        select(earlier.c.id)
+        .where(
+            earlier.c.contact_id == outbox.c.contact_id,
+            earlier.c.id < outbox.c.id,
+            or_(
+                (earlier.c.status == "pending") & (earlier.c.next_attempt_at > now),
+                (earlier.c.status == "sending") & (earlier.c.lease_until >= now),
+            ),
+        )
+        .exists()
+    )
     due = (
-        select(outbox.c.id)
+        select(outbox.c.id, outbox.c.status)
         .where(
             outbox.c.channel.in_(channels),
             or_(
                 (outbox.c.status == "pending") & (outbox.c.next_attempt_at <= now),
                 (outbox.c.status == "sending") & (outbox.c.lease_until < now),
             ),
+            ~held_back,
         )
-        .order_by(outbox.c.next_attempt_at, outbox.c.id)
+        .order_by(outbox.c.id)
         .limit(limit)
-        .with_for_update(skip_locked=True)
+        .with_for_update(of=outbox, skip_locked=True)
     )
-    ids = list((await conn.execute(due)).scalars())
-    if not ids:
+    found = (await conn.execute(due)).all()
+    if not found:
         return []
+    ids = [r.id for r in found]
+    reclaimed = {r.id for r in found if r.status == "sending"}
     rows = (
         await conn.execute(
             update(outbox)
@@ -128,6 +150,7 @@ async def claim_due(
                 payload=r.payload,
                 attempts=r.attempts,
                 created_at=r.created_at,
+                reclaimed=r.id in reclaimed,
             )
             for r in rows
         ),
