@@ -176,3 +176,15 @@ outbox = Table(
     Index("ix_outbox_due", "status", "next_attempt_at"),
     Index("ix_outbox_contact", "contact_id", "id"),
 )
+
+# Small shared values with an optional expiry: the WeChat access_token (one for all
+# processes), the Telegram polling offset. ``version`` guards compare-and-set updates.
+kv = Table(
+    "kv",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Json, nullable=True),
+    Column("version", Integer, nullable=False, server_default="0"),
+    Column("expires_at", UTCDateTime(), nullable=True),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
