@@ -55,7 +55,9 @@ class RateLimiter:
             keys.append(((channel.name, ""), 1 / caps.rate_per_second))
         if caps.rate_per_chat_per_second > 0:
             keys.append(((channel.name, address), 1 / caps.rate_per_chat_per_second))
-        wait = max((self._next_at[k] - now for k, _ in keys), default=0.0)
+        # a chat on hold (retry_after) waits even when the channel sets no per-chat rate
+        held = self._next_at.get((channel.name, address), 0.0)
+        wait = max([self._next_at[k] - now for k, _ in keys] + [held - now])
         if wait > 0:
             return wait
         for key, spacing in keys:
@@ -112,13 +114,14 @@ class OutboxWorker:
         log.info("outbox.started", worker=self.worker_id)
         try:
             while not stop.is_set():
+                # cleared before looking, so that a wake() during run_once is not lost
+                self._wake.clear()
                 try:
                     handled = await self.run_once()
                 except Exception:
                     log.exception("outbox.iteration_failed")
                     handled = 0
                 if handled == 0:
-                    self._wake.clear()
                     waiters = [asyncio.ensure_future(self._wake.wait())]
                     waiters.append(asyncio.ensure_future(stop.wait()))
                     _, pending = await asyncio.wait(
@@ -174,7 +177,8 @@ class OutboxWorker:
             return at
         message = row.message()
         try:
-            if row.attempts > 0 and await channel.already_sent(message):
+            # a retry, or a row taken over from a worker that died: it may have arrived
+            if (row.attempts > 0 or row.reclaimed) and await channel.already_sent(message):
                 result_id = ""
             else:
                 result_id = (await channel.send(message)).external_id
