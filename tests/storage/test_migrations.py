@@ -1,0 +1,117 @@
+"""Migrations: the migrated schema is exactly ``tables.metadata``, and down/up cycles work."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+
+from bot.messages import Address
+from bot.storage import contacts
+from bot.storage.db import Database
+from bot.storage.migrate import (
+    SchemaOutOfDate,
+    current_revision,
+    downgrade,
+    ensure_schema,
+    head_revision,
+    upgrade,
+)
+from bot.storage.tables import metadata
+from tests.conftest import _create_pg_database, _drop_pg_database
+
+NOW = datetime(2026, 11, 23, 1, 30, tzinfo=UTC)
+TABLES = {t.name for t in metadata.sorted_tables}
+
+
+def _diff(conn: Connection) -> list[Any]:
+    context = MigrationContext.configure(conn, opts={"compare_type": True})
+    return list(compare_metadata(context, metadata))
+
+
+def _tables(conn: Connection) -> set[str]:
+    return set(inspect(conn).get_table_names())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """A database of each kind with nothing in it, ours to migrate up and down."""
+    if request.param == "sqlite":
+        database = Database(f"sqlite+aiosqlite:///{tmp_path / 'fresh.sqlite3'}")
+        yield database
+        await database.dispose()
+        return
+    url = await _create_pg_database()
+    if url is None:
+        pytest.skip("PostgreSQL not reachable (set XINFANG_TEST_REQUIRE_PG=1 to fail instead)")
+    database = Database(url)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+        await _drop_pg_database(url)
+
+
+async def test_migrated_schema_matches_metadata(db_url: str) -> None:
+    """The session's migrated database (PostgreSQL: shared, so only read)."""
+    database = Database(db_url)
+    try:
+        if not database.is_postgres:
+            await upgrade(database)
+        assert await current_revision(database) == head_revision()
+        async with database.read() as conn:
+            assert await conn.run_sync(_diff) == []
+            assert TABLES <= await conn.run_sync(_tables)
+    finally:
+        await database.dispose()
+
+
+async def test_down_and_up_again(empty_db: Database) -> None:
+    assert await current_revision(empty_db) is None
+    await upgrade(empty_db)
+    assert await current_revision(empty_db) == head_revision()
+    await upgrade(empty_db)  # already at head: a no-op
+    assert await current_revision(empty_db) == head_revision()
+
+    await downgrade(empty_db, "base")
+    assert await current_revision(empty_db) is None
+    async with empty_db.read() as conn:
+        assert (await conn.run_sync(_tables)) & TABLES == set()
+
+    await upgrade(empty_db)
+    async with empty_db.read() as conn:
+        assert await conn.run_sync(_diff) == []
+    # and the re-created schema works
+    async with empty_db.transaction() as conn:
+        contact = await contacts.get_or_create(conn, Address("web", "u1"), NOW)
+        await contacts.lock_state(conn, contact.id, NOW)
+        await contacts.save_state(conn, contact.id, {"步骤": 1}, 0, NOW)
+    async with empty_db.transaction() as conn:
+        assert await contacts.lock_state(conn, contact.id, NOW) == ({"步骤": 1}, 1)
+
+
+async def test_ensure_schema(empty_db: Database) -> None:
+    with pytest.raises(SchemaOutOfDate, match="xinfang migrate"):
+        await ensure_schema(empty_db, auto_upgrade=False)
+    await ensure_schema(empty_db, auto_upgrade=True)
+    assert await current_revision(empty_db) == head_revision()
+    await ensure_schema(empty_db, auto_upgrade=False)  # now fine
+
+
+async def test_failed_migration_leaves_nothing_behind(empty_db: Database) -> None:
+    """``upgrade`` runs in one transaction: a failure half-way rolls back every table."""
+    async with empty_db.transaction() as conn:
+        await conn.exec_driver_sql("CREATE TABLE outbox (id INTEGER PRIMARY KEY)")
+    with pytest.raises(DBAPIError):  # the last table of the migration already exists
+        await upgrade(empty_db)
+    assert await current_revision(empty_db) is None
+    async with empty_db.read() as conn:
+        assert await conn.run_sync(_tables) == {"outbox"}
