@@ -66,7 +66,9 @@ def split_text(text: str, limit: int) -> list[str]:
         if cut < limit // 2:  # no useful line break: cut at a sentence end or hard
             ends = [rest.rfind(p, 0, limit) for p in "。！？.!?"]
             cut = max(ends) + 1 if max(ends) >= limit // 2 else limit
-        parts.append(rest[:cut].rstrip("\n"))
+        part = rest[:cut].rstrip("\n")
+        if part:  # only newlines (at the very start of the text): nothing worth a message
+            parts.append(part)
         rest = rest[cut:].lstrip("\n")
     if rest:
         parts.append(rest)
