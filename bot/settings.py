@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     wechat_aes_key: str = ""
     wechat_template_id: str = ""
     wechat_api_base: str = "https://api.weixin.qq.com"
+    wechat_max_skew_seconds: float = Field(default=300, gt=0)  # replay window for timestamps
 
     # Telegram (enabled when the token is set)
     telegram_token: str = ""

@@ -1,0 +1,212 @@
+"""The API client and the channel's send() against the fake WeChat API (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from bot.channels.base import SendError
+from bot.channels.wechat import WeChatChannel, load_config
+from bot.channels.wechat_api import WeChatApiError
+from bot.messages import Address, Choice, OutboundMessage, Reply
+from bot.storage.db import Database
+from tests.channels.wechat.conftest import make_api
+from tests.conftest import CONFIG_DIR
+from tests.fakes_wechat import FakeWeChat
+
+OPENID = "o-citizen-1"
+
+
+def out(text: str, template: dict[str, str] | None = None) -> OutboundMessage:
+    return OutboundMessage(
+        address=Address("wechat", OPENID),
+        reply=Reply(text),
+        outbox_id=7,
+        idempotency_key="xf-outbox-7",
+        template=template or {},
+    )
+
+
+def channel(
+    db: Database, fake: FakeWeChat, template_id: str = "", timeout: float = 5.0
+) -> WeChatChannel:
+    return WeChatChannel(
+        make_api(db, fake, timeout), load_config(CONFIG_DIR), template_id=template_id
+    )
+
+
+async def test_custom_message_within_window_with_numbered_choices(
+    db: Database, fake: FakeWeChat
+) -> None:
+    ch = channel(db, fake)
+    fake.user_wrote(OPENID, ago_seconds=3600)
+    msg = OutboundMessage(
+        address=Address("wechat", OPENID),
+        reply=Reply("请选择：", (Choice("a", "建议意见"), Choice("b", "申诉求决"))),
+    )
+    await ch.send(msg)
+    assert fake.custom == [{"touser": OPENID, "content": "请选择：\n1． 建议意见\n2． 申诉求决"}]
+    await ch.api.close()
+
+
+async def test_outside_48_hours_falls_back_to_template(db: Database, fake: FakeWeChat) -> None:
+    ch = channel(db, fake, template_id=fake.template_id)
+    fake.user_wrote(OPENID, ago_seconds=49 * 3600)
+    result = await ch.send(
+        out("您的信访事项已受理。", {"tracking_no": "XF261123-000001-7", "status": "已受理"})
+    )
+    assert fake.custom == []
+    assert len(fake.templates) == 1 and result.external_id == "1"
+    data = fake.templates[0]["data"]
+    assert data["keyword1"]["value"] == "XF261123-000001-7"
+    assert data["keyword2"]["value"] == "已受理"
+    assert data["keyword3"]["value"] == ""  # unknown keys render empty
+    assert data["remark"]["value"] == "您的信访事项已受理。"
+    await ch.api.close()
+
+
+async def test_outside_48_hours_without_template_is_permanent(
+    db: Database, fake: FakeWeChat
+) -> None:
+    ch = channel(db, fake)
+    with pytest.raises(SendError) as err:
+        await ch.send(out("已受理"))
+    assert not err.value.retryable and not err.value.unreachable
+    assert "45015" in err.value.reason
+    await ch.api.close()
+
+
+@pytest.mark.parametrize(
+    ("errcode", "retryable", "unreachable"),
+    [
+        (45009, True, False),
+        (-1, True, False),
+        (43004, False, True),
+        (40003, False, True),
+        (45002, False, False),
+    ],
+)
+async def test_errcode_taxonomy(
+    db: Database, fake: FakeWeChat, errcode: int, retryable: bool, unreachable: bool
+) -> None:
+    ch = channel(db, fake)
+    fake.user_wrote(OPENID)
+    fake.inject("errcode", "custom", errcode=errcode)
+    with pytest.raises(SendError) as err:
+        await ch.send(out("你好"))
+    assert (err.value.retryable, err.value.unreachable) == (retryable, unreachable)
+    assert fake.custom == []
+    await ch.send(out("你好"))  # the fault was one-off
+    assert len(fake.custom) == 1
+    await ch.api.close()
+
+
+async def test_unsubscribed_user_is_unreachable(db: Database, fake: FakeWeChat) -> None:
+    ch = channel(db, fake)
+    fake.user_wrote(OPENID)
+    fake.unsubscribed.add(OPENID)
+    with pytest.raises(SendError) as err:
+        await ch.send(out("你好"))
+    assert err.value.unreachable and not err.value.retryable
+    await ch.api.close()
+
+
+@pytest.mark.parametrize("errcode", [40001, 40014, 42001])
+async def test_rejected_token_is_refreshed_once_and_the_call_retried(
+    db: Database, fake: FakeWeChat, errcode: int
+) -> None:
+    ch = channel(db, fake)
+    fake.user_wrote(OPENID)
+    await ch.send(out("一"))
+    assert fake.token_requests == 1
+    fake.inject("errcode", "custom", errcode=errcode)
+    await ch.send(out("二"))
+    assert fake.token_requests == 2
+    assert [m["content"] for m in fake.custom] == ["一", "二"]
+    await ch.api.close()
+
+
+async def test_revoked_token_and_expired_token(db: Database, fake: FakeWeChat) -> None:
+    ch = channel(db, fake)
+    fake.user_wrote(OPENID)
+    await ch.send(out("一"))
+    fake.revoke_tokens()  # someone else's refresh, or WeChat reset it
+    await ch.send(out("二"))
+    assert fake.token_requests == 2
+    fake.clock_offset = 7200  # the fake's token expired (42001)
+    fake.user_wrote(OPENID)
+    await ch.send(out("三"))
+    assert fake.token_requests == 3
+    assert len(fake.custom) == 3
+    await ch.api.close()
+
+
+async def test_transport_faults_are_retryable(db: Database, fake: FakeWeChat) -> None:
+    ch = channel(db, fake, timeout=0.5)
+    fake.user_wrote(OPENID)
+    fake.inject("5xx", "custom")
+    with pytest.raises(SendError) as err:
+        await ch.send(out("你好"))
+    assert err.value.retryable
+    fake.inject("slow", "custom", seconds=1.0)
+    with pytest.raises(SendError) as err:
+        await ch.send(out("你好"))
+    assert err.value.retryable
+    await ch.api.close()
+
+
+async def test_bad_credentials_raise(db: Database, fake: FakeWeChat) -> None:
+    api = make_api(db, fake)
+    fake.app_secret = "rotated"  # the secret was reset in the admin console
+    with pytest.raises(WeChatApiError) as err:
+        await api.access_token()
+    assert err.value.errcode == 40125
+    await api.close()
+
+
+async def test_menu_and_media(db: Database, fake: FakeWeChat, tmp_path: Path) -> None:
+    api = make_api(db, fake)
+    await api.create_menu(load_config(CONFIG_DIR).menu())
+    names = [b["name"] for b in fake.menus[0]["button"]]
+    assert names == ["新建投诉", "查询进度", "帮助"]
+    fake.add_media("M1", b"bytes", "image/jpeg", "p.jpg")
+    media = await api.download_media("M1", tmp_path, 1000)
+    assert (tmp_path / media.key).read_bytes() == b"bytes"
+    assert (media.mime, media.filename, media.size) == ("image/jpeg", "p.jpg", 5)
+    with pytest.raises(WeChatApiError) as err:
+        await api.download_media("nope", tmp_path, 1000)
+    assert err.value.errcode == 40007
+    await api.close()
+
+
+async def test_token_refresh_shared_by_two_processes(db_url: str, fake: FakeWeChat) -> None:
+    """Two processes (two engines on one database): exactly one token request."""
+    first, second = Database(db_url), Database(db_url)
+    if not first.is_postgres:
+        from bot.storage.migrate import upgrade
+
+        await upgrade(first)
+    from sqlalchemy import delete
+
+    from bot.storage.tables import kv
+
+    async with first.transaction() as conn:
+        await conn.execute(delete(kv))
+    fake.inject("slow", "token", seconds=0.3)  # a slow token call widens the race
+    a, b = make_api(first, fake), make_api(second, fake)
+    tokens = await asyncio.gather(*(api.access_token() for api in (a, b) for _ in range(5)))
+    assert fake.token_requests == 1
+    assert len(set(tokens)) == 1
+
+    # both processes see their token rejected at once: still one refresh
+    stale = tokens[0]
+    fake.revoke_tokens()
+    fresh = await asyncio.gather(a.refresh(stale), b.refresh(stale), a.refresh(stale))
+    assert fake.token_requests == 2
+    assert len(set(fresh)) == 1 and fresh[0] != stale
+    for api in (a, b):
+        await api.close()
+    await first.dispose()
+    await second.dispose()
