@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck clean
+.PHONY: run test lint typecheck clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,18 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/xinfang serve
 
+## browser: Debian's chromium for the browser tests (Playwright drives it; no browser download)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "chromium is missing: install Debian's chromium package to run the browser tests"; \
+	  fi; }
+
 ## test: set up and run the whole test suite (SQLite, and PostgreSQL when reachable)
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/ruff check bot tests
 	$(BIN)/mypy
 	$(BIN)/pytest
