@@ -10,7 +10,7 @@ from datetime import timedelta
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from bot.channels import terminal
+from bot.channels import terminal, wechat
 from bot.channels import web as webchat
 from bot.channels.base import Channel
 from bot.channels.mailbox import MailboxChannel
@@ -80,6 +80,8 @@ def build_services(settings: Settings) -> Services:
         terminal.NAME: MailboxChannel(terminal.NAME, terminal.CAPABILITIES),
     }
     channels: dict[str, Channel] = dict(mailboxes)
+    if settings.wechat_enabled:
+        channels[wechat.NAME] = wechat.build_channel(settings, db)
     return Services(settings, db, engine, intake, mailboxes, channels)
 
 
@@ -124,6 +126,8 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
         await services.db.dispose()
 
     app.cleanup_ctx.append(lifecycle)
+    if s.wechat_enabled:
+        wechat.install(services, app)
     return app
 
 
