@@ -703,3 +703,43 @@ def install(services: Any, app: web.Application) -> WeChatWebhook:
 
     app.on_cleanup.append(close)
     return hook
+
+
+def add_cli(sub: Any) -> None:
+    """Add `xinfang wechat menu` to the command line."""
+    wechat = sub.add_parser("wechat", help="WeChat Official Account administration")
+    actions = wechat.add_subparsers(dest="wechat_action", required=True, metavar="ACTION")
+    menu = actions.add_parser("menu", help="install the custom menu from config/wechat.yaml")
+    menu.set_defaults(func=_cli_menu)
+
+
+def _cli_menu(settings: Settings, _args: Any) -> int:
+    import sys
+
+    from bot.storage.migrate import ensure_schema
+
+    if not (settings.wechat_app_id and settings.wechat_app_secret):
+        print(
+            "xinfang: set XINFANG_WECHAT_APP_ID and XINFANG_WECHAT_APP_SECRET first",
+            file=sys.stderr,
+        )
+        return 2
+    config = load_config(settings.config_dir)
+    db = Database(settings.effective_database_url)
+
+    async def main() -> int:
+        await ensure_schema(db, auto_upgrade=settings.auto_migrate)
+        api = build_channel(settings, db).api
+        try:
+            await api.create_menu(config.menu())
+        except (WeChatApiError, WeChatTransportError) as exc:
+            print(f"xinfang: menu not installed: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            await api.close()
+            await db.dispose()
+        names = " / ".join(str(b["name"]) for b in config.buttons)
+        print(f"menu installed: {names}")
+        return 0
+
+    return asyncio.run(main())

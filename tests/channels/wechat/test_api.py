@@ -210,3 +210,25 @@ async def test_token_refresh_shared_by_two_processes(db_url: str, fake: FakeWeCh
         await api.close()
     await first.dispose()
     await second.dispose()
+
+
+async def test_cli_installs_the_menu(fake: FakeWeChat, tmp_path: Path) -> None:
+    import os
+    import sys
+
+    env = {
+        **os.environ,
+        "XINFANG_DATA_DIR": str(tmp_path),
+        "XINFANG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite3'}",
+        "XINFANG_WECHAT_TOKEN": "t",
+        "XINFANG_WECHAT_APP_ID": fake.app_id,
+        "XINFANG_WECHAT_APP_SECRET": fake.app_secret,
+        "XINFANG_WECHAT_API_BASE": fake.url,
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "wechat", "menu", env=env, stdout=asyncio.subprocess.PIPE
+    )
+    out_bytes, _ = await proc.communicate()
+    assert proc.returncode == 0
+    assert "新建投诉 / 查询进度 / 帮助" in out_bytes.decode()
+    assert fake.menus and fake.token_requests == 1
