@@ -21,9 +21,9 @@ from bot.storage import outbox
 from bot.storage.db import Database
 from bot.storage.tables import cases, contacts
 from tests.channels.wechat.payloads import AES_KEY, APP_ID, TOKEN, WeChatSide, event, message
-from tests.e2e.test_webchat_e2e import Server
 from tests.fakes_wechat import FakeWeChat
 from tests.petition import ANSWERS_ZH, CONFIRM_WORD
+from tests.server import Server
 
 pytestmark = pytest.mark.e2e
 OPENID = "o" + secrets.token_hex(10)
