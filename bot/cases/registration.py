@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,9 +21,18 @@ SUMMARY_CHARS = 40
 
 
 async def create_case(
-    conn: AsyncConnection, *, contact: Contact, submission: Submission, now: datetime
+    conn: AsyncConnection,
+    *,
+    contact: Contact,
+    submission: Submission,
+    now: datetime,
+    enrich: Callable[[AsyncConnection, int, datetime], Awaitable[None]] | None = None,
 ) -> str:
-    """Register a case with a fresh tracking number; returns the number."""
+    """Register a case with a fresh tracking number; returns the number.
+
+    ``enrich`` (the lifecycle Registrar) routes the case, sets its deadline and flags and
+    stores duplicate suggestions, in the same transaction.
+    """
     answers = submission.answers
     tracking_no = new_tracking_no(now.date())
     while await cases.tracking_no_taken(conn, tracking_no):
@@ -52,6 +62,8 @@ async def create_case(
     )
     await cases.add_event(conn, case_id, at=now, actor="citizen", kind="submitted")
     await attachments.link_to_case(conn, _attachment_ids(submission.attachments), case_id)
+    if enrich is not None:
+        await enrich(conn, case_id, now)
     return tracking_no
 
 

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, func, insert, select, update
+from sqlalchemy import exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.storage.tables import case_events, cases
+from bot.storage.tables import case_events, case_links, cases
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +31,24 @@ class CaseRow:
     submitted_at: datetime
     updated_at: datetime
     due_at: datetime | None
+    # lifecycle fields (migration 0002)
+    department: str = ""
+    co_departments: tuple[str, ...] = ()
+    transferred_to: str = ""
+    accepted_at: datetime | None = None
+    answer_due_at: datetime | None = None
+    extensions: int = 0
+    answered_at: datetime | None = None
+    answer_text: str = ""
+    answer_outcome: str = ""
+    request_until: datetime | None = None
+    closed_at: datetime | None = None
+    rating: str = ""
+    rating_comment: str = ""
+    rated_at: datetime | None = None
+    linked_to: int | None = None
+    people_count: int = 1
+    name: str = ""
 
 
 def _case(row: Any) -> CaseRow:
@@ -50,6 +68,23 @@ def _case(row: Any) -> CaseRow:
         submitted_at=row.submitted_at,
         updated_at=row.updated_at,
         due_at=row.due_at,
+        department=row.department,
+        co_departments=tuple(row.co_departments or ()),
+        transferred_to=row.transferred_to,
+        accepted_at=row.accepted_at,
+        answer_due_at=row.answer_due_at,
+        extensions=row.extensions,
+        answered_at=row.answered_at,
+        answer_text=row.answer_text,
+        answer_outcome=row.answer_outcome,
+        request_until=row.request_until,
+        closed_at=row.closed_at,
+        rating=row.rating,
+        rating_comment=row.rating_comment,
+        rated_at=row.rated_at,
+        linked_to=row.linked_to,
+        people_count=row.people_count,
+        name=row.name,
     )
 
 
@@ -144,3 +179,138 @@ async def set_status(conn: AsyncConnection, case_id: int, status: str, now: date
     await conn.execute(
         update(cases).where(cases.c.id == case_id).values(status=status, updated_at=now)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class CaseLink:
+    """A pair of cases: a duplicate suggested at registration, or linked by staff."""
+
+    case_id: int
+    other_case_id: int
+    kind: str  # "suggested" | "linked"
+    score: float
+    created_at: datetime
+
+
+async def by_id(conn: AsyncConnection, case_id: int, *, lock: bool = False) -> CaseRow | None:
+    """A case by id; ``lock`` takes a row lock on PostgreSQL (SQLite writers are exclusive)."""
+    stmt = select(cases).where(cases.c.id == case_id)
+    if lock and conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    row = (await conn.execute(stmt)).one_or_none()
+    return _case(row) if row else None
+
+
+async def update_case(conn: AsyncConnection, case_id: int, now: datetime, **values: Any) -> None:
+    """Change a case's columns (callers add the matching event in the same transaction)."""
+    await conn.execute(update(cases).where(cases.c.id == case_id).values(updated_at=now, **values))
+
+
+async def linked_to(conn: AsyncConnection, primary_id: int) -> list[CaseRow]:
+    """The cases linked to a primary case (handled together with it), oldest first."""
+    rows = (
+        await conn.execute(
+            select(cases).where(cases.c.linked_to == primary_id).order_by(cases.c.id)
+        )
+    ).all()
+    return [_case(r) for r in rows]
+
+
+async def earlier_for_citizen(
+    conn: AsyncConnection,
+    contact_id: int,
+    phone: str,
+    *,
+    before_id: int | None = None,
+    limit: int = 50,
+) -> list[CaseRow]:
+    """The citizen's earlier cases (same contact, or same phone), newest first."""
+    cond = cases.c.contact_id == contact_id
+    if phone:
+        cond = or_(cond, cases.c.phone == phone)
+    stmt = select(cases).where(cond)
+    if before_id is not None:
+        stmt = stmt.where(cases.c.id < before_id)
+    rows = (await conn.execute(stmt.order_by(cases.c.id.desc()).limit(limit))).all()
+    return [_case(r) for r in rows]
+
+
+async def similar_candidates(
+    conn: AsyncConnection,
+    *,
+    region: str,
+    category: str,
+    since: datetime,
+    exclude_id: int,
+    limit: int = 200,
+) -> list[CaseRow]:
+    """Recent cases of the same region and category, the pool for duplicate suggestions."""
+    rows = (
+        await conn.execute(
+            select(cases)
+            .where(
+                cases.c.region == region,
+                cases.c.category == category,
+                cases.c.submitted_at >= since,
+                cases.c.id != exclude_id,
+            )
+            .order_by(cases.c.id.desc())
+            .limit(limit)
+        )
+    ).all()
+    return [_case(r) for r in rows]
+
+
+async def put_link(
+    conn: AsyncConnection,
+    case_id: int,
+    other_case_id: int,
+    *,
+    kind: str,
+    score: float,
+    now: datetime,
+) -> None:
+    """Record a pair (stored once, smaller id first); "linked" overrides "suggested"."""
+    a, b = sorted((case_id, other_case_id))
+    existing = (
+        await conn.execute(
+            select(case_links.c.id, case_links.c.kind).where(
+                case_links.c.case_id == a, case_links.c.other_case_id == b
+            )
+        )
+    ).one_or_none()
+    if existing is None:
+        await conn.execute(
+            insert(case_links).values(
+                case_id=a, other_case_id=b, kind=kind, score=score, created_at=now
+            )
+        )
+    elif kind == "linked" and existing.kind != "linked":
+        await conn.execute(
+            update(case_links).where(case_links.c.id == existing.id).values(kind="linked")
+        )
+
+
+async def links_of(conn: AsyncConnection, case_id: int) -> list[CaseLink]:
+    """Every pair a case takes part in, best score first."""
+    rows = (
+        await conn.execute(
+            select(case_links)
+            .where(or_(case_links.c.case_id == case_id, case_links.c.other_case_id == case_id))
+            .order_by(case_links.c.score.desc(), case_links.c.id)
+        )
+    ).all()
+    return [
+        CaseLink(r.case_id, r.other_case_id, r.kind, float(r.score), r.created_at) for r in rows
+    ]
+
+
+async def with_deadline(
+    conn: AsyncConnection, *, due_before: datetime, department: str = "", limit: int = 500
+) -> list[CaseRow]:
+    """Open cases whose current deadline falls before ``due_before``, earliest first."""
+    stmt = select(cases).where(cases.c.due_at.is_not(None), cases.c.due_at <= due_before)
+    if department:
+        stmt = stmt.where(cases.c.department == department)
+    rows = (await conn.execute(stmt.order_by(cases.c.due_at, cases.c.id).limit(limit))).all()
+    return [_case(r) for r in rows]

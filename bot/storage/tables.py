@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -118,10 +119,43 @@ cases = Table(
     Column("flags", Json, nullable=False),
     Column("submitted_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
-    Column("due_at", UTCDateTime(), nullable=True),
+    Column("due_at", UTCDateTime(), nullable=True),  # the current step's deadline for staff
+    # lifecycle (migration 0002)
+    Column("department", String(32), nullable=False, server_default=""),  # 交办 department code
+    Column("co_departments", Json, nullable=True),  # list of co-handling department codes
+    Column("transferred_to", String(100), nullable=False, server_default=""),  # 转送 recipient
+    Column("accepted_at", UTCDateTime(), nullable=True),
+    Column("answer_due_at", UTCDateTime(), nullable=True),  # 60 days from acceptance + extensions
+    Column("extensions", Integer, nullable=False, server_default="0"),
+    Column("answered_at", UTCDateTime(), nullable=True),
+    Column("answer_text", Text, nullable=False, server_default=""),
+    Column("answer_outcome", String(16), nullable=False, server_default=""),
+    Column("request_until", UTCDateTime(), nullable=True),  # last moment to ask for 复查/复核
+    Column("closed_at", UTCDateTime(), nullable=True),
+    Column("rating", String(24), nullable=False, server_default=""),
+    Column("rating_comment", Text, nullable=False, server_default=""),
+    Column("rated_at", UTCDateTime(), nullable=True),
+    Column("linked_to", Id, ForeignKey("cases.id"), nullable=True),  # primary of a linked group
     Index("ix_cases_contact", "contact_id", "id"),
     Index("ix_cases_phone", "phone"),
     Index("ix_cases_status_submitted", "status", "submitted_at"),
+    Index("ix_cases_status_due", "status", "due_at"),
+    Index("ix_cases_department_status", "department", "status"),
+    Index("ix_cases_linked_to", "linked_to"),
+)
+
+# Case pairs: duplicates suggested at registration, and cases staff linked (handled as one).
+case_links = Table(
+    "case_links",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("case_id", Id, ForeignKey("cases.id"), nullable=False),
+    Column("other_case_id", Id, ForeignKey("cases.id"), nullable=False),
+    Column("kind", String(12), nullable=False),  # suggested | linked
+    Column("score", Float, nullable=False, server_default="0"),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("case_id", "other_case_id"),
+    Index("ix_case_links_other", "other_case_id"),
 )
 
 case_events = Table(

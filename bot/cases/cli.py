@@ -1,0 +1,243 @@
+"""`xinfang case …`: the staff lifecycle commands, until the console exists.
+
+Each command is one lifecycle action through :class:`bot.cases.service.LifecycleService`,
+so it is checked against the state machine and writes the event and the citizen's push
+in the same transaction as the change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bot.cases.lifecycle import OUTCOMES, Change, LifecycleError
+from bot.cases.service import CaseDetail, LifecycleService, load_case_config
+from bot.cases.tracking import format_tracking_no
+from bot.dialogs.texts import load_texts
+from bot.settings import Settings
+from bot.storage import migrate
+from bot.storage.db import Database
+
+Handler = Callable[[LifecycleService, argparse.Namespace], Awaitable[str]]
+
+
+def add_cli(sub: Any) -> None:
+    """Register `xinfang case` and its subcommands on the main parser's subparsers."""
+    case = sub.add_parser("case", help="staff lifecycle actions on cases (accept, assign, …)")
+    case.add_argument(
+        "--actor",
+        default="",
+        help="who acts, recorded on the case timeline (default staff:<login name>)",
+    )
+    case.set_defaults(func=_run)
+    cmds = case.add_subparsers(dest="case_command", required=True, metavar="ACTION")
+
+    def command(name: str, help_text: str, handler: Handler) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = cmds.add_parser(name, help=help_text)
+        if name != "due":
+            p.add_argument("number", help="tracking number, e.g. XF261121-048273-3")
+        if name not in ("show", "due", "note", "link"):
+            p.add_argument("--note", default="", help="a remark shown on the case timeline")
+        p.set_defaults(handler=handler)
+        return p
+
+    command("show", "a case with its timeline, links and deadline", _show)
+    command("accept", "受理: accept the case", _action("accept"))
+    p = command("reject", "不予受理: refuse, naming the proper channel", _reject)
+    p.add_argument("--reason", required=True, help="why it is not accepted")
+    p.add_argument("--channel", required=True, help="where the petitioner should go instead")
+    p = command("transfer", "转送: transfer to the competent organ", _transfer)
+    p.add_argument("--to", required=True, help="the organ the case goes to")
+    p = command("assign", "交办: assign to a department", _assign)
+    p.add_argument("--department", default="", help="department code (default: routed one)")
+    p.add_argument("--co", nargs="*", default=None, help="co-handling department codes")
+    command("start", "办理中: handling started", _action("start"))
+    p = command("extend", "延期: extend the answer deadline", _extend)
+    p.add_argument("--days", type=int, required=True, help="extension in days")
+    p.add_argument("--reason", required=True, help="reason, told to the petitioner")
+    for name, help_text in (
+        ("answer", "答复: the written opinion"),
+        ("decide", "复查/复核 decision, whichever the case waits for"),
+    ):
+        p = command(name, help_text, _answer if name == "answer" else _decide)
+        p.add_argument("--outcome", required=True, choices=OUTCOMES)
+        text = p.add_mutually_exclusive_group(required=True)
+        text.add_argument("--text", help="the opinion text")
+        text.add_argument("--text-file", help="read the opinion text from this UTF-8 file")
+    command("close", "办结/终结: close the case", _action("close"))
+    p = command("note", "add a timeline note (internal unless --public)", _note)
+    p.add_argument("text", help="the note")
+    p.add_argument("--public", action="store_true", help="shown to the petitioner")
+    p = command("link", "handle a case together with an earlier one", _link)
+    p.add_argument("primary", help="tracking number of the earlier (primary) case")
+    p = command("due", "overdue and near-due cases", _due)
+    p.add_argument("--department", default="", help="only this department")
+    p.add_argument("--all", action="store_true", help="also cases that are on time")
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
+    if not args.actor:
+        args.actor = f"staff:{getpass.getuser()}"
+
+    async def main() -> str:
+        db = Database(settings.effective_database_url)
+        try:
+            await migrate.ensure_schema(db, auto_upgrade=False)
+            service = LifecycleService(
+                db,
+                load_case_config(settings.config_dir),
+                load_texts(settings.config_dir),
+                timezone=settings.timezone,
+            )
+            handler: Handler = args.handler
+            return await handler(service, args)
+        finally:
+            await db.dispose()
+
+    try:
+        print(asyncio.run(main()))
+    except LifecycleError as exc:
+        print(f"xinfang case {args.case_command}: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as exc:  # unreadable --text-file, invalid lifecycle config
+        print(f"xinfang case {args.case_command}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _action(name: str) -> Handler:
+    async def handler(svc: LifecycleService, args: argparse.Namespace) -> str:
+        method: Callable[..., Awaitable[Change]] = getattr(svc, name)
+        return _changed(await method(args.number, actor=args.actor, note=args.note))
+
+    return handler
+
+
+async def _reject(svc: LifecycleService, args: argparse.Namespace) -> str:
+    change = await svc.reject(
+        args.number, actor=args.actor, reason=args.reason, channel=args.channel, note=args.note
+    )
+    return _changed(change)
+
+
+async def _transfer(svc: LifecycleService, args: argparse.Namespace) -> str:
+    return _changed(await svc.transfer(args.number, actor=args.actor, to=args.to, note=args.note))
+
+
+async def _assign(svc: LifecycleService, args: argparse.Namespace) -> str:
+    change = await svc.assign(
+        args.number,
+        actor=args.actor,
+        department=args.department,
+        co_departments=args.co,
+        note=args.note,
+    )
+    return _changed(change)
+
+
+async def _extend(svc: LifecycleService, args: argparse.Namespace) -> str:
+    change = await svc.extend(
+        args.number, actor=args.actor, reason=args.reason, days=args.days, note=args.note
+    )
+    return _changed(change)
+
+
+def _text(args: argparse.Namespace) -> str:
+    if args.text_file:
+        with open(args.text_file, encoding="utf-8") as f:
+            return f.read()
+    return str(args.text)
+
+
+async def _answer(svc: LifecycleService, args: argparse.Namespace) -> str:
+    change = await svc.answer(
+        args.number, actor=args.actor, text=_text(args), outcome=args.outcome, note=args.note
+    )
+    return _changed(change)
+
+
+async def _decide(svc: LifecycleService, args: argparse.Namespace) -> str:
+    change = await svc.decide_review(
+        args.number, actor=args.actor, text=_text(args), outcome=args.outcome, note=args.note
+    )
+    return _changed(change)
+
+
+async def _note(svc: LifecycleService, args: argparse.Namespace) -> str:
+    await svc.note(args.number, actor=args.actor, text=args.text, public=args.public)
+    kind = "public" if args.public else "internal"
+    return f"{format_tracking_no((await svc.get(args.number)).tracking_no)}: {kind} note added"
+
+
+async def _link(svc: LifecycleService, args: argparse.Namespace) -> str:
+    return _changed(await svc.link(args.number, args.primary, actor=args.actor))
+
+
+async def _show(svc: LifecycleService, args: argparse.Namespace) -> str:
+    return _detail(svc, await svc.show(args.number))
+
+
+async def _due(svc: LifecycleService, args: argparse.Namespace) -> str:
+    rows = await svc.list_due(department=args.department, include_ok=args.all)
+    if not rows:
+        return "no case is overdue or near due"
+    lines = []
+    for item in rows:
+        due = item.due.astimezone(svc.tz).strftime("%Y-%m-%d")
+        lines.append(
+            f"{item.state:<8}  {due}  {format_tracking_no(item.case.tracking_no)}  "
+            f"{item.case.status:<17}  {item.case.department or '-'}"
+        )
+    return "\n".join(lines)
+
+
+def _changed(change: Change) -> str:
+    case = change.case
+    line = f"{format_tracking_no(case.tracking_no)}: {change.action} -> {case.status}"
+    if case.due_at is not None:
+        line += f" (due {case.due_at.date().isoformat()} UTC)"
+    line += f"; {change.pushes} push(es) queued"
+    others = [n for n in change.group if n != case.tracking_no]
+    if others:
+        line += "; also " + ", ".join(format_tracking_no(n) for n in others)
+    return line
+
+
+def _detail(svc: LifecycleService, detail: CaseDetail) -> str:
+    case = detail.case
+
+    def local(value: Any) -> str:
+        return value.astimezone(svc.tz).strftime("%Y-%m-%d %H:%M") if value else "-"
+
+    lines = [
+        f"case        {format_tracking_no(case.tracking_no)}  ({case.channel}, {case.lang})",
+        f"status      {case.status}" + (f"  [{detail.deadline}]" if detail.deadline else ""),
+        f"submitted   {local(case.submitted_at)}",
+        f"due         {local(case.due_at)}",
+        f"answer due  {local(case.answer_due_at)}  extensions {case.extensions}",
+        f"region      {case.region}   category {case.category}",
+        f"department  {case.department or '-'}"
+        + (f"  co {', '.join(case.co_departments)}" if case.co_departments else ""),
+        f"petitioner  {case.name or '(anonymous)'}  {case.phone or '-'}",
+        f"flags       {', '.join(case.flags) or '-'}",
+    ]
+    if case.answer_text:
+        lines.append(f"answer      [{case.answer_outcome}] {case.answer_text}")
+    if case.request_until:
+        lines.append(f"remedy until {local(case.request_until)}")
+    if case.rating:
+        lines.append(f"rating      {case.rating} {case.rating_comment}".rstrip())
+    if case.linked_to:
+        lines.append(f"linked to   case id {case.linked_to}")
+    for link in detail.links:
+        other = link.other_case_id if link.case_id == case.id else link.case_id
+        lines.append(f"{link.kind:<11} case id {other} (score {link.score:.2f})")
+    lines.append("timeline:")
+    for e in detail.events:
+        flag = "" if e.public else " (internal)"
+        lines.append(f"  {local(e.at)}  {e.actor:<16} {e.kind}{flag}  {e.note}".rstrip())
+    return "\n".join(lines)

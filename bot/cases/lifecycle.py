@@ -1,0 +1,506 @@
+"""The case state machine (信访工作条例): transitions as data, each one a single transaction.
+
+Every transition, in the caller's transaction: the case row changes, an event is added to
+the case timeline (actor, time, note, public flag), and a push to the petitioner is written
+to the outbox (their channel, their language). Cases linked to a primary case share its
+handling: a transition on any case of the group is applied to the primary and mirrored on
+every linked case, each with its own event and its own push.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.cases.calendar import Calendar
+from bot.cases.clocks import ClockRule, Clocks, due_at
+from bot.cases.tracking import format_tracking_no
+from bot.dialogs.texts import Texts
+from bot.messages import Address, Reply
+from bot.storage import cases, contacts, outbox
+from bot.storage.cases import CaseRow
+
+OUTCOMES = ("supported", "explained", "not_supported")  # 支持 / 解释说明 / 不予支持
+RATINGS = ("satisfied", "basically_satisfied", "dissatisfied")  # 满意 / 基本满意 / 不满意
+MAX_TEXT = 20_000
+MAX_COMMENT = 1_000
+
+ALL_STATUSES = frozenset(
+    {
+        "submitted",
+        "accepted",
+        "rejected",
+        "transferred",
+        "assigned",
+        "in_progress",
+        "extended",
+        "answered",
+        "review_requested",
+        "reviewed",
+        "recheck_requested",
+        "rechecked",
+        "closed",
+    }
+)
+OPEN_STATUSES = ALL_STATUSES - {"rejected", "closed"}
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One action: the statuses it is allowed from, the status it leads to, its push."""
+
+    sources: frozenset[str]
+    target: str | None  # None: the status does not change
+    push: str | None = None  # a push.* text key; None: nothing is sent
+    shared: bool = True  # applied to the whole linked group
+    public: bool = True  # the timeline event is shown to the citizen
+
+
+def _rule(
+    sources: set[str] | frozenset[str],
+    target: str | None,
+    push: str | None = None,
+    *,
+    shared: bool = True,
+    public: bool = True,
+) -> Rule:
+    return Rule(frozenset(sources), target, push, shared, public)
+
+
+TRANSITIONS: Mapping[str, Rule] = {
+    "accept": _rule({"submitted", "transferred"}, "accepted", "push.accepted"),
+    "reject": _rule({"submitted", "transferred"}, "rejected", "push.rejected"),
+    "transfer": _rule({"submitted"}, "transferred", "push.transferred"),
+    "assign": _rule({"accepted", "transferred"}, "assigned", "push.assigned"),
+    "start": _rule({"assigned"}, "in_progress"),
+    "extend": _rule({"assigned", "in_progress", "extended"}, "extended", "push.extended"),
+    "answer": _rule({"assigned", "in_progress", "extended"}, "answered", "push.answered"),
+    "request_review": _rule({"answered"}, "review_requested", "push.review_requested"),
+    "decide_review": _rule({"review_requested"}, "reviewed", "push.reviewed"),
+    "request_recheck": _rule({"reviewed"}, "recheck_requested", "push.recheck_requested"),
+    "decide_recheck": _rule({"recheck_requested"}, "rechecked", "push.rechecked"),
+    "close": _rule(
+        {"rejected", "transferred", "answered", "reviewed", "rechecked"}, "closed", "push.closed"
+    ),
+    "rate": _rule({"answered", "reviewed", "rechecked", "closed"}, None, shared=False),
+    "note": _rule(ALL_STATUSES, None, shared=False, public=False),
+    # a newly registered duplicate joins the handling of an earlier case of the same matter
+    "link": _rule({"submitted", "transferred", "accepted"}, None, "push.linked", shared=False),
+}
+ACTIONS = tuple(TRANSITIONS)
+
+
+class LifecycleError(ValueError):
+    """A transition was refused: the message says why, in terms staff understand."""
+
+
+class TransitionError(LifecycleError):
+    """The action is not allowed from the case's current status."""
+
+    def __init__(self, tracking_no: str, status: str, action: str) -> None:
+        allowed = sorted(a for a, r in TRANSITIONS.items() if status in r.sources)
+        super().__init__(
+            f"case {format_tracking_no(tracking_no)} is {status!r}: action {action!r} is not "
+            f"allowed (allowed from {status!r}: {', '.join(allowed) or 'none'})"
+        )
+        self.tracking_no = tracking_no
+        self.status = status
+        self.action = action
+
+
+def allowed_actions(status: str) -> list[str]:
+    """The actions the state machine allows from ``status``."""
+    return [a for a, r in TRANSITIONS.items() if status in r.sources]
+
+
+class Enqueue(Protocol):
+    """The outbox writer (bot.storage.outbox.enqueue)."""
+
+    def __call__(
+        self,
+        conn: AsyncConnection,
+        *,
+        contact_id: int,
+        address: Address,
+        reply: Reply,
+        now: datetime,
+        kind: str = ...,
+        case_id: int | None = ...,
+        template: dict[str, Any] | None = ...,
+    ) -> Awaitable[int]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What one transition did to the case it was asked for."""
+
+    case: CaseRow  # the case after the transition
+    action: str
+    pushes: int  # outbox rows written (the whole linked group)
+    group: tuple[str, ...] = ()  # tracking numbers of every case the transition touched
+
+
+def _no_department(code: str, _lang: str) -> str:
+    return code
+
+
+@dataclass
+class Lifecycle:
+    """The state machine with its clocks, calendar and texts."""
+
+    clocks: Clocks
+    calendar: Calendar
+    texts: Texts
+    tz: ZoneInfo
+    department_name: Callable[[str, str], str] = _no_department  # (code, lang) -> name
+    department_known: Callable[[str], bool] = field(default=lambda _code: True)
+    enqueue: Enqueue = outbox.enqueue
+
+    def due(self, start: datetime, rule: ClockRule) -> datetime:
+        """The deadline of ``rule`` counted from ``start``."""
+        return due_at(start, rule, self.calendar, self.tz)
+
+    async def apply(
+        self,
+        conn: AsyncConnection,
+        case_id: int,
+        action: str,
+        *,
+        actor: str,
+        now: datetime,
+        note: str = "",
+        **data: Any,
+    ) -> Change:
+        """Perform ``action`` on a case, in the caller's transaction; raises LifecycleError."""
+        rule = TRANSITIONS.get(action)
+        if rule is None:
+            raise LifecycleError(f"unknown action {action!r} (known: {', '.join(ACTIONS)})")
+        if not actor.strip():
+            raise LifecycleError("every transition needs an actor")
+        case = await self._load(conn, case_id)
+        if rule.shared and case.linked_to is not None:
+            case = await self._load(conn, case.linked_to)  # the group is handled on its primary
+        if case.status not in rule.sources:
+            raise TransitionError(case.tracking_no, case.status, action)
+        note = note.strip()
+        if action == "note":
+            return await self._note(conn, case, actor, now, note, bool(data.get("public", False)))
+        if action == "rate":
+            return await self._rate(conn, case, actor, now, note, data)
+        if action == "link":
+            return await self._link(conn, case, actor, now, note, data)
+        values, params, event_data = self._plan(case, action, now, data)
+        assert rule.target is not None
+        values["status"] = rule.target
+        group = [case, *await cases.linked_to(conn, case.id)]
+        pushes = 0
+        for member in group:
+            await cases.update_case(conn, member.id, now, **values)
+            extra = {} if member.id == case.id else {"via": case.tracking_no}
+            await cases.add_event(
+                conn,
+                member.id,
+                at=now,
+                actor=actor,
+                kind=action,
+                note=note,
+                public=rule.public,
+                data={**event_data, **extra} or None,
+            )
+            if rule.push is not None:
+                pushes += await self._push(conn, member, rule.push, now, params)
+        after = await self._load(conn, case_id)
+        return Change(after, action, pushes, tuple(m.tracking_no for m in group))
+
+    # ------------------------------------------------------------------ validation + clocks
+
+    def _plan(
+        self, case: CaseRow, action: str, now: datetime, data: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """(column values, push parameters, event data) for a status-changing action."""
+        c = self.clocks
+        values: dict[str, Any]
+        until: datetime | None
+        if action == "accept":
+            answer_due = self.due(now, c.answer)
+            values = {"accepted_at": now, "answer_due_at": answer_due, "due_at": answer_due}
+            return values, {"date": answer_due}, {}
+        if action == "reject":
+            reason = _required(data, "reason")
+            channel = _required(data, "channel")
+            values = {"due_at": None}
+            return (
+                values,
+                {"reason": reason, "channel": channel},
+                {"reason": reason, "channel": channel},
+            )
+        if action == "transfer":
+            to = _required(data, "to")[:100]
+            values = {"transferred_to": to, "due_at": self.due(now, c.acceptance)}
+            return values, {"to": to}, {"to": to}
+        if action == "assign":
+            department = _required(data, "department")
+            co = [str(d).strip() for d in data.get("co_departments") or () if str(d).strip()]
+            for code in (department, *co):
+                if not self.department_known(code):
+                    raise LifecycleError(f"unknown department {code!r}")
+            co = [d for d in dict.fromkeys(co) if d != department]
+            values = {"department": department, "co_departments": co}
+            if case.accepted_at is None:  # assigned straight after a transfer: accepted now
+                answer_due = self.due(now, c.answer)
+                values.update(accepted_at=now, answer_due_at=answer_due, due_at=answer_due)
+            deadline = values.get("answer_due_at", case.answer_due_at)
+            params = {"department": department, "co_departments": co, "date": deadline}
+            return values, params, {"department": department, "co_departments": co}
+        if action == "start":
+            return {}, {}, {}
+        if action == "extend":
+            reason = _required(data, "reason")
+            days = _int(data.get("days"), "days")
+            if not 1 <= days <= c.extension_max_days:
+                raise LifecycleError(
+                    f"an extension is 1 to {c.extension_max_days} days, not {days}"
+                )
+            if case.extensions >= c.extensions_allowed:
+                raise LifecycleError(
+                    f"case {format_tracking_no(case.tracking_no)} already has "
+                    f"{case.extensions} extension(s); {c.extensions_allowed} allowed"
+                )
+            base = case.answer_due_at or self.due(case.accepted_at or now, c.answer)
+            new_due = self.due(base, ClockRule(days, c.answer.working_days))
+            values = {
+                "answer_due_at": new_due,
+                "due_at": new_due,
+                "extensions": case.extensions + 1,
+            }
+            event = {"reason": reason, "days": days, "due_at": new_due.isoformat()}
+            return values, {"reason": reason, "date": new_due}, event
+        if action in ("answer", "decide_review", "decide_recheck"):
+            text = _required(data, "text", MAX_TEXT)
+            outcome = str(data.get("outcome") or "")
+            if outcome not in OUTCOMES:
+                raise LifecycleError(f"outcome must be one of {', '.join(OUTCOMES)}")
+            values = {"answer_text": text, "answer_outcome": outcome, "due_at": None}
+            if action == "answer":
+                until = self.due(now, c.review_request)
+                values.update(answered_at=now, request_until=until)
+            elif action == "decide_review":
+                until = self.due(now, c.recheck_request)
+                values.update(request_until=until)
+            else:
+                until = now
+                values.update(request_until=None)  # 复核 is final: no further remedy
+            params = {"text": text, "outcome": outcome, "until": until}
+            return values, params, {"outcome": outcome}
+        if action in ("request_review", "request_recheck"):
+            until = case.request_until
+            if until is None or now > until:
+                closed = until.astimezone(self.tz).date().isoformat() if until else "-"
+                raise LifecycleError(
+                    f"case {format_tracking_no(case.tracking_no)}: the window to ask for "
+                    f"{'复查' if action == 'request_review' else '复核'} closed on {closed}"
+                )
+            rule = c.review_decision if action == "request_review" else c.recheck_decision
+            decision_due = self.due(now, rule)
+            values = {"due_at": decision_due, "request_until": None}
+            reason = str(data.get("reason") or "").strip()[:MAX_COMMENT]
+            return values, {"date": decision_due}, ({"reason": reason} if reason else {})
+        if action == "close":
+            open_until = case.request_until
+            if case.status in ("answered", "reviewed") and open_until and now <= open_until:
+                raise LifecycleError(
+                    f"case {format_tracking_no(case.tracking_no)} cannot be closed before "
+                    f"{self._date(open_until)}: the petitioner may still ask for "
+                    f"{'复查' if case.status == 'answered' else '复核'}"
+                )
+            return {"closed_at": now, "due_at": None, "request_until": None}, {}, {}
+        raise LifecycleError(f"action {action!r} has no plan")  # unreachable: table is closed
+
+    # ------------------------------------------------------------------ no status change
+
+    async def _note(
+        self,
+        conn: AsyncConnection,
+        case: CaseRow,
+        actor: str,
+        now: datetime,
+        note: str,
+        public: bool,
+    ) -> Change:
+        if not note:
+            raise LifecycleError("a note needs text")
+        await cases.add_event(
+            conn, case.id, at=now, actor=actor, kind="note", note=note[:MAX_TEXT], public=public
+        )
+        return Change(case, "note", 0, (case.tracking_no,))
+
+    async def _rate(
+        self,
+        conn: AsyncConnection,
+        case: CaseRow,
+        actor: str,
+        now: datetime,
+        note: str,
+        data: Mapping[str, Any],
+    ) -> Change:
+        rating = str(data.get("rating") or "")
+        if rating not in RATINGS:
+            raise LifecycleError(f"rating must be one of {', '.join(RATINGS)}")
+        comment = str(data.get("comment") or note).strip()[:MAX_COMMENT]
+        await cases.update_case(
+            conn, case.id, now, rating=rating, rating_comment=comment, rated_at=now
+        )
+        await cases.add_event(
+            conn,
+            case.id,
+            at=now,
+            actor=actor,
+            kind="rate",
+            note=comment,
+            public=True,
+            data={"rating": rating},
+        )
+        return Change(await self._load(conn, case.id), "rate", 0, (case.tracking_no,))
+
+    async def _link(
+        self,
+        conn: AsyncConnection,
+        case: CaseRow,
+        actor: str,
+        now: datetime,
+        note: str,
+        data: Mapping[str, Any],
+    ) -> Change:
+        """Link ``case`` (and cases linked to it) under a primary case: one handling."""
+        primary_id = data.get("primary_id")
+        if not isinstance(primary_id, int):
+            raise LifecycleError("link needs the primary case")
+        primary = await self._load(conn, primary_id)
+        if primary.linked_to is not None:
+            primary = await self._load(conn, primary.linked_to)
+        if primary.id == case.id or case.linked_to == primary.id:
+            raise LifecycleError(
+                f"case {format_tracking_no(case.tracking_no)} is already handled with "
+                f"{format_tracking_no(primary.tracking_no)}"
+            )
+        if primary.status not in OPEN_STATUSES:
+            raise TransitionError(primary.tracking_no, primary.status, "link")
+        members = [case, *await cases.linked_to(conn, case.id)]
+        shared = {
+            "status": primary.status,
+            "department": primary.department,
+            "co_departments": list(primary.co_departments),
+            "transferred_to": primary.transferred_to,
+            "accepted_at": primary.accepted_at,
+            "answer_due_at": primary.answer_due_at,
+            "due_at": primary.due_at,
+            "extensions": primary.extensions,
+        }
+        params = {"primary": format_tracking_no(primary.tracking_no)}
+        pushes = 0
+        for member in members:
+            await cases.update_case(conn, member.id, now, linked_to=primary.id, **shared)
+            await cases.put_link(conn, member.id, primary.id, kind="linked", score=1.0, now=now)
+            await cases.add_event(
+                conn,
+                member.id,
+                at=now,
+                actor=actor,
+                kind="link",
+                note=note,
+                public=True,
+                data={"primary": primary.tracking_no},
+            )
+            pushes += await self._push(conn, member, "push.linked", now, params)
+        await cases.add_event(
+            conn,
+            primary.id,
+            at=now,
+            actor=actor,
+            kind="link",
+            note=note,
+            public=False,
+            data={"linked": [m.tracking_no for m in members]},
+        )
+        after = await self._load(conn, case.id)
+        return Change(after, "link", pushes, tuple(m.tracking_no for m in members))
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _load(self, conn: AsyncConnection, case_id: int) -> CaseRow:
+        case = await cases.by_id(conn, case_id, lock=True)
+        if case is None:
+            raise LifecycleError(f"no case with id {case_id}")
+        return case
+
+    def _date(self, when: datetime) -> str:
+        return when.astimezone(self.tz).date().isoformat()
+
+    async def _push(
+        self,
+        conn: AsyncConnection,
+        case: CaseRow,
+        key: str,
+        now: datetime,
+        params: Mapping[str, Any],
+    ) -> int:
+        """Write one push for ``case``'s petitioner, in their language; returns 1."""
+        contact = await contacts.get(conn, case.contact_id)
+        lang = contact.lang if contact.lang in self.texts.by_lang else "zh"
+        text = self.texts.get(lang, key, **self._format(case, lang, params))
+        await self.enqueue(
+            conn,
+            contact_id=contact.id,
+            address=contact.address,
+            reply=Reply(text),
+            now=now,
+            kind="push",
+            case_id=case.id,
+            template={"key": key, "tracking_no": case.tracking_no},
+        )
+        return 1
+
+    def _format(self, case: CaseRow, lang: str, params: Mapping[str, Any]) -> dict[str, str]:
+        out: dict[str, str] = {"number": format_tracking_no(case.tracking_no)}
+        for name, value in params.items():
+            if isinstance(value, datetime):
+                out[name] = self._date(value)
+            elif name == "department":
+                out[name] = self.department_name(str(value), lang)
+            elif name == "co_departments":
+                names = [self.department_name(str(v), lang) for v in value]
+                out["co"] = (
+                    self.texts.get(
+                        lang,
+                        "push.co_departments",
+                        names="、".join(names) if lang == "zh" else ", ".join(names),
+                    )
+                    if names
+                    else ""
+                )
+            elif name == "outcome":
+                out[name] = self.texts.get(lang, f"outcome.{value}")
+            else:
+                out[name] = str(value)
+        return out
+
+
+def _required(data: Mapping[str, Any], name: str, limit: int = 2000) -> str:
+    value = str(data.get(name) or "").strip()
+    if not value:
+        raise LifecycleError(f"{name} is required")
+    if len(value) > limit:
+        raise LifecycleError(f"{name} is too long ({len(value)} > {limit} characters)")
+    return value
+
+
+def _int(value: Any, name: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise LifecycleError(f"{name} must be a whole number") from None

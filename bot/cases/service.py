@@ -1,0 +1,390 @@
+"""The lifecycle API for staff (and the citizen actions intake resolves): one facade.
+
+Every method is checked against the state machine (:mod:`bot.cases.lifecycle`) and runs
+in one transaction. :class:`Registrar` enriches a case at registration: default
+department from routing, acceptance deadline from the clocks, flags (初信初访, 重复访, …)
+and duplicate suggestions stored in ``case_links``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.cases.calendar import Calendar, load_calendar
+from bot.cases.clocks import Clocks, DeadlineState, deadline_state, due_at, load_clocks
+from bot.cases.flags import FlagRules, load_flag_rules
+from bot.cases.lifecycle import RATINGS, Change, Lifecycle, LifecycleError
+from bot.cases.routing import Routing, load_routing
+from bot.cases.similarity import PetitionText, is_repeat, suggest_duplicates
+from bot.cases.tracking import format_tracking_no, parse_tracking_no
+from bot.clock import utc_now
+from bot.dialogs.texts import Texts
+from bot.storage import cases
+from bot.storage.cases import CaseLink, CaseRow
+from bot.storage.db import Database
+
+DUPLICATE_LOOKBACK = timedelta(days=365)  # suggestions come from the last year's cases
+RATABLE = ("answered", "reviewed", "rechecked", "closed")
+
+
+@dataclass(frozen=True)
+class CaseConfig:
+    """The lifecycle configuration: clocks, calendar, routing, flag rules."""
+
+    clocks: Clocks
+    calendar: Calendar
+    routing: Routing
+    flag_rules: FlagRules
+
+
+def load_case_config(config_dir: Path) -> CaseConfig:
+    """Load config/lifecycle.yaml, config/calendar/, config/departments.yaml, flags.yaml."""
+    return CaseConfig(
+        clocks=load_clocks(config_dir),
+        calendar=load_calendar(config_dir),
+        routing=load_routing(config_dir),
+        flag_rules=load_flag_rules(config_dir),
+    )
+
+
+def petition_text(case: CaseRow) -> PetitionText:
+    """What duplicate and repeat detection compares of a case (request + facts)."""
+    text = "\n".join(str(case.answers.get(k) or "") for k in ("request", "facts")).strip()
+    return PetitionText(case.id, case.contact_id, case.phone, case.region, case.category, text)
+
+
+@dataclass
+class Registrar:
+    """Registration enrichment, in the transaction that creates the case."""
+
+    config: CaseConfig
+    tz: ZoneInfo
+
+    async def enrich(self, conn: AsyncConnection, case_id: int, now: datetime) -> None:
+        """Route the case, set its acceptance deadline and flags, store duplicate suggestions."""
+        case = await cases.by_id(conn, case_id)
+        if case is None:
+            raise LifecycleError(f"no case with id {case_id}")
+        cfg = self.config
+        route = cfg.routing.route(case.region, case.category)
+        new = petition_text(case)
+        earlier = await cases.earlier_for_citizen(
+            conn, case.contact_id, case.phone, before_id=case.id
+        )
+        repeat = is_repeat(
+            new, [petition_text(c) for c in earlier], threshold=cfg.flag_rules.repeat_threshold
+        )
+        flags = cfg.flag_rules.flags(
+            case.answers, len(earlier), repeat=repeat, on=now.astimezone(self.tz).date()
+        )
+        await cases.update_case(
+            conn,
+            case.id,
+            now,
+            department=route.department,
+            co_departments=list(route.co_departments),
+            due_at=due_at(case.submitted_at, cfg.clocks.acceptance, cfg.calendar, self.tz),
+            flags=flags,
+        )
+        pool = await cases.similar_candidates(
+            conn,
+            region=case.region,
+            category=case.category,
+            since=now - DUPLICATE_LOOKBACK,
+            exclude_id=case.id,
+        )
+        hits = suggest_duplicates(
+            new, [petition_text(c) for c in pool], threshold=cfg.flag_rules.duplicate_threshold
+        )
+        for other_id, score in hits:
+            await cases.put_link(conn, case.id, other_id, kind="suggested", score=score, now=now)
+
+
+@dataclass(frozen=True, slots=True)
+class DueCase:
+    """An open case whose current deadline is near or past."""
+
+    case: CaseRow
+    due: datetime
+    state: DeadlineState
+
+
+@dataclass(frozen=True, slots=True)
+class CaseDetail:
+    """Everything staff see about one case."""
+
+    case: CaseRow
+    events: list[Any]
+    links: list[CaseLink]
+    deadline: DeadlineState | None
+
+
+@dataclass(frozen=True, slots=True)
+class CitizenAction:
+    """What became of a citizen's rating or review request (for the dialog engine)."""
+
+    outcome: str  # "rated" | "requested" | "none" | "window_closed"
+    tracking_no: str = ""
+    date: str = ""  # the decision deadline, or the day the window closed
+    stage: str = ""  # "review" | "recheck"
+
+
+class LifecycleService:
+    """Staff actions on cases, each checked against the state machine, one transaction each."""
+
+    def __init__(
+        self,
+        db: Database,
+        config: CaseConfig,
+        texts: Texts,
+        *,
+        timezone: str = "Asia/Shanghai",
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.db = db
+        self.config = config
+        self.tz = ZoneInfo(timezone)
+        self.clock = clock
+        routing = config.routing
+
+        def name(code: str, lang: str) -> str:
+            dept = routing.departments.get(code)
+            if dept is None:
+                return code
+            return dept.name_en if lang == "en" else dept.name_zh
+
+        self.lifecycle = Lifecycle(
+            clocks=config.clocks,
+            calendar=config.calendar,
+            texts=texts,
+            tz=self.tz,
+            department_name=name,
+            department_known=lambda code: code in routing.departments,
+        )
+        self.registrar = Registrar(config, self.tz)
+
+    # ------------------------------------------------------------------ staff actions
+
+    async def accept(self, tracking_no: str, *, actor: str, note: str = "") -> Change:
+        """受理."""
+        return await self._do(tracking_no, "accept", actor, note)
+
+    async def reject(
+        self, tracking_no: str, *, actor: str, reason: str, channel: str, note: str = ""
+    ) -> Change:
+        """不予受理, with the reason and the proper channel to go to."""
+        return await self._do(tracking_no, "reject", actor, note, reason=reason, channel=channel)
+
+    async def transfer(self, tracking_no: str, *, actor: str, to: str, note: str = "") -> Change:
+        """转送 to the competent organ."""
+        return await self._do(tracking_no, "transfer", actor, note, to=to)
+
+    async def assign(
+        self,
+        tracking_no: str,
+        *,
+        actor: str,
+        department: str = "",
+        co_departments: Sequence[str] | None = None,
+        note: str = "",
+    ) -> Change:
+        """交办 to a department (default: the routed one) with optional co-departments."""
+        if not department:
+            case = await self.get(tracking_no)
+            route = self.config.routing.route(case.region, case.category)
+            department = case.department or route.department
+            if co_departments is None:
+                co_departments = case.co_departments or route.co_departments
+        return await self._do(
+            tracking_no,
+            "assign",
+            actor,
+            note,
+            department=department,
+            co_departments=list(co_departments or ()),
+        )
+
+    async def start(self, tracking_no: str, *, actor: str, note: str = "") -> Change:
+        """办理中."""
+        return await self._do(tracking_no, "start", actor, note)
+
+    async def extend(
+        self, tracking_no: str, *, actor: str, reason: str, days: int, note: str = ""
+    ) -> Change:
+        """延期 by ``days`` (within the configured limits), with the reason told to the citizen."""
+        return await self._do(tracking_no, "extend", actor, note, reason=reason, days=days)
+
+    async def answer(
+        self, tracking_no: str, *, actor: str, text: str, outcome: str, note: str = ""
+    ) -> Change:
+        """答复: the written opinion (支持 / 解释说明 / 不予支持)."""
+        return await self._do(tracking_no, "answer", actor, note, text=text, outcome=outcome)
+
+    async def decide_review(
+        self, tracking_no: str, *, actor: str, text: str, outcome: str, note: str = ""
+    ) -> Change:
+        """复查 or 复核 decision, whichever the case is waiting for."""
+        case = await self.get(tracking_no)
+        action = "decide_recheck" if case.status == "recheck_requested" else "decide_review"
+        return await self._do(tracking_no, action, actor, note, text=text, outcome=outcome)
+
+    async def close(self, tracking_no: str, *, actor: str, note: str = "") -> Change:
+        """办结 / 终结."""
+        return await self._do(tracking_no, "close", actor, note)
+
+    async def note(
+        self, tracking_no: str, *, actor: str, text: str, public: bool = False
+    ) -> Change:
+        """A timeline note; internal (never shown nor pushed) unless ``public``."""
+        return await self._do(tracking_no, "note", actor, text, public=public)
+
+    async def link(self, tracking_no: str, primary: str, *, actor: str, note: str = "") -> Change:
+        """Handle ``tracking_no`` together with the earlier case ``primary``."""
+        primary_case = await self.get(primary)
+        return await self._do(tracking_no, "link", actor, note, primary_id=primary_case.id)
+
+    async def rate(
+        self, tracking_no: str, *, rating: str, comment: str = "", actor: str = "citizen"
+    ) -> Change:
+        """评价 (满意 / 基本满意 / 不满意) of an answered case."""
+        return await self._do(tracking_no, "rate", actor, "", rating=rating, comment=comment)
+
+    async def request_review(
+        self, tracking_no: str, *, actor: str = "citizen", reason: str = ""
+    ) -> Change:
+        """复查 request (or 复核 once reviewed), within the configured window."""
+        case = await self.get(tracking_no)
+        action = "request_recheck" if case.status == "reviewed" else "request_review"
+        return await self._do(tracking_no, action, actor, "", reason=reason)
+
+    # ------------------------------------------------------------------ queries
+
+    async def get(self, tracking_no: str) -> CaseRow:
+        """A case by its tracking number as staff type it (raises LifecycleError)."""
+        async with self.db.read() as conn:
+            return await self._find(conn, tracking_no)
+
+    async def show(self, tracking_no: str) -> CaseDetail:
+        """A case with its timeline, links and deadline state."""
+        async with self.db.read() as conn:
+            case = await self._find(conn, tracking_no)
+            timeline = await cases.events(conn, case.id)
+            links = await cases.links_of(conn, case.id)
+        state = self.deadline(case.due_at) if case.due_at else None
+        return CaseDetail(case, timeline, links, state)
+
+    def deadline(self, due: datetime) -> DeadlineState:
+        """ok / near_due / overdue for a deadline, now."""
+        cfg = self.config
+        return deadline_state(due, self.clock(), cfg.clocks.near_due_days, cfg.calendar, self.tz)
+
+    async def list_due(self, *, department: str = "", include_ok: bool = False) -> list[DueCase]:
+        """Open cases that are overdue or near due (督办), earliest deadline first."""
+        now = self.clock()
+        near = self.config.clocks.near_due_days
+        # near-due counts working days: a generous calendar bound, then the exact check
+        horizon = now + timedelta(days=2 * near + 21)
+        async with self.db.read() as conn:
+            rows = await cases.with_deadline(
+                conn,
+                due_before=now + timedelta(days=3650) if include_ok else horizon,
+                department=department,
+            )
+        out = []
+        for case in rows:
+            assert case.due_at is not None
+            state = self.deadline(case.due_at)
+            if include_ok or state != "ok":
+                out.append(DueCase(case, case.due_at, state))
+        return out
+
+    # ------------------------------------------------------------------ citizen actions
+
+    async def rate_for_contact(
+        self,
+        conn: AsyncConnection,
+        contact_id: int,
+        *,
+        rating: str,
+        comment: str,
+        tracking_no: str,
+        now: datetime,
+    ) -> CitizenAction:
+        """A citizen's rating, in intake's transaction: their named or latest answered case."""
+        if rating not in RATINGS:
+            raise LifecycleError(f"rating must be one of {', '.join(RATINGS)}")
+        case = await self._own_case(conn, contact_id, tracking_no, RATABLE)
+        if case is None:
+            return CitizenAction("none")
+        await self.lifecycle.apply(
+            conn, case.id, "rate", actor="citizen", now=now, rating=rating, comment=comment
+        )
+        return CitizenAction("rated", case.tracking_no)
+
+    async def request_review_for_contact(
+        self,
+        conn: AsyncConnection,
+        contact_id: int,
+        *,
+        stage: str,
+        tracking_no: str,
+        now: datetime,
+    ) -> CitizenAction:
+        """A citizen's 复查 ("review") or 复核 ("recheck") request, in intake's transaction."""
+        status = "reviewed" if stage == "recheck" else "answered"
+        case = await self._own_case(conn, contact_id, tracking_no, (status,))
+        if case is None:
+            return CitizenAction("none", stage=stage)
+        if case.linked_to is not None:
+            primary = await cases.by_id(conn, case.linked_to)
+            if primary is not None:
+                case = primary
+        until = case.request_until
+        if until is None or now > until:
+            day = until.astimezone(self.tz).date().isoformat() if until else ""
+            return CitizenAction("window_closed", case.tracking_no, day, stage)
+        action = "request_recheck" if stage == "recheck" else "request_review"
+        change = await self.lifecycle.apply(conn, case.id, action, actor="citizen", now=now)
+        due = change.case.due_at
+        day = due.astimezone(self.tz).date().isoformat() if due else ""
+        return CitizenAction("requested", case.tracking_no, day, stage)
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _do(
+        self, tracking_no: str, action: str, actor: str, note: str, **data: Any
+    ) -> Change:
+        async with self.db.transaction() as conn:
+            case = await self._find(conn, tracking_no)
+            return await self.lifecycle.apply(
+                conn, case.id, action, actor=actor, now=self.clock(), note=note, **data
+            )
+
+    async def _find(self, conn: AsyncConnection, tracking_no: str) -> CaseRow:
+        parsed = parse_tracking_no(tracking_no)
+        if parsed.outcome != "valid":
+            raise LifecycleError(f"{tracking_no!r} is not a valid tracking number")
+        case = await cases.by_tracking_no(conn, parsed.canonical)
+        if case is None:
+            raise LifecycleError(f"no case {format_tracking_no(parsed.canonical)}")
+        return case
+
+    async def _own_case(
+        self, conn: AsyncConnection, contact_id: int, tracking_no: str, statuses: Sequence[str]
+    ) -> CaseRow | None:
+        """The citizen's case named by ``tracking_no``, else their latest in ``statuses``."""
+        own = await cases.for_contact(conn, contact_id, limit=50)
+        if tracking_no:
+            parsed = parse_tracking_no(tracking_no)
+            own = [c for c in own if c.tracking_no == parsed.canonical]
+        for case in own:  # newest first
+            if case.status in statuses:
+                return case
+        return None

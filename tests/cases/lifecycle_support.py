@@ -1,0 +1,89 @@
+"""Shared helpers for lifecycle tests: a configured state machine and cases in any status."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.cases.calendar import load_calendar
+from bot.cases.clocks import load_clocks
+from bot.cases.lifecycle import Lifecycle
+from bot.cases.tracking import new_tracking_no
+from bot.dialogs.texts import load_texts
+from bot.messages import Address
+from bot.storage import cases, contacts
+from bot.storage.db import Database
+from bot.storage.tables import case_events, outbox
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+def make_lifecycle(**overrides: Any) -> Lifecycle:
+    """The state machine with the shipped clocks, calendar and texts."""
+    return Lifecycle(
+        clocks=load_clocks(CONFIG_DIR),
+        calendar=load_calendar(CONFIG_DIR),
+        texts=load_texts(CONFIG_DIR),
+        tz=TZ,
+        **overrides,
+    )
+
+
+async def make_case(
+    db: Database,
+    now: datetime,
+    *,
+    user: str = "citizen-1",
+    lang: str = "zh",
+    status: str = "submitted",
+    phone: str = "13800138000",
+    **values: Any,
+) -> int:
+    """A contact and a case in ``status``; returns the case id."""
+    async with db.transaction() as conn:
+        contact = await contacts.get_or_create(conn, Address("web", user), now)
+        if lang != "zh":
+            await contacts.update_contact(conn, contact.id, lang=lang)
+        number = new_tracking_no(now.date())
+        while await cases.tracking_no_taken(conn, number):
+            number = new_tracking_no(now.date())
+        return await cases.insert_case(
+            conn,
+            tracking_no=number,
+            contact_id=contact.id,
+            channel="web",
+            status=status,
+            lang=lang,
+            form_id="intake",
+            form_version=1,
+            appeal_type="seek_resolution",
+            category="labour",
+            region="dongcheng",
+            name="张三",
+            phone=phone,
+            people_count=1,
+            answers={"request": "请求支付拖欠工资"},
+            flags=[],
+            submitted_at=now,
+            updated_at=now,
+            **values,
+        )
+
+
+async def count(conn: AsyncConnection, table: Any, case_id: int) -> int:
+    """Rows of ``table`` (case_events or outbox) belonging to a case."""
+    return int(
+        (await conn.execute(select(func.count()).where(table.c.case_id == case_id))).scalar_one()
+    )
+
+
+async def events_and_pushes(db: Database, case_id: int) -> tuple[int, int]:
+    """(timeline events, outbox rows) of a case."""
+    async with db.read() as conn:
+        return await count(conn, case_events, case_id), await count(conn, outbox, case_id)

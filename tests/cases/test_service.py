@@ -1,0 +1,215 @@
+"""The lifecycle service: registration enrichment, clocks with a fixed clock, limits, due lists."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.cases.lifecycle import LifecycleError, TransitionError
+from bot.cases.registration import create_case
+from bot.cases.service import LifecycleService, load_case_config
+from bot.cases.tracking import new_tracking_no
+from bot.dialogs.texts import load_texts
+from bot.dialogs.types import Submission
+from bot.messages import Address, Reply
+from bot.storage import contacts
+from bot.storage.db import Database
+from bot.storage.tables import outbox
+from tests.conftest import FixedClock
+
+from .lifecycle_support import CONFIG_DIR, TZ
+
+WAGES = {
+    "request": "请求督促杭州某某建筑公司支付拖欠的工资三万二千元",
+    "facts": "我在西湖区某工地做木工，2026年3月到10月的工资一直没有结清，老板多次推脱。",
+}
+
+
+def _service(db: Database, clock: FixedClock) -> LifecycleService:
+    return LifecycleService(db, load_case_config(CONFIG_DIR), load_texts(CONFIG_DIR), clock=clock)
+
+
+async def _file(
+    db: Database,
+    svc: LifecycleService,
+    clock: FixedClock,
+    *,
+    user: str = "citizen-1",
+    phone: str = "13800138000",
+    **answers: Any,
+) -> str:
+    submission = Submission(
+        form_id="intake",
+        form_version=1,
+        lang="zh",
+        answers={
+            "appeal_type": "seek_resolution",
+            "name": "王五",
+            "phone": phone,
+            "region": "330106",
+            "category": "labour",
+            "people_count": 1,
+            **WAGES,
+            **answers,
+        },
+    )
+    async with db.transaction() as conn:
+        contact = await contacts.get_or_create(conn, Address("web", user), clock())
+        return await create_case(
+            conn,
+            contact=contact,
+            submission=submission,
+            now=clock(),
+            enrich=svc.registrar.enrich,
+        )
+
+
+def _local(dt: datetime | None) -> str:
+    assert dt is not None
+    return dt.astimezone(TZ).strftime("%Y-%m-%d %H:%M")
+
+
+async def test_registration_routes_flags_and_suggests_duplicates(
+    db: Database, clock: FixedClock
+) -> None:
+    svc = _service(db, clock)
+    first = await _file(db, svc, clock)
+    case = await svc.get(first)
+    assert case.department == "330106-rsj"
+    assert "first_petition" in case.flags and "repeat_petition" not in case.flags
+    # Mon 23 Nov + 15 calendar days = Tue 8 Dec, end of day local time
+    assert _local(case.due_at) == "2026-12-08 23:59"
+
+    clock.advance(days=2)
+    again = await _file(
+        db,
+        svc,
+        clock,
+        facts="我是西湖区工地的木工，3月到10月工资一直没结清，建筑公司老板一直推脱。",
+    )
+    repeat = await svc.get(again)
+    assert "repeat_petition" in repeat.flags and "first_petition" not in repeat.flags
+
+    other = await _file(db, svc, clock, user="neighbour", phone="13900139000")
+    detail = await svc.show(other)
+    assert {link.kind for link in detail.links} == {"suggested"}
+    linked_ids = {link.case_id for link in detail.links} | {
+        link.other_case_id for link in detail.links
+    }
+    assert case.id in linked_ids
+    assert all(0 < link.score <= 1 for link in detail.links)
+    assert "first_petition" in (await svc.get(other)).flags
+
+
+async def test_clocks_and_extension_limits(db: Database, clock: FixedClock) -> None:
+    svc = _service(db, clock)
+    number = await _file(db, svc, clock)
+    change = await svc.accept(number, actor="staff:li")
+    # 60 calendar days from Mon 23 Nov 2026: Fri 22 Jan 2027
+    assert _local(change.case.answer_due_at) == "2027-01-22 23:59"
+    assert change.case.due_at == change.case.answer_due_at
+    await svc.assign(number, actor="staff:li")  # the routed department
+    assert (await svc.get(number)).department == "330106-rsj"
+    await svc.start(number, actor="staff:wang")
+
+    with pytest.raises(LifecycleError, match="1 to 30 days"):
+        await svc.extend(number, actor="staff:wang", reason="需调查", days=31)
+    with pytest.raises(LifecycleError, match="reason is required"):
+        await svc.extend(number, actor="staff:wang", reason=" ", days=10)
+    change = await svc.extend(number, actor="staff:wang", reason="需调取企业账目", days=30)
+    # 22 Jan + 30 calendar days = Sun 21 Feb 2027: the deadline moves to the next working day
+    assert change.case.status == "extended" and change.case.extensions == 1
+    assert _local(change.case.answer_due_at) == "2027-02-22 23:59"
+    with pytest.raises(LifecycleError, match="already has 1 extension"):
+        await svc.extend(number, actor="staff:wang", reason="再延期", days=5)
+
+    async with db.read() as conn:
+        rows = (await conn.execute(select(outbox.c.payload).order_by(outbox.c.id))).all()
+    pushes = [Reply.from_json(r.payload).text for r in rows]
+    assert len(pushes) == 3  # accepted, assigned, extended (starting is not pushed)
+    assert "2027-02-22" in pushes[2] and "需调取企业账目" in pushes[2]
+    assert "西湖区人力资源和社会保障局" in pushes[1]
+
+
+async def test_review_window_closes_after_30_days(db: Database, clock: FixedClock) -> None:
+    svc = _service(db, clock)
+    late = await _file(db, svc, clock)
+    timely = await _file(db, svc, clock, user="citizen-2", phone="13700137000")
+    for number in (late, timely):
+        await svc.accept(number, actor="staff:li")
+        await svc.assign(number, actor="staff:li", department="330106-rsj")
+        await svc.answer(number, actor="staff:li", text="企业已支付欠薪。", outcome="supported")
+    answered = await svc.get(late)
+    # answered Mon 23 Nov: 复查 may be asked until Wed 23 Dec, end of day
+    assert _local(answered.request_until) == "2026-12-23 23:59"
+
+    with pytest.raises(LifecycleError, match="cannot be closed before 2026-12-23"):
+        await svc.close(late, actor="staff:li")
+    clock.advance(days=29)
+    change = await svc.request_review(timely)
+    assert change.case.status == "review_requested"
+    assert _local(change.case.due_at) == "2027-01-21 23:59"  # decided within 30 days
+
+    clock.advance(days=2)
+    with pytest.raises(LifecycleError, match="window to ask for 复查 closed on 2026-12-23"):
+        await svc.request_review(late)
+    assert (await svc.close(late, actor="staff:li")).case.status == "closed"
+    with pytest.raises(TransitionError):
+        await svc.request_review(late)
+
+    change = await svc.decide_review(
+        timely, actor="staff:zhao", text="维持原处理意见。", outcome="explained"
+    )
+    assert change.case.status == "reviewed"
+    change = await svc.request_review(timely)  # the next remedy: 复核
+    assert change.case.status == "recheck_requested"
+    change = await svc.decide_review(
+        timely, actor="staff:zhao", text="维持复查意见。", outcome="explained"
+    )
+    assert change.case.status == "rechecked" and change.case.request_until is None
+    assert (await svc.rate(timely, rating="dissatisfied", comment="太慢")).case.rating == (
+        "dissatisfied"
+    )
+    assert (await svc.close(timely, actor="staff:zhao")).case.status == "closed"
+
+
+async def test_overdue_and_near_due_listing(db: Database, clock: FixedClock) -> None:
+    svc = _service(db, clock)
+    old = await _file(db, svc, clock)  # acceptance due Tue 8 Dec
+    clock.advance(days=12)  # Sat 5 Dec: due in 1 working day (Mon 7 and Tue 8 are working)
+    fresh = await _file(db, svc, clock, user="citizen-2", phone="13700137000")
+    due = await svc.list_due()
+    assert [(d.case.tracking_no, d.state) for d in due] == [(old, "near_due")]
+
+    clock.advance(days=4)  # Wed 9 Dec
+    due = await svc.list_due()
+    assert [(d.case.tracking_no, d.state) for d in due] == [(old, "overdue")]
+    assert {d.case.tracking_no for d in await svc.list_due(include_ok=True)} == {old, fresh}
+    assert await svc.list_due(department="330102-rsj") == []
+
+    await svc.accept(old, actor="staff:li")  # the answer clock replaces the acceptance one
+    assert await svc.list_due() == []
+    detail = await svc.show(old)
+    assert detail.deadline == "ok"
+    assert [e.kind for e in detail.events] == ["submitted", "accept"]
+
+
+async def test_unknown_numbers_and_departments(db: Database, clock: FixedClock) -> None:
+    svc = _service(db, clock)
+    number = await _file(db, svc, clock)
+    with pytest.raises(LifecycleError, match="not a valid tracking number"):
+        await svc.accept("XF123", actor="staff:li")
+    with pytest.raises(LifecycleError, match="no case"):
+        await svc.accept(new_tracking_no(date(2026, 1, 1), "000000"), actor="staff:li")
+    await svc.accept(number, actor="staff:li")
+    with pytest.raises(LifecycleError, match="unknown department 'nowhere'"):
+        await svc.assign(number, actor="staff:li", department="nowhere")
+
+
+def test_fixed_clock_is_monday_morning() -> None:
+    assert FixedClock().now == datetime(2026, 11, 23, 1, 30, tzinfo=UTC)
+    assert FixedClock().now.astimezone(TZ).weekday() == 0
+    assert timedelta(days=1)
