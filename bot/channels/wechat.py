@@ -531,14 +531,20 @@ class WeChatWebhook:
         except TimeoutError:
             late.set()
             if not task.done():  # from now on the task diverts a direct answer to the outbox
-                log.info("wechat.answered_late", external_id=msg.external_id)
+                log.info(
+                    "wechat.answered_late",
+                    address=msg.address.address,
+                    kind=msg.raw.get("msg_type"),
+                )
                 return web.Response(text=SUCCESS)
         except Exception:
             pass  # read below
         try:
             result: IntakeResult = task.result()
         except Exception:
-            log.exception("wechat.intake_failed", external_id=msg.external_id)
+            log.exception(
+                "wechat.intake_failed", address=msg.address.address, kind=msg.raw.get("msg_type")
+            )
             return web.Response(status=500, text="error")  # rolled back: WeChat retries
         if not result.direct or not result.replies:
             return web.Response(text=SUCCESS)
