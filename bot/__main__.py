@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from bot.app import build_services, create_app
+from bot.cases.cli import add_cli as add_case_cli
 from bot.channels.wechat import add_cli as add_wechat_cli
 from bot.dialogs.form import FormError
 from bot.logging import configure_logging, get_logger
@@ -115,6 +116,7 @@ def parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check-config", help="validate settings, forms and texts, then exit")
     check.set_defaults(func=_check_config)
+    add_case_cli(sub)
     add_wechat_cli(sub)
     return p
 
