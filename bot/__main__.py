@@ -13,6 +13,7 @@ from aiohttp import web
 
 from bot.app import build_services, create_app
 from bot.cases.cli import add_cli as add_case_cli
+from bot.channels.telegram import add_cli as add_telegram_cli
 from bot.channels.wechat import add_cli as add_wechat_cli
 from bot.dialogs.form import FormError
 from bot.logging import configure_logging, get_logger
@@ -118,6 +119,7 @@ def parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_check_config)
     add_case_cli(sub)
     add_wechat_cli(sub)
+    add_telegram_cli(sub)
     return p
 
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from bot.channels import terminal, wechat
+from bot.channels import telegram, terminal, wechat
 from bot.channels import web as webchat
 from bot.channels.base import Channel
 from bot.channels.mailbox import MailboxChannel
@@ -128,6 +128,8 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
     app.cleanup_ctx.append(lifecycle)
     if s.wechat_enabled:
         wechat.install(services, app)
+    if s.telegram_enabled:
+        telegram.install(services, app)
     return app
 
 

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     telegram_secret: str = ""
     telegram_api_base: str = "https://api.telegram.org"
     telegram_polling: bool = False
+    telegram_poll_timeout: int = Field(default=25, ge=0, le=50)  # getUpdates long-poll seconds
+    telegram_rate_per_second: float = Field(default=30, ge=0)  # bot-wide sends; 0 = unlimited
+    telegram_rate_per_chat_per_second: float = Field(default=1, ge=0)  # per chat; 0 = unlimited
 
     @field_validator("log_level")
     @classmethod

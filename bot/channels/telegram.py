@@ -1,0 +1,684 @@
+"""Telegram: webhook at ``POST /telegram``, parsing of Bot API updates, and delivery.
+
+python-telegram-bot is used as a typed client only (``Update.de_json``, ``telegram.Bot``);
+our intake, engine, storage and outbox do the rest.
+
+Documented choices:
+
+- Replies always go through the outbox (``via_outbox=True``); the webhook answers 200 as
+  soon as the update is committed. A callback query is answered in the webhook response
+  body itself (the Bot API allows one method call as the answer to a webhook request,
+  https://core.telegram.org/bots/api#making-requests-when-getting-updates); in polling
+  mode the poller calls answerCallbackQuery after the commit. Neither is a citizen
+  message, so neither goes through ``Channel.send``.
+- After a choice is tapped, the keyboard of that message is removed by an outbox row
+  (``template={"telegram": "clear_keyboard", ...}``): durable, ordered and rate limited
+  with the chat's other messages.
+- Files (photo, document, voice, audio, video) are downloaded with getFile into
+  attachment storage before intake, bounded by a timeout and the upload size limit.
+  A transient failure answers 503 (Telegram redelivers the update; nothing was stored);
+  a file the Bot API refuses to serve (over 20 MB) or larger than our limit is recorded
+  by its ``telegram:<file_id>`` reference only.
+- Edited messages are ignored: an edit would silently re-answer a question that has
+  moved on; citizens change an answer with "修改 N" instead.
+- Updates from groups, supergroups and channels are ignored silently: a petition carries
+  personal data and must not be collected in a shared chat.
+- ``my_chat_member`` with status "kicked" (the citizen blocked the bot) marks the contact
+  unreachable. Stickers, polls and other content are ignored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hmac
+import json
+import warnings
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+from telegram import (
+    Bot,
+    BotCommand,
+    BotCommandScopeDefault,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.request import HTTPXRequest
+from telegram.warnings import PTBDeprecationWarning
+
+from bot.cases.tracking import parse_tracking_no
+from bot.channels.base import SendError, render_text, split_text
+from bot.clock import utc_now
+from bot.intake import Intake
+from bot.logging import get_logger
+from bot.messages import (
+    Address,
+    Attachment,
+    Capabilities,
+    InboundMessage,
+    Location,
+    OutboundMessage,
+    Reply,
+    SendResult,
+)
+from bot.metrics import REJECTED_REQUESTS
+from bot.settings import Settings
+from bot.storage import inbound, outbox
+from bot.storage.db import Database
+from bot.storage.files import TooLarge, save_stream
+
+log = get_logger(__name__)
+
+NAME = "telegram"
+MAX_TEXT_LEN = 4096  # https://core.telegram.org/bots/api#sendmessage
+CALLBACK_DATA_MAX_BYTES = 64  # https://core.telegram.org/bots/api#inlinekeyboardbutton
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+ALLOWED_UPDATES = ("message", "edited_message", "callback_query", "my_chat_member")
+OFFSET_KEY = "telegram.offset"
+CLEAR_KEYBOARD = "clear_keyboard"
+DOWNLOAD_TIMEOUT_SECONDS = 20.0
+# platform command name -> InboundMessage.command understood by the engine
+COMMANDS = {
+    "start": "start",
+    "help": "help",
+    "status": "status",
+    "cancel": "cancel",
+    "lang": "lang",
+    "new": "new",
+    "my": "my_cases",
+}
+# the command list shown by Telegram clients (setMyCommands), per language
+COMMAND_MENU: dict[str, tuple[tuple[str, str], ...]] = {
+    "zh": (
+        ("new", "新建信访事项"),
+        ("status", "查询办理进度（可附受理编号）"),
+        ("my", "我的信访事项"),
+        ("cancel", "取消当前填写"),
+        ("help", "帮助"),
+        ("lang", "切换语言 / Language"),
+    ),
+    "en": (
+        ("new", "File a new petition"),
+        ("status", "Check progress (optionally with a tracking number)"),
+        ("my", "My petitions"),
+        ("cancel", "Cancel the current form"),
+        ("help", "Help"),
+        ("lang", "Switch language / 语言"),
+    ),
+}
+
+
+def capabilities(settings: Settings) -> Capabilities:
+    """Telegram's capabilities, with the configured send rates."""
+    return Capabilities(
+        buttons=True,
+        max_text_len=MAX_TEXT_LEN,
+        attachments=("image", "voice", "file", "video"),
+        location=True,
+        push=True,
+        rate_per_second=settings.telegram_rate_per_second,
+        rate_per_chat_per_second=settings.telegram_rate_per_chat_per_second,
+    )
+
+
+def make_bot(
+    settings: Settings, *, requests: tuple[HTTPXRequest, HTTPXRequest] | None = None
+) -> Bot:
+    """A Bot API client pointed at ``XINFANG_TELEGRAM_API_BASE``.
+
+    python-telegram-bot builds method URLs as ``base_url`` with ``{token}`` replaced,
+    then ``/<method>``; files as ``base_file_url`` with ``{token}`` replaced, then
+    ``/<file_path>``. ``requests``: the (general, getUpdates) HTTP clients to use.
+    """
+    base = settings.telegram_api_base.rstrip("/")
+    general, updates = requests or (None, None)
+    return Bot(
+        settings.telegram_token,
+        base_url=f"{base}/bot{{token}}",
+        base_file_url=f"{base}/file/bot{{token}}",
+        request=general,
+        get_updates_request=updates,
+    )
+
+
+# -- delivery ------------------------------------------------------------------------
+
+
+def send_error(exc: TelegramError) -> SendError:
+    """Map a Bot API error to the outbox's retryable/permanent taxonomy."""
+    if isinstance(exc, RetryAfter):
+        with warnings.catch_warnings():  # PTB 22 announces a timedelta type; accept both
+            warnings.simplefilter("ignore", PTBDeprecationWarning)
+            after = exc.retry_after
+        seconds = after.total_seconds() if isinstance(after, timedelta) else float(after)
+        return SendError(
+            f"telegram 429: retry after {seconds:g}s", retryable=True, retry_after=seconds
+        )
+    if isinstance(exc, Forbidden):  # blocked by the user, user deactivated, kicked
+        return SendError(f"telegram 403: {exc.message}", retryable=False, unreachable=True)
+    if isinstance(exc, ChatMigrated):  # only groups migrate; we never write to groups
+        return SendError(f"telegram: chat migrated ({exc.message})", retryable=False)
+    if isinstance(exc, BadRequest):  # before NetworkError: BadRequest subclasses it
+        unreachable = "chat not found" in exc.message.lower()
+        return SendError(f"telegram 400: {exc.message}", retryable=False, unreachable=unreachable)
+    if isinstance(exc, NetworkError):  # includes TimedOut and 5xx
+        return SendError(f"telegram network: {exc.message}", retryable=True)
+    # InvalidToken, Conflict, other: a configuration problem; keep the message for later
+    return SendError(f"telegram: {type(exc).__name__}: {exc.message}", retryable=True)
+
+
+def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    """Inline buttons for the choices, or None when any value is too long for callback_data."""
+    if not reply.choices:
+        return None
+    if any(len(c.value.encode()) > CALLBACK_DATA_MAX_BYTES for c in reply.choices):
+        return None
+    buttons = [InlineKeyboardButton(c.label, callback_data=c.value) for c in reply.choices]
+    per_row = 2 if all(len(c.label) <= 8 for c in reply.choices) else 1
+    return InlineKeyboardMarkup([buttons[i : i + per_row] for i in range(0, len(buttons), per_row)])
+
+
+class TelegramChannel:
+    """Delivers outbox messages through the Bot API (plain text, no parse_mode)."""
+
+    name = NAME
+
+    def __init__(self, bot: Bot, caps: Capabilities) -> None:
+        self.bot = bot
+        self.capabilities = caps
+        # parts of one long message are spaced like separate messages of that chat
+        per_chat = caps.rate_per_chat_per_second
+        self._part_gap = 1 / per_chat if per_chat > 0 else 0.0
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        """Send one message (split at 4096 characters, keyboard on the last part)."""
+        chat_id = int(message.address.address)
+        try:
+            if message.template.get("telegram") == CLEAR_KEYBOARD:
+                return await self._clear_keyboard(chat_id, int(message.template["message_id"]))
+            markup = keyboard(message.reply)
+            if markup is None:
+                text = render_text(message.reply, Capabilities(buttons=False))
+            else:
+                text = message.reply.text
+            # plain text (no parse_mode): nothing a citizen or staff typed can be misread
+            # as markup, so no escaping is needed
+            parts = [p for p in split_text(text, MAX_TEXT_LEN) if p.strip()] or ["…"]
+            sent_id = ""
+            for index, part in enumerate(parts):
+                if index:
+                    await asyncio.sleep(self._part_gap)
+                last = index == len(parts) - 1
+                sent = await self.bot.send_message(
+                    chat_id, part, reply_markup=markup if last else None
+                )
+                sent_id = str(sent.message_id)
+        except TelegramError as exc:
+            raise send_error(exc) from exc
+        return SendResult(sent_id)
+
+    async def _clear_keyboard(self, chat_id: int, message_id: int) -> SendResult:
+        try:
+            await self.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
+        except BadRequest as exc:
+            # the keyboard is already gone (tapped twice, or the message was deleted)
+            text = exc.message.lower()
+            if "not modified" in text or "not found" in text or "can't be edited" in text:
+                return SendResult("")
+            raise
+        return SendResult(str(message_id))
+
+    async def already_sent(self, message: OutboundMessage) -> bool:
+        """Telegram offers no idempotency key or lookup: it cannot tell."""
+        return False
+
+
+# -- inbound -------------------------------------------------------------------------
+
+
+class MalformedUpdate(Exception):
+    """The body is not a Telegram update we can read."""
+
+
+class DownloadUnavailable(Exception):
+    """A file could not be fetched right now; the update should be redelivered."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileRef:
+    """A file to fetch with getFile before intake."""
+
+    file_id: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """What one update means for us."""
+
+    update_id: int
+    message: InboundMessage | None = None  # None: ignored update
+    file: FileRef | None = None
+    callback_query_id: str = ""
+    keyboard_message_id: int = 0  # the message whose keyboard to clear after a choice
+    reason: str = ""  # why an update was ignored (logs)
+
+
+def parse_update(data: Any, bot: Bot) -> Parsed:
+    """Translate one raw update into an :class:`InboundMessage` (or an ignore decision)."""
+    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+        raise MalformedUpdate("not an update object")
+    try:
+        update = Update.de_json(data, bot)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise MalformedUpdate(f"unreadable update: {type(exc).__name__}") from exc
+    uid = update.update_id
+    external_id = str(uid)
+    now = utc_now()
+    if update.callback_query is not None:
+        cq = update.callback_query
+        msg = cq.message
+        chat = msg.chat if msg is not None else None
+        if chat is None or chat.type != "private" or not cq.data:
+            return Parsed(uid, callback_query_id=cq.id, reason="callback_not_private")
+        return Parsed(
+            uid,
+            message=InboundMessage(
+                address=Address(NAME, str(chat.id)),
+                external_id=external_id,
+                received_at=now,
+                text=cq.data,
+                lang_hint=cq.from_user.language_code or "",
+                raw={"update_id": uid, "callback": True},
+            ),
+            callback_query_id=cq.id,
+            keyboard_message_id=msg.message_id if msg is not None else 0,
+        )
+    if update.my_chat_member is not None:
+        member = update.my_chat_member
+        if member.chat.type != "private" or member.new_chat_member.status != "kicked":
+            return Parsed(uid, reason="member_update")
+        return Parsed(
+            uid,
+            message=InboundMessage(
+                address=Address(NAME, str(member.chat.id)),
+                external_id=external_id,
+                received_at=now,
+                event="unsubscribe",
+                raw={"update_id": uid},
+            ),
+        )
+    if update.edited_message is not None:
+        return Parsed(uid, reason="edited_message")
+    if update.message is None:
+        return Parsed(uid, reason="unsupported_update")
+    return _parse_message(uid, update.message, now)
+
+
+def _parse_message(uid: int, message: Message, now: Any) -> Parsed:
+    if message.chat.type != "private":
+        return Parsed(uid, reason="not_private")
+    base = InboundMessage(
+        address=Address(NAME, str(message.chat.id)),
+        external_id=str(uid),
+        received_at=now,
+        lang_hint=(message.from_user.language_code or "") if message.from_user else "",
+        raw={"update_id": uid},
+    )
+    if message.text:
+        command, arg = _command(message)
+        if command:
+            return Parsed(uid, message=replace(base, command=command, command_arg=arg))
+        return Parsed(uid, message=replace(base, text=message.text))
+    if message.location is not None:
+        label = ""
+        if message.venue is not None:
+            label = " ".join(p for p in (message.venue.title, message.venue.address) if p)
+        loc = Location(message.location.latitude, message.location.longitude, label)
+        return Parsed(uid, message=replace(base, location=loc))
+    found = _attachment(message)
+    if found is None:
+        return Parsed(uid, reason="unsupported_content")
+    attachment, ref = found
+    return Parsed(
+        uid, message=replace(base, attachment=attachment, text=message.caption or ""), file=ref
+    )
+
+
+def _command(message: Message) -> tuple[str, str]:
+    """The platform command of a message ("/status XF…", "/start@MyBot payload")."""
+    text = message.text or ""
+    entities = message.entities or ()
+    if not any(e.type == "bot_command" and e.offset == 0 for e in entities):
+        return "", ""
+    head, _, arg = text.partition(" ")
+    name = head[1:].split("@", 1)[0].lower()
+    command = COMMANDS.get(name)
+    if command is None:
+        return "", ""  # unknown commands reach the engine as text, which answers them
+    arg = arg.strip()
+    # deep link t.me/<bot>?start=<payload>: a tracking number opens its status
+    if command == "start" and arg and parse_tracking_no(arg).outcome != "none":
+        return "status", arg
+    return command, arg
+
+
+def _attachment(message: Message) -> tuple[Attachment, FileRef] | None:
+    if message.photo:
+        photo = max(message.photo, key=lambda p: (p.file_size or 0, p.width * p.height))
+        size = photo.file_size or 0
+        att = Attachment("image", "", "image/jpeg", "photo.jpg", size)
+        return att, FileRef(photo.file_id, size)
+    if message.voice is not None:
+        v = message.voice
+        mime = v.mime_type or "audio/ogg"
+        return Attachment("voice", "", mime, "voice.ogg", v.file_size or 0), FileRef(
+            v.file_id, v.file_size or 0
+        )
+    if message.audio is not None:
+        a = message.audio
+        mime = a.mime_type or "audio/mpeg"
+        name = a.file_name or "audio"
+        return Attachment("voice", "", mime, name, a.file_size or 0), FileRef(
+            a.file_id, a.file_size or 0
+        )
+    if message.video is not None:
+        vd = message.video
+        mime = vd.mime_type or "video/mp4"
+        name = vd.file_name or "video.mp4"
+        return Attachment("video", "", mime, name, vd.file_size or 0), FileRef(
+            vd.file_id, vd.file_size or 0
+        )
+    if message.document is not None:
+        d = message.document
+        mime = d.mime_type or "application/octet-stream"
+        kind = "image" if mime.startswith("image/") else "file"
+        name = d.file_name or "file"
+        return Attachment(kind, "", mime, name, d.file_size or 0), FileRef(
+            d.file_id, d.file_size or 0
+        )
+    return None
+
+
+class UpdateProcessor:
+    """Downloads files, runs intake, and queues keyboard removal: shared by webhook and poller."""
+
+    def __init__(
+        self,
+        intake: Intake,
+        db: Database,
+        bot: Bot,
+        *,
+        attachments_dir: Any,
+        max_upload_bytes: int,
+        download_timeout: float = DOWNLOAD_TIMEOUT_SECONDS,
+    ) -> None:
+        self.intake = intake
+        self.db = db
+        self.bot = bot
+        self.attachments_dir = attachments_dir
+        self.max_upload_bytes = max_upload_bytes
+        self.download_timeout = download_timeout
+
+    async def process(self, parsed: Parsed) -> None:
+        """Commit one update through intake (raises DownloadUnavailable to ask for a retry)."""
+        msg = parsed.message
+        if msg is None:
+            log.info("telegram.ignored", update_id=parsed.update_id, reason=parsed.reason)
+            return
+        if parsed.file is not None and msg.attachment is not None:
+            msg = await self._with_file(msg, parsed.file, msg.attachment)
+        result = await self.intake.handle(msg, via_outbox=True)
+        if parsed.keyboard_message_id and not result.duplicate:
+            async with self.db.transaction() as conn:
+                await outbox.enqueue(
+                    conn,
+                    contact_id=result.contact_id,
+                    address=msg.address,
+                    reply=Reply(""),
+                    now=utc_now(),
+                    kind="reply",
+                    template={"telegram": CLEAR_KEYBOARD, "message_id": parsed.keyboard_message_id},
+                )
+
+    async def _with_file(
+        self, msg: InboundMessage, ref: FileRef, att: Attachment
+    ) -> InboundMessage:
+        fallback = replace(msg, attachment=replace(att, media_ref=f"telegram:{ref.file_id}"))
+        async with self.db.read() as conn:
+            seen = await inbound.stored_replies(conn, NAME, msg.external_id)
+        if seen is not None:
+            return fallback  # a redelivery: intake answers it as a duplicate, no download
+        if ref.size > self.max_upload_bytes:
+            log.info("telegram.file_too_large", size=ref.size)
+            return fallback
+        try:
+            async with asyncio.timeout(self.download_timeout):
+                tg_file = await self.bot.get_file(ref.file_id)
+                if (tg_file.file_size or 0) > self.max_upload_bytes:
+                    return fallback
+                data = await tg_file.download_as_bytearray()
+        except BadRequest as exc:  # "file is too big" and the like: permanent
+            log.info("telegram.file_refused", reason=exc.message)
+            return fallback
+        except (TelegramError, TimeoutError) as exc:
+            raise DownloadUnavailable(type(exc).__name__) from exc
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield bytes(data)
+
+        try:
+            key, size = await save_stream(
+                self.attachments_dir,
+                att.filename or "file",
+                chunks(),
+                self.max_upload_bytes,
+                utc_now(),
+            )
+        except TooLarge:
+            return fallback
+        return replace(msg, attachment=replace(att, media_ref=key, size=size))
+
+
+class TelegramWebhook:
+    """``POST /telegram``: verify the secret token, parse, commit, answer 200."""
+
+    def __init__(
+        self, processor: UpdateProcessor, bot: Bot, *, secret: str, max_body_bytes: int
+    ) -> None:
+        self.processor = processor
+        self.bot = bot
+        self.secret = secret.encode()
+        self.max_body_bytes = max_body_bytes
+
+    def _authentic(self, request: web.Request) -> bool:
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        # no configured secret: refuse everything rather than accept forged updates
+        return bool(self.secret) and hmac.compare_digest(given, self.secret)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """Handle one webhook delivery."""
+        if not self._authentic(request):
+            REJECTED_REQUESTS.labels(NAME, "secret").inc()
+            return web.Response(status=403, text="forbidden")
+        if (request.content_length or 0) > self.max_body_bytes:
+            REJECTED_REQUESTS.labels(NAME, "too_big").inc()
+            return web.Response(status=413, text="too large")
+        body = await request.content.read(self.max_body_bytes + 1)
+        if len(body) > self.max_body_bytes:
+            REJECTED_REQUESTS.labels(NAME, "too_big").inc()
+            return web.Response(status=413, text="too large")
+        try:
+            parsed = parse_update(json.loads(body), self.bot)
+        except (json.JSONDecodeError, UnicodeDecodeError, MalformedUpdate) as exc:
+            REJECTED_REQUESTS.labels(NAME, "malformed").inc()
+            log.warning("telegram.malformed", error=str(exc)[:100])
+            return web.Response(status=400, text="malformed update")
+        try:
+            await self.processor.process(parsed)
+        except DownloadUnavailable as exc:
+            log.warning("telegram.download_unavailable", update_id=parsed.update_id, error=str(exc))
+            return web.Response(status=503, text="try again")
+        if parsed.callback_query_id:
+            # answer the button tap inside the webhook response (one Bot API call allowed)
+            return web.json_response(
+                {"method": "answerCallbackQuery", "callback_query_id": parsed.callback_query_id}
+            )
+        return web.Response(status=200)
+
+
+# -- wiring --------------------------------------------------------------------------
+
+
+def install(services: Any, app: web.Application) -> None:
+    """Register the channel, the webhook route and (when configured) the poller."""
+    from bot.channels.telegram_polling import Poller
+
+    s: Settings = services.settings
+    # our own HTTP clients, opened and closed with the app: Bot.initialize() would also
+    # call getMe, making startup depend on Telegram being reachable
+    requests = (
+        HTTPXRequest(connection_pool_size=64, read_timeout=10.0),
+        HTTPXRequest(connection_pool_size=2, read_timeout=s.telegram_poll_timeout + 10.0),
+    )
+    bot = make_bot(s, requests=requests)
+    channel = TelegramChannel(bot, capabilities(s))
+    services.channels[NAME] = channel
+    processor = UpdateProcessor(
+        services.intake,
+        services.db,
+        bot,
+        attachments_dir=s.attachments_dir,
+        max_upload_bytes=s.max_upload_bytes,
+    )
+    if s.telegram_polling:
+        poller = Poller(processor, bot, services.db, timeout=s.telegram_poll_timeout)
+
+        async def polling(_app: web.Application) -> AsyncIterator[None]:
+            stop = asyncio.Event()
+            task = asyncio.create_task(poller.run(stop), name="telegram-poller")
+            yield
+            stop.set()
+            await task
+
+        app.cleanup_ctx.append(polling)
+    else:
+        hook = TelegramWebhook(
+            processor, bot, secret=s.telegram_secret, max_body_bytes=s.max_body_bytes
+        )
+        app.router.add_post("/telegram", hook.handle)
+        if not s.telegram_secret:
+            log.warning(
+                "telegram.no_secret", hint="set XINFANG_TELEGRAM_SECRET; webhook refuses all"
+            )
+
+    async def open_clients(_app: web.Application) -> None:
+        await asyncio.gather(*(r.initialize() for r in requests))
+
+    async def close_clients(_app: web.Application) -> None:
+        # on_cleanup runs after every cleanup context, i.e. after the outbox worker stopped
+        await asyncio.gather(*(r.shutdown() for r in requests))
+
+    app.on_startup.append(open_clients)
+    app.on_cleanup.append(close_clients)
+
+
+# -- CLI -----------------------------------------------------------------------------
+
+
+def add_cli(sub: Any) -> None:
+    """Add ``xinfang telegram …`` (set-webhook, delete-webhook, set-commands)."""
+    p: argparse.ArgumentParser = sub.add_parser("telegram", help="Telegram bot administration")
+    tsub = p.add_subparsers(dest="telegram_action", required=True, metavar="ACTION")
+    hook = tsub.add_parser(
+        "set-webhook",
+        help="register URL as the webhook (with the secret token) and the command list",
+    )
+    hook.add_argument("url", help="public HTTPS URL ending in /telegram")
+    hook.add_argument(
+        "--drop-pending", action="store_true", help="discard updates Telegram holds for the bot"
+    )
+    hook.set_defaults(func=_cli_set_webhook)
+    delete = tsub.add_parser("delete-webhook", help="remove the webhook (for polling mode)")
+    delete.set_defaults(func=_cli_delete_webhook)
+    cmds = tsub.add_parser("set-commands", help="register the command list (zh and en)")
+    cmds.set_defaults(func=_cli_set_commands)
+
+
+async def register_commands(bot: Bot) -> None:
+    """setMyCommands: Chinese for zh clients and as the default, English for en clients."""
+    for lang, items in (
+        ("", COMMAND_MENU["zh"]),
+        ("zh", COMMAND_MENU["zh"]),
+        ("en", COMMAND_MENU["en"]),
+    ):
+        commands = [BotCommand(name, desc) for name, desc in items]
+        await bot.set_my_commands(
+            commands, scope=BotCommandScopeDefault(), language_code=lang or None
+        )
+
+
+def _run(settings: Settings, action: Callable[[Bot], Any]) -> int:
+    if not settings.telegram_token:
+        print("xinfang: XINFANG_TELEGRAM_TOKEN is not set")
+        return 2
+
+    async def main() -> int:
+        bot = make_bot(settings)
+        async with bot:
+            try:
+                await action(bot)
+            except TelegramError as exc:
+                print(f"xinfang: Telegram refused: {exc.message}")
+                return 1
+        return 0
+
+    return asyncio.run(main())
+
+
+def _cli_set_webhook(settings: Settings, args: argparse.Namespace) -> int:
+    if not settings.telegram_secret:
+        print("xinfang: set XINFANG_TELEGRAM_SECRET first (the webhook refuses unsigned updates)")
+        return 2
+
+    async def action(bot: Bot) -> None:
+        await bot.set_webhook(
+            args.url,
+            secret_token=settings.telegram_secret,
+            allowed_updates=list(ALLOWED_UPDATES),
+            drop_pending_updates=bool(args.drop_pending),
+        )
+        await register_commands(bot)
+        print(f"webhook set; commands registered (zh, en); updates: {', '.join(ALLOWED_UPDATES)}")
+
+    return _run(settings, action)
+
+
+def _cli_delete_webhook(settings: Settings, _args: argparse.Namespace) -> int:
+    async def action(bot: Bot) -> None:
+        await bot.delete_webhook()
+        print("webhook deleted")
+
+    return _run(settings, action)
+
+
+def _cli_set_commands(settings: Settings, _args: argparse.Namespace) -> int:
+    async def action(bot: Bot) -> None:
+        await register_commands(bot)
+        print("commands registered (zh, en)")
+
+    return _run(settings, action)
