@@ -10,6 +10,7 @@ from datetime import timedelta
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from bot.cases.service import LifecycleService, load_case_config
 from bot.channels import telegram, terminal, wechat
 from bot.channels import web as webchat
 from bot.channels.base import Channel
@@ -74,7 +75,10 @@ def build_services(settings: Settings) -> Services:
         max_text_len=settings.max_text_len,
     )
     db = Database(settings.effective_database_url)
-    intake = Intake(db, engine, timezone=settings.timezone)
+    lifecycle = LifecycleService(
+        db, load_case_config(settings.config_dir), texts, timezone=settings.timezone
+    )
+    intake = Intake(db, engine, timezone=settings.timezone, lifecycle=lifecycle)
     mailboxes = {
         webchat.NAME: MailboxChannel(webchat.NAME, webchat.CAPABILITIES),
         terminal.NAME: MailboxChannel(terminal.NAME, terminal.CAPABILITIES),

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.cases.registration import create_case, view_for_owner, view_for_verified
+from bot.cases.service import LifecycleService
 from bot.clock import utc_now
 from bot.dialogs.engine import EngineConfig, state_lang, step
 from bot.dialogs.types import Effect, Event, Resolution, StepResult
@@ -53,9 +54,11 @@ class Intake:
         *,
         timezone: str = "Asia/Shanghai",
         clock: Callable[[], datetime] = utc_now,
+        lifecycle: LifecycleService | None = None,
     ) -> None:
         self.db = db
         self.engine = engine
+        self.lifecycle = lifecycle  # registration enrichment, ratings and 复查 requests
         self.tz = ZoneInfo(timezone)
         self.clock = clock
         # One in-process lock per conversation keeps concurrent messages of one citizen
@@ -191,12 +194,15 @@ class Intake:
     ) -> Resolution:
         if effect.kind == "submit":
             assert effect.submission is not None
+            enrich = self.lifecycle.registrar.enrich if self.lifecycle else None
             tracking_no = await create_case(
-                conn, contact=contact, submission=effect.submission, now=now
+                conn, contact=contact, submission=effect.submission, now=now, enrich=enrich
             )
             CASES_SUBMITTED.labels(contact.address.channel).inc()
             log.info("case.submitted", channel=contact.address.channel, tracking_no=tracking_no)
             return Resolution(effect="submit", tracking_no=tracking_no)
+        if effect.kind in ("rate", "request_review"):
+            return await self._citizen_action(conn, contact, effect, now)
         if effect.kind == "list_cases":
             own = await cases.for_contact(conn, contact.id)
             views = [await view_for_owner(conn, c) for c in own]
@@ -216,6 +222,35 @@ class Intake:
             )
         log.info("lookup.verify_failed", channel=contact.address.channel)
         return Resolution(effect="lookup_case", outcome="verify_failed")
+
+    async def _citizen_action(
+        self, conn: AsyncConnection, contact: Contact, effect: Effect, now: datetime
+    ) -> Resolution:
+        """A rating or a 复查/复核 request, applied through the lifecycle service."""
+        if self.lifecycle is None:
+            return Resolution(effect=effect.kind, outcome="none", stage=effect.stage)
+        if effect.kind == "rate":
+            done = await self.lifecycle.rate_for_contact(
+                conn,
+                contact.id,
+                rating=effect.rating,
+                comment=effect.comment,
+                tracking_no=effect.tracking_no,
+                now=now,
+            )
+        else:
+            done = await self.lifecycle.request_review_for_contact(
+                conn, contact.id, stage=effect.stage, tracking_no=effect.tracking_no, now=now
+            )
+        log.info("case.citizen_action", action=effect.kind, outcome=done.outcome)
+        return Resolution(
+            effect=effect.kind,
+            outcome=done.outcome,
+            tracking_no=done.tracking_no,
+            date=done.date,
+            rating=effect.rating,
+            stage=done.stage or effect.stage,
+        )
 
 
 def _resolved(resolution: Resolution) -> Event:

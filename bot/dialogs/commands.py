@@ -181,3 +181,74 @@ def is_confirm(text: str) -> bool:
 def lang_code(arg: str) -> str | None:
     """The language code an argument names ("en", "English", "中文"), or None."""
     return LANG_CODES.get(normalize_token(arg)) or LANG_WORDS.get(normalize_token(arg))
+
+
+# Citizen actions on an answered case (only recognised when no draft is open).
+# Longest first: "基本满意" and "不满意" both contain "满意".
+RATING_WORDS: tuple[tuple[str, str], ...] = (
+    ("basically satisfied", "basically_satisfied"),
+    ("not satisfied", "dissatisfied"),
+    ("dissatisfied", "dissatisfied"),
+    ("unsatisfied", "dissatisfied"),
+    ("satisfied", "satisfied"),
+    ("非常满意", "satisfied"),
+    ("基本满意", "basically_satisfied"),
+    ("比较满意", "basically_satisfied"),
+    ("非常不满意", "dissatisfied"),
+    ("不满意", "dissatisfied"),
+    ("满意", "satisfied"),
+)
+REVIEW_WORDS: dict[str, tuple[str, ...]] = {
+    "review": ("申请复查", "复查申请", "我要复查", "要求复查", "request review", "review"),
+    "recheck": (
+        "申请复核",
+        "复核申请",
+        "我要复核",
+        "要求复核",
+        "request re-examination",
+        "request recheck",
+        "re-examination",
+    ),
+}
+_COMMENT_SEPARATORS = " ,，.。:：;；!！-—~～"
+MAX_COMMENT_CHARS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class CitizenAction:
+    """A rating (评价) or a 复查/复核 request typed by the citizen."""
+
+    kind: Literal["rate", "request_review"]
+    rating: str = ""  # satisfied | basically_satisfied | dissatisfied
+    comment: str = ""
+    stage: str = ""  # review | recheck
+    tracking_no: str = ""  # canonical, when the citizen named the case
+
+
+def parse_citizen_action(text: str) -> CitizenAction | None:
+    """A rating ("不满意，处理太慢") or a review request ("申请复查 XF…") in a whole message."""
+    folded = unicodedata.normalize("NFKC", text).strip()
+    lowered = folded.casefold()
+    for stage, words in REVIEW_WORDS.items():
+        for word in sorted(words, key=len, reverse=True):
+            if not lowered.startswith(word):
+                continue
+            rest = folded[len(word) :].strip().lstrip(":：").strip()
+            if not rest:
+                return CitizenAction("request_review", stage=stage)
+            parsed = parse_tracking_no(rest)
+            if parsed.outcome == "valid":
+                return CitizenAction("request_review", stage=stage, tracking_no=parsed.canonical)
+            return None
+    for word, rating in RATING_WORDS:
+        if not lowered.startswith(word):
+            continue
+        original = text.strip()
+        # the comment keeps what the citizen typed (full-width punctuation) when NFKC
+        # folding did not change the length
+        rest = (original if len(original) == len(folded) else folded)[len(word) :]
+        if word.isascii() and rest[:1].isalnum():
+            return None  # "satisfiedly" is not "satisfied"
+        comment = rest.strip().lstrip(_COMMENT_SEPARATORS).strip()
+        return CitizenAction("rate", rating=rating, comment=comment[:MAX_COMMENT_CHARS])
+    return None

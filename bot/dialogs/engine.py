@@ -65,6 +65,8 @@ _MENU = (
     ChoiceDef("help", I18n("帮助", "Help"), ("help",)),
 )
 
+_RATINGS = ("satisfied", "basically_satisfied", "dissatisfied")  # rating.* text keys
+
 _MENU_INTENTS = {
     "new": Command("new"),
     "status": Command("status"),
@@ -468,6 +470,10 @@ class _Turn:
                 self.prompt_current(self.t("draft.in_progress"))
                 return
             self.on_answer(text)
+            return
+        action = commands.parse_citizen_action(text)
+        if action is not None:
+            self.on_citizen_action(action)
             return
         parsed = parse_tracking_no(text)
         if parsed.outcome != "none":
@@ -917,6 +923,8 @@ class _Turn:
         number = str(pending.get("tracking_no") or "")
         if res.effect == "submit":
             self.on_submitted(res)
+        elif res.effect in ("rate", "request_review"):
+            self.on_citizen_action_done(res)
         elif res.effect == "list_cases":
             self.on_cases(res.cases)
         elif res.outcome in ("found", "verified") and res.case is not None:
@@ -934,6 +942,38 @@ class _Turn:
             )
         else:
             self.answer_then_reask(self.t("lookup.unavailable"))
+
+    def on_citizen_action(self, action: commands.CitizenAction) -> None:
+        """A rating or a 复查/复核 request: intake applies it to the citizen's case."""
+        self.st["await"] = None
+        self.st["pending"] = {
+            "effect": action.kind,
+            "tracking_no": action.tracking_no,
+            "verify": False,
+        }
+        self.effect = Effect(
+            kind=action.kind,
+            tracking_no=action.tracking_no,
+            rating=action.rating,
+            comment=action.comment,
+            stage=action.stage,
+        )
+
+    def on_citizen_action_done(self, res: Resolution) -> None:
+        number = format_tracking_no(res.tracking_no) if res.tracking_no else ""
+        if res.effect == "rate":
+            if res.outcome == "rated" and res.rating in _RATINGS:
+                rating = self.t(f"rating.{res.rating}")
+                self.answer_then_reask(self.t("rating.done", number=number, rating=rating))
+            else:
+                self.answer_then_reask(self.t("rating.none"))
+        elif res.outcome == "requested":
+            key = "review.recheck_requested" if res.stage == "recheck" else "review.requested"
+            self.answer_then_reask(self.t(key, number=number, date=res.date))
+        elif res.outcome == "window_closed":
+            self.answer_then_reask(self.t("review.window_closed", number=number, date=res.date))
+        else:
+            self.answer_then_reask(self.t("review.none"))
 
     def fmt_time(self, value: str) -> str:
         t = _parse_time(value)

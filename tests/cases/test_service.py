@@ -11,14 +11,16 @@ from sqlalchemy import select
 from bot.cases.lifecycle import LifecycleError, TransitionError
 from bot.cases.registration import create_case
 from bot.cases.service import LifecycleService, load_case_config
-from bot.cases.tracking import new_tracking_no
+from bot.cases.tracking import format_tracking_no, new_tracking_no
 from bot.dialogs.texts import load_texts
 from bot.dialogs.types import Submission
-from bot.messages import Address, Reply
+from bot.intake import Intake
+from bot.messages import Address, InboundMessage, Reply
 from bot.storage import contacts
 from bot.storage.db import Database
 from bot.storage.tables import outbox
 from tests.conftest import FixedClock
+from tests.dialogs.harness import make_config
 
 from .lifecycle_support import CONFIG_DIR, TZ
 
@@ -213,3 +215,45 @@ def test_fixed_clock_is_monday_morning() -> None:
     assert FixedClock().now == datetime(2026, 11, 23, 1, 30, tzinfo=UTC)
     assert FixedClock().now.astimezone(TZ).weekday() == 0
     assert timedelta(days=1)
+
+
+async def _say(intake: Intake, clock: FixedClock, user: str, text: str, n: int) -> str:
+    msg = InboundMessage(
+        address=Address("web", user), external_id=f"{user}-{n}", received_at=clock(), text=text
+    )
+    result = await intake.handle(msg)
+    return "\n".join(r.text for r in result.replies)
+
+
+async def test_citizen_rates_and_requests_review_by_message(
+    db: Database, clock: FixedClock
+) -> None:
+    svc = _service(db, clock)
+    intake = Intake(db, make_config(), clock=clock, lifecycle=svc)
+    number = await _file(db, svc, clock)
+    shown = format_tracking_no(number)
+    assert "没有可以申请复查" in await _say(intake, clock, "citizen-1", "申请复查", 1)
+    await svc.accept(number, actor="staff:li")
+    await svc.assign(number, actor="staff:li")
+    await svc.answer(number, actor="staff:li", text="已责令企业支付。", outcome="supported")
+
+    # someone else cannot rate this citizen's case
+    assert "没有可以评价" in await _say(intake, clock, "stranger", "满意", 1)
+    reply = await _say(intake, clock, "citizen-1", "不满意：只付了一半", 2)
+    assert f"{shown}：不满意" in reply
+    case = await svc.get(number)
+    assert (case.rating, case.rating_comment) == ("dissatisfied", "只付了一半")
+
+    clock.advance(days=3)
+    reply = await _say(intake, clock, "citizen-1", f"申请复查 {shown}", 3)
+    # asked Thu 26 Nov: decided within 30 days, by Sat 26 Dec -> next working day Mon 28 Dec
+    assert f"{shown} 的复查申请" in reply and "2026-12-28" in reply
+    assert (await svc.get(number)).status == "review_requested"
+    detail = await svc.show(number)
+    assert [e.actor for e in detail.events][-2:] == ["citizen", "citizen"]
+
+    await svc.decide_review(number, actor="staff:zhao", text="维持。", outcome="explained")
+    clock.advance(days=33)  # the 复核 window ended Mon 28 Dec (26 Dec was a Saturday)
+    reply = await _say(intake, clock, "citizen-1", "申请复核", 4)
+    assert "2026-12-28" in reply
+    assert "申请期限已于" in reply and (await svc.get(number)).status == "reviewed"

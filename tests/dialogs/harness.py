@@ -74,6 +74,8 @@ class FakeStore:
                 "",
             )
             return Resolution(effect="submit", tracking_no=number)
+        if effect.kind in ("rate", "request_review"):
+            return self.citizen_action(effect, now)
         if effect.kind == "list_cases":
             mine = tuple(c.view for c in self.cases.values() if c.owner)
             return Resolution(effect="list_cases", cases=mine)
@@ -88,6 +90,42 @@ class FakeStore:
             hidden = replace(case.view, summary="")  # intake never hands out the summary here
             return Resolution(effect="lookup_case", outcome="verified", case=hidden)
         return Resolution(effect="lookup_case", outcome="verify_failed")
+
+    def citizen_action(self, effect: Effect, now: datetime) -> Resolution:
+        """A rating or a 复查/复核 request on the citizen's newest matching case.
+
+        A case's ``due_date`` stands for the last day the citizen may ask for a review.
+        """
+        if effect.kind == "rate":
+            statuses: tuple[str, ...] = ("answered", "reviewed", "rechecked", "closed")
+        else:
+            statuses = ("reviewed",) if effect.stage == "recheck" else ("answered",)
+        for number, case in reversed(self.cases.items()):
+            if not case.owner or case.view.status not in statuses:
+                continue
+            if effect.tracking_no and number != effect.tracking_no:
+                continue
+            if effect.kind == "rate":
+                return Resolution("rate", "rated", tracking_no=number, rating=effect.rating)
+            last_day = case.view.due_date
+            if last_day and now.date().isoformat() > last_day:
+                return Resolution(
+                    "request_review",
+                    "window_closed",
+                    tracking_no=number,
+                    date=last_day,
+                    stage=effect.stage,
+                )
+            case.view = replace(case.view, status=f"{effect.stage}_requested")
+            decided_by = (now + timedelta(days=30)).date().isoformat()
+            return Resolution(
+                "request_review",
+                "requested",
+                tracking_no=number,
+                date=decided_by,
+                stage=effect.stage,
+            )
+        return Resolution(effect.kind, "none", stage=effect.stage)
 
 
 def event_from(spec: dict[str, Any]) -> Event | None:
@@ -158,6 +196,9 @@ class Conversation:
                 eff["tracking_no"] = result.effect.tracking_no
             if result.effect.verify_digits:
                 eff["verify_digits"] = result.effect.verify_digits
+            for name in ("rating", "comment", "stage"):
+                if getattr(result.effect, name):
+                    eff[name] = getattr(result.effect, name)
             if result.effect.submission is not None:
                 eff["answers"] = result.effect.submission.answers
                 eff["attachments"] = len(result.effect.submission.attachments)
