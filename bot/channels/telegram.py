@@ -33,6 +33,7 @@ import argparse
 import asyncio
 import hmac
 import json
+import sys
 import warnings
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
@@ -634,7 +635,7 @@ async def register_commands(bot: Bot) -> None:
 
 def _run(settings: Settings, action: Callable[[Bot], Any]) -> int:
     if not settings.telegram_token:
-        print("xinfang: XINFANG_TELEGRAM_TOKEN is not set")
+        print("xinfang: XINFANG_TELEGRAM_TOKEN is not set", file=sys.stderr)
         return 2
 
     async def main() -> int:
@@ -643,7 +644,7 @@ def _run(settings: Settings, action: Callable[[Bot], Any]) -> int:
             try:
                 await action(bot)
             except TelegramError as exc:
-                print(f"xinfang: Telegram refused: {exc.message}")
+                print(f"xinfang: Telegram refused: {exc.message}", file=sys.stderr)
                 return 1
         return 0
 
@@ -652,7 +653,10 @@ def _run(settings: Settings, action: Callable[[Bot], Any]) -> int:
 
 def _cli_set_webhook(settings: Settings, args: argparse.Namespace) -> int:
     if not settings.telegram_secret:
-        print("xinfang: set XINFANG_TELEGRAM_SECRET first (the webhook refuses unsigned updates)")
+        print(
+            "xinfang: set XINFANG_TELEGRAM_SECRET first (the webhook refuses unsigned updates)",
+            file=sys.stderr,
+        )
         return 2
 
     async def action(bot: Bot) -> None:
