@@ -112,7 +112,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 def _action(name: str) -> Handler:
     async def handler(svc: LifecycleService, args: argparse.Namespace) -> str:
         method: Callable[..., Awaitable[Change]] = getattr(svc, name)
-        return _changed(await method(args.number, actor=args.actor, note=args.note))
+        return _changed(svc, await method(args.number, actor=args.actor, note=args.note))
 
     return handler
 
@@ -121,11 +121,12 @@ async def _reject(svc: LifecycleService, args: argparse.Namespace) -> str:
     change = await svc.reject(
         args.number, actor=args.actor, reason=args.reason, channel=args.channel, note=args.note
     )
-    return _changed(change)
+    return _changed(svc, change)
 
 
 async def _transfer(svc: LifecycleService, args: argparse.Namespace) -> str:
-    return _changed(await svc.transfer(args.number, actor=args.actor, to=args.to, note=args.note))
+    change = await svc.transfer(args.number, actor=args.actor, to=args.to, note=args.note)
+    return _changed(svc, change)
 
 
 async def _assign(svc: LifecycleService, args: argparse.Namespace) -> str:
@@ -136,14 +137,14 @@ async def _assign(svc: LifecycleService, args: argparse.Namespace) -> str:
         co_departments=args.co,
         note=args.note,
     )
-    return _changed(change)
+    return _changed(svc, change)
 
 
 async def _extend(svc: LifecycleService, args: argparse.Namespace) -> str:
     change = await svc.extend(
         args.number, actor=args.actor, reason=args.reason, days=args.days, note=args.note
     )
-    return _changed(change)
+    return _changed(svc, change)
 
 
 def _text(args: argparse.Namespace) -> str:
@@ -157,14 +158,14 @@ async def _answer(svc: LifecycleService, args: argparse.Namespace) -> str:
     change = await svc.answer(
         args.number, actor=args.actor, text=_text(args), outcome=args.outcome, note=args.note
     )
-    return _changed(change)
+    return _changed(svc, change)
 
 
 async def _decide(svc: LifecycleService, args: argparse.Namespace) -> str:
     change = await svc.decide_review(
         args.number, actor=args.actor, text=_text(args), outcome=args.outcome, note=args.note
     )
-    return _changed(change)
+    return _changed(svc, change)
 
 
 async def _note(svc: LifecycleService, args: argparse.Namespace) -> str:
@@ -174,7 +175,7 @@ async def _note(svc: LifecycleService, args: argparse.Namespace) -> str:
 
 
 async def _link(svc: LifecycleService, args: argparse.Namespace) -> str:
-    return _changed(await svc.link(args.number, args.primary, actor=args.actor))
+    return _changed(svc, await svc.link(args.number, args.primary, actor=args.actor))
 
 
 async def _show(svc: LifecycleService, args: argparse.Namespace) -> str:
@@ -183,6 +184,12 @@ async def _show(svc: LifecycleService, args: argparse.Namespace) -> str:
 
 async def _due(svc: LifecycleService, args: argparse.Namespace) -> str:
     rows = await svc.list_due(department=args.department, include_ok=args.all)
+    for year in svc.calendar_gaps():
+        print(
+            f"warning: config/calendar has no {year} schedule; working days in {year} are "
+            "counted Monday to Friday until the office adds it",
+            file=sys.stderr,
+        )
     if not rows:
         return "no case is overdue or near due"
     lines = []
@@ -195,11 +202,11 @@ async def _due(svc: LifecycleService, args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
-def _changed(change: Change) -> str:
+def _changed(svc: LifecycleService, change: Change) -> str:
     case = change.case
     line = f"{format_tracking_no(case.tracking_no)}: {change.action} -> {case.status}"
     if case.due_at is not None:
-        line += f" (due {case.due_at.date().isoformat()} UTC)"
+        line += f" (due {case.due_at.astimezone(svc.tz).date().isoformat()})"
     line += f"; {change.pushes} push(es) queued"
     others = [n for n in change.group if n != case.tracking_no]
     if others:

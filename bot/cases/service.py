@@ -285,6 +285,11 @@ class LifecycleService:
         cfg = self.config
         return deadline_state(due, self.clock(), cfg.clocks.near_due_days, cfg.calendar, self.tz)
 
+    def calendar_gaps(self, horizon: timedelta = timedelta(days=365)) -> list[int]:
+        """Years within ``horizon`` with no holiday calendar in config (Mon-Fri is assumed)."""
+        today = self.clock().astimezone(self.tz).date()
+        return self.config.calendar.missing_years(today, today + horizon)
+
     async def list_due(self, *, department: str = "", include_ok: bool = False) -> list[DueCase]:
         """Open cases that are overdue or near due (督办), earliest deadline first."""
         now = self.clock()

@@ -46,6 +46,7 @@ async def make_case(
     **values: Any,
 ) -> int:
     """A contact and a case in ``status``; returns the case id."""
+    columns: dict[str, Any] = {"category": "labour", "region": "330106", **values}
     async with db.transaction() as conn:
         contact = await contacts.get_or_create(conn, Address("web", user), now)
         if lang != "zh":
@@ -63,8 +64,6 @@ async def make_case(
             form_id="intake",
             form_version=1,
             appeal_type="seek_resolution",
-            category="labour",
-            region="dongcheng",
             name="张三",
             phone=phone,
             people_count=1,
@@ -72,7 +71,7 @@ async def make_case(
             flags=[],
             submitted_at=now,
             updated_at=now,
-            **values,
+            **columns,
         )
 
 

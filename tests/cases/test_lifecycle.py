@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -233,3 +234,16 @@ async def test_link_refuses_self_and_closed(db: Database, clock: FixedClock) -> 
         await _apply(db, a, "link", now, primary_id=closed)
     with pytest.raises(LifecycleError, match="needs the primary"):
         await _apply(db, a, "link", now)
+
+
+async def test_concurrent_transitions_on_one_case(db: Database, clock: FixedClock) -> None:
+    """Two staff accept and reject at once: one wins, the other sees the new status."""
+    case_id = await make_case(db, clock())
+    outcomes = await asyncio.gather(
+        _apply(db, case_id, "accept", clock()),
+        _apply(db, case_id, "reject", clock(), **VALID["reject"]),
+        return_exceptions=True,
+    )
+    errors = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(errors) == 1 and isinstance(errors[0], TransitionError)
+    assert await events_and_pushes(db, case_id) == (1, 1)

@@ -192,6 +192,7 @@ async def test_overdue_and_near_due_listing(db: Database, clock: FixedClock) -> 
     assert {d.case.tracking_no for d in await svc.list_due(include_ok=True)} == {old, fresh}
     assert await svc.list_due(department="330102-rsj") == []
 
+    assert svc.calendar_gaps() == [2027]  # only 2026 is shipped: 2027 is not guessed
     await svc.accept(old, actor="staff:li")  # the answer clock replaces the acceptance one
     assert await svc.list_due() == []
     detail = await svc.show(old)
