@@ -47,8 +47,12 @@ class RateLimiter:
     def __init__(self) -> None:
         self._next_at: dict[tuple[str, str], float] = defaultdict(float)
 
-    def reserve(self, channel: Channel, address: str, now: float) -> float:
-        """Reserve a send slot; returns how many seconds to wait (0 = send now)."""
+    def reserve(self, channel: Channel, address: str, now: float, max_wait: float = 0.0) -> float:
+        """Seconds until this chat may send; the slot is booked when that is ``<= max_wait``.
+
+        Booking a slot a little ahead lets the worker sleep in-process for it instead of
+        putting the row back in the database, which would cost a poll cycle per message.
+        """
         caps = channel.capabilities
         keys: list[tuple[tuple[str, str], float]] = []
         if caps.rate_per_second > 0:
@@ -57,12 +61,12 @@ class RateLimiter:
             keys.append(((channel.name, address), 1 / caps.rate_per_chat_per_second))
         # a chat on hold (retry_after) waits even when the channel sets no per-chat rate
         held = self._next_at.get((channel.name, address), 0.0)
-        wait = max([self._next_at[k] - now for k, _ in keys] + [held - now])
-        if wait > 0:
+        wait = max([self._next_at[k] - now for k, _ in keys] + [held - now, 0.0])
+        if wait > max_wait:
             return wait
         for key, spacing in keys:
-            self._next_at[key] = now + spacing
-        return 0.0
+            self._next_at[key] = now + wait + spacing
+        return wait
 
     def hold(self, channel: str, address: str, until: float) -> None:
         """Respect a platform's retry_after for one chat."""
@@ -91,6 +95,7 @@ class OutboxWorker:
         clock: Callable[[], datetime] = utc_now,
         rng: random.Random | None = None,
         on_sent: Callable[[OutboxRow], None] | None = None,
+        max_inline_wait: float = 2.0,
     ) -> None:
         self.db = db
         self.channels = dict(channels)
@@ -103,6 +108,7 @@ class OutboxWorker:
         self.rng = rng or random.Random()
         self.limiter = RateLimiter()
         self.on_sent = on_sent
+        self.max_inline_wait = max_inline_wait  # longer rate-limit waits go back to the table
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -169,12 +175,14 @@ class OutboxWorker:
         """Send one row; None when settled (sent or failed for good), else its next try."""
         channel = self.channels[row.address.channel]
         loop_now = asyncio.get_running_loop().time()
-        wait = self.limiter.reserve(channel, row.address.address, loop_now)
-        if wait > 0:
+        wait = self.limiter.reserve(channel, row.address.address, loop_now, self.max_inline_wait)
+        if wait > self.max_inline_wait:
             at = self.clock() + timedelta(seconds=wait)
             async with self.db.transaction() as conn:
                 await rows.reschedule(conn, row.id, self.worker_id, at, count_attempt=False)
             return at
+        if wait > 0:
+            await asyncio.sleep(wait)
         message = row.message()
         try:
             # a retry, or a row taken over from a worker that died: it may have arrived

@@ -281,13 +281,35 @@ async def test_per_chat_rate_limit(db: Database, clock: FixedClock) -> None:
     bob = await make_contact(db, clock, "bob")
     a1, a2, a3 = await enqueue(db, clock, alice, "a1", "a2", "a3")
     [b1] = await enqueue(db, clock, bob, "b1")
-    await worker(db, clock, fake).run_once()
+    await worker(db, clock, fake, max_inline_wait=0).run_once()
     assert sorted(fake.sent_ids()) == sorted([a1, b1])
     waiting = [await row(db, i) for i in (a2, a3)]
     for r in waiting:
         assert (r.status, r.attempts, r.last_error) == ("pending", 0, None)
         assert clock() < r.next_attempt_at <= clock() + timedelta(seconds=1)
     assert len(fake.calls) == 2  # no attempt was made for the waiting rows
+
+
+async def test_short_rate_limit_waits_happen_in_process(db: Database, clock: FixedClock) -> None:
+    # a channel-wide limit of 50/s must not cost a database round trip per message
+    fake = FakeChannel(capabilities=Capabilities(rate_per_second=50))
+    ids = []
+    for n in range(20):
+        contact = await make_contact(db, clock, f"chat-{n}")
+        ids += await enqueue(db, clock, contact, f"m{n}")
+    await worker(db, clock, fake).run_once()
+    assert sorted(fake.sent_ids()) == sorted(ids)  # one batch, nothing put back
+
+
+async def test_long_rate_limit_waits_go_back_to_the_table(db: Database, clock: FixedClock) -> None:
+    fake = FakeChannel(capabilities=Capabilities(rate_per_chat_per_second=0.2))
+    alice = await make_contact(db, clock, "alice")
+    a1, a2, a3 = await enqueue(db, clock, alice, "a1", "a2", "a3")
+    await worker(db, clock, fake, max_inline_wait=2).run_once()
+    assert fake.sent_ids() == [a1]  # the next slot is 5 s away: longer than worth holding
+    for later in [await row(db, a2), await row(db, a3)]:
+        assert (later.status, later.attempts) == ("pending", 0)
+        assert later.next_attempt_at > clock()
 
 
 def test_rate_limiter_spacing() -> None:
