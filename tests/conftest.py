@@ -24,9 +24,7 @@ from bot.storage.db import Database
 from bot.storage.migrate import upgrade
 from bot.storage.tables import metadata
 
-PG_URL = os.environ.get(
-    "XINFANG_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-)
+PG_URL = os.environ.get("XINFANG_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("XINFANG_TEST_REQUIRE_PG") == "1"
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
