@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
+from bot.config import read_mapping
 
 # Safety net for add_days on working days: no real schedule has this many days off in a row.
 _MAX_DAYS_OFF_IN_A_ROW = 60
@@ -99,7 +99,7 @@ def load_calendar(config_dir: Path) -> Calendar:
     years: set[int] = set()
     for path in sorted((config_dir / "calendar").glob("*.yaml")):
         where = f"config/calendar/{path.name}"
-        year, off, work = _parse_year(_read(path, where), where, path.stem)
+        year, off, work = _parse_year(read_mapping(path, where, CalendarError), where, path.stem)
         years.add(year)
         days_off.update(off)
         make_up.update(work)
@@ -112,21 +112,13 @@ def load_calendar(config_dir: Path) -> Calendar:
     )
 
 
-def _read(path: Path, where: str) -> Mapping[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise CalendarError(f"{where}: cannot read: {exc}") from exc
-    if not isinstance(data, Mapping):
-        raise CalendarError(f"{where}: top level must be a mapping")
-    return data
-
-
 def _extend_flag(config_dir: Path) -> bool:
     path = config_dir / "lifecycle.yaml"
     if not path.exists():
         return True
-    value = _read(path, "config/lifecycle.yaml").get("extend_calendar_deadline_past_holiday", True)
+    value = read_mapping(path, "config/lifecycle.yaml", CalendarError).get(
+        "extend_calendar_deadline_past_holiday", True
+    )
     if not isinstance(value, bool):
         raise CalendarError(
             "config/lifecycle.yaml: 'extend_calendar_deadline_past_holiday' must be true or false"

@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-import yaml
-
 from bot.cases.calendar import Calendar, CalendarError
+from bot.config import read_mapping
 
 DeadlineState = Literal["ok", "near_due", "overdue"]
 
@@ -57,12 +56,7 @@ _RULES = (
 def load_clocks(config_dir: Path) -> Clocks:
     """Load and validate config/lifecycle.yaml."""
     where = "config/lifecycle.yaml"
-    try:
-        data = yaml.safe_load((config_dir / "lifecycle.yaml").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ClockError(f"{where}: cannot read: {exc}") from exc
-    if not isinstance(data, Mapping):
-        raise ClockError(f"{where}: top level must be a mapping")
+    data = read_mapping(config_dir / "lifecycle.yaml", where, ClockError)
     raw_clocks = data.get("clocks")
     if not isinstance(raw_clocks, Mapping):
         raise ClockError(f"{where}: 'clocks' must be a mapping of clock name to {{days: N}}")

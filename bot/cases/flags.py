@@ -8,9 +8,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bot.cases.similarity import DUPLICATE_THRESHOLD, REPEAT_THRESHOLD, normalise
+from bot.config import read_mapping
 
 GROUP_PETITION_MIN_PEOPLE = 5  # 集体访, practice (DOMAIN.md)
 
@@ -124,12 +123,7 @@ def urgent_matches(answers: Mapping[str, Any], keywords: Sequence[str]) -> list[
 def load_flag_rules(config_dir: Path) -> FlagRules:
     """Load and validate config/flags.yaml."""
     where = "config/flags.yaml"
-    try:
-        data = yaml.safe_load((config_dir / "flags.yaml").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise FlagRulesError(f"{where}: cannot read: {exc}") from exc
-    if not isinstance(data, Mapping):
-        raise FlagRulesError(f"{where}: top level must be a mapping")
+    data = read_mapping(config_dir / "flags.yaml", where, FlagRulesError)
     urgent = _keywords(where, "urgent_keywords", data.get("urgent_keywords"))
     raw_seasonal = data.get("seasonal_keywords", [])
     if not isinstance(raw_seasonal, list):

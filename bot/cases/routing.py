@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from bot.config import read_mapping
 
 
 class RoutingError(ValueError):
@@ -99,7 +99,7 @@ class Routing:
 def load_routing(config_dir: Path) -> Routing:
     """Load config/departments.yaml, checked against regions.yaml and categories.yaml codes."""
     where = "config/departments.yaml"
-    data = _read(config_dir / "departments.yaml", where)
+    data = read_mapping(config_dir / "departments.yaml", where, RoutingError)
     regions = _codes(config_dir, "regions.yaml", "regions")
     categories = _codes(config_dir, "categories.yaml", "categories")
 
@@ -219,19 +219,9 @@ def load_routing(config_dir: Path) -> Routing:
     )
 
 
-def _read(path: Path, where: str) -> Mapping[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise RoutingError(f"{where}: cannot read: {exc}") from exc
-    if not isinstance(data, Mapping):
-        raise RoutingError(f"{where}: top level must be a mapping")
-    return data
-
-
 def _codes(config_dir: Path, filename: str, key: str) -> dict[str, tuple[str, str]]:
     where = f"config/{filename}"
-    items = _read(config_dir / filename, where).get(key)
+    items = read_mapping(config_dir / filename, where, RoutingError).get(key)
     if not isinstance(items, list):
         raise RoutingError(f"{where}: '{key}' must be a list")
     codes: dict[str, tuple[str, str]] = {}

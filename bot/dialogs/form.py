@@ -39,8 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from bot.config import read_mapping
 from bot.dialogs.validators import normalize_token
 
 KINDS = frozenset(
@@ -450,16 +449,6 @@ def _field(
     )
 
 
-def _read_yaml(path: Path, where: str) -> Mapping[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise FormError(f"{where}: cannot read: {exc}") from exc
-    if not isinstance(data, Mapping):
-        raise FormError(f"{where}: top level must be a mapping")
-    return data
-
-
 def parse_form(
     data: Mapping[str, Any],
     where: str,
@@ -492,7 +481,7 @@ def _catalogue(
 ) -> tuple[Mapping[str, Any], tuple[ChoiceDef, ...]]:
     path = config_dir / filename
     where = f"config/{filename}"
-    data = _read_yaml(path, where)
+    data = read_mapping(path, where, FormError)
     return data, _choices(f"{where}: {key}", data.get(key), key="code")
 
 
@@ -508,7 +497,7 @@ def load_forms(config_dir: Path) -> FormRegistry:
         raise FormError(f"config/forms: no form files in {config_dir / 'forms'}")
     for path in paths:
         where = f"config/forms/{path.name}"
-        form = parse_form(_read_yaml(path, where), where, catalogues)
+        form = parse_form(read_mapping(path, where, FormError), where, catalogues)
         key = (form.id, form.version)
         if key in forms:
             raise FormError(f"{where}: form {form.id!r} version {form.version} defined twice")

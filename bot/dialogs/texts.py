@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from bot.config import read_mapping
 from bot.dialogs.form import FormError
 
 LANGS = ("zh", "en")
@@ -174,12 +173,7 @@ def load_texts(config_dir: Path) -> Texts:
     for lang in LANGS:
         where = f"config/texts/{lang}.yaml"
         path = config_dir / "texts" / f"{lang}.yaml"
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise FormError(f"{where}: cannot read: {exc}") from exc
-        if not isinstance(data, Mapping):
-            raise FormError(f"{where}: top level must be a mapping")
+        data = read_mapping(path, where, FormError)
         flat: dict[str, str] = {}
         _flatten("", data, flat, where)
         for key, text in flat.items():
