@@ -238,11 +238,16 @@ def _detail(svc: LifecycleService, detail: CaseDetail) -> str:
         lines.append(f"remedy until {local(case.request_until)}")
     if case.rating:
         lines.append(f"rating      {case.rating} {case.rating_comment}".rstrip())
+
+    def number(case_id: int) -> str:
+        known = detail.numbers.get(case_id)
+        return format_tracking_no(known) if known else f"case id {case_id}"
+
     if case.linked_to:
-        lines.append(f"linked to   case id {case.linked_to}")
+        lines.append(f"handled with {number(case.linked_to)} (primary)")
     for link in detail.links:
         other = link.other_case_id if link.case_id == case.id else link.case_id
-        lines.append(f"{link.kind:<11} case id {other} (score {link.score:.2f})")
+        lines.append(f"{link.kind:<11} {number(other)} (score {link.score:.2f})")
     lines.append("timeline:")
     for e in detail.events:
         flag = "" if e.public else " (internal)"

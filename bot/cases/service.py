@@ -9,7 +9,7 @@ and duplicate suggestions stored in ``case_links``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -124,6 +124,7 @@ class CaseDetail:
     events: list[Any]
     links: list[CaseLink]
     deadline: DeadlineState | None
+    numbers: dict[int, str] = field(default_factory=dict)  # tracking numbers of linked cases
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,8 +278,16 @@ class LifecycleService:
             case = await self._find(conn, tracking_no)
             timeline = await cases.events(conn, case.id)
             links = await cases.links_of(conn, case.id)
+            numbers: dict[int, str] = {}
+            for other_id in {
+                case.linked_to,
+                *(x for link in links for x in (link.case_id, link.other_case_id)),
+            }:
+                other = await cases.by_id(conn, other_id) if other_id else None
+                if other is not None:
+                    numbers[other.id] = other.tracking_no
         state = self.deadline(case.due_at) if case.due_at else None
-        return CaseDetail(case, timeline, links, state)
+        return CaseDetail(case, timeline, links, state, numbers)
 
     def deadline(self, due: datetime) -> DeadlineState:
         """ok / near_due / overdue for a deadline, now."""

@@ -104,6 +104,18 @@ async def test_registration_routes_flags_and_suggests_duplicates(
     assert case.id in linked_ids
     assert all(0 < link.score <= 1 for link in detail.links)
     assert "first_petition" in (await svc.get(other)).flags
+    assert detail.numbers[case.id] == first
+
+    # staff link the new case to the earlier one: one handling, the link replaces the suggestion
+    await svc.link(other, first, actor="staff:li")
+    detail = await svc.show(other)
+    assert detail.case.linked_to == case.id and detail.numbers[case.id] == first
+    own = detail.case.id
+    pairs = {
+        (link.kind, link.other_case_id if link.case_id == own else link.case_id)
+        for link in detail.links
+    }
+    assert ("linked", case.id) in pairs
 
 
 async def test_clocks_and_extension_limits(db: Database, clock: FixedClock) -> None:
