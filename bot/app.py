@@ -121,6 +121,15 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
         if run_worker:
             worker = services.worker()
             worker_task = asyncio.create_task(worker.run(stop), name="outbox-worker")
+        lifecycle_service = services.intake.lifecycle
+        gaps = lifecycle_service.calendar_gaps() if lifecycle_service is not None else []
+        if gaps:
+            # DOMAIN.md: never invent a holiday schedule; count Mon-Fri until one is added
+            log.warning(
+                "calendar.missing_years",
+                years=gaps,
+                hint="add config/calendar/<year>.yaml; working days count Monday-Friday until then",
+            )
         log.info("serve.ready", database=services.db.dialect, channels=sorted(services.channels))
         yield
         chat.stopping.set()
