@@ -14,6 +14,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bot.cases.flags import STAFF_SETTABLE
 from bot.cases.lifecycle import OUTCOMES, Change, LifecycleError
 from bot.cases.service import CaseDetail, LifecycleService, load_case_config
 from bot.cases.tracking import format_tracking_no
@@ -72,6 +73,9 @@ def add_cli(sub: Any) -> None:
     p = command("note", "add a timeline note (internal unless --public)", _note)
     p.add_argument("text", help="the note")
     p.add_argument("--public", action="store_true", help="shown to the petitioner")
+    p = command("flag", "set or clear a staff flag (urgent, major_difficult, …)", _flag)
+    p.add_argument("flag", choices=sorted(STAFF_SETTABLE), help="the flag")
+    p.add_argument("--off", action="store_true", help="clear the flag instead of setting it")
     p = command("link", "handle a case together with an earlier one", _link)
     p.add_argument("primary", help="tracking number of the earlier (primary) case")
     p = command("due", "overdue and near-due cases", _due)
@@ -172,6 +176,14 @@ async def _note(svc: LifecycleService, args: argparse.Namespace) -> str:
     await svc.note(args.number, actor=args.actor, text=args.text, public=args.public)
     kind = "public" if args.public else "internal"
     return f"{format_tracking_no((await svc.get(args.number)).tracking_no)}: {kind} note added"
+
+
+async def _flag(svc: LifecycleService, args: argparse.Namespace) -> str:
+    flags = await svc.set_flag(
+        args.number, args.flag, actor=args.actor, on=not args.off, note=args.note
+    )
+    number = format_tracking_no((await svc.get(args.number)).tracking_no)
+    return f"{number}: flags {', '.join(flags) or '(none)'}"
 
 
 async def _link(svc: LifecycleService, args: argparse.Namespace) -> str:

@@ -18,6 +18,9 @@ REPEAT_PETITION = "repeat_petition"  # 重复访
 GROUP_PETITION = "group_petition"  # 集体访
 LITIGATION = "litigation_related"  # 涉法涉诉
 URGENT = "urgent"  # 紧急 (急事急办)
+MAJOR = "major_difficult"  # 重大疑难 (staff only)
+HIGHER_ASSIGNED = "assigned_by_higher"  # 上级交办 (staff only)
+STAFF_SETTABLE = frozenset({URGENT, MAJOR, HIGHER_ASSIGNED})
 
 # The answers whose text is searched for urgent keywords.
 _TEXT_FIELDS = ("request", "facts")

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.cases.calendar import Calendar, load_calendar
 from bot.cases.clocks import Clocks, DeadlineState, deadline_state, due_at, load_clocks
-from bot.cases.flags import FlagRules, load_flag_rules
+from bot.cases.flags import STAFF_SETTABLE, FlagRules, load_flag_rules
 from bot.cases.lifecycle import RATINGS, Change, Lifecycle, LifecycleError
 from bot.cases.routing import Routing, load_routing
 from bot.cases.similarity import PetitionText, is_repeat, suggest_duplicates
@@ -264,6 +264,31 @@ class LifecycleService:
         case = await self.get(tracking_no)
         action = "request_recheck" if case.status == "reviewed" else "request_review"
         return await self._do(tracking_no, action, actor, "", reason=reason)
+
+    async def set_flag(
+        self, tracking_no: str, flag: str, *, actor: str, on: bool = True, note: str = ""
+    ) -> list[str]:
+        """Set or clear a staff flag (紧急, 重大疑难, 上级交办); recorded on the timeline only."""
+        if flag not in STAFF_SETTABLE:
+            raise LifecycleError(f"staff can set {', '.join(sorted(STAFF_SETTABLE))}, not {flag!r}")
+        now = self.clock()
+        async with self.db.transaction() as conn:
+            case = await self._find(conn, tracking_no)
+            case = await cases.by_id(conn, case.id, lock=True) or case
+            flags = [f for f in case.flags if f != flag] + ([flag] if on else [])
+            if flags != case.flags:
+                await cases.update_case(conn, case.id, now, flags=flags)
+                await cases.add_event(
+                    conn,
+                    case.id,
+                    at=now,
+                    actor=actor,
+                    kind="flag_set" if on else "flag_cleared",
+                    note=note,
+                    public=False,  # flags are for staff, never shown to the citizen as labels
+                    data={"flag": flag},
+                )
+        return flags
 
     # ------------------------------------------------------------------ queries
 

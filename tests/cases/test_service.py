@@ -270,3 +270,32 @@ async def test_citizen_rates_and_requests_review_by_message(
     reply = await _say(intake, clock, "citizen-1", "申请复核", 4)
     assert "2026-12-28" in reply
     assert "申请期限已于" in reply and (await svc.get(number)).status == "reviewed"
+
+
+async def test_staff_set_and_clear_flags_on_the_timeline_only(
+    db: Database, clock: FixedClock
+) -> None:
+    svc = _service(db, clock)
+    number = await _file(db, svc, clock)
+    before = await _outbox_count(db)
+    assert "urgent" in await svc.set_flag(
+        number, "urgent", actor="staff:li", note="电话反映情况紧急"
+    )
+    assert "major_difficult" in await svc.set_flag(number, "major_difficult", actor="staff:li")
+    flags = await svc.set_flag(number, "urgent", actor="staff:li", on=False)
+    assert "urgent" not in flags and "major_difficult" in flags
+    detail = await svc.show(number)
+    flag_events = [e for e in detail.events if e.kind.startswith("flag_")]
+    assert [(e.kind, e.public) for e in flag_events] == [
+        ("flag_set", False),
+        ("flag_set", False),
+        ("flag_cleared", False),
+    ]
+    assert await _outbox_count(db) == before  # flags are never pushed to the citizen
+    with pytest.raises(LifecycleError):
+        await svc.set_flag(number, "first_petition", actor="staff:li")  # computed, not staff's
+
+
+async def _outbox_count(db: Database) -> int:
+    async with db.read() as conn:
+        return len((await conn.execute(select(outbox.c.id))).all())
