@@ -25,6 +25,25 @@ ANSWERS_ZH: dict[str, str] = {
     "attachments": "跳过",
 }
 DONE_WORDS = {"facts": "完成"}
+# a fragment of each question's zh prompt -> its field, for clients that only see text
+PROMPTS: dict[str, str] = {
+    "诉求类型": "appeal_type",
+    "匿名": "anonymous",
+    "姓名": "name",
+    "手机号码": "phone",
+    "住址": "address",
+    "哪个区县": "region",
+    "具体地点": "incident_place",
+    "哪一类": "category",
+    "哪个单位或个人": "respondent",
+    "请求": "request",
+    "事实和理由": "facts",
+    "多少人": "people_count",
+    "代表": "representatives",
+    "法律程序": "legal_status",
+    "反映过": "reported_before",
+    "材料": "attachments",
+}
 CONFIRM_WORD = "确认提交"
 
 

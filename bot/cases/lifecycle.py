@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.cases.calendar import Calendar
 from bot.cases.clocks import ClockRule, Clocks, due_at
 from bot.cases.tracking import format_tracking_no
-from bot.dialogs.texts import Texts
+from bot.dialogs.texts import STATUS_CODES, Texts
 from bot.messages import Address, Reply
 from bot.storage import cases, contacts, outbox
 from bot.storage.cases import CaseRow
@@ -30,23 +30,7 @@ RATINGS = ("satisfied", "basically_satisfied", "dissatisfied")  # 满意 / 基�
 MAX_TEXT = 20_000
 MAX_COMMENT = 1_000
 
-ALL_STATUSES = frozenset(
-    {
-        "submitted",
-        "accepted",
-        "rejected",
-        "transferred",
-        "assigned",
-        "in_progress",
-        "extended",
-        "answered",
-        "review_requested",
-        "reviewed",
-        "recheck_requested",
-        "rechecked",
-        "closed",
-    }
-)
+ALL_STATUSES = frozenset(STATUS_CODES)
 OPEN_STATUSES = ALL_STATUSES - {"rejected", "closed"}
 
 

@@ -22,29 +22,11 @@ from bot.storage.db import Database
 from bot.storage.tables import cases, contacts
 from tests.e2e.test_webchat_e2e import Server
 from tests.fakes_telegram import TOKEN, FakeTelegram, callback_update, text_update
-from tests.petition import ANSWERS_ZH, CONFIRM_WORD
+from tests.petition import ANSWERS_ZH, CONFIRM_WORD, PROMPTS
 
 pytestmark = pytest.mark.e2e
 SECRET = "e2e-secret-token"
 CHAT = 8880001
-PROMPTS = {
-    "诉求类型": "appeal_type",
-    "匿名": "anonymous",
-    "姓名": "name",
-    "手机号码": "phone",
-    "住址": "address",
-    "哪个区县": "region",
-    "具体地点": "incident_place",
-    "哪一类": "category",
-    "哪个单位或个人": "respondent",
-    "请求": "request",
-    "事实和理由": "facts",
-    "多少人": "people_count",
-    "代表": "representatives",
-    "法律程序": "legal_status",
-    "反映过": "reported_before",
-    "材料": "attachments",
-}
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from bot.messages import Address, Reply
 from bot.storage import outbox
 from bot.storage.db import Database
 from bot.storage.tables import cases, contacts, metadata
-from tests.petition import ANSWERS_ZH, CONFIRM_WORD
+from tests.petition import ANSWERS_ZH, CONFIRM_WORD, PROMPTS
 from tests.server import Server
 
 pytestmark = pytest.mark.e2e
@@ -75,27 +75,11 @@ def joined(replies: list[dict[str, Any]]) -> str:
 
 async def fill_until_confirm(citizen: Citizen, replies: list[dict[str, Any]]) -> str:
     """Answer questions by recognising their prompts; returns the read-back text."""
-    prompts = {
-        "诉求类型": "appeal_type",
-        "姓名": "name",
-        "手机号码": "phone",
-        "住址": "address",
-        "哪个区县": "region",
-        "具体地点": "incident_place",
-        "哪一类": "category",
-        "哪个单位或个人": "respondent",
-        "请求": "request",
-        "事实和理由": "facts",
-        "多少人": "people_count",
-        "法律程序": "legal_status",
-        "反映过": "reported_before",
-        "材料": "attachments",
-    }
     for _ in range(40):
         last = replies[-1]["text"]
         if "确认提交" in last:
             return joined(replies)
-        field = next((f for key, f in prompts.items() if key in last), None)
+        field = next((f for key, f in PROMPTS.items() if key in last), None)
         assert field is not None, f"unrecognised question: {last}"
         replies = await citizen.say(ANSWERS_ZH[field])
         if field == "facts":

@@ -22,27 +22,11 @@ from bot.storage.db import Database
 from bot.storage.tables import cases, contacts
 from tests.channels.wechat.payloads import AES_KEY, APP_ID, TOKEN, WeChatSide, event, message
 from tests.fakes_wechat import FakeWeChat
-from tests.petition import ANSWERS_ZH, CONFIRM_WORD
+from tests.petition import ANSWERS_ZH, CONFIRM_WORD, PROMPTS
 from tests.server import Server
 
 pytestmark = pytest.mark.e2e
 OPENID = "o" + secrets.token_hex(10)
-PROMPTS = {
-    "诉求类型": "appeal_type",
-    "姓名": "name",
-    "手机号码": "phone",
-    "住址": "address",
-    "哪个区县": "region",
-    "具体地点": "incident_place",
-    "哪一类": "category",
-    "哪个单位或个人": "respondent",
-    "请求": "request",
-    "事实和理由": "facts",
-    "多少人": "people_count",
-    "法律程序": "legal_status",
-    "反映过": "reported_before",
-    "材料": "attachments",
-}
 
 
 @pytest.fixture
