@@ -78,7 +78,13 @@ def tsquery(terms: list[Term]) -> str:
 
 
 SEARCHED_ANSWERS = (
-    "name", "request", "facts", "respondent", "address", "incident_place", "representatives",
+    "name",
+    "request",
+    "facts",
+    "respondent",
+    "address",
+    "incident_place",
+    "representatives",
 )
 
 

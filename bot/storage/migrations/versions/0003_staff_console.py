@@ -102,9 +102,7 @@ def upgrade() -> None:
         sa.Column("target", sa.String(length=128), server_default="", nullable=False),
         sa.Column("detail", _JSON, nullable=True),
         sa.Column("ip", sa.String(length=64), server_default="", nullable=False),
-        sa.ForeignKeyConstraint(
-            ["case_id"], ["cases.id"], name=op.f("fk_audit_log_case_id_cases")
-        ),
+        sa.ForeignKeyConstraint(["case_id"], ["cases.id"], name=op.f("fk_audit_log_case_id_cases")),
         sa.ForeignKeyConstraint(
             ["staff_id"], ["staff.id"], name=op.f("fk_audit_log_staff_id_staff")
         ),
