@@ -68,6 +68,8 @@ contacts = Table(
     Column("address", String(128), nullable=False),  # platform chat/user id (web: cookie hash)
     Column("lang", String(8), nullable=False, server_default="zh"),
     Column("reachable", Boolean, nullable=False, server_default="1"),  # false after unsubscribe
+    # the citizen asked for no broadcasts (pushes about their own cases still go out); 0003
+    Column("broadcast_opt_out", Boolean, nullable=False, server_default="0"),
     Column("last_inbound_at", UTCDateTime(), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     UniqueConstraint("channel", "address"),

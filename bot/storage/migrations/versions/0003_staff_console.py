@@ -130,6 +130,10 @@ def upgrade() -> None:
             batch_op.f("fk_outbox_broadcast_id_broadcasts"), "broadcasts", ["broadcast_id"], ["id"]
         )
         batch_op.create_index("ix_outbox_broadcast", ["broadcast_id", "status"])
+    with op.batch_alter_table("contacts", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("broadcast_opt_out", sa.Boolean(), server_default="0", nullable=False)
+        )
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.add_column(sa.Column("search_doc", sa.Text(), server_default="", nullable=False))
     _backfill_search_docs()
@@ -165,6 +169,8 @@ def downgrade() -> None:
         op.execute("DROP INDEX IF EXISTS ix_cases_search")
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.drop_column("search_doc")
+    with op.batch_alter_table("contacts", schema=None) as batch_op:
+        batch_op.drop_column("broadcast_opt_out")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_index("ix_outbox_broadcast")
         batch_op.drop_constraint(
