@@ -14,6 +14,7 @@ from tests.cases.lifecycle_support import make_case
 
 NOW = datetime(2026, 11, 23, 1, 30, tzinfo=UTC)
 CLOCK = Clock(now=NOW, near_due_until=NOW + timedelta(days=3))
+EVERYTHING = Scope()
 
 
 async def _case(db: Database, n: int, request: str, **values: object) -> int:
@@ -69,7 +70,7 @@ async def _seed(db: Database) -> dict[str, int]:
     }
 
 
-async def _ids(db: Database, flt: CaseFilter, scope: Scope = Scope(), **kw: object) -> list[int]:
+async def _ids(db: Database, flt: CaseFilter, scope: Scope = EVERYTHING, **kw: object) -> list[int]:
     async with db.read() as conn:
         page = await list_cases(conn, flt, scope, clock=CLOCK, **kw)  # type: ignore[arg-type]
     return [c.id for c in page.rows]
