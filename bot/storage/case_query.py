@@ -156,9 +156,11 @@ def _text_clause(conn: AsyncConnection, query: str) -> ColumnElement[bool] | Non
     if not terms:
         return None
     if conn.dialect.name == "postgresql":
-        return text(
-            "to_tsvector('simple', cases.search_doc) @@ to_tsquery('simple', :tsq)"
-        ).bindparams(tsq=tsquery(terms))
+        simple = literal_column("'simple'")  # inline, so the GIN expression index applies
+        match: ColumnElement[bool] = func.to_tsvector(simple, cases.c.search_doc).op("@@")(
+            func.to_tsquery(simple, tsquery(terms))
+        )
+        return match
     return cases.c.id.in_(
         select(literal_column("rowid"))
         .select_from(text("cases_fts"))
