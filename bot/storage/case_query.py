@@ -156,7 +156,7 @@ def _text_clause(conn: AsyncConnection, query: str) -> ColumnElement[bool] | Non
     if not terms:
         return None
     if conn.dialect.name == "postgresql":
-        simple = literal_column("'simple'")  # inline, so the GIN expression index applies
+        simple: ColumnElement[str] = literal_column("'simple'")  # inline: matches the GIN index
         match: ColumnElement[bool] = func.to_tsvector(simple, cases.c.search_doc).op("@@")(
             func.to_tsquery(simple, tsquery(terms))
         )
