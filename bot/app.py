@@ -24,6 +24,7 @@ from bot.metrics import OUTBOX_ROWS, REGISTRY
 from bot.outbox import OutboxWorker, RetryPolicy
 from bot.settings import Settings
 from bot.staff.accounts import StaffAccounts
+from bot.staff.casework import Casework
 from bot.storage import outbox
 from bot.storage.db import Database
 from bot.storage.migrate import current_revision, ensure_schema, head_revision
@@ -43,6 +44,7 @@ class Services:
     intake: Intake
     mailboxes: dict[str, MailboxChannel]
     accounts: StaffAccounts
+    casework: Casework
     channels: dict[str, Channel] = field(default_factory=dict)
 
     def worker(self) -> OutboxWorker:
@@ -96,7 +98,8 @@ def build_services(settings: Settings) -> Services:
     channels: dict[str, Channel] = dict(mailboxes)
     if settings.wechat_enabled:
         channels[wechat.NAME] = wechat.build_channel(settings, db)
-    return Services(settings, db, engine, intake, mailboxes, accounts, channels)
+    casework = Casework(db, lifecycle, texts, attachments_dir=settings.attachments_dir)
+    return Services(settings, db, engine, intake, mailboxes, accounts, casework, channels)
 
 
 SERVICES = web.AppKey("services", Services)
