@@ -7,7 +7,7 @@ segment carries a ``<title>``, which browsers show as a tooltip without any scri
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from markupsafe import Markup, escape
@@ -35,7 +35,7 @@ class Series:
 
 
 def top_series(
-    named: dict[str, Sequence[int]], length: int, *, keep: int, other_label: str
+    named: Mapping[str, Sequence[int]], length: int, *, keep: int, other_label: str
 ) -> list[Series]:
     """The ``keep`` largest series by total, the rest summed into one "other" series."""
     ranked = sorted(named.items(), key=lambda kv: (-sum(kv[1]), kv[0]))
@@ -94,7 +94,7 @@ def stacked_bars(
         )
     for i, label in enumerate(x_labels):
         x = pad_left + slot * i + (slot - bar_w) / 2
-        base = pad_top + plot_h
+        base = float(pad_top + plot_h)
         for index, one in enumerate(series):
             value = one.values[i]
             if value <= 0:

@@ -66,7 +66,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "dash.first_contact_help": "未申请复查的初信初访答复事项 / 已答复的初信初访事项",
         "dash.no_data": "暂无数据",
         "dash.other": "其他",
-        "dash.calendar_missing": "节假日日历缺少 {years} 年：期限暂按周一至周五计算工作日，请在 config/calendar/ 中补充。",
+        "dash.calendar_missing": (
+            "节假日日历缺少 {years} 年：期限暂按周一至周五计算工作日，"
+            "请在 config/calendar/ 中补充。"
+        ),
         "dash.scope": "范围：{departments}",
         "dash.scope_all": "范围：全部单位",
         "cases.title": "信访事项",
@@ -306,10 +309,15 @@ TEXTS: dict[str, dict[str, str]] = {
         "dash.satisfaction": "Satisfaction rate",
         "dash.satisfaction_help": "satisfied or basically satisfied / rated",
         "dash.first_contact": "First-contact resolution",
-        "dash.first_contact_help": "first petitions answered without a review request / first petitions answered",
+        "dash.first_contact_help": (
+            "first petitions answered without a review request / first petitions answered"
+        ),
         "dash.no_data": "No data yet",
         "dash.other": "Other",
-        "dash.calendar_missing": "The holiday calendar has no {years}: deadlines count Monday to Friday as working days until config/calendar/ is completed.",
+        "dash.calendar_missing": (
+            "The holiday calendar has no {years}: deadlines count Monday to Friday as "
+            "working days until config/calendar/ is completed."
+        ),
         "dash.scope": "Scope: {departments}",
         "dash.scope_all": "Scope: all departments",
         "cases.title": "Cases",
@@ -483,7 +491,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "audit.filter": "Filter",
         "audit.empty": "No entries match.",
         "outbox.title": "Failed deliveries",
-        "outbox.help": "Messages that failed or have been stuck. A retry first checks whether it was delivered.",
+        "outbox.help": (
+            "Messages that failed or have been stuck. A retry first checks whether it "
+            "was delivered."
+        ),
         "outbox.state": "State",
         "outbox.state.failed": "failed",
         "outbox.state.stuck": "stuck",
