@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -35,7 +34,6 @@ from bot.storage.db import Database
 from bot.storage.migrate import current_revision, ensure_schema, head_revision
 from bot.storage.outbox import OutboxRow
 from bot.web import setup as staff_web
-from bot.web.api_routes import ApiServices
 
 log = get_logger(__name__)
 
@@ -148,9 +146,6 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
         services.accounts,
         cookie_secure=s.web_cookie_secure,
         login_per_minute=s.staff_login_per_ip_per_minute,
-        api_services=ApiServices(
-            services.casework, services.broadcasts, services.exporter, ZoneInfo(s.timezone)
-        ),
     )
     app.router.add_get("/", _index)
     app.router.add_get("/healthz", _healthz)

@@ -13,7 +13,7 @@ import types
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -39,6 +39,9 @@ __all__ = [
     "register",
 ]
 
+if TYPE_CHECKING:
+    from bot.app import Services
+
 log = get_logger(__name__)
 
 API_PREFIX = auth.API_PREFIX
@@ -59,6 +62,16 @@ class ApiServices:
     broadcasts: BroadcastService
     exporter: CaseExporter
     timezone: ZoneInfo
+
+    @classmethod
+    def of(cls, services: Services) -> ApiServices:
+        """The API's share of the application's services."""
+        return cls(
+            services.casework,
+            services.broadcasts,
+            services.exporter,
+            ZoneInfo(services.settings.timezone),
+        )
 
 
 API_SERVICES = web.AppKey("api_services", ApiServices)
