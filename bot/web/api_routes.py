@@ -176,15 +176,15 @@ def parse_query(model: type[QueryT], request: web.Request) -> QueryT:
 
 async def parse_body(model: type[BodyT], request: web.Request, *, optional: bool) -> BodyT:
     """The JSON body as ``model``: 415 without JSON, 400 when malformed, 422 when invalid."""
-    text = await request.text()
-    if not text.strip() and optional:
+    raw = await request.read()
+    if not raw.strip() and optional:
         data: Any = {}
     else:
         if request.content_type != JSON:
             raise ApiError(415, "unsupported_media_type", "send the body as application/json")
         try:
-            data = json.loads(text)
-        except ValueError as exc:
+            data = json.loads(raw.decode("utf-8"))  # RFC 8259: JSON is UTF-8
+        except ValueError as exc:  # UnicodeDecodeError included
             raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
     try:
         return model.model_validate(data)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 VERSION = "1.0.0"
 REF = "#/components/schemas/{model}"
 ERRORS = {
-    400: "Malformed JSON body",
+    400: "Malformed request: a JSON body that does not parse, or a URL over 8 KB",
     401: "Not authenticated: no, unknown, expired or revoked token",
     403: "The role lacks the permission (or the CSRF token is missing or wrong)",
     404: "No such resource, or a case outside the member's departments",
@@ -147,8 +147,13 @@ def _operation(route: Route, refs: dict[tuple[str, str], Any]) -> dict[str, Any]
         statuses.add(401)
         if route.permission is not None:
             statuses.add(403)
+    if route.query is not None:
+        statuses.add(400)  # the HTTP parser refuses request lines over 8 KB (plain text)
     for status in sorted(statuses):
-        responses[str(status)] = {"description": ERRORS[status], "content": _json(error)}
+        content = _json(error)
+        if status == 400:
+            content["text/plain"] = {"schema": {"type": "string"}}
+        responses[str(status)] = {"description": ERRORS[status], "content": content}
     op["responses"] = responses
     return op
 
