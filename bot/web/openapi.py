@@ -33,7 +33,7 @@ DESCRIPTION = """\
 The staff API of xinfang-bot: everything the staff console does, for integrations.
 
 Authenticate with `Authorization: Bearer <token>` (tokens come from
-`xinfang staff token <login> <name>`). The console's own scripts may use the session
+`xinfang staff token <login> --name <what for>`). The console's own scripts may use the session
 cookie instead, and must then send `X-CSRF-Token` on every POST.
 
 A member sees the cases of their departments only (admins and supervisors see all); a
@@ -188,7 +188,7 @@ def document(routes: Sequence[Route]) -> dict[str, Any]:
                 "bearerAuth": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "A token from `xinfang staff token <login> <name>`",
+                    "description": "A token from `xinfang staff token <login> --name <what for>`",
                 },
                 "consoleSession": {
                     "type": "apiKey",
