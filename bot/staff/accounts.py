@@ -213,38 +213,36 @@ class StaffAccounts:
             if row is not None and row.locked_until is not None and row.locked_until > now:
                 raise LockedOut(row.locked_until)
             ok = verify_password(row.password_hash if row else None, password)
-            if row is None or not ok or not row.active:
-                if row is not None and row.active:
-                    failures = row.failed_logins + 1
-                    locked = now + self.lockout if failures >= self.max_failed_logins else None
-                    await store.update_staff(
-                        conn,
-                        row.id,
-                        failed_logins=0 if locked else failures,
-                        locked_until=locked,
-                    )
+            if row is not None and ok and row.active:
+                values: dict[str, object] = {
+                    "failed_logins": 0,
+                    "locked_until": None,
+                    "last_login_at": now,
+                }
+                if needs_rehash(row.password_hash):
+                    values["password_hash"] = hash_password(password)
+                await store.update_staff(conn, row.id, **values)
                 await store.add_audit(
-                    conn,
-                    at=now,
-                    actor=login or "?",
-                    action="login.failed",
-                    staff_id=row.id if row else None,
-                    ip=ip,
+                    conn, at=now, actor=row.login, action="login", staff_id=row.id, ip=ip
                 )
-                log.info("staff.login_failed", login=login, ip=ip)
-                raise LoginFailed()
-            values: dict[str, object] = {
-                "failed_logins": 0,
-                "locked_until": None,
-                "last_login_at": now,
-            }
-            if needs_rehash(row.password_hash):
-                values["password_hash"] = hash_password(password)
-            await store.update_staff(conn, row.id, **values)
+                return row
+            # The failure is counted and audited in this committed transaction, then refused.
+            if row is not None and row.active:
+                failures = row.failed_logins + 1
+                locked = now + self.lockout if failures >= self.max_failed_logins else None
+                await store.update_staff(
+                    conn, row.id, failed_logins=0 if locked else failures, locked_until=locked
+                )
             await store.add_audit(
-                conn, at=now, actor=row.login, action="login", staff_id=row.id, ip=ip
+                conn,
+                at=now,
+                actor=login or "?",
+                action="login.failed",
+                staff_id=row.id if row else None,
+                ip=ip,
             )
-        return row
+        log.info("staff.login_failed", login=login, ip=ip)
+        raise LoginFailed()
 
     async def open_session(self, staff_id: int) -> SessionTokens:
         """Start a console session for an authenticated account."""

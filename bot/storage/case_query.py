@@ -115,7 +115,7 @@ def _json_overlap(
     return exists(select(1).select_from(each).where(each.c.value.in_(list(values))))
 
 
-def _json_contains_all(
+def json_contains_all(
     conn: AsyncConnection, column: Any, values: Collection[str]
 ) -> ColumnElement[bool]:
     """The JSON list in ``column`` holds every one of ``values``."""
@@ -190,7 +190,7 @@ def where_clauses(
             or_(cases.c.department.in_(deps), _json_overlap(conn, cases.c.co_departments, deps))
         )
     if flt.flags:
-        where.append(_json_contains_all(conn, cases.c.flags, flt.flags))
+        where.append(json_contains_all(conn, cases.c.flags, flt.flags))
     if flt.submitted_from is not None:
         where.append(cases.c.submitted_at >= flt.submitted_from)
     if flt.submitted_to is not None:
