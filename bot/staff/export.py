@@ -38,11 +38,11 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from bot.cases.tracking import format_tracking_no
 from bot.clock import utc_now
-from bot.logging import get_logger
+from bot.logging import get_logger, mask_text
 from bot.staff.access import Permission, StaffMember
+from bot.staff.casework import mask_name, mask_phone, scope_of
 from bot.staff.labels import Labels
-from bot.staff.masking import mask_free_text, mask_name, mask_phone
-from bot.storage.case_query import CaseFilter, Clock, Scope, Sort, iter_cases
+from bot.storage.case_query import CaseFilter, Clock, Sort, iter_cases
 from bot.storage.cases import CaseRow
 from bot.storage.db import Database
 from bot.storage.staff import add_audit
@@ -112,7 +112,7 @@ class RowFormatter:
         name, phone = case.name, case.phone
         if not pii:
             name, phone = mask_name(name), mask_phone(phone)
-            request, facts = mask_free_text(request), mask_free_text(facts)
+            request, facts = mask_text(request), mask_text(facts)  # numbers in their own words
         return [
             format_tracking_no(case.tracking_no),
             self._local(case.submitted_at),
@@ -291,7 +291,7 @@ class CaseExporter:
         if fmt not in FORMATS:
             raise ValueError(f"format must be one of {', '.join(FORMATS)}")
         language = lang or member.lang
-        scope = Scope.of(None if member.sees_all_departments else member.departments)
+        scope = scope_of(member)
         async with self.db.read() as conn:
             rows = iter_cases(conn, flt, scope, sort=sort, clock=deadline_clock)
             write = export_csv if fmt == "csv" else export_xlsx
@@ -327,7 +327,7 @@ class CaseExporter:
         deadline_clock: Clock | None,
         ip: str,
     ) -> AsyncIterator[bytes]:
-        scope = Scope.of(None if member.sees_all_departments else member.departments)
+        scope = scope_of(member)
         counted: list[int] = []
         async with self.db.read() as conn:
             rows = iter_cases(conn, flt, scope, sort=sort, clock=deadline_clock)
