@@ -286,7 +286,7 @@ class BroadcastService:
             await add_audit(
                 conn,
                 at=now,
-                actor=member.actor,
+                actor=member.login,
                 staff_id=member.id,
                 action="broadcast.send",
                 target=f"broadcast:{broadcast_id}",
@@ -329,7 +329,7 @@ class BroadcastService:
             await add_audit(
                 conn,
                 at=now,
-                actor=member.actor,
+                actor=member.login,
                 staff_id=member.id,
                 action="broadcast.cancel",
                 target=f"broadcast:{broadcast_id}",

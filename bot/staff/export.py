@@ -38,9 +38,9 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from bot.cases.tracking import format_tracking_no
 from bot.clock import utc_now
-from bot.logging import get_logger, mask_text
+from bot.logging import get_logger
 from bot.staff.access import Permission, StaffMember
-from bot.staff.casework import mask_name, mask_phone, scope_of
+from bot.staff.casework import mask_case, scope_of
 from bot.staff.labels import Labels
 from bot.storage.case_query import CaseFilter, Clock, Sort, iter_cases
 from bot.storage.cases import CaseRow
@@ -105,14 +105,12 @@ class RowFormatter:
     def cells(self, case: CaseRow) -> list[Cell]:
         """The row's values: text, whole numbers and local datetimes (None when empty)."""
         lang, labels = self.lang, self.labels
-        pii = self.member.can(Permission.CASE_PII)
+        if not self.member.can(Permission.CASE_PII):
+            case = mask_case(case)
         sep = ", " if lang == "en" else "、"
         request = _text(case.answers.get("request"))
         facts = _text(case.answers.get("facts"))
         name, phone = case.name, case.phone
-        if not pii:
-            name, phone = mask_name(name), mask_phone(phone)
-            request, facts = mask_text(request), mask_text(facts)  # numbers in their own words
         return [
             format_tracking_no(case.tracking_no),
             self._local(case.submitted_at),
@@ -350,7 +348,7 @@ class CaseExporter:
             await add_audit(
                 conn,
                 at=self.clock(),
-                actor=member.actor,
+                actor=member.login,
                 staff_id=member.id,
                 action="case.export",
                 target=fmt,
