@@ -184,6 +184,8 @@ def _audience(args: argparse.Namespace) -> Audience:
 
 
 def _run_broadcast(settings: Settings, args: argparse.Namespace) -> int:
+    tz = ZoneInfo(settings.timezone)
+
     async def body(db: Database) -> int:
         service = BroadcastService(db, channels=enabled_channels(settings))
         command = args.broadcast_command
@@ -194,17 +196,17 @@ def _run_broadcast(settings: Settings, args: argparse.Namespace) -> int:
             if args.wait:
                 progress = await follow(service, progress.id, args.interval, sys.stdout)
             else:
-                print(describe(progress))
+                print(describe(progress, tz))
             return 0
         if command == "cancel":
             member = await member_for(db, args.login)
-            print(describe(await service.cancel(args.broadcast_id, member)))
+            print(describe(await service.cancel(args.broadcast_id, member), tz))
             return 0
         rows = await service.recent(args.limit)
         if not rows:
             print("no broadcasts yet")
         for row in rows:
-            print(describe(row))
+            print(describe(row, tz))
         return 0
 
     return _with_db(settings, body, "broadcast")
@@ -242,9 +244,9 @@ def _ask(prompt: str) -> str:
         return ""
 
 
-def describe(p: BroadcastProgress) -> str:
-    """One line about a broadcast."""
-    when = p.created_at.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+def describe(p: BroadcastProgress, tz: ZoneInfo | None = None) -> str:
+    """One line about a broadcast (times in the office's time zone)."""
+    when = p.created_at.astimezone(tz or ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
     preview = p.text.replace("\n", " ")
     preview = preview[:30] + ("…" if len(preview) > 30 else "")
     return (

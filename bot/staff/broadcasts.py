@@ -23,9 +23,10 @@ from bot.clock import utc_now
 from bot.logging import get_logger
 from bot.messages import Reply
 from bot.staff.access import Permission, StaffMember
+from bot.staff.casework import scope_of
 from bot.storage import broadcasts as store
 from bot.storage.broadcasts import BroadcastRow
-from bot.storage.case_query import CaseFilter, Scope, scope_clause, where_clauses
+from bot.storage.case_query import CaseFilter, scope_clause, where_clauses
 from bot.storage.db import Database
 from bot.storage.staff import add_audit
 from bot.storage.tables import cases
@@ -285,7 +286,7 @@ class BroadcastService:
             await add_audit(
                 conn,
                 at=now,
-                actor=member.actor,
+                actor=member.login,
                 staff_id=member.id,
                 action="broadcast.send",
                 target=f"broadcast:{broadcast_id}",
@@ -328,7 +329,7 @@ class BroadcastService:
             await add_audit(
                 conn,
                 at=now,
-                actor=member.actor,
+                actor=member.login,
                 staff_id=member.id,
                 action="broadcast.cancel",
                 target=f"broadcast:{broadcast_id}",
@@ -358,7 +359,7 @@ class BroadcastService:
     async def _recipients(
         self, conn: AsyncConnection, audience: Audience, member: StaffMember
     ) -> list[ColumnElement[bool]]:
-        scope = Scope.of(None if member.sees_all_departments else member.departments)
+        scope = scope_of(member)
         scoped = scope_clause(conn, scope)
         case_where: list[ColumnElement[bool]] | None
         if audience.kind == "all":

@@ -40,9 +40,9 @@ from bot.cases.tracking import format_tracking_no
 from bot.clock import utc_now
 from bot.logging import get_logger
 from bot.staff.access import Permission, StaffMember
+from bot.staff.casework import mask_case, scope_of
 from bot.staff.labels import Labels
-from bot.staff.masking import mask_free_text, mask_name, mask_phone
-from bot.storage.case_query import CaseFilter, Clock, Scope, Sort, iter_cases
+from bot.storage.case_query import CaseFilter, Clock, Sort, iter_cases
 from bot.storage.cases import CaseRow
 from bot.storage.db import Database
 from bot.storage.staff import add_audit
@@ -105,14 +105,12 @@ class RowFormatter:
     def cells(self, case: CaseRow) -> list[Cell]:
         """The row's values: text, whole numbers and local datetimes (None when empty)."""
         lang, labels = self.lang, self.labels
-        pii = self.member.can(Permission.CASE_PII)
+        if not self.member.can(Permission.CASE_PII):
+            case = mask_case(case)
         sep = ", " if lang == "en" else "、"
         request = _text(case.answers.get("request"))
         facts = _text(case.answers.get("facts"))
         name, phone = case.name, case.phone
-        if not pii:
-            name, phone = mask_name(name), mask_phone(phone)
-            request, facts = mask_free_text(request), mask_free_text(facts)
         return [
             format_tracking_no(case.tracking_no),
             self._local(case.submitted_at),
@@ -291,7 +289,7 @@ class CaseExporter:
         if fmt not in FORMATS:
             raise ValueError(f"format must be one of {', '.join(FORMATS)}")
         language = lang or member.lang
-        scope = Scope.of(None if member.sees_all_departments else member.departments)
+        scope = scope_of(member)
         async with self.db.read() as conn:
             rows = iter_cases(conn, flt, scope, sort=sort, clock=deadline_clock)
             write = export_csv if fmt == "csv" else export_xlsx
@@ -327,7 +325,7 @@ class CaseExporter:
         deadline_clock: Clock | None,
         ip: str,
     ) -> AsyncIterator[bytes]:
-        scope = Scope.of(None if member.sees_all_departments else member.departments)
+        scope = scope_of(member)
         counted: list[int] = []
         async with self.db.read() as conn:
             rows = iter_cases(conn, flt, scope, sort=sort, clock=deadline_clock)
@@ -350,7 +348,7 @@ class CaseExporter:
             await add_audit(
                 conn,
                 at=self.clock(),
-                actor=member.actor,
+                actor=member.login,
                 staff_id=member.id,
                 action="case.export",
                 target=fmt,

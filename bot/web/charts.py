@@ -65,11 +65,11 @@ def stacked_bars(
     series: Sequence[Series],
     *,
     empty_text: str,
-    width: int = 560,
+    width: int = 480,
     height: int = 220,
 ) -> Markup:
     """A stacked bar chart with a legend; one bar per x label."""
-    pad_left, pad_right, pad_top, pad_bottom = 36, 8, 12, 34
+    pad_left, pad_right, pad_top, pad_bottom = 36, 8, 12, 38
     plot_w = width - pad_left - pad_right
     plot_h = height - pad_top - pad_bottom
     n = max(1, len(x_labels))
@@ -90,7 +90,7 @@ def stacked_bars(
             f'<line x1="{pad_left}" x2="{width - pad_right}" y1="{y:.1f}" y2="{y:.1f}" '
             f'stroke="#d9dee7" stroke-width="1"/>'
             f'<text x="{pad_left - 4}" y="{y + 4:.1f}" text-anchor="end" '
-            f'font-size="10" fill="#5b6475">{tick}</text>'
+            f'font-size="12" fill="#5b6475">{tick}</text>'
         )
     for i, label in enumerate(x_labels):
         x = pad_left + slot * i + (slot - bar_w) / 2
@@ -110,11 +110,11 @@ def stacked_bars(
         if n <= 16 and (i % 2 == 0 or n <= 8):
             parts.append(
                 f'<text x="{x + bar_w / 2:.1f}" y="{height - pad_bottom + 14}" '
-                f'text-anchor="middle" font-size="10" fill="#5b6475">{escape(label)}</text>'
+                f'text-anchor="middle" font-size="12" fill="#5b6475">{escape(label)}</text>'
             )
         parts.append(
-            f'<text class="total" x="{x + bar_w / 2:.1f}" y="{height - pad_bottom + 26}" '
-            f'text-anchor="middle" font-size="9" fill="#5b6475">{totals[i] or ""}</text>'
+            f'<text class="total" x="{x + bar_w / 2:.1f}" y="{height - pad_bottom + 30}" '
+            f'text-anchor="middle" font-size="11" fill="#5b6475">{totals[i] or ""}</text>'
         )
     if not any(totals):
         parts.append(

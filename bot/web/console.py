@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp_jinja2
 import jinja2
@@ -71,14 +72,22 @@ async def _context(request: web.Request) -> dict[str, Any]:
     def can(permission: str) -> bool:
         return bool(found and found.member.can(Permission(permission)))
 
+    other = "en" if lang == "zh" else "zh"
+    if request.method == "GET":
+        kept = [(k, v) for k, v in request.query.items() if k != "lang"]
+        lang_url = request.path + "?" + urlencode([*kept, ("lang", other)])
+    else:  # a page answering a form post: switch on the start page
+        lang_url = "/staff/?" + urlencode([("lang", other)])
+
     return {
         "t": t,
         "static": static,
+        "lang_url": lang_url,
         "label": label,
         "local": deps.local,
         "can": can,
         "lang": lang,
-        "other_lang": "en" if lang == "zh" else "zh",
+        "other_lang": other,
         "me": found.member if found else None,
         "csrf": found.csrf if found else "",
         "path": request.path,
@@ -104,6 +113,10 @@ def render(
 ) -> web.Response:
     """Render a console page; remembers a ?lang= choice in a cookie."""
     response = aiohttp_jinja2.render_template(template, request, context, status=status)
+    # Not "no-referrer" here: with it, Chromium sends `Origin: null` on form posts (Fetch
+    # standard, "serializing a request origin"), and the CSRF origin check refuses them.
+    # "same-origin" still sends nothing to other sites.
+    response.headers["Referrer-Policy"] = "same-origin"
     if FLASH_COOKIE in request.cookies:  # shown once, on this page
         response.del_cookie(FLASH_COOKIE, path="/staff")
     chosen = request.query.get("lang")

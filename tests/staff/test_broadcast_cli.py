@@ -68,7 +68,7 @@ async def test_send_with_yes_follows_progress_to_done(
     assert sorted(m.address.address for m in channels["web"].sent) == ["a", "b", "c"]
     async with env.read() as conn:
         audit = await list_audit(conn, action="broadcast.send")
-    assert [a.actor for a in audit] == ["staff:boss"]
+    assert [a.actor for a in audit] == ["boss"]
 
     assert await asyncio.to_thread(main, ["broadcast", "list"]) == 0
     listed = capsys.readouterr().out

@@ -175,7 +175,7 @@ async def test_start_writes_one_row_per_contact(db: Database, clock: FixedClock)
         audit = await list_audit(conn, action="broadcast.send")
     assert payload == {"text": "本周六信访局开放日，欢迎来访。", "choices": []}
     assert [(a.actor, a.target, a.detail["total"]) for a in audit] == [  # type: ignore[index]
-        ("staff:boss", f"broadcast:{bid}", 3)
+        ("boss", f"broadcast:{bid}", 3)
     ]
     progress = await svc.progress(bid)
     assert (progress.status, progress.total, progress.pending, progress.sent) == (
@@ -252,7 +252,7 @@ async def test_cancel_stops_pending_rows(db: Database, clock: FixedClock) -> Non
         await svc.cancel(bid, SUPERVISOR)
     async with db.read() as conn:
         audit = await list_audit(conn, action="broadcast.cancel")
-    assert [(a.actor, a.detail) for a in audit] == [("staff:boss", {"cancelled": 2})]
+    assert [(a.actor, a.detail) for a in audit] == [("boss", {"cancelled": 2})]
 
 
 async def test_interactive_rows_go_before_broadcast_rows(db: Database, clock: FixedClock) -> None:

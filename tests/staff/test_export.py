@@ -185,6 +185,6 @@ async def test_export_is_audited(db: Database, clock: FixedClock, tmp_path: Path
     async with db.read() as conn:
         audit = await list_audit(conn, action="case.export")
     assert [(a.actor, a.target, a.detail, a.ip) for a in reversed(audit)] == [
-        ("staff:boss", "xlsx", {"filter": {"categories": ["labour"]}, "rows": 3}, "10.0.0.1"),
-        ("staff:boss", "csv", {"filter": {}, "rows": 4}, ""),
+        ("boss", "xlsx", {"filter": {"categories": ["labour"]}, "rows": 3}, "10.0.0.1"),
+        ("boss", "csv", {"filter": {}, "rows": 4}, ""),
     ]

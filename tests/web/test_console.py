@@ -459,3 +459,19 @@ async def test_petition_markup_formulas_and_long_text_render_inert(
     exported = (await (await client.get("/staff/cases/export.csv")).read()).decode("utf-8-sig")
     cells = [cell for row in csv.reader(io.StringIO(exported)) for cell in row]
     assert not any(cell.startswith(("=", "+", "@")) for cell in cells)
+
+
+async def test_login_page_is_styled_and_forms_keep_their_origin(client: Any) -> None:
+    login = await client.get("/staff/login")
+    css = re.search(r'href="(/staff/static/console\.css[^"]*)"', await login.text())
+    assert css is not None
+    styled = await client.get(css.group(1).replace("&amp;", "&"), allow_redirects=False)
+    assert styled.status == 200 and "text/css" in styled.headers["Content-Type"]
+    # "no-referrer" would make Chromium send `Origin: null` on form posts (refused)
+    assert login.headers["Referrer-Policy"] == "same-origin"
+
+
+async def test_language_switch_keeps_the_filter(client: Any, filed: dict[str, str]) -> None:
+    await log_in(client, "duban")
+    page = await (await client.get("/staff/cases?region=330102&status=submitted")).text()
+    assert 'href="/staff/cases?region=330102&amp;status=submitted&amp;lang=en"' in page
