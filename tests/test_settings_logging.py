@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -77,15 +76,6 @@ def test_masking_helpers() -> None:
     assert "o6_bmj" not in mask_id("o6_bmjrPTlm6_2sgVt7hMZOPfL2M")
 
 
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """structlog's defaults again after the test: a configured logger holds the test's
-    captured stderr, which pytest closes, and later tests would log into it."""
-    yield
-    structlog.reset_defaults()
-
-
-@pytest.mark.usefixtures("restore_logging")
 def test_log_lines_never_carry_personal_data(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging("info", json=True)
     log = structlog.get_logger("test")
