@@ -72,6 +72,44 @@ async def enqueue(
     return int(result.scalar_one())
 
 
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """One message for :func:`enqueue_many`."""
+
+    contact_id: int
+    address: Address
+    reply: Reply
+    kind: str = "push"
+    case_id: int | None = None
+
+
+async def enqueue_many(conn: AsyncConnection, messages: list[NewMessage], now: datetime) -> None:
+    """Write many messages to the outbox in one executemany, in the caller's transaction.
+
+    Rows are inserted in list order, so one chat's messages keep their order (ids ascend).
+    """
+    if not messages:
+        return
+    await conn.execute(
+        insert(outbox),
+        [
+            {
+                "contact_id": m.contact_id,
+                "channel": m.address.channel,
+                "address": m.address.address,
+                "kind": m.kind,
+                "payload": m.reply.to_json(),
+                "case_id": m.case_id,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            for m in messages
+        ],
+    )
+
+
 async def claim_due(
     conn: AsyncConnection,
     *,
