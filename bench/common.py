@@ -94,6 +94,21 @@ class Proc:
         """The process id."""
         return self.popen.pid
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time used so far (all threads), from /proc."""
+        try:
+            fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_bytes(self) -> int:
+        """Resident set size now, from /proc."""
+        for line in Path(f"/proc/{self.popen.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
 
 def start(
     cmd: Sequence[str],

@@ -161,7 +161,9 @@ def run(
         runs: list[dict[str, Any]] = []
         for _ in range(rounds):
             b = load(bare.url, seconds)
+            cpu = server.cpu_seconds()
             s = load(server.url, seconds)
+            s["cpu_us"] = (server.cpu_seconds() - cpu) / max(1, s["requests"]) * 1e6
             acked += s["ok"]
             measured.baseline.append(b["rps"])
             measured.subject.append(s["rps"])
@@ -178,6 +180,8 @@ def run(
             "target": subject.target,
             "met": measured.ratio >= subject.target,
             "p99_ms": round(worst["p99_us"] / 1000, 1),
+            # server CPU per request: near 1e6/rps means the server's core is the limit
+            "cpu_us_per_req": round(sorted(r["cpu_us"] for r in runs)[len(runs) // 2]),
             "errors": sum(r["errors"] for r in runs),
             "acked": acked,
             "acked_not_stored": max(0, acked - stored),

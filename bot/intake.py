@@ -99,7 +99,8 @@ class Intake:
             weakref.WeakValueDictionary()
         )
         self._queue: deque[_Job] = deque()
-        self._flushers: set[asyncio.Task[None]] = set()
+        self._flushers: set[asyncio.Task[None]] = set()  # strong references to running tasks
+        self._flushing = 0
 
     def _lock(self, address: Address) -> asyncio.Lock:
         lock = self._locks.get(address)
@@ -124,17 +125,23 @@ class Intake:
         async with self._lock(msg.address):
             job = _Job(msg, via_outbox, direct_deadline, asyncio.get_running_loop().create_future())
             self._queue.append(job)
-            if len(self._flushers) < self.db.max_writers:
+            if self._flushing < self.db.max_writers:
+                self._flushing += 1  # given back by _flush itself, in the same loop step
                 task = asyncio.create_task(self._flush(), name="intake-commit")
                 self._flushers.add(task)
                 task.add_done_callback(self._flushers.discard)
-            # the commit goes on if this caller is cancelled: its lock waits for it
-            return await asyncio.shield(job.done)
+            # a cancelled caller cancels only its wait: the batch commits all the same
+            return await job.done
 
     async def _flush(self) -> None:
         """Commit batches until the queue is empty."""
-        while self._queue:
-            await self._commit(self._take())
+        try:
+            while self._queue:
+                await self._commit(self._take())
+        finally:
+            # no await between the empty check and this: a job queued from now on
+            # sees the free slot and starts a flusher
+            self._flushing -= 1
 
     def _take(self) -> list[_Job]:
         """The next batch: oldest first, one message per conversation, at most max_batch."""
