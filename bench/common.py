@@ -309,3 +309,19 @@ def pg_database(url: str = PG_URL) -> Iterator[str]:
         yield make_url(url).set(database=name).render_as_string(hide_password=False)
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def loadgen(url: str, kind: str, count: int, *, rate: float = 0.0, connections: int = 50,
+            run: str = "", text: str = "你好") -> dict[str, Any]:
+    """Run bench.loadgen on the load CPU; returns its JSON result."""
+    cmd = [
+        *pinned(LOAD_CPU), sys.executable, "-m", "bench.loadgen", "--url", url, "--kind", kind,
+        "--count", str(count), "--rate", str(rate), "--connections", str(connections),
+        "--run", run or run_id(), "--text", text,
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    for line in out.splitlines():
+        if line.startswith("BENCH_JSON "):
+            result: dict[str, Any] = json.loads(line.removeprefix("BENCH_JSON "))
+            return result
+    raise RuntimeError(f"loadgen printed no result:\n{out}")
