@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.messages import Address, OutboundMessage, Reply
@@ -210,6 +210,26 @@ async def mark_sent(
             attempts=outbox.c.attempts + 1,
             lease_until=None,
         )
+    )
+
+
+async def mark_sent_many(
+    conn: AsyncConnection, worker: str, items: list[tuple[int, datetime, str]]
+) -> None:
+    """Record many deliveries ``(row id, sent at, external id)`` in one executemany."""
+    if not items:
+        return
+    await conn.execute(
+        update(outbox)
+        .where(outbox.c.id == bindparam("b_id"), outbox.c.claimed_by == worker)
+        .values(
+            status="sent",
+            sent_at=bindparam("b_sent_at", type_=outbox.c.sent_at.type),
+            external_id=bindparam("b_external_id"),
+            attempts=outbox.c.attempts + 1,
+            lease_until=None,
+        ),
+        [{"b_id": i, "b_sent_at": at, "b_external_id": ext or None} for i, at, ext in items],
     )
 
 
