@@ -9,8 +9,7 @@ from __future__ import annotations
 import sys
 import time
 
-from bench import broadcast, burst, cases, memory, telegram, wechat  # noqa: F401
-from bench import webhook
+from bench import broadcast, burst, cases, memory, telegram, webhook, wechat  # noqa: F401
 
 SHORT: list[tuple[str, list[str]]] = [
     ("wechat", ["--rounds", "2", "--seconds", "5"]),
@@ -32,7 +31,7 @@ def main() -> int:
         elif name == "telegram":
             webhook.main(webhook.TELEGRAM, args)
         else:
-            getattr(sys.modules[f"bench.{name}"], "main")(args)
+            sys.modules[f"bench.{name}"].main(args)
     print(f"\nall short benchmarks: {time.perf_counter() - started:.0f} s")
     return 0
 

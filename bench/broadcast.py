@@ -47,7 +47,8 @@ async def _fill(url: str, rows: int) -> None:
     try:
         for start in range(0, rows, 2000):
             addresses = [
-                Address("telegram", str(9_000_000 + i)) for i in range(start, min(rows, start + 2000))
+                Address("telegram", str(9_000_000 + i))
+                for i in range(start, min(rows, start + 2000))
             ]
             async with db.transaction() as conn:
                 found = await contacts.get_or_create_many(conn, addresses, now)
@@ -116,7 +117,11 @@ def run_worker(url: str, api: str, rate: float) -> None:
         from telegram.request import HTTPXRequest
 
         db = Database(url)
-        request = HTTPXRequest(connection_pool_size=int(os.environ.get("BENCH_POOL", "16")), read_timeout=10.0, pool_timeout=10.0)
+        request = HTTPXRequest(
+            connection_pool_size=int(os.environ.get("BENCH_POOL", "16")),
+            read_timeout=10.0,
+            pool_timeout=10.0,
+        )
         await request.initialize()
         bot = make_bot(settings, requests=(request, request))
         channel = TelegramChannel(bot, capabilities(settings))

@@ -38,8 +38,18 @@ STATUSES = [  # weights: most cases are closed, a working set is open
     ("extended", 1),
 ]
 REGIONS = [f"R{n:02d}" for n in range(1, 31)]
-CATEGORIES = ["labour", "land", "housing", "environment", "social_security", "traffic",
-              "education", "medical", "public_security", "other"]
+CATEGORIES = [
+    "labour",
+    "land",
+    "housing",
+    "environment",
+    "social_security",
+    "traffic",
+    "education",
+    "medical",
+    "public_security",
+    "other",
+]
 DEPARTMENTS = [f"D{n:02d}" for n in range(1, 41)]
 TEXTS = [
     "公司拖欠工资三个月，多次讨要未果，请求协调支付",
@@ -112,7 +122,8 @@ async def generate(url: str, n: int, seed: int = 7) -> float:
                         "flags": ["repeat"] if rng.random() < 0.1 else [],
                         "submitted_at": submitted,
                         "updated_at": submitted,
-                        "due_at": None if status in ("closed", "rejected")
+                        "due_at": None
+                        if status in ("closed", "rejected")
                         else submitted + timedelta(days=rng.choice([15, 60, 90])),
                         "department": department,
                         "co_departments": [],
@@ -217,7 +228,9 @@ async def measure(url: str, lookups: int, repeats: int) -> dict[str, Any]:
             "status_p50_ms": round(statistics.median(tn_times) * 1000, 3),
             "status_p99_ms": round(_pct(tn_times, 0.99) * 1000, 3),
             "pk_p99_ms": round(_pct(pk_times, 0.99) * 1000, 3),
-            "status_ratio_to_pk": round(statistics.median(pk_times) / statistics.median(tn_times), 3),
+            "status_ratio_to_pk": round(
+                statistics.median(pk_times) / statistics.median(tn_times), 3
+            ),
             "list": list_rows,
         }
     finally:
@@ -265,17 +278,19 @@ def main(argv: list[str] | None = None) -> int:
             print("PostgreSQL unreachable: skipped", file=sys.stderr)
             continue
         rows.append(run(database, n, lookups=2000, repeats=20 if args.long else 10))
-    common.report("cases", [{k: v for k, v in r.items() if k != "list"} for r in rows],
-                  {"lists": {r["db"]: r["list"] for r in rows}})
+    common.report(
+        "cases",
+        [{k: v for k, v in r.items() if k != "list"} for r in rows],
+        {"lists": {r["db"]: r["list"] for r in rows}},
+    )
     for r in rows:
         for q in r["list"]:
-            print(f"    {r['db']:10s} {q['query']:55s} matches={q['matches']:>7} "
-                  f"p50={q['p50_ms']:>7} ms p95={q['p95_ms']:>7} ms")
+            print(
+                f"    {r['db']:10s} {q['query']:55s} matches={q['matches']:>7} "
+                f"p50={q['p50_ms']:>7} ms p95={q['p95_ms']:>7} ms"
+            )
     return 0
 
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-

@@ -311,13 +311,36 @@ def pg_database(url: str = PG_URL) -> Iterator[str]:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def loadgen(url: str, kind: str, count: int, *, rate: float = 0.0, connections: int = 50,
-            run: str = "", text: str = "你好") -> dict[str, Any]:
+def loadgen(
+    url: str,
+    kind: str,
+    count: int,
+    *,
+    rate: float = 0.0,
+    connections: int = 50,
+    run: str = "",
+    text: str = "你好",
+) -> dict[str, Any]:
     """Run bench.loadgen on the load CPU; returns its JSON result."""
     cmd = [
-        *pinned(LOAD_CPU), sys.executable, "-m", "bench.loadgen", "--url", url, "--kind", kind,
-        "--count", str(count), "--rate", str(rate), "--connections", str(connections),
-        "--run", run or run_id(), "--text", text,
+        *pinned(LOAD_CPU),
+        sys.executable,
+        "-m",
+        "bench.loadgen",
+        "--url",
+        url,
+        "--kind",
+        kind,
+        "--count",
+        str(count),
+        "--rate",
+        str(rate),
+        "--connections",
+        str(connections),
+        "--run",
+        run or run_id(),
+        "--text",
+        text,
     ]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT).stdout
     for line in out.splitlines():

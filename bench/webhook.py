@@ -151,7 +151,10 @@ def run(
             # every wrk process counts from 1: a fresh prefix keeps message ids unique
             args = [subject.path(), str(users), f"{run_id}{next(invocations)}", "你好"]
             return common.wrk(
-                target + subject.path(), subject.script, args, connections=connections,
+                target + subject.path(),
+                subject.script,
+                args,
+                connections=connections,
                 seconds=secs,
             )
 
@@ -237,4 +240,3 @@ def main(subject: Subject, argv: list[str] | None = None) -> int:
         {"connections": args.connections, "rounds": rounds, "seconds": seconds},
     )
     return 0
-

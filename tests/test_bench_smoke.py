@@ -23,7 +23,10 @@ async def test_case_benchmark_runs_on_a_tiny_database(
     result = await cases.measure(url, lookups=20, repeats=2)
     assert result["cases"] == 400
     assert result["status_p99_ms"] > 0
-    assert {row["query"].split(" [")[0] for row in result["list"]} >= {"overdue", "full text 拖欠工资"}
+    assert {row["query"].split(" [")[0] for row in result["list"]} >= {
+        "overdue",
+        "full text 拖欠工资",
+    }
     common.report("cases", [{"db": "sqlite", "cases": result["cases"]}])
     saved = json.loads((tmp_path / "results" / "cases.json").read_text())
     assert saved["results"][0]["cases"] == 400
