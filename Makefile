@@ -43,13 +43,13 @@ bench: $(STAMP) wrk
 
 ## test: set up and run the whole test suite (SQLite, and PostgreSQL when reachable)
 test: $(STAMP) browser
-	$(BIN)/ruff check bot tests
+	$(BIN)/ruff check bot tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check bot tests
-	$(BIN)/ruff format --check bot tests
+	$(BIN)/ruff check bot tests bench
+	$(BIN)/ruff format --check bot tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
