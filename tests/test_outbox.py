@@ -485,13 +485,14 @@ async def test_on_sent_is_called_after_marking(
     [bad] = await enqueue(db, clock, bob, "bad")
     [retried] = await enqueue(db, clock, bob, "later")
     events: list[tuple[str, int]] = []
-    real_mark_sent = rows.mark_sent
+    real_mark_sent_many = rows.mark_sent_many
 
-    async def mark_sent(conn: Any, row_id: int, *args: Any, **kwargs: Any) -> None:
-        await real_mark_sent(conn, row_id, *args, **kwargs)
-        events.append(("marked", row_id))
+    # the worker marks deliveries in groups (one transaction for those finishing together)
+    async def mark_sent_many(conn: Any, worker_id: str, items: list[Any]) -> None:
+        await real_mark_sent_many(conn, worker_id, items)
+        events.extend(("marked", row_id) for row_id, *_ in items)
 
-    monkeypatch.setattr(rows, "mark_sent", mark_sent)
+    monkeypatch.setattr(rows, "mark_sent_many", mark_sent_many)
     fake.fail_address("bob", retryable=False, times=1)
     fake.fail_address("carol", retryable=True)
     w = worker(db, clock, fake, on_sent=lambda r: events.append(("on_sent", r.id)))

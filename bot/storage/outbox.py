@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, insert, or_, select, update
+from sqlalchemy import bindparam, case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.messages import Address, OutboundMessage, Reply
@@ -72,6 +72,44 @@ async def enqueue(
         .returning(outbox.c.id)
     )
     return int(result.scalar_one())
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """One message for :func:`enqueue_many`."""
+
+    contact_id: int
+    address: Address
+    reply: Reply
+    kind: str = "push"
+    case_id: int | None = None
+
+
+async def enqueue_many(conn: AsyncConnection, messages: list[NewMessage], now: datetime) -> None:
+    """Write many messages to the outbox in one executemany, in the caller's transaction.
+
+    Rows are inserted in list order, so one chat's messages keep their order (ids ascend).
+    """
+    if not messages:
+        return
+    await conn.execute(
+        insert(outbox),
+        [
+            {
+                "contact_id": m.contact_id,
+                "channel": m.address.channel,
+                "address": m.address.address,
+                "kind": m.kind,
+                "payload": m.reply.to_json(),
+                "case_id": m.case_id,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            for m in messages
+        ],
+    )
 
 
 async def claim_due(
@@ -180,6 +218,26 @@ async def mark_sent(
             attempts=outbox.c.attempts + 1,
             lease_until=None,
         )
+    )
+
+
+async def mark_sent_many(
+    conn: AsyncConnection, worker: str, items: list[tuple[int, datetime, str]]
+) -> None:
+    """Record many deliveries ``(row id, sent at, external id)`` in one executemany."""
+    if not items:
+        return
+    await conn.execute(
+        update(outbox)
+        .where(outbox.c.id == bindparam("b_id"), outbox.c.claimed_by == worker)
+        .values(
+            status="sent",
+            sent_at=bindparam("b_sent_at", type_=outbox.c.sent_at.type),
+            external_id=bindparam("b_external_id"),
+            attempts=outbox.c.attempts + 1,
+            lease_until=None,
+        ),
+        [{"b_id": i, "b_sent_at": at, "b_external_id": ext or None} for i, at, ext in items],
     )
 
 
