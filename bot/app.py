@@ -141,12 +141,7 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
         rate_per_ip_per_minute=s.web_rate_per_ip_per_minute,
     )
     chat.add_routes(app)
-    staff_web.install(
-        app,
-        services.accounts,
-        cookie_secure=s.web_cookie_secure,
-        login_per_minute=s.staff_login_per_ip_per_minute,
-    )
+    staff_web.install(app, services)
     app.router.add_get("/", _index)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 
-from bot.staff.accounts import StaffAccounts
 from bot.web import (
     api,
     console,
@@ -17,15 +18,15 @@ from bot.web.api_routes import ApiServices
 from bot.web.auth import STAFF_AUTH, LoginThrottle, StaffAuth, staff_middleware
 from bot.web.console_deps import CONSOLE, build_console
 
+if TYPE_CHECKING:
+    from bot.app import Services
 
-def install(
-    app: web.Application, accounts: StaffAccounts, *, cookie_secure: bool, login_per_minute: int
-) -> None:
+
+def install(app: web.Application, services: Services) -> None:
     """Authentication middleware, templates and the /staff and /api/v1 routes."""
-    from bot.app import SERVICES  # bot.app imports this module
-
-    services = app[SERVICES]
-    app[STAFF_AUTH] = StaffAuth(accounts, cookie_secure, LoginThrottle(login_per_minute))
+    s = services.settings
+    throttle = LoginThrottle(s.staff_login_per_ip_per_minute)
+    app[STAFF_AUTH] = StaffAuth(services.accounts, s.web_cookie_secure, throttle)
     app[CONSOLE] = build_console(services)
     app.middlewares.append(staff_middleware)
     console.setup_templates(app)
