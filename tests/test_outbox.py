@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.channels.base import Channel
-from bot.messages import Address, Capabilities, Reply
+from bot.messages import Address, Capabilities, OutboundMessage, Reply, SendResult
 from bot.outbox import OutboxWorker, RateLimiter, RetryPolicy
 from bot.storage import contacts
 from bot.storage import outbox as rows
@@ -459,7 +460,7 @@ async def test_cancelled_worker_releases_its_rows(
 ) -> None:
     alice = await make_contact(db, clock, "alice")
     bob = await make_contact(db, clock, "bob")
-    [a1] = await enqueue(db, clock, alice, "a")
+    a1, a2 = await enqueue(db, clock, alice, "a1", "a2")
     [b1] = await enqueue(db, clock, bob, "b")
     fake.gate = asyncio.Event()
     task = asyncio.create_task(worker(db, clock, fake).run(asyncio.Event()))
@@ -468,12 +469,20 @@ async def test_cancelled_worker_releases_its_rows(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, WAIT_LIMIT)
-    for row_id in (a1, b1):
+    # a1 and b1 were being sent when the worker stopped: they may have arrived, so they
+    # come back with the attempt counted; a2 was claimed but never started
+    for row_id, attempts in ((a1, 1), (b1, 1), (a2, 0)):
         stored = await row(db, row_id)
-        assert (stored.status, stored.lease_until, stored.attempts) == ("pending", None, 0)
-    # another worker picks them up at once, without waiting for a lease to expire
+        assert (stored.status, stored.lease_until, stored.attempts) == ("pending", None, attempts)
+    assert (await row(db, a1)).last_error == rows.INTERRUPTED
+    # another worker picks them up at once, without waiting for a lease to expire, and
+    # asks the platform about the interrupted ones before sending them again
     fake.gate = None
-    assert await worker(db, clock, fake, "w2").run_once() == 2
+    fake.report_already_sent(f"xf-outbox-{b1}")
+    assert await worker(db, clock, fake, "w2").run_once() == 3
+    assert sorted(fake.already_sent_calls) == sorted([f"xf-outbox-{a1}", f"xf-outbox-{b1}"])
+    assert fake.sent_ids("alice") == [a1, a2] and fake.sent_ids("bob") == []
+    assert [(await row(db, i)).status for i in (a1, a2, b1)] == ["sent"] * 3
 
 
 async def test_on_sent_is_called_after_marking(
@@ -503,3 +512,57 @@ async def test_on_sent_is_called_after_marking(
     for row_id in (ok, retried):
         assert events.index(("marked", row_id)) < events.index(("on_sent", row_id))
     assert ("on_sent", bad) not in events
+
+
+class InFlightChannel(FakeChannel):
+    """A fake platform that notes when two messages of one chat are in flight at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight: Counter[str] = Counter()
+        self.overlaps: list[tuple[str, int]] = []
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        chat = message.address.address
+        self.in_flight[chat] += 1
+        if self.in_flight[chat] > 1:
+            self.overlaps.append((chat, message.outbox_id))
+        try:
+            for _ in range(3):  # a network round trip: let the other worker run meanwhile
+                await asyncio.sleep(0)
+            return await super().send(message)
+        finally:
+            self.in_flight[chat] -= 1
+
+
+async def test_two_workers_keep_each_chat_in_order(db: Database, clock: FixedClock) -> None:
+    """Several PostgreSQL workers: one chat's rows are never in flight together, and go
+    out in the order they were written, while different chats are spread over workers."""
+    if not db.is_postgres:
+        pytest.skip("SQLite serialises writers; concurrent workers are a PostgreSQL property")
+    fake = InFlightChannel()
+    chats = [await make_contact(db, clock, f"c{i}") for i in range(3)]
+    expected: dict[str, list[int]] = {}
+    for n in range(40):
+        for chat in chats:
+            expected.setdefault(chat.address.address, []).extend(
+                await enqueue(db, clock, chat, f"#{n}")
+            )
+    workers = [worker(db, clock, fake, f"w{i}", batch=4) for i in range(3)]
+
+    async def drain(w: OutboxWorker) -> None:
+        while True:
+            await w.run_once()
+            async with db.read() as conn:
+                left = await rows.counts_by_status(conn)
+            if set(left) == {("fake", "sent")}:
+                return
+            await asyncio.sleep(0)
+
+    await asyncio.wait_for(asyncio.gather(*(drain(w) for w in workers)), WAIT_LIMIT * 6)
+    assert fake.overlaps == []
+    for chat, ids in expected.items():
+        assert fake.sent_ids(chat) == ids
+    assert set(fake.send_counts().values()) == {1}
+    holders = {(await row(db, i)).claimed_by for ids in expected.values() for i in ids}
+    assert len(holders) > 1  # the chats really were shared out

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, literal, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.messages import Address, OutboundMessage, Reply
-from bot.storage.tables import outbox
+from bot.storage.tables import UTCDateTime, outbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,37 @@ async def enqueue(
     return int(result.scalar_one())
 
 
+# pg_try_advisory_xact_lock(OUTBOX_LOCK_CLASS, contact) serialises claims per chat.
+OUTBOX_LOCK_CLASS = 0x58460001  # "XF" + 1: this module's namespace of advisory locks
+SCHEDULED = "scheduled"  # not a message yet: becomes a pending row when it is due
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    return or_(
+        (outbox.c.status == "pending") & (outbox.c.next_attempt_at <= now),
+        (outbox.c.status == "sending") & (outbox.c.lease_until < now),
+    )
+
+
+def _held_back(now: datetime) -> ColumnElement[bool]:
+    """Another row of the same chat is in flight, or an earlier one waits for its retry."""
+    other = outbox.alias("other")
+    return (
+        select(other.c.id)
+        .where(
+            other.c.contact_id == outbox.c.contact_id,
+            other.c.id != outbox.c.id,
+            or_(
+                (other.c.id < outbox.c.id)
+                & (other.c.status == "pending")
+                & (other.c.next_attempt_at > now),
+                (other.c.status == "sending") & (other.c.lease_until >= now),
+            ),
+        )
+        .exists()
+    )
+
+
 async def claim_due(
     conn: AsyncConnection,
     *,
@@ -83,46 +115,65 @@ async def claim_due(
 ) -> list[OutboxRow]:
     """Claim due rows for this worker: pending ones, and sending ones whose lease expired.
 
-    A row is not claimed while an earlier row of the same contact is held back (waiting
-    for a retry, or leased to a worker that may still be sending it): one chat's
-    messages go out in order. Rows are taken oldest first, so an earlier row is never
-    left out of a batch that takes a later one of its chat.
+    One chat's messages go out one at a time and in order. A row is not claimed while
+    another row of its chat is in flight (leased to a worker that may still be sending
+    it) or an earlier one waits for a retry; rows are taken oldest first.
 
-    PostgreSQL skips rows other workers hold (FOR UPDATE SKIP LOCKED); on SQLite the
-    write transaction is already exclusive.
+    PostgreSQL, with several workers: the candidates are read first; then the claim
+    takes a transaction-scoped advisory lock per chat (a chat another worker is claiming
+    right now is left for the next round), re-reads the candidates under those locks —
+    a fresh snapshot, so claims committed meanwhile are seen — and locks the rows with
+    ``FOR UPDATE SKIP LOCKED``. A chat's rows are taken only up to the first one that
+    could not be locked, so a later row never goes out ahead of an earlier one that
+    another transaction was touching. On SQLite the write transaction is exclusive.
+    Scheduled rows that are due are first turned into pending rows at the tail.
     """
-    earlier = outbox.alias("earlier")
-    held_back = (
-        select(earlier.c.id)
-        .where(
-            earlier.c.contact_id == outbox.c.contact_id,
-            earlier.c.id < outbox.c.id,
-            or_(
-                (earlier.c.status == "pending") & (earlier.c.next_attempt_at > now),
-                (earlier.c.status == "sending") & (earlier.c.lease_until >= now),
-            ),
+    await _promote_scheduled(conn, now=now, channels=channels, limit=limit)
+    candidates = (
+        await conn.execute(
+            select(outbox.c.id, outbox.c.contact_id)
+            .where(outbox.c.channel.in_(channels), _due(now), ~_held_back(now))
+            .order_by(outbox.c.id)
+            .limit(limit)
         )
-        .exists()
-    )
-    due = (
-        select(outbox.c.id, outbox.c.status)
-        .where(
-            outbox.c.channel.in_(channels),
-            or_(
-                (outbox.c.status == "pending") & (outbox.c.next_attempt_at <= now),
-                (outbox.c.status == "sending") & (outbox.c.lease_until < now),
-            ),
-            ~held_back,
-        )
-        .order_by(outbox.c.id)
-        .limit(limit)
-        .with_for_update(of=outbox, skip_locked=True)
-    )
-    found = (await conn.execute(due)).all()
-    if not found:
+    ).all()
+    if not candidates:
         return []
-    ids = [r.id for r in found]
-    reclaimed = {r.id for r in found if r.status == "sending"}
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
+        chats = sorted({c.contact_id for c in candidates})
+        free = set(
+            (
+                await conn.execute(
+                    text(
+                        "SELECT c FROM unnest(CAST(:chats AS bigint[])) AS c "
+                        "WHERE pg_try_advisory_xact_lock(:cls, CAST(c % 2147483647 AS integer))"
+                    ),
+                    {"chats": chats, "cls": OUTBOX_LOCK_CLASS},
+                )
+            ).scalars()
+        )
+        candidates = [c for c in candidates if c.contact_id in free]
+        if not candidates:
+            return []
+    lock = select(outbox.c.id, outbox.c.status).where(
+        outbox.c.id.in_([c.id for c in candidates]), _due(now), ~_held_back(now)
+    )
+    if postgres:
+        lock = lock.with_for_update(of=outbox, skip_locked=True)
+    locked = {r.id: r.status for r in (await conn.execute(lock)).all()}
+    ids: list[int] = []
+    stopped: set[int] = set()
+    for c in candidates:  # oldest first: a chat stops at its first row we could not take
+        if c.contact_id in stopped:
+            continue
+        if c.id in locked:
+            ids.append(c.id)
+        else:
+            stopped.add(c.contact_id)
+    if not ids:
+        return []
+    reclaimed = {i for i in ids if locked[i] == "sending"}
     rows = (
         await conn.execute(
             update(outbox)
@@ -156,6 +207,109 @@ async def claim_due(
         ),
         key=lambda row: row.id,
     )
+
+
+async def schedule(
+    conn: AsyncConnection,
+    *,
+    contact_id: int,
+    address: Address,
+    reply: Reply,
+    at: datetime,
+    now: datetime,
+    kind: str,
+    case_id: int | None = None,
+    template: dict[str, Any] | None = None,
+) -> int:
+    """Write a message to go out at ``at`` (e.g. a 回访 follow-up); cancellable until then.
+
+    It waits with status ``scheduled`` and joins its chat's queue only when due (as a new
+    row at the tail), so it neither holds the chat's other messages back meanwhile nor
+    arrives out of order for readers that follow a chat by row id (web chat, terminal).
+    """
+    payload = reply.to_json()
+    if template:
+        payload["template"] = template
+    result = await conn.execute(
+        insert(outbox)
+        .values(
+            contact_id=contact_id,
+            channel=address.channel,
+            address=address.address,
+            kind=kind,
+            payload=payload,
+            case_id=case_id,
+            status=SCHEDULED,
+            attempts=0,
+            next_attempt_at=at,
+            created_at=now,
+        )
+        .returning(outbox.c.id)
+    )
+    return int(result.scalar_one())
+
+
+async def cancel_scheduled(
+    conn: AsyncConnection, case_ids: Sequence[int], kind: str, now: datetime
+) -> list[int]:
+    """Cancel the scheduled messages of ``kind`` for these cases; returns their ids."""
+    if not case_ids:
+        return []
+    result = await conn.execute(
+        update(outbox)
+        .where(
+            outbox.c.case_id.in_(list(case_ids)),
+            outbox.c.kind == kind,
+            outbox.c.status == SCHEDULED,
+        )
+        .values(status="cancelled", lease_until=None, last_error=f"cancelled at {now.isoformat()}")
+        .returning(outbox.c.id)
+    )
+    return sorted(int(i) for i in result.scalars())
+
+
+async def _promote_scheduled(
+    conn: AsyncConnection, *, now: datetime, channels: list[str], limit: int
+) -> None:
+    """Due scheduled rows become pending rows at the tail of their chats (new ids)."""
+    due = (
+        select(outbox.c.id)
+        .where(
+            outbox.c.status == SCHEDULED,
+            outbox.c.next_attempt_at <= now,
+            outbox.c.channel.in_(channels),
+        )
+        .order_by(outbox.c.next_attempt_at, outbox.c.id)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    ids = list((await conn.execute(due)).scalars())
+    if not ids:
+        return
+    copied = (
+        "contact_id",
+        "channel",
+        "address",
+        "kind",
+        "payload",
+        "case_id",
+        "created_at",
+    )
+    source = (
+        select(
+            *(outbox.c[name] for name in copied),
+            literal("pending").label("status"),
+            literal(0).label("attempts"),
+            literal(now, UTCDateTime()).label("next_attempt_at"),
+        )
+        .where(outbox.c.id.in_(ids))
+        .order_by(outbox.c.next_attempt_at, outbox.c.id)
+    )
+    await conn.execute(
+        insert(outbox).from_select([*copied, "status", "attempts", "next_attempt_at"], source)
+    )
+    await conn.execute(delete(outbox).where(outbox.c.id.in_(ids)))
 
 
 async def mark_sent(
@@ -209,13 +363,29 @@ async def mark_failed(conn: AsyncConnection, row_id: int, worker: str, error: st
     )
 
 
-async def release(conn: AsyncConnection, worker: str) -> None:
-    """Hand back every row this worker holds (graceful shutdown)."""
-    await conn.execute(
-        update(outbox)
-        .where(outbox.c.claimed_by == worker, outbox.c.status == "sending")
-        .values(status="pending", lease_until=None)
-    )
+INTERRUPTED = "interrupted while sending (worker stopped): asked before it is sent again"
+
+
+async def release(conn: AsyncConnection, worker: str, in_flight: Iterable[int] = ()) -> None:
+    """Hand back every row this worker holds (graceful shutdown).
+
+    Rows whose send had started (``in_flight``) may have reached the platform: they come
+    back with one more attempt counted, so the next worker asks ``already_sent`` first.
+    """
+    held = (outbox.c.claimed_by == worker) & (outbox.c.status == "sending")
+    started = list(in_flight)
+    if started:
+        await conn.execute(
+            update(outbox)
+            .where(held, outbox.c.id.in_(started))
+            .values(
+                status="pending",
+                lease_until=None,
+                attempts=outbox.c.attempts + 1,
+                last_error=INTERRUPTED,
+            )
+        )
+    await conn.execute(update(outbox).where(held).values(status="pending", lease_until=None))
 
 
 async def delivered_to(
