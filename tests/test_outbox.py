@@ -6,18 +6,24 @@ import asyncio
 import random
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from bot.__main__ import parser
 from bot.channels.base import Channel
+from bot.clock import utc_now
+from bot.logging import mask_id
 from bot.messages import Address, Capabilities, OutboundMessage, Reply, SendResult
 from bot.outbox import OutboxWorker, RateLimiter, RetryPolicy
+from bot.settings import load_settings
 from bot.storage import contacts
 from bot.storage import outbox as rows
 from bot.storage.contacts import Contact
 from bot.storage.db import Database
+from bot.storage.migrate import upgrade
 from bot.storage.tables import outbox as outbox_table
 from tests.conftest import FixedClock
 from tests.fakes import FakeChannel
@@ -566,3 +572,64 @@ async def test_two_workers_keep_each_chat_in_order(db: Database, clock: FixedClo
     assert set(fake.send_counts().values()) == {1}
     holders = {(await row(db, i)).claimed_by for ids in expected.values() for i in ids}
     assert len(holders) > 1  # the chats really were shared out
+
+
+# --- xinfang outbox (CLI) ------------------------------------------------------------------
+
+
+def test_outbox_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite3'}"
+    monkeypatch.setenv("XINFANG_DATABASE_URL", url)
+    monkeypatch.setenv("XINFANG_DATA_DIR", str(tmp_path / "data"))
+    openid = "oWx-secret-openid-123"
+
+    async def setup() -> list[int]:
+        db = Database(url)
+        try:
+            await upgrade(db)
+            clock = FixedClock(utc_now() - timedelta(hours=1))
+            async with db.transaction() as conn:
+                contact = await contacts.get_or_create(conn, Address("wechat", openid), clock())
+                ids = [
+                    await rows.enqueue(
+                        conn, contact_id=contact.id, address=contact.address,
+                        reply=Reply(t), now=clock(),
+                    )
+                    for t in ("a", "b", "c")
+                ]  # fmt: skip
+                await conn.execute(
+                    update(outbox_table)
+                    .where(outbox_table.c.id.in_(ids[:2]))
+                    .values(status="failed", attempts=12, last_error="45015 用户 13812345678 超时")
+                )
+            return ids
+        finally:
+            await db.dispose()
+
+    ids = asyncio.run(setup())
+
+    def run(*argv: str) -> int:
+        args = parser().parse_args(["outbox", "--actor", "staff:li", *argv])
+        return int(args.func(load_settings(), args))
+
+    assert run("list", "--status", "failed") == 0
+    out = capsys.readouterr().out
+    assert "failed 2 (wechat 2); stuck 0" in out and "showing 1-2 of 2" in out
+    assert f"#{ids[1]}" in out and f"#{ids[0]}" in out and f"#{ids[2]}" not in out
+    assert openid not in out and f"wechat:{mask_id(openid)}" in out
+    assert "13812345678" not in out and "45015" in out
+    assert run("list", "--channel", "telegram") == 0
+    assert "no delivery matches" in capsys.readouterr().out
+
+    assert run("retry", str(ids[0])) == 0
+    assert f"#{ids[0]}: queued again" in capsys.readouterr().out
+    assert run("retry", str(ids[0]), "--all-failed") == 2  # one or the other
+    assert run("retry", "--all-failed", "--channel", "wechat") == 0
+    assert "1 failed message(s) queued again" in capsys.readouterr().out
+    assert run("cancel", str(ids[2]), "999") == 1  # one row did not exist
+    out = capsys.readouterr().out
+    assert f"#{ids[2]}: cancelled" in out and "#999: not changed, no such message" in out
+    assert run("list", "--case", "XF12") == 1
+    assert "not a valid tracking number" in capsys.readouterr().err

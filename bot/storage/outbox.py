@@ -7,11 +7,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, insert, literal, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.messages import Address, OutboundMessage, Reply
-from bot.storage.tables import UTCDateTime, outbox
+from bot.storage.tables import UTCDateTime, cases, contacts, outbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -430,3 +441,283 @@ async def counts_by_status(conn: AsyncConnection) -> dict[tuple[str, str], int]:
         )
     )
     return {(r[0], r[1]): int(r[2]) for r in rows}
+
+
+# --- problem deliveries, for staff --------------------------------------------------------
+
+PROBLEMS = ("failed", "stuck")
+DEFAULT_STUCK_AFTER = timedelta(minutes=15)
+# what staff may do with a row, by status: retry puts it back to pending now
+RETRY_FROM = ("failed", "sending", "pending")  # sending: lease expired; pending: retried before
+CANCEL_FROM = ("pending", SCHEDULED, "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """An outbox row as staff see it (the address is the raw platform id: mask it)."""
+
+    id: int
+    contact_id: int
+    channel: str
+    address: str
+    kind: str
+    status: str
+    problem: str  # "failed" | "stuck" | "" (not a problem)
+    attempts: int
+    last_error: str
+    next_attempt_at: datetime
+    lease_until: datetime | None
+    claimed_by: str
+    created_at: datetime
+    sent_at: datetime | None
+    case_id: int | None
+    tracking_no: str  # of case_id, "" without a case
+    push: str  # the push text key (e.g. "push.accepted"), "" for replies
+    reachable: bool  # False: the citizen blocked the bot or unsubscribed
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPage:
+    """One page of problem deliveries, newest first, with the total matching count."""
+
+    items: list[Delivery]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class StaffOutcome:
+    """What a staff retry or cancel did to one row."""
+
+    id: int
+    done: bool
+    status: str  # the status found ("" when there is no such row)
+    channel: str = ""
+    case_id: int | None = None
+
+
+def _stuck(now: datetime, stuck_after: timedelta) -> ColumnElement[bool]:
+    """In ``sending`` past its lease, or retried and overdue by more than ``stuck_after``."""
+    return or_(
+        (outbox.c.status == "sending") & (outbox.c.lease_until < now),
+        (outbox.c.status == "pending")
+        & (outbox.c.attempts >= 1)
+        & (outbox.c.next_attempt_at < now - stuck_after),
+    )
+
+
+def _problem_filter(
+    now: datetime,
+    stuck_after: timedelta,
+    *,
+    problem: str | None,
+    kind: str | None,
+    channel: str | None,
+    case_id: int | None,
+) -> list[ColumnElement[bool]]:
+    if problem not in (None, *PROBLEMS):
+        raise ValueError(f"problem must be one of {', '.join(PROBLEMS)}, not {problem!r}")
+    failed = outbox.c.status == "failed"
+    stuck = _stuck(now, stuck_after)
+    conds = [failed if problem == "failed" else stuck if problem == "stuck" else failed | stuck]
+    if kind:
+        conds.append(outbox.c.kind == kind)
+    if channel:
+        conds.append(outbox.c.channel == channel)
+    if case_id is not None:
+        conds.append(outbox.c.case_id == case_id)
+    return conds
+
+
+async def list_problems(
+    conn: AsyncConnection,
+    *,
+    now: datetime,
+    stuck_after: timedelta = DEFAULT_STUCK_AFTER,
+    problem: str | None = None,
+    kind: str | None = None,
+    channel: str | None = None,
+    case_id: int | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> DeliveryPage:
+    """Failed and stuck deliveries matching the filters, newest first, one page."""
+    conds = _problem_filter(
+        now, stuck_after, problem=problem, kind=kind, channel=channel, case_id=case_id
+    )
+    total = int((await conn.execute(select(func.count()).where(*conds))).scalar_one())
+    stuck = _stuck(now, stuck_after)
+    result = await conn.execute(
+        select(
+            outbox,
+            cases.c.tracking_no,
+            contacts.c.reachable,
+            case((outbox.c.status == "failed", "failed"), (stuck, "stuck"), else_="").label(
+                "problem"
+            ),
+        )
+        .select_from(
+            outbox.outerjoin(cases, cases.c.id == outbox.c.case_id).join(
+                contacts, contacts.c.id == outbox.c.contact_id
+            )
+        )
+        .where(*conds)
+        .order_by(outbox.c.id.desc())
+        .limit(max(0, limit))
+        .offset(max(0, offset))
+    )
+    return DeliveryPage([_delivery(r) for r in result.all()], total)
+
+
+async def count_problems(
+    conn: AsyncConnection, *, now: datetime, stuck_after: timedelta = DEFAULT_STUCK_AFTER
+) -> dict[tuple[str, str], int]:
+    """Problem deliveries per (channel, "failed" | "stuck")."""
+    stuck = _stuck(now, stuck_after)
+    problem = case((outbox.c.status == "failed", "failed"), else_="stuck").label("problem")
+    rows = await conn.execute(
+        select(outbox.c.channel, problem, func.count())
+        .where((outbox.c.status == "failed") | stuck)
+        .group_by(outbox.c.channel, problem)
+    )
+    return {(r[0], r[1]): int(r[2]) for r in rows}
+
+
+async def get_deliveries(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, Delivery]:
+    """Rows by id, as staff see them (no problem classification)."""
+    if not ids:
+        return {}
+    result = await conn.execute(
+        select(outbox, cases.c.tracking_no, contacts.c.reachable, literal("").label("problem"))
+        .select_from(
+            outbox.outerjoin(cases, cases.c.id == outbox.c.case_id).join(
+                contacts, contacts.c.id == outbox.c.contact_id
+            )
+        )
+        .where(outbox.c.id.in_(list(ids)))
+    )
+    return {r.id: _delivery(r) for r in result.all()}
+
+
+def _retryable(now: datetime) -> ColumnElement[bool]:
+    return or_(
+        outbox.c.status == "failed",
+        (outbox.c.status == "sending") & (outbox.c.lease_until < now),
+        (outbox.c.status == "pending") & (outbox.c.attempts >= 1),
+    )
+
+
+# Retried rows restart with one attempt counted, not zero: every row staff can retry was
+# handed to the platform at least once, so the worker asks ``already_sent`` before it
+# sends again (attempts > 0), and the row gets almost a fresh budget of retries.
+_RETRY_VALUES: dict[str, Any] = {
+    "status": "pending",
+    "attempts": 1,
+    "lease_until": None,
+}
+
+
+async def retry(conn: AsyncConnection, ids: Sequence[int], *, now: datetime) -> list[StaffOutcome]:
+    """Failed or stuck rows (or rows waiting for a retry) go back to pending, due now."""
+    return await _staff_update(
+        conn, ids, _retryable(now), {**_RETRY_VALUES, "next_attempt_at": now}
+    )
+
+
+async def retry_failed(
+    conn: AsyncConnection, *, now: datetime, channel: str | None = None
+) -> tuple[list[StaffOutcome], int]:
+    """Every failed row (of one channel) back to pending, except for unreachable citizens.
+
+    Returns the rows retried and how many were left failed because their citizen blocked
+    the bot or unsubscribed (they would only fail again).
+    """
+    where = [outbox.c.status == "failed"]
+    if channel:
+        where.append(outbox.c.channel == channel)
+    reachable = select(contacts.c.id).where(contacts.c.reachable.is_(True))
+    result = await conn.execute(
+        update(outbox)
+        .where(*where, outbox.c.contact_id.in_(reachable))
+        .values(**_RETRY_VALUES, next_attempt_at=now)
+        .returning(outbox.c.id, outbox.c.channel, outbox.c.case_id)
+    )
+    done = [StaffOutcome(r.id, True, "failed", r.channel, r.case_id) for r in result.all()]
+    skipped = int((await conn.execute(select(func.count()).where(*where))).scalar_one())
+    return sorted(done, key=lambda o: o.id), skipped
+
+
+async def cancel(conn: AsyncConnection, ids: Sequence[int], *, now: datetime) -> list[StaffOutcome]:
+    """Pending, scheduled or failed rows are cancelled: they will not be sent."""
+    return await _staff_update(
+        conn,
+        ids,
+        outbox.c.status.in_(CANCEL_FROM),
+        {"status": "cancelled", "lease_until": None},
+    )
+
+
+async def _staff_update(
+    conn: AsyncConnection,
+    ids: Sequence[int],
+    allowed: ColumnElement[bool],
+    values: dict[str, Any],
+) -> list[StaffOutcome]:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return []
+    before = {
+        r.id: r
+        for r in (
+            await conn.execute(
+                select(outbox.c.id, outbox.c.status, outbox.c.channel, outbox.c.case_id).where(
+                    outbox.c.id.in_(wanted)
+                )
+            )
+        ).all()
+    }
+    # the status condition is checked again by the update itself: a worker may have
+    # claimed or settled the row since it was read
+    changed = set(
+        (
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_(wanted), allowed)
+                .values(**values)
+                .returning(outbox.c.id)
+            )
+        ).scalars()
+    )
+    out = []
+    for row_id in wanted:
+        found = before.get(row_id)
+        if found is None:
+            out.append(StaffOutcome(row_id, False, ""))
+        else:
+            out.append(
+                StaffOutcome(row_id, row_id in changed, found.status, found.channel, found.case_id)
+            )
+    return out
+
+
+def _delivery(r: Any) -> Delivery:
+    template = (r.payload or {}).get("template") or {}
+    return Delivery(
+        id=r.id,
+        contact_id=r.contact_id,
+        channel=r.channel,
+        address=r.address,
+        kind=r.kind,
+        status=r.status,
+        problem=r.problem or "",
+        attempts=r.attempts,
+        last_error=r.last_error or "",
+        next_attempt_at=r.next_attempt_at,
+        lease_until=r.lease_until,
+        claimed_by=r.claimed_by or "",
+        created_at=r.created_at,
+        sent_at=r.sent_at,
+        case_id=r.case_id,
+        tracking_no=r.tracking_no or "",
+        push=str(template.get("key") or ""),
+        reachable=bool(r.reachable),
+    )
