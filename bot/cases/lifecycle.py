@@ -222,7 +222,7 @@ class Lifecycle:
         if action == "accept":
             answer_due = self.due(now, c.answer)
             values = {"accepted_at": now, "answer_due_at": answer_due, "due_at": answer_due}
-            return values, {"date": answer_due}, {}
+            return values, {"date": answer_due}, {"due_at": answer_due.isoformat()}
         if action == "reject":
             reason = _required(data, "reason")
             channel = _required(data, "channel")
@@ -249,7 +249,10 @@ class Lifecycle:
                 values.update(accepted_at=now, answer_due_at=answer_due, due_at=answer_due)
             deadline = values.get("answer_due_at", case.answer_due_at)
             params = {"department": department, "co_departments": co, "date": deadline}
-            return values, params, {"department": department, "co_departments": co}
+            assigned: dict[str, Any] = {"department": department, "co_departments": co}
+            if deadline is not None:
+                assigned["due_at"] = deadline.isoformat()
+            return values, params, assigned
         if action == "start":
             return {}, {}, {}
         if action == "extend":
@@ -302,7 +305,10 @@ class Lifecycle:
             decision_due = self.due(now, rule)
             values = {"due_at": decision_due, "request_until": None}
             reason = str(data.get("reason") or "").strip()[:MAX_COMMENT]
-            return values, {"date": decision_due}, ({"reason": reason} if reason else {})
+            requested = {"due_at": decision_due.isoformat()}
+            if reason:
+                requested["reason"] = reason
+            return values, {"date": decision_due}, requested
         if action == "close":
             open_until = case.request_until
             if case.status in ("answered", "reviewed") and open_until and now <= open_until:
@@ -459,6 +465,37 @@ class Lifecycle:
             template={"key": key, "tracking_no": case.tracking_no},
         )
         return 1
+
+    def describe(self, event: Any, case: CaseRow, lang: str) -> str:
+        """A timeline event as the petitioner reads it in a status answer, dated."""
+        lang = lang if lang in self.texts.by_lang else "zh"
+        kind = str(event.kind)
+        data: Mapping[str, Any] = event.data or {}
+        note = str(event.note or "").strip()
+        if not self.texts.has(f"progress.{kind}"):
+            text = note or self.texts.get(lang, f"status.{case.status}")
+        elif kind == "note":
+            text = self.texts.get(lang, "progress.note", note=note)
+        else:
+            params: dict[str, Any] = {}
+            if kind in ("accept", "assign", "extend", "request_review", "request_recheck"):
+                fallback = case.due_at if kind.startswith("request_") else case.answer_due_at
+                raw = data.get("due_at")
+                due = datetime.fromisoformat(raw) if isinstance(raw, str) else fallback
+                params["due"] = due if due is not None else "-"
+            if kind == "assign":
+                params["department"] = data.get("department") or case.department
+                params["co_departments"] = data.get("co_departments") or ()
+            for name in ("reason", "channel", "to", "outcome"):
+                if name in data:
+                    params[name] = data[name]
+            if kind == "link":
+                params["primary"] = format_tracking_no(str(data.get("primary") or ""))
+            values = self._format(case, lang, params)
+            text = self.texts.get(lang, f"progress.{kind}", **values)
+            if note:
+                text = self.texts.get(lang, "progress.with_note", event=text, note=note)
+        return self.texts.get(lang, "progress.line", date=self._date(event.at), event=text)
 
     def followup_at(self, now: datetime) -> datetime | None:
         """When the 回访 for an answer given at ``now`` goes out (None: follow-ups are off)."""

@@ -344,6 +344,14 @@ class LifecycleService:
                 out.append(DueCase(case, case.due_at, state))
         return out
 
+    def progress_in(self, lang: str) -> Callable[[Any, CaseRow], str]:
+        """Words for a case's latest timeline event in a status answer, in ``lang``."""
+
+        def describe(event: Any, case: CaseRow) -> str:
+            return self.lifecycle.describe(event, case, lang)
+
+        return describe
+
     # ------------------------------------------------------------------ citizen actions
 
     async def rate_for_contact(
