@@ -19,6 +19,7 @@ from bot.dialogs.form import FormError
 from bot.logging import configure_logging, get_logger
 from bot.outbox_cli import add_cli as add_outbox_cli
 from bot.settings import Settings, SettingsError, load_settings
+from bot.staff.broadcast_cli import add_cli as add_broadcast_cli
 from bot.staff.cli import add_cli as add_staff_cli
 from bot.storage import migrate
 
@@ -122,6 +123,7 @@ def parser() -> argparse.ArgumentParser:
     add_case_cli(sub)
     add_outbox_cli(sub)
     add_staff_cli(sub)
+    add_broadcast_cli(sub)
     add_wechat_cli(sub)
     add_telegram_cli(sub)
     return p

@@ -24,6 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.messages import Address, OutboundMessage, Reply
 from bot.storage.tables import UTCDateTime, cases, contacts, outbox
 
+BROADCAST = "broadcast"  # the kind of broadcast rows: after replies and pushes
+
 
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
@@ -97,13 +99,15 @@ def _due(now: datetime) -> ColumnElement[bool]:
 
 
 def _held_back(now: datetime) -> ColumnElement[bool]:
-    """Another row of the same chat is in flight, or an earlier one waits for its retry."""
+    """Another row of the same chat is in flight, or an earlier one waits for its retry
+    (a broadcast row holds back only other broadcast rows)."""
     other = outbox.alias("other")
     return (
         select(other.c.id)
         .where(
             other.c.contact_id == outbox.c.contact_id,
             other.c.id != outbox.c.id,
+            or_(other.c.kind != BROADCAST, outbox.c.kind == BROADCAST),
             or_(
                 (other.c.id < outbox.c.id)
                 & (other.c.status == "pending")
@@ -138,13 +142,19 @@ async def claim_due(
     could not be locked, so a later row never goes out ahead of an earlier one that
     another transaction was touching. On SQLite the write transaction is exclusive.
     Scheduled rows that are due are first turned into pending rows at the tail.
+
+    Broadcast rows come last: replies and case pushes due at the same time are taken
+    before them (each kind oldest first), and a broadcast row — waiting or in flight —
+    never holds back a reply or push of its chat, so a broadcast to thousands never
+    delays a citizen's conversation; a broadcast may reach a chat after a newer reply,
+    and may be in flight alongside one.
     """
     await _promote_scheduled(conn, now=now, channels=channels, limit=limit)
     candidates = (
         await conn.execute(
             select(outbox.c.id, outbox.c.contact_id)
             .where(outbox.c.channel.in_(channels), _due(now), ~_held_back(now))
-            .order_by(outbox.c.id)
+            .order_by(case((outbox.c.kind == BROADCAST, 1), else_=0), outbox.c.id)
             .limit(limit)
         )
     ).all()
