@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.cases.registration import create_case, view_for_owner, view_for_verified
+from bot.cases.registration import Describe, create_case, view_for_owner, view_for_verified
 from bot.cases.service import LifecycleService
 from bot.clock import utc_now
 from bot.dialogs.engine import EngineConfig, state_lang, step
@@ -325,23 +325,31 @@ class Intake:
             return Resolution(effect="broadcast_opt", outcome=outcome)
         if effect.kind == "list_cases":
             own = await cases.for_contact(conn, contact.id)
-            views = [await view_for_owner(conn, c) for c in own]
+            views = [await view_for_owner(conn, c, self._progress(contact)) for c in own]
             return Resolution(effect="list_cases", cases=tuple(views))
         case = await cases.by_tracking_no(conn, effect.tracking_no)
         if case is None:
             return Resolution(effect="lookup_case", outcome="not_found")
         if case.contact_id == contact.id:
             return Resolution(
-                effect="lookup_case", outcome="found", case=await view_for_owner(conn, case)
+                effect="lookup_case",
+                outcome="found",
+                case=await view_for_owner(conn, case, self._progress(contact)),
             )
         if not effect.verify_digits:
             return Resolution(effect="lookup_case", outcome="foreign")
         if len(case.phone) >= 4 and effect.verify_digits == case.phone[-4:]:
             return Resolution(
-                effect="lookup_case", outcome="verified", case=await view_for_verified(conn, case)
+                effect="lookup_case",
+                outcome="verified",
+                case=await view_for_verified(conn, case, self._progress(contact)),
             )
         log.info("lookup.verify_failed", channel=contact.address.channel)
         return Resolution(effect="lookup_case", outcome="verify_failed")
+
+    def _progress(self, contact: Contact) -> Describe | None:
+        """Latest-progress wording in the citizen's language (from the lifecycle texts)."""
+        return self.lifecycle.progress_in(contact.lang) if self.lifecycle else None
 
     async def _citizen_action(
         self, conn: AsyncConnection, contact: Contact, effect: Effect, now: datetime

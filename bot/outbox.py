@@ -113,6 +113,7 @@ class OutboxWorker:
         self._marks: list[tuple[int, datetime, str, asyncio.Future[None]]] = []
         self._marking = False
         self._mark_task: asyncio.Task[None] | None = None
+        self._in_flight: set[int] = set()  # rows whose send started and is not yet recorded
 
     def wake(self) -> None:
         """Ask the worker to look for rows now (after this process enqueued some)."""
@@ -140,7 +141,8 @@ class OutboxWorker:
                         task.cancel()
         finally:
             async with self.db.transaction() as conn:
-                await rows.release(conn, self.worker_id)
+                await rows.release(conn, self.worker_id, self._in_flight)
+            self._in_flight.clear()
             log.info("outbox.stopped", worker=self.worker_id)
 
     async def run_once(self) -> int:
@@ -187,6 +189,7 @@ class OutboxWorker:
         if wait > 0:
             await asyncio.sleep(wait)
         message = row.message()
+        self._in_flight.add(row.id)  # from here on it may reach the platform
         try:
             # a retry, or a row taken over from a worker that died: it may have arrived
             if (row.attempts > 0 or row.reclaimed) and await channel.already_sent(message):
@@ -194,11 +197,12 @@ class OutboxWorker:
             else:
                 result_id = (await channel.send(message)).external_id
         except SendError as err:
-            return await self._failed(row, err)
+            return await self._settle_failure(row, err)
         except Exception as exc:  # a bug or an unexpected client error: retry, loudly
             log.exception("outbox.send_crashed", outbox_id=row.id, channel=row.address.channel)
-            return await self._failed(row, SendError(repr(exc), retryable=True))
+            return await self._settle_failure(row, SendError(repr(exc), retryable=True))
         await self._mark_sent(row, result_id)
+        self._in_flight.discard(row.id)
         OUTBOX_SENT.labels(row.address.channel).inc()
         if self.on_sent is not None:
             self.on_sent(row)
@@ -237,6 +241,11 @@ class OutboxWorker:
                         done.set_result(None)
         finally:
             self._marking = False  # no await since the empty check: no mark is stranded
+
+    async def _settle_failure(self, row: OutboxRow, err: SendError) -> datetime | None:
+        at = await self._failed(row, err)
+        self._in_flight.discard(row.id)
+        return at
 
     async def _failed(self, row: OutboxRow, err: SendError) -> datetime | None:
         channel = row.address.channel
