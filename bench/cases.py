@@ -71,7 +71,7 @@ async def generate(url: str, n: int, seed: int = 7) -> float:
     from bot.cases.tracking import new_tracking_no
     from bot.storage.db import Database
     from bot.storage.migrate import upgrade
-    from bot.storage.tables import cases, contacts
+    from bot.storage.tables import case_departments, cases, contacts
 
     rng = random.Random(seed)
     db = Database(url)
@@ -132,6 +132,13 @@ async def generate(url: str, n: int, seed: int = 7) -> float:
                 )
             async with db.transaction() as conn:
                 await conn.execute(insert(cases), rows)
+                await conn.execute(
+                    insert(case_departments),
+                    [
+                        {"case_id": start + k + 1, "department": r["department"], "role": "lead"}
+                        for k, r in enumerate(rows)
+                    ],
+                )
         if db.is_postgres:
             async with db.engine.connect() as conn:
                 await conn.exec_driver_sql("ANALYZE")

@@ -157,6 +157,8 @@ class Dashboard:
     satisfaction: Rate  # 满意率: 满意 + 基本满意, of all rated
     first_contact: Rate  # 初信初访办结率: first petitions answered without a 复查 request
     missing_calendar_years: list[int]
+    overdue_capped: bool = False  # overdue_total is the list's count cap; there are more
+    near_due_capped: bool = False
 
 
 def mask_name(name: str) -> str:
@@ -491,6 +493,8 @@ class Casework:
             satisfaction=satisfaction,
             first_contact=first_contact,
             missing_calendar_years=self.lifecycle.calendar_gaps(),
+            overdue_capped=overdue.total_capped,
+            near_due_capped=near.total_capped,
         )
 
     async def _weekly(

@@ -20,7 +20,6 @@ from sqlalchemy import (
     false,
     func,
     literal_column,
-    or_,
     select,
     text,
 )
@@ -30,10 +29,11 @@ from bot.cases.lifecycle import OPEN_STATUSES
 from bot.cases.search import fts5_query, parse_query, tsquery
 from bot.cases.tracking import parse_tracking_no
 from bot.storage.cases import CaseRow, _case
-from bot.storage.tables import cases
+from bot.storage.tables import case_departments, cases
 
 SORTS = ("submitted_at", "due_at", "updated_at", "tracking_no", "status")
 MAX_PER_PAGE = 200
+COUNT_CAP = 10_000  # the list counts at most this many matches ("10 000+" beyond)
 Deadline = Literal["", "overdue", "near_due"]
 
 
@@ -75,12 +75,17 @@ class Clock:
 
 @dataclass(frozen=True)
 class CasePage:
-    """One page of the filtered list and the total number of matching cases."""
+    """One page of the filtered list and the number of matching cases.
+
+    ``total`` is exact up to ``COUNT_CAP``; beyond it ``total`` is the cap and
+    ``total_capped`` is set (counting a million matches on every page costs a full scan).
+    """
 
     rows: list[CaseRow]
     total: int
     page: int
     per_page: int
+    total_capped: bool = False
 
     @property
     def pages(self) -> int:
@@ -98,21 +103,6 @@ class Scope:
     def of(cls, departments: Collection[str] | None) -> Scope:
         """A scope from a staff member's departments (None: everything)."""
         return cls(None if departments is None else frozenset(departments))
-
-
-def _json_overlap(
-    conn: AsyncConnection, column: Any, values: Collection[str]
-) -> ColumnElement[bool]:
-    """The JSON list in ``column`` shares at least one of ``values``."""
-    if not values:
-        return false()
-    if conn.dialect.name == "postgresql":
-        overlap: ColumnElement[bool] = column.op("?|")(
-            bindparam(None, list(values), type_=_pg_text_array())
-        )
-        return overlap
-    each = func.json_each(column).table_valued("value")
-    return exists(select(1).select_from(each).where(each.c.value.in_(list(values))))
 
 
 def json_contains_all(
@@ -145,7 +135,16 @@ def scope_clause(conn: AsyncConnection, scope: Scope) -> ColumnElement[bool] | N
     deps = sorted(scope.departments)
     if not deps:
         return false()
-    return or_(cases.c.department.in_(deps), _json_overlap(conn, cases.c.co_departments, deps))
+    return in_departments(deps)
+
+
+def in_departments(departments: Collection[str]) -> ColumnElement[bool]:
+    """The case's lead or a co-handling department is one of ``departments`` (indexed)."""
+    return cases.c.id.in_(
+        select(case_departments.c.case_id).where(
+            case_departments.c.department.in_(sorted(departments))
+        )
+    )
 
 
 def _text_clause(conn: AsyncConnection, query: str) -> ColumnElement[bool] | None:
@@ -185,10 +184,7 @@ def where_clauses(
         if values:
             where.append(column.in_(list(values)))
     if flt.departments:
-        deps = list(flt.departments)
-        where.append(
-            or_(cases.c.department.in_(deps), _json_overlap(conn, cases.c.co_departments, deps))
-        )
+        where.append(in_departments(flt.departments))
     if flt.flags:
         where.append(json_contains_all(conn, cases.c.flags, flt.flags))
     if flt.submitted_from is not None:
@@ -227,13 +223,13 @@ async def list_cases(
     per_page: int = 50,
     clock: Clock | None = None,
 ) -> CasePage:
-    """One page of the filtered, sorted case list with the total count."""
+    """One page of the filtered, sorted case list with the (capped) count of matches."""
     per_page = max(1, min(per_page, MAX_PER_PAGE))
     page = max(1, page)
     where = where_clauses(conn, flt, scope, clock)
-    total = int(
-        (await conn.execute(select(func.count()).select_from(cases).where(*where))).scalar_one()
-    )
+    matches = select(cases.c.id).where(*where).limit(COUNT_CAP + 1).subquery()
+    counted = int((await conn.execute(select(func.count()).select_from(matches))).scalar_one())
+    capped = counted > COUNT_CAP
     query = (
         select(cases)
         .where(*where)
@@ -242,7 +238,8 @@ async def list_cases(
         .offset((page - 1) * per_page)
     )
     rows = (await conn.execute(query)).all()
-    return CasePage([_case(r) for r in rows], total, page, per_page)
+    total = COUNT_CAP if capped else counted
+    return CasePage([_case(r) for r in rows], total, page, per_page, total_capped=capped)
 
 
 async def iter_cases(

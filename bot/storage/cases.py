@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, func, insert, or_, select, update
+from sqlalchemy import delete, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.storage.tables import case_events, case_links, cases
+from bot.storage.tables import case_departments, case_events, case_links, cases
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +97,39 @@ async def tracking_no_taken(conn: AsyncConnection, tracking_no: str) -> bool:
 
 
 async def insert_case(conn: AsyncConnection, **values: Any) -> int:
-    """Insert a case row; returns its id."""
+    """Insert a case row (and its department rows); returns its id."""
     result = await conn.execute(insert(cases).values(**values).returning(cases.c.id))
-    return int(result.scalar_one())
+    case_id = int(result.scalar_one())
+    rows = department_rows(case_id, values.get("department", ""), values.get("co_departments"))
+    if rows:
+        await conn.execute(insert(case_departments), rows)
+    return case_id
+
+
+def department_rows(
+    case_id: int, department: str | None, co_departments: Iterable[str] | None
+) -> list[dict[str, Any]]:
+    """The case_departments rows of a case: its lead department, then each co-handler."""
+    rows: dict[str, dict[str, Any]] = {}
+    if department:
+        rows[department] = {"case_id": case_id, "department": department, "role": "lead"}
+    for code in co_departments or ():
+        if code and code not in rows:
+            rows[code] = {"case_id": case_id, "department": code, "role": "co"}
+    return list(rows.values())
+
+
+async def _sync_departments(conn: AsyncConnection, case_id: int) -> None:
+    row = (
+        await conn.execute(
+            select(cases.c.department, cases.c.co_departments).where(cases.c.id == case_id)
+        )
+    ).one_or_none()
+    await conn.execute(delete(case_departments).where(case_departments.c.case_id == case_id))
+    if row is not None:
+        rows = department_rows(case_id, row.department, row.co_departments)
+        if rows:
+            await conn.execute(insert(case_departments), rows)
 
 
 async def add_event(
@@ -204,6 +235,8 @@ async def by_id(conn: AsyncConnection, case_id: int, *, lock: bool = False) -> C
 async def update_case(conn: AsyncConnection, case_id: int, now: datetime, **values: Any) -> None:
     """Change a case's columns (callers add the matching event in the same transaction)."""
     await conn.execute(update(cases).where(cases.c.id == case_id).values(updated_at=now, **values))
+    if "department" in values or "co_departments" in values:
+        await _sync_departments(conn, case_id)
 
 
 async def linked_to(conn: AsyncConnection, primary_id: int) -> list[CaseRow]:

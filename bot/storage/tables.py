@@ -148,6 +148,19 @@ cases = Table(
     Index("ix_cases_linked_to", "linked_to"),
 )
 
+# The lead and co-handling departments of each case, one row per department (migration
+# 0004): the staff list's department filter and a handler's scope select through
+# (department, case_id) instead of scanning cases.co_departments. Kept in step with
+# cases.department / co_departments by storage.cases.insert_case and update_case.
+case_departments = Table(
+    "case_departments",
+    metadata,
+    Column("department", String(32), primary_key=True),
+    Column("case_id", Id, ForeignKey("cases.id"), primary_key=True),
+    Column("role", String(8), nullable=False),  # lead | co
+    Index("ix_case_departments_case", "case_id"),
+)
+
 # Case pairs: duplicates suggested at registration, and cases staff linked (handled as one).
 case_links = Table(
     "case_links",

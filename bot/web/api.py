@@ -255,6 +255,7 @@ async def list_cases(call: Call[m.CaseListQuery, None]) -> m.CasePageOut:
     return m.CasePageOut(
         items=[m.CaseOut(**case_out(c)) for c in result.rows],
         total=result.total,
+        total_capped=result.total_capped,
         page=result.page,
         per_page=result.per_page,
         pages=result.pages,
@@ -411,8 +412,10 @@ async def dashboard(call: Call[None, None]) -> m.DashboardOut:
         counts_by_status=dict(board.counts_by_status),
         overdue=[m.CaseOut(**case_out(c)) for c in board.overdue],
         overdue_total=board.overdue_total,
+        overdue_capped=board.overdue_capped,
         near_due=[m.CaseOut(**case_out(c)) for c in board.near_due],
         near_due_total=board.near_due_total,
+        near_due_capped=board.near_due_capped,
         weekly=[
             m.WeekOut(
                 week_start=w.week_start,

@@ -195,7 +195,8 @@ class CasePageOut(Out):
     """One page of the case list."""
 
     items: list[CaseOut]
-    total: int
+    total: int  # exact up to 10 000; beyond it 10 000 and total_capped is true
+    total_capped: bool
     page: int
     per_page: int
     pages: int
@@ -409,8 +410,10 @@ class DashboardOut(Out):
     counts_by_status: dict[str, int]
     overdue: list[CaseOut]
     overdue_total: int
+    overdue_capped: bool  # overdue_total is the 10 000 count cap; there are more
     near_due: list[CaseOut]
     near_due_total: int
+    near_due_capped: bool
     weekly: list[WeekOut]
     on_time: RateOut = Field(description="按期办结率")
     satisfaction: RateOut = Field(description="满意率")

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from pytest import MonkeyPatch
 from sqlalchemy import update
 
 from bot.cases.search import case_search_doc
+from bot.storage import case_query
 from bot.storage.case_query import CaseFilter, Clock, Scope, Sort, iter_cases, list_cases
 from bot.storage.db import Database
 from bot.storage.tables import cases
-from tests.cases.lifecycle_support import make_case
+from tests.cases.lifecycle_support import make_case, make_lifecycle
 
 NOW = datetime(2026, 11, 23, 1, 30, tzinfo=UTC)
 CLOCK = Clock(now=NOW, near_due_until=NOW + timedelta(days=3))
@@ -145,3 +147,39 @@ async def test_sort_and_pages(db: Database) -> None:
     assert [c.id for c in page.rows] == [ids["noise"]]
     assert (page.total, page.pages) == (4, 2)
     assert streamed == newest_first
+
+
+async def test_count_is_capped_beyond_the_cap(db: Database, monkeypatch: MonkeyPatch) -> None:
+    await _seed(db)
+    monkeypatch.setattr(case_query, "COUNT_CAP", 2)
+    async with db.read() as conn:
+        many = await list_cases(conn, CaseFilter(), EVERYTHING, per_page=1, clock=CLOCK)
+        exact = await list_cases(conn, CaseFilter(categories=("environment",)), EVERYTHING)
+    assert (many.total, many.total_capped, many.pages, len(many.rows)) == (2, True, 2, 1)
+    assert (exact.total, exact.total_capped) == (2, False)  # exactly at the cap: exact
+
+
+async def test_scope_follows_departments_after_assign(db: Database) -> None:
+    case_id = await _case(
+        db, 5, "工资拖欠", department="330106-zjj", co_departments=["hz-rsj"], status="accepted"
+    )
+    labour = Scope.of({"labour_bureau"})
+    street = Scope.of({"street_office"})
+    old_co = Scope.of({"hz-rsj"})
+    assert await _ids(db, CaseFilter(), old_co) == [case_id]
+    assert await _ids(db, CaseFilter(), street) == []
+    async with db.transaction() as conn:
+        await make_lifecycle().apply(
+            conn,
+            case_id,
+            "assign",
+            actor="staff:li",
+            now=NOW,
+            department="labour_bureau",
+            co_departments=["street_office"],
+        )
+    assert await _ids(db, CaseFilter(), labour) == [case_id]
+    assert await _ids(db, CaseFilter(), street) == [case_id]  # co-handling only
+    assert await _ids(db, CaseFilter(departments=("street_office",))) == [case_id]
+    assert await _ids(db, CaseFilter(), old_co) == []
+    assert await _ids(db, CaseFilter(), Scope.of({"330106-zjj"})) == []
