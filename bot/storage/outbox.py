@@ -65,6 +65,21 @@ async def enqueue(
     template: dict[str, Any] | None = None,
 ) -> int:
     """Write one message to the outbox, in the caller's transaction."""
+    return await _insert(conn, contact_id, address, reply, kind, case_id, template, now, now)
+
+
+async def _insert(
+    conn: AsyncConnection,
+    contact_id: int,
+    address: Address,
+    reply: Reply,
+    kind: str,
+    case_id: int | None,
+    template: dict[str, Any] | None,
+    now: datetime,
+    due: datetime,
+    status: str = "pending",
+) -> int:
     payload = reply.to_json()
     if template:
         payload["template"] = template
@@ -77,9 +92,9 @@ async def enqueue(
             kind=kind,
             payload=payload,
             case_id=case_id,
-            status="pending",
+            status=status,
             attempts=0,
-            next_attempt_at=now,
+            next_attempt_at=due,
             created_at=now,
         )
         .returning(outbox.c.id)
@@ -287,26 +302,9 @@ async def schedule(
     row at the tail), so it neither holds the chat's other messages back meanwhile nor
     arrives out of order for readers that follow a chat by row id (web chat, terminal).
     """
-    payload = reply.to_json()
-    if template:
-        payload["template"] = template
-    result = await conn.execute(
-        insert(outbox)
-        .values(
-            contact_id=contact_id,
-            channel=address.channel,
-            address=address.address,
-            kind=kind,
-            payload=payload,
-            case_id=case_id,
-            status=SCHEDULED,
-            attempts=0,
-            next_attempt_at=at,
-            created_at=now,
-        )
-        .returning(outbox.c.id)
+    return await _insert(
+        conn, contact_id, address, reply, kind, case_id, template, now, at, SCHEDULED
     )
-    return int(result.scalar_one())
 
 
 async def cancel_scheduled(

@@ -9,11 +9,12 @@ strict (no type coercion, unknown fields refused); query strings are parsed leni
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from bot.cases.lifecycle import MAX_TEXT
+from bot.dialogs.texts import STATUS_CODES
 from bot.staff.broadcasts import MAX_TEXT_CHARS
 from bot.staff.casework import MAX_REPLY
 from bot.storage.case_query import MAX_PER_PAGE
@@ -34,6 +35,8 @@ Status = Literal[
     "closed",
 ]
 Channel = Literal["wechat", "telegram", "web", "terminal"]
+# One list of statuses: the literal above is what the schema shows, checked against it.
+assert get_args(Status) == STATUS_CODES, "api_models.Status is out of step with STATUS_CODES"
 Flag = Literal[
     "first_petition",
     "repeat_petition",
