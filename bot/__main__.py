@@ -27,13 +27,16 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     services = build_services(settings)
     app = create_app(services)
     host, port = args.host or settings.host, args.port or settings.port
+    timeout = args.shutdown_timeout
+    if timeout is None:
+        timeout = settings.shutdown_timeout_seconds
     log.info("serve.starting", host=host, port=port, database=services.db.dialect)
     web.run_app(
         app,
         host=host,
         port=port,
         print=None,
-        shutdown_timeout=args.shutdown_timeout,
+        shutdown_timeout=timeout,
         access_log=None,
     )
     return 0
@@ -99,8 +102,8 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--shutdown-timeout",
         type=float,
-        default=10.0,
-        help="seconds in-flight requests get to finish on SIGTERM (default 10)",
+        help="seconds in-flight requests get to finish on SIGTERM "
+        "(default XINFANG_SHUTDOWN_TIMEOUT_SECONDS or 10)",
     )
     serve.set_defaults(func=_serve)
 

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     log_level: str = "info"
     log_json: bool = False  # JSON lines (production) or console rendering (development)
     auto_migrate: bool = True  # `serve` upgrades the schema at start; else it only checks
+    # SIGTERM: in-flight requests get this long to finish, then the outbox worker the rest
+    shutdown_timeout_seconds: float = Field(default=10, ge=0)
 
     # dialog
     draft_ttl_hours: float = Field(default=72, gt=0)

@@ -1,0 +1,128 @@
+"""Shared pieces of the reliability tests: server processes, platform fakes, counting."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from sqlalchemy import func, select
+
+from bot.storage.db import Database
+from bot.storage.tables import outbox
+from tests.channels.wechat.payloads import AES_KEY, APP_ID, TOKEN
+from tests.fakes_telegram import TOKEN as TELEGRAM_TOKEN
+from tests.fakes_telegram import FakeTelegram
+from tests.fakes_wechat import FakeWeChat
+from tests.server import Server
+
+TELEGRAM_SECRET = "reliability-secret"
+TELEGRAM_HEADERS = {"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET}
+
+
+def wechat_env(fake: FakeWeChat, *, aes: bool = False) -> dict[str, str]:
+    """Settings that turn WeChat on against the fake API."""
+    return {
+        "XINFANG_WECHAT_TOKEN": TOKEN,
+        "XINFANG_WECHAT_APP_ID": APP_ID,
+        "XINFANG_WECHAT_APP_SECRET": fake.app_secret,
+        "XINFANG_WECHAT_AES_KEY": AES_KEY if aes else "",
+        "XINFANG_WECHAT_TEMPLATE_ID": fake.template_id,
+        "XINFANG_WECHAT_API_BASE": fake.url,
+    }
+
+
+def telegram_env(fake: FakeTelegram) -> dict[str, str]:
+    """Settings that turn Telegram (webhook mode) on against the fake Bot API."""
+    return {
+        "XINFANG_TELEGRAM_TOKEN": TELEGRAM_TOKEN,
+        "XINFANG_TELEGRAM_SECRET": TELEGRAM_SECRET,
+        "XINFANG_TELEGRAM_API_BASE": fake.url,
+        "XINFANG_TELEGRAM_RATE_PER_SECOND": "0",
+        "XINFANG_TELEGRAM_RATE_PER_CHAT_PER_SECOND": "20",
+    }
+
+
+class Fleet:
+    """Several `xinfang serve` processes on one database, each on its own port."""
+
+    def __init__(self, database_url: str, data_dir: Path, count: int, **env: str) -> None:
+        self.database_url = database_url
+        self.data_dir = data_dir
+        self.env = env
+        self.servers = [Server(database_url, data_dir, **env) for _ in range(count)]
+
+    @property
+    def urls(self) -> list[str]:
+        return [s.url for s in self.servers]
+
+    async def start(self) -> None:
+        await asyncio.gather(*(s.start() for s in self.servers))
+
+    async def restart(self, index: int, sig: int = signal.SIGKILL) -> None:
+        """Stop one process (SIGKILL by default) and start a new one on the same port."""
+        old = self.servers[index]
+        old.stop(sig)
+        new = Server(self.database_url, self.data_dir, **self.env)
+        new.port, new.url = old.port, old.url
+        new.env["XINFANG_PORT"] = str(old.port)
+        self.servers[index] = new
+        await new.start()
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        for server in self.servers:
+            with contextlib.suppress(Exception):
+                server.stop(sig)
+
+    def logs(self) -> str:
+        return "\n".join(s.log.read_text(errors="replace") for s in self.servers if s.log.exists())
+
+
+async def outbox_counts(db: Database) -> dict[str, int]:
+    """Outbox rows per status."""
+    async with db.read() as conn:
+        rows = await conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status))
+        return {str(r[0]): int(r[1]) for r in rows}
+
+
+async def count_rows(db: Database, table: Any, *where: Any) -> int:
+    """How many rows of ``table`` match."""
+    async with db.read() as conn:
+        query = select(func.count()).select_from(table)
+        for clause in where:
+            query = query.where(clause)
+        return int((await conn.execute(query)).scalar_one())
+
+
+async def wait_until(check: Any, seconds: float = 30.0, what: str = "condition") -> None:
+    """Poll an (async or plain) predicate until it holds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while loop.time() < deadline:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{what} not reached within {seconds:g}s")
+
+
+async def post_telegram(
+    http: aiohttp.ClientSession, url: str, update: dict[str, Any]
+) -> tuple[int, str]:
+    """One webhook delivery as Telegram makes it."""
+    async with http.post(f"{url}/telegram", json=update, headers=TELEGRAM_HEADERS) as resp:
+        return resp.status, await resp.text()
+
+
+def multiset(items: Iterable[Any]) -> dict[Any, int]:
+    """Counts of equal items."""
+    counts: dict[Any, int] = {}
+    for item in items:
+        counts[item] = counts.get(item, 0) + 1
+    return counts
