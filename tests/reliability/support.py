@@ -126,3 +126,32 @@ def multiset(items: Iterable[Any]) -> dict[Any, int]:
     for item in items:
         counts[item] = counts.get(item, 0) + 1
     return counts
+
+
+def reference_petition(answers: dict[str, str]) -> tuple[list[str], dict[str, Any]]:
+    """What a scripted citizen types, and the answers a case must hold, from the pure engine.
+
+    Runs the dialog engine in memory (no server, no database) with the same answering rule
+    the tests use against the server, so a case written under load, restarts and
+    duplicate deliveries can be compared with what one clean conversation produces.
+    """
+    from datetime import datetime
+
+    from bot.dialogs.types import Event
+    from tests.dialogs.harness import START, Conversation, FakeStore, make_config
+    from tests.petition import answer_for, current_question
+
+    conv = Conversation(make_config(), FakeStore(), datetime.fromisoformat(START))
+    typed: list[str] = []
+    text = "新建"
+    for _ in range(60):
+        typed.append(text)
+        record = conv.handle(Event(kind="text", text=text))
+        effect = record.get("effect") or {}
+        if effect.get("kind") == "submit":
+            return typed, dict(effect["answers"])
+        question = current_question(conv.state)
+        assert question is not None, record
+        assert conv.state is not None
+        text = answer_for(question, conv.state, answers)
+    raise AssertionError("the reference petition never reached submission")
