@@ -53,14 +53,18 @@ import aiohttp
 from sqlalchemy import select
 
 from bot.cases.service import LifecycleService, load_case_config
+from bot.channels import telegram, wechat
+from bot.channels.base import render_text
 from bot.dialogs.engine import STATE_VERSION, step
 from bot.dialogs.texts import load_texts
 from bot.dialogs.types import Event
+from bot.messages import Capabilities, Reply
 from bot.storage.db import Database
 from bot.storage.migrate import upgrade
 from bot.storage.tables import cases, contacts, conversations, outbox
 from tests.channels.wechat.payloads import APP_ID, WeChatSide, message
 from tests.conftest import CONFIG_DIR
+from tests.dialogs.harness import make_config
 from tests.fakes_telegram import FakeTelegram, text_update
 from tests.fakes_wechat import FakeWeChat
 from tests.petition import ANSWERS_ZH, CONFIRM_WORD, DONE_WORDS, PROMPTS
@@ -324,7 +328,7 @@ class Run:
             r.problems.append(f"only {r.pushes_due} pushes queued for {r.finished} accepted cases")
 
         now = datetime.fromisoformat("2026-11-23T09:30:00+08:00")
-        cfg = _engine_config()
+        cfg = make_config()
         internal = {self.texts.get(lang, "error.internal") for lang in ("zh", "en")}
         for row in states:
             r.conversations += 1
@@ -376,9 +380,6 @@ def _key(contact: Any) -> str:
 
 def _text(channel: str, payload: dict[str, Any]) -> str:
     """The text the channel sends for a row (Telegram: buttons; WeChat: numbered choices)."""
-    from bot.channels import telegram, wechat
-    from bot.channels.base import render_text
-    from bot.messages import Capabilities, Reply
 
     reply = Reply.from_json(payload)
     if channel == "telegram":
@@ -389,19 +390,10 @@ def _text(channel: str, payload: dict[str, Any]) -> str:
 
 
 def _wechat_parts_seen(text: str, openid: str, sent: list[dict[str, Any]]) -> int:
-    from bot.channels.wechat import CAPABILITIES, pack
-    from bot.channels.base import render_text
-    from bot.messages import Reply
 
-    parts = pack([render_text(Reply(text), CAPABILITIES)])
+    parts = wechat.pack([render_text(Reply(text), wechat.CAPABILITIES)])
     counts = [sum(1 for m in sent if m["touser"] == openid and m["content"] == p) for p in parts]
     return min(counts) if counts else 0
-
-
-def _engine_config() -> Any:
-    from tests.dialogs.harness import make_config
-
-    return make_config()
 
 
 # -- simulated people -------------------------------------------------------------------

@@ -155,3 +155,52 @@ def reference_petition(answers: dict[str, str]) -> tuple[list[str], dict[str, An
         assert conv.state is not None
         text = answer_for(question, conv.state, answers)
     raise AssertionError("the reference petition never reached submission")
+
+
+class Outage:
+    """A TCP forwarder in front of a fake platform: ``down()`` makes it unreachable.
+
+    The fake keeps its state; the server only sees connections refused (and, for calls
+    in flight, reset) until ``up()`` listens again on the same port.
+    """
+
+    def __init__(self, target_url: str) -> None:
+        host, port = target_url.removeprefix("http://").split(":")
+        self.target = (host, int(port))
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._pipes: set[asyncio.StreamWriter] = set()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def up(self) -> None:
+        self._server = await asyncio.start_server(self._forward, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def down(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for writer in list(self._pipes):
+                writer.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        self._pipes.update((writer, up_writer))
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError, asyncio.CancelledError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._pipes.difference_update((writer, up_writer))
