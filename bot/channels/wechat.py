@@ -40,7 +40,7 @@ from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.replies import TextReply
 from wechatpy.utils import check_signature
 
-from bot.channels.base import SendError, render_text, split_text
+from bot.channels.base import SendError, read_body, render_text, split_text
 from bot.channels.wechat_api import (
     BUSY_ERRORS,
     OUT_OF_WINDOW,
@@ -217,7 +217,8 @@ def parse_inbound(xml: str, commands: dict[str, str]) -> Parsed | None:
     check_xml(xml)
     try:
         msg = parse_message(xml)
-    except (KeyError, TypeError, ValueError, ParseError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, ParseError) as exc:
+        # AttributeError: an element nested where wechatpy expects text (<MsgType><a/>…)
         raise BadMessage(type(exc).__name__) from exc
     data: dict[str, Any] = dict(getattr(msg, "_data", {}) or {})
     openid = str(data.get("FromUserName") or "")
@@ -476,12 +477,6 @@ class WeChatWebhook:
             return self._reject(403, reason)
         return web.Response(text=request.query.get("echostr", ""))
 
-    async def _body(self, request: web.Request) -> bytes | None:
-        if (request.content_length or 0) > MAX_BODY_BYTES:
-            return None
-        body = await request.content.read(MAX_BODY_BYTES + 1)
-        return None if len(body) > MAX_BODY_BYTES else body
-
     # -- POST --
 
     async def receive(self, request: web.Request) -> web.StreamResponse:
@@ -492,7 +487,7 @@ class WeChatWebhook:
         reason = self._signed(query)
         if reason is not None:
             return self._reject(403, reason)
-        body = await self._body(request)
+        body = await read_body(request, MAX_BODY_BYTES)
         if body is None:
             return self._reject(413, "too_large")
         try:
