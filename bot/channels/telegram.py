@@ -33,6 +33,7 @@ import argparse
 import asyncio
 import hmac
 import json
+import math
 import sys
 import warnings
 from collections.abc import AsyncIterator, Callable
@@ -355,6 +356,9 @@ def _parse_message(uid: int, message: Message, now: Any) -> Parsed:
         if message.venue is not None:
             label = " ".join(p for p in (message.venue.title, message.venue.address) if p)
         loc = Location(message.location.latitude, message.location.longitude, label)
+        if not (math.isfinite(loc.latitude) and math.isfinite(loc.longitude)):
+            # json.loads accepts NaN and Infinity; Telegram never sends them
+            raise MalformedUpdate("location with a non-finite coordinate")
         return Parsed(uid, message=replace(base, location=loc))
     found = _attachment(message)
     if found is None:

@@ -21,6 +21,7 @@ Platform rules this module follows (DESIGN §5; vendor docs linked where they ap
 from __future__ import annotations
 
 import asyncio
+import math
 import secrets
 import time
 import weakref
@@ -302,9 +303,12 @@ def _int(value: Any) -> int:
 
 def _float(value: Any) -> float:
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError) as exc:
         raise BadMessage("location without coordinates") from exc
+    if not math.isfinite(number):  # "NaN" parses, and would not fit in a JSON state
+        raise BadMessage("location with a non-finite coordinate")
+    return number
 
 
 # -- outbound --------------------------------------------------------------------------

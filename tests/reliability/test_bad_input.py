@@ -326,3 +326,17 @@ async def test_odd_characters_and_injections_in_every_field(
     assert INJECTIONS[injection].strip() in stored["request"]
     for field in ("name", "address", "request", "facts"):
         assert not any(ch in stored[field] for ch in "\x00\x01\x1b\u202e\u200b\ufeff"), field
+
+
+async def test_non_finite_coordinates_are_refused(doors: Doors) -> None:
+    # "NaN" parses as a float and json.loads accepts NaN, but no JSON state can hold it
+    status, reason = await doors.wechat_post(
+        message("location", Location_X="NaN", Location_Y=120.1, Scale=15, Label="x")
+    )
+    assert status == 400 and reason.startswith("malformed")
+    update = text_update(51, "x", 5550051)
+    update["message"].pop("text")
+    update["message"]["location"] = {"latitude": 1.0, "longitude": 2.0}
+    raw = json.dumps(update).replace('"latitude": 1.0', '"latitude": NaN').encode()
+    assert await doors.telegram_post(raw) == 400
+    assert await doors.stored() == 0
