@@ -28,6 +28,7 @@ from bot.storage import outbox
 from bot.storage.db import Database
 from bot.storage.migrate import current_revision, ensure_schema, head_revision
 from bot.storage.outbox import OutboxRow
+from bot.web.forwarded import forwarded_middleware, parse_networks
 
 log = get_logger(__name__)
 
@@ -100,7 +101,9 @@ SERVICES = web.AppKey("services", Services)
 def create_app(services: Services, *, run_worker: bool = True) -> web.Application:
     """The aiohttp application: web chat, health, metrics, and the outbox worker."""
     s = services.settings
-    app = web.Application(client_max_size=s.max_body_bytes)
+    proxies = parse_networks(s.trusted_proxies)
+    middlewares = [forwarded_middleware(proxies)] if proxies else []
+    app = web.Application(client_max_size=s.max_body_bytes, middlewares=middlewares)
     app[SERVICES] = services
     chat = webchat.WebChat(
         services.intake,
