@@ -6,8 +6,10 @@ import argparse
 import asyncio
 import getpass
 import socket
+import sqlite3
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from aiohttp import web
 
@@ -79,6 +81,19 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _backup(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.storage.backup import BackupError, backup_sqlite, sqlite_path
+
+    try:
+        source = sqlite_path(settings.effective_database_url)
+        pages = backup_sqlite(source, args.path)
+    except (BackupError, sqlite3.Error) as exc:
+        print(f"xinfang: backup failed: {exc}", file=sys.stderr)
+        return 2
+    print(f"backed up {source} to {args.path} ({pages} pages, integrity ok)")
+    return 0
+
+
 def _check_config(settings: Settings, _args: argparse.Namespace) -> int:
     services = build_services(settings)
     form = services.engine.forms.current()
@@ -117,6 +132,12 @@ def parser() -> argparse.ArgumentParser:
     )
     mig.add_argument("revision", nargs="?", help="target revision (default head / one step)")
     mig.set_defaults(func=_migrate)
+
+    backup = sub.add_parser(
+        "backup", help="copy the SQLite database to PATH while the bot runs (online backup)"
+    )
+    backup.add_argument("path", type=Path, help="the new backup file (must not exist)")
+    backup.set_defaults(func=_backup)
 
     check = sub.add_parser("check-config", help="validate settings, forms and texts, then exit")
     check.set_defaults(func=_check_config)
