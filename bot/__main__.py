@@ -20,6 +20,7 @@ from bot.channels.wechat import add_cli as add_wechat_cli
 from bot.dialogs.form import FormError
 from bot.logging import configure_logging, get_logger
 from bot.settings import Settings, SettingsError, load_settings
+from bot.staff.cli import add_cli as add_staff_cli
 from bot.storage import migrate
 
 log = get_logger("bot.cli")
@@ -142,6 +143,7 @@ def parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate settings, forms and texts, then exit")
     check.set_defaults(func=_check_config)
     add_case_cli(sub)
+    add_staff_cli(sub)
     add_wechat_cli(sub)
     add_telegram_cli(sub)
     return p

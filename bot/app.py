@@ -24,10 +24,13 @@ from bot.logging import get_logger
 from bot.metrics import OUTBOX_ROWS, REGISTRY
 from bot.outbox import OutboxWorker, RetryPolicy
 from bot.settings import Settings
+from bot.staff.accounts import StaffAccounts
+from bot.staff.casework import Casework
 from bot.storage import outbox
 from bot.storage.db import Database
 from bot.storage.migrate import current_revision, ensure_schema, head_revision
 from bot.storage.outbox import OutboxRow
+from bot.web import setup as staff_web
 from bot.web.forwarded import forwarded_middleware, parse_networks
 
 log = get_logger(__name__)
@@ -46,6 +49,8 @@ class Services:
     engine: EngineConfig
     intake: Intake
     mailboxes: dict[str, MailboxChannel]
+    accounts: StaffAccounts
+    casework: Casework
     channels: dict[str, Channel] = field(default_factory=dict)
 
     def worker(self) -> OutboxWorker:
@@ -81,8 +86,15 @@ def build_services(settings: Settings) -> Services:
         max_text_len=settings.max_text_len,
     )
     db = Database(settings.effective_database_url)
-    lifecycle = LifecycleService(
-        db, load_case_config(settings.config_dir), texts, timezone=settings.timezone
+    case_config = load_case_config(settings.config_dir)
+    lifecycle = LifecycleService(db, case_config, texts, timezone=settings.timezone)
+    accounts = StaffAccounts(
+        db,
+        known_departments=case_config.routing.departments.keys(),
+        max_failed_logins=settings.staff_max_failed_logins,
+        lockout=timedelta(minutes=settings.staff_lockout_minutes),
+        session_idle=timedelta(minutes=settings.staff_session_idle_minutes),
+        session_max=timedelta(hours=settings.staff_session_max_hours),
     )
     intake = Intake(db, engine, timezone=settings.timezone, lifecycle=lifecycle)
     mailboxes = {
@@ -92,7 +104,8 @@ def build_services(settings: Settings) -> Services:
     channels: dict[str, Channel] = dict(mailboxes)
     if settings.wechat_enabled:
         channels[wechat.NAME] = wechat.build_channel(settings, db)
-    return Services(settings, db, engine, intake, mailboxes, channels)
+    casework = Casework(db, lifecycle, texts, attachments_dir=settings.attachments_dir)
+    return Services(settings, db, engine, intake, mailboxes, accounts, casework, channels)
 
 
 SERVICES = web.AppKey("services", Services)
@@ -117,6 +130,12 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
         rate_per_ip_per_minute=s.web_rate_per_ip_per_minute,
     )
     chat.add_routes(app)
+    staff_web.install(
+        app,
+        services.accounts,
+        cookie_secure=s.web_cookie_secure,
+        login_per_minute=s.staff_login_per_ip_per_minute,
+    )
     app.router.add_get("/", _index)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)

@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     web_rate_per_minute: int = Field(default=60, ge=1)  # messages per web session per minute
     web_rate_per_ip_per_minute: int = Field(default=300, ge=1)  # all sessions of one client
 
+    # staff console and API
+    staff_session_idle_minutes: float = Field(default=60, gt=0)  # logged out after inactivity
+    staff_session_max_hours: float = Field(default=12, gt=0)  # logged out after this anyway
+    staff_login_per_ip_per_minute: int = Field(default=10, ge=1)  # login attempts per address
+    staff_max_failed_logins: int = Field(default=5, ge=1)  # then the account is locked …
+    staff_lockout_minutes: float = Field(default=15, gt=0)  # … for this long
+
     # WeChat (enabled when token + app id are set)
     wechat_token: str = ""
     wechat_app_id: str = ""

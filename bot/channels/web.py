@@ -34,6 +34,7 @@ from bot.metrics import REJECTED_REQUESTS
 from bot.storage import contacts, inbound, outbox
 from bot.storage.db import Database
 from bot.storage.files import TooLarge, save_stream
+from bot.web.security import SECURITY_HEADERS
 
 log = get_logger(__name__)
 
@@ -61,15 +62,6 @@ _OFFICE = (
     "application/vnd.ms-powerpoint",
     "application/vnd.oasis.opendocument",
 )
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-}
 
 
 _dumps = functools.partial(json.dumps, ensure_ascii=False)

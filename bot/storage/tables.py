@@ -68,6 +68,8 @@ contacts = Table(
     Column("address", String(128), nullable=False),  # platform chat/user id (web: cookie hash)
     Column("lang", String(8), nullable=False, server_default="zh"),
     Column("reachable", Boolean, nullable=False, server_default="1"),  # false after unsubscribe
+    # the citizen asked for no broadcasts (pushes about their own cases still go out); 0003
+    Column("broadcast_opt_out", Boolean, nullable=False, server_default="0"),
     Column("last_inbound_at", UTCDateTime(), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     UniqueConstraint("channel", "address"),
@@ -136,6 +138,8 @@ cases = Table(
     Column("rating_comment", Text, nullable=False, server_default=""),
     Column("rated_at", UTCDateTime(), nullable=True),
     Column("linked_to", Id, ForeignKey("cases.id"), nullable=True),  # primary of a linked group
+    # full-text search (migration 0003): CJK bigrams + lower-cased words, see cases/search.py
+    Column("search_doc", Text, nullable=False, server_default=""),
     Index("ix_cases_contact", "contact_id", "id"),
     Index("ix_cases_phone", "phone"),
     Index("ix_cases_status_submitted", "status", "submitted_at"),
@@ -207,7 +211,9 @@ outbox = Table(
     Column("external_id", String(128), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("sent_at", UTCDateTime(), nullable=True),
+    Column("broadcast_id", Id, ForeignKey("broadcasts.id"), nullable=True),  # migration 0003
     Index("ix_outbox_due", "status", "next_attempt_at"),
+    Index("ix_outbox_broadcast", "broadcast_id", "status"),
     Index("ix_outbox_contact", "contact_id", "id"),
 )
 
@@ -222,3 +228,91 @@ kv = Table(
     Column("expires_at", UTCDateTime(), nullable=True),
     Column("updated_at", UTCDateTime(), nullable=False),
 )
+
+# --- staff console (migration 0003) -------------------------------------------------------
+
+staff = Table(
+    "staff",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("login", String(64), nullable=False, unique=True),
+    Column("display_name", String(100), nullable=False, server_default=""),
+    Column("password_hash", String(255), nullable=False),
+    Column("role", String(16), nullable=False),  # admin | supervisor | handler | viewer
+    Column("departments", Json, nullable=False),  # department codes a handler works for
+    Column("lang", String(8), nullable=False, server_default="zh"),
+    Column("active", Boolean, nullable=False, server_default="1"),
+    Column("failed_logins", Integer, nullable=False, server_default="0"),
+    Column("locked_until", UTCDateTime(), nullable=True),
+    Column("password_changed_at", UTCDateTime(), nullable=False),
+    Column("last_login_at", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# Console sessions: the cookie holds a random token; only its SHA-256 is stored.
+staff_sessions = Table(
+    "staff_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("staff_id", Id, ForeignKey("staff.id"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_seen_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Index("ix_staff_sessions_staff", "staff_id"),
+)
+
+# Bearer tokens for integrations (the JSON API); only the SHA-256 is stored.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("staff_id", Id, ForeignKey("staff.id"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_used_at", UTCDateTime(), nullable=True),
+    Column("expires_at", UTCDateTime(), nullable=True),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+)
+
+# Every staff read of a case and every staff action (PIPL; DESIGN §4 Privacy).
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("staff_id", Id, ForeignKey("staff.id"), nullable=True),
+    Column("actor", String(64), nullable=False),  # staff login, "cli:<user>" or "system"
+    Column("action", String(48), nullable=False),  # e.g. case.read, case.accept, staff.add
+    Column("case_id", Id, ForeignKey("cases.id"), nullable=True),
+    Column("target", String(128), nullable=False, server_default=""),
+    Column("detail", Json, nullable=True),
+    Column("ip", String(64), nullable=False, server_default=""),
+    Index("ix_audit_log_at", "at"),
+    Index("ix_audit_log_case", "case_id", "id"),
+    Index("ix_audit_log_staff", "staff_id", "id"),
+)
+
+broadcasts = Table(
+    "broadcasts",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("created_by", String(64), nullable=False),  # staff login
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("audience", Json, nullable=False),  # the audience filter, as chosen
+    Column("status", String(12), nullable=False),  # sending | done | cancelled
+    Column("total", Integer, nullable=False, server_default="0"),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Column("cancelled_at", UTCDateTime(), nullable=True),
+)
+
+# Search indexes that only migration 0003 creates, in each database's own dialect (FTS5
+# virtual tables on SQLite, a GIN expression index on PostgreSQL): not in the metadata.
+DIALECT_SEARCH_OBJECTS = ("cases_fts", "ix_cases_search")
+
+
+def in_metadata(name: str | None, type_: str, _parent: Any) -> bool:
+    """Alembic ``include_name`` hook: skip the dialect-only search objects when comparing."""
+    return not (name or "").startswith(DIALECT_SEARCH_OBJECTS)

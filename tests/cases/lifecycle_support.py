@@ -46,7 +46,13 @@ async def make_case(
     **values: Any,
 ) -> int:
     """A contact and a case in ``status``; returns the case id."""
-    columns: dict[str, Any] = {"category": "labour", "region": "330106", **values}
+    columns: dict[str, Any] = {
+        "category": "labour",
+        "region": "330106",
+        "answers": {"request": "请求支付拖欠工资"},
+        "flags": [],
+        **values,
+    }
     async with db.transaction() as conn:
         contact = await contacts.get_or_create(conn, Address("web", user), now)
         if lang != "zh":
@@ -67,8 +73,6 @@ async def make_case(
             name="张三",
             phone=phone,
             people_count=1,
-            answers={"request": "请求支付拖欠工资"},
-            flags=[],
             submitted_at=now,
             updated_at=now,
             **columns,

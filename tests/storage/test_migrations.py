@@ -25,7 +25,7 @@ from bot.storage.migrate import (
     head_revision,
     upgrade,
 )
-from bot.storage.tables import metadata
+from bot.storage.tables import in_metadata, metadata
 from tests.conftest import _create_pg_database, _drop_pg_database
 
 NOW = datetime(2026, 11, 23, 1, 30, tzinfo=UTC)
@@ -33,7 +33,8 @@ TABLES = {t.name for t in metadata.sorted_tables}
 
 
 def _diff(conn: Connection) -> list[Any]:
-    context = MigrationContext.configure(conn, opts={"compare_type": True})
+    opts = {"compare_type": True, "include_name": in_metadata}
+    context = MigrationContext.configure(conn, opts=opts)
     return list(compare_metadata(context, metadata))
 
 

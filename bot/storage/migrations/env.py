@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from bot.storage.tables import metadata
+from bot.storage.tables import in_metadata, metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:
@@ -15,6 +15,7 @@ context.configure(
     target_metadata=metadata,
     render_as_batch=connection.dialect.name == "sqlite",  # SQLite has no ALTER for most changes
     compare_type=True,
+    include_name=in_metadata,
 )
 with context.begin_transaction():
     context.run_migrations()

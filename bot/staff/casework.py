@@ -1,0 +1,637 @@
+"""What staff do with cases, for the console and the API alike: one facade, one set of checks.
+
+Every method takes the acting :class:`StaffMember` and enforces, in this order, the role's
+permission, the department scope (a case out of scope is "not found", so tracking numbers
+are no oracle), then the state machine (through :class:`LifecycleService`). Every read of
+a case and every action is written to the audit log; petitioners' personal data is
+masked for roles without ``case.pii``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, exists, func, literal_column, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.cases.clocks import DeadlineState
+from bot.cases.flags import FIRST_PETITION, STAFF_SETTABLE
+from bot.cases.lifecycle import OUTCOMES, Change, LifecycleError, allowed_actions
+from bot.cases.service import LifecycleService
+from bot.cases.tracking import format_tracking_no, parse_tracking_no
+from bot.dialogs.texts import Texts
+from bot.messages import Reply
+from bot.staff.access import AccessDenied, Permission, StaffMember
+from bot.storage import cases as case_store
+from bot.storage import contacts
+from bot.storage import outbox as outbox_store
+from bot.storage import staff as staff_store
+from bot.storage.case_query import (
+    CaseFilter,
+    CasePage,
+    Clock,
+    Scope,
+    Sort,
+    json_contains_all,
+    list_cases,
+    scope_clause,
+)
+from bot.storage.cases import CaseLink, CaseRow
+from bot.storage.db import Database
+from bot.storage.tables import attachments, case_events, cases
+
+CASE_ACTIONS = (
+    "accept",
+    "reject",
+    "transfer",
+    "assign",
+    "start",
+    "extend",
+    "answer",
+    "decide",
+    "close",
+    "note",
+    "flag",
+    "link",
+    "reply",
+)
+# State-machine actions staff take, by the name the console and API use.
+_MACHINE = {"decide": ("decide_review", "decide_recheck")}
+MAX_REPLY = 2000
+PII_ANSWERS = ("name", "phone", "address", "representatives")
+DASHBOARD_WEEKS = 12
+DASHBOARD_LIST = 20
+
+
+class CaseNotFound(LookupError):
+    """No such case, or not one this staff member may see (HTTP 404)."""
+
+
+class ActionError(ValueError):
+    """The action was refused: bad parameters or an illegal transition (message says why)."""
+
+    def __init__(self, message: str, *, conflict: bool = False) -> None:
+        super().__init__(message)
+        self.conflict = conflict  # True for a transition the current status does not allow
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentRow:
+    """A file a petitioner sent with their case."""
+
+    id: int
+    kind: str
+    mime: str
+    filename: str
+    size: int
+    media_ref: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StaffCaseView:
+    """Everything a staff member sees on a case page."""
+
+    case: CaseRow
+    events: list[Any]
+    links: list[CaseLink]
+    numbers: dict[int, str]
+    deadline: DeadlineState | None
+    attachments: list[AttachmentRow]
+    allowed_actions: list[str]  # of CASE_ACTIONS, for this member and the current status
+
+    @property
+    def suggested(self) -> list[CaseLink]:
+        """Duplicate suggestions not yet linked."""
+        return [link for link in self.links if link.kind == "suggested"]
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """A measure: numerator over denominator (None when nothing to measure yet)."""
+
+    numerator: int
+    denominator: int
+
+    @property
+    def value(self) -> float | None:
+        """The rate in 0..1, or None without data."""
+        return self.numerator / self.denominator if self.denominator else None
+
+
+@dataclass(frozen=True, slots=True)
+class WeekCounts:
+    """New cases in one week (Monday start, office time) by channel, category and region."""
+
+    week_start: date
+    by_channel: dict[str, int] = field(default_factory=dict)
+    by_category: dict[str, int] = field(default_factory=dict)
+    by_region: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        """All new cases of the week."""
+        return sum(self.by_channel.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Dashboard:
+    """The measures staff are judged by (DOMAIN.md), within the member's scope."""
+
+    counts_by_status: dict[str, int]
+    overdue: list[CaseRow]
+    overdue_total: int
+    near_due: list[CaseRow]
+    near_due_total: int
+    weekly: list[WeekCounts]
+    on_time: Rate  # 按期办结率: answered by the answer deadline, of all answered
+    satisfaction: Rate  # 满意率: 满意 + 基本满意, of all rated
+    first_contact: Rate  # 初信初访办结率: first petitions answered without a 复查 request
+    missing_calendar_years: list[int]
+
+
+def mask_name(name: str) -> str:
+    """张三丰 → 张**."""
+    return name[:1] + "*" * max(len(name) - 1, 1) if name else ""
+
+
+def mask_phone(phone: str) -> str:
+    """13800138000 → 138****8000."""
+    return phone[:3] + "****" + phone[-4:] if len(phone) >= 8 else "*" * len(phone)
+
+
+def mask_case(case: CaseRow) -> CaseRow:
+    """The case with the petitioner's name, phone, address and representatives hidden."""
+    answers = dict(case.answers)
+    for key in PII_ANSWERS:
+        if answers.get(key):
+            value = str(answers[key])
+            answers[key] = mask_phone(value) if key == "phone" else mask_name(value)
+    return dataclasses.replace(
+        case, name=mask_name(case.name), phone=mask_phone(case.phone), answers=answers
+    )
+
+
+class Casework:
+    """The staff-facing case operations (see module docstring)."""
+
+    def __init__(
+        self,
+        db: Database,
+        lifecycle: LifecycleService,
+        texts: Texts,
+        *,
+        attachments_dir: Path,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.db = db
+        self.lifecycle = lifecycle
+        self.texts = texts
+        self.attachments_dir = attachments_dir
+        self.clock = clock or lifecycle.clock
+
+    # ------------------------------------------------------------------ reads
+
+    def deadline_clock(self) -> Clock:
+        """Now and the end of the near-due window, for CaseFilter(deadline=…)."""
+        now = self.clock()
+        cfg = self.lifecycle.config
+        today = now.astimezone(self.lifecycle.tz).date()
+        last = cfg.calendar.add_days(today, cfg.clocks.near_due_days, working=True)
+        end = datetime.combine(last + timedelta(days=1), datetime.min.time(), self.lifecycle.tz)
+        return Clock(now=now, near_due_until=end)
+
+    async def list(
+        self,
+        member: StaffMember,
+        flt: CaseFilter,
+        *,
+        sort: Sort | None = None,
+        page: int = 1,
+        per_page: int = 50,
+        ip: str = "",
+    ) -> CasePage:
+        """One page of the cases in the member's scope matching the filter (audited)."""
+        self._require(member, Permission.CASE_READ)
+        async with self.db.read() as conn:
+            result = await list_cases(
+                conn,
+                flt,
+                scope_of(member),
+                sort=sort or Sort(),
+                page=page,
+                per_page=per_page,
+                clock=self.deadline_clock(),
+            )
+        await self._audit(member, "case.search", ip=ip, detail=_filter_detail(flt))
+        if not member.can(Permission.CASE_PII):
+            result = dataclasses.replace(result, rows=[mask_case(c) for c in result.rows])
+        return result
+
+    async def detail(self, member: StaffMember, tracking_no: str, *, ip: str = "") -> StaffCaseView:
+        """A case with timeline, links, attachments and allowed actions (audited)."""
+        self._require(member, Permission.CASE_READ)
+        async with self.db.read() as conn:
+            case = await self._visible(conn, member, tracking_no)
+            events = await case_store.events(conn, case.id)
+            links = await case_store.links_of(conn, case.id)
+            numbers: dict[int, str] = {}
+            others = {case.linked_to, *(x for ln in links for x in (ln.case_id, ln.other_case_id))}
+            for other_id in others - {None, case.id}:
+                assert other_id is not None
+                other = await case_store.by_id(conn, other_id)
+                if other is not None:
+                    numbers[other.id] = other.tracking_no
+            files = await _attachments(conn, case.id)
+        await self._audit(member, "case.read", case_id=case.id, ip=ip)
+        deadline = self.lifecycle.deadline(case.due_at) if case.due_at else None
+        if not member.can(Permission.CASE_PII):
+            case = mask_case(case)
+        return StaffCaseView(
+            case, events, links, numbers, deadline, files, self.allowed(member, case)
+        )
+
+    def allowed(self, member: StaffMember, case: CaseRow) -> builtins.list[str]:
+        """The CASE_ACTIONS this member may take on the case in its current status."""
+        if not member.can(Permission.CASE_ACT):
+            return []
+        machine = set(allowed_actions(case.status))
+        out = []
+        for action in CASE_ACTIONS:
+            names = _MACHINE.get(action, (action,))
+            if action in ("note", "flag", "reply") or machine.intersection(names):
+                out.append(action)
+        return out
+
+    async def attachment(
+        self, member: StaffMember, tracking_no: str, attachment_id: int, *, ip: str = ""
+    ) -> tuple[AttachmentRow, Path]:
+        """An attachment of a visible case and its file path (audited)."""
+        self._require(member, Permission.CASE_READ)
+        async with self.db.read() as conn:
+            case = await self._visible(conn, member, tracking_no)
+            files = {a.id: a for a in await _attachments(conn, case.id)}
+        found = files.get(attachment_id)
+        path = (self.attachments_dir / found.media_ref).resolve() if found else None
+        if found is None or path is None or not path.is_relative_to(self.attachments_dir.resolve()):
+            raise CaseNotFound(f"no attachment {attachment_id} on this case")
+        await self._audit(
+            member, "case.attachment", case_id=case.id, ip=ip, target=str(attachment_id)
+        )
+        return found, path
+
+    # ------------------------------------------------------------------ actions
+
+    async def act(
+        self,
+        member: StaffMember,
+        tracking_no: str,
+        action: str,
+        params: dict[str, Any],
+        *,
+        ip: str = "",
+    ) -> Change:
+        """Take a lifecycle action, a note, a flag, a link or a reply on a visible case."""
+        self._require(member, Permission.CASE_ACT)
+        if action not in CASE_ACTIONS:
+            raise ActionError(f"unknown action {action!r}; one of {', '.join(CASE_ACTIONS)}")
+        async with self.db.read() as conn:
+            case = await self._visible(conn, member, tracking_no)
+            if action == "link":
+                primary = str(params.get("primary") or "")
+                await self._visible(conn, member, primary)  # both cases must be in scope
+        number = case.tracking_no
+        actor = member.actor
+        note = _text(params, "note", required=False)
+        svc = self.lifecycle
+        try:
+            if action == "reply":
+                change = await self._reply(case, member, _text(params, "text", limit=MAX_REPLY))
+            elif action == "flag":
+                flag = str(params.get("flag") or "")
+                if flag not in STAFF_SETTABLE:
+                    raise ActionError(f"flag is one of {', '.join(sorted(STAFF_SETTABLE))}")
+                await svc.set_flag(number, flag, actor=actor, on=bool(params.get("on", True)))
+                change = Change(await svc.get(number), "flag", 0, (number,))
+            elif action == "note":
+                change = await svc.note(
+                    number,
+                    actor=actor,
+                    text=_text(params, "text"),
+                    public=bool(params.get("public", False)),
+                )
+            elif action == "reject":
+                change = await svc.reject(
+                    number,
+                    actor=actor,
+                    reason=_text(params, "reason"),
+                    channel=_text(params, "channel"),
+                    note=note,
+                )
+            elif action == "transfer":
+                change = await svc.transfer(number, actor=actor, to=_text(params, "to"), note=note)
+            elif action == "assign":
+                co = params.get("co_departments")
+                change = await svc.assign(
+                    number,
+                    actor=actor,
+                    department=str(params.get("department") or ""),
+                    co_departments=[str(c) for c in co] if isinstance(co, list) else None,
+                    note=note,
+                )
+            elif action == "extend":
+                change = await svc.extend(
+                    number,
+                    actor=actor,
+                    reason=_text(params, "reason"),
+                    days=_days(params),
+                    note=note,
+                )
+            elif action in ("answer", "decide"):
+                outcome = str(params.get("outcome") or "")
+                if outcome not in OUTCOMES:
+                    raise ActionError(f"outcome is one of {', '.join(OUTCOMES)}")
+                method = svc.answer if action == "answer" else svc.decide_review
+                change = await method(
+                    number, actor=actor, text=_text(params, "text"), outcome=outcome, note=note
+                )
+            elif action == "link":
+                change = await svc.link(number, str(params["primary"]), actor=actor, note=note)
+            else:  # accept, start, close: no parameters but the note
+                change = await getattr(svc, action)(number, actor=actor, note=note)
+        except LifecycleError as exc:
+            conflict = "cannot" in str(exc) or exc.__class__.__name__ == "TransitionError"
+            raise ActionError(str(exc), conflict=conflict) from exc
+        await self._audit(
+            member,
+            f"case.{action}",
+            case_id=case.id,
+            ip=ip,
+            detail={k: v for k, v in params.items() if k in ("outcome", "department", "flag")},
+        )
+        return change
+
+    async def _reply(self, case: CaseRow, member: StaffMember, text: str) -> Change:
+        """Push free text to the petitioner through their channel; a public timeline event."""
+        now = self.clock()
+        async with self.db.transaction() as conn:
+            contact = await contacts.get(conn, case.contact_id)
+            lang = contact.lang if contact.lang in self.texts.by_lang else "zh"
+            body = self.texts.get(
+                lang, "push.staff_reply", number=format_tracking_no(case.tracking_no), text=text
+            )
+            await outbox_store.enqueue(
+                conn,
+                contact_id=contact.id,
+                address=contact.address,
+                reply=Reply(body),
+                now=now,
+                kind="push",
+                case_id=case.id,
+                template={"key": "push.staff_reply", "tracking_no": case.tracking_no},
+            )
+            await case_store.add_event(
+                conn, case.id, at=now, actor=member.actor, kind="reply", note=text, public=True
+            )
+        return Change(case, "reply", 1, (case.tracking_no,))
+
+    # ------------------------------------------------------------------ dashboard
+
+    async def dashboard(self, member: StaffMember) -> Dashboard:
+        """Counts, deadline lists, weekly intake and the three rates, in the member's scope."""
+        self._require(member, Permission.CASE_READ)
+        scope = scope_of(member)
+        clock = self.deadline_clock()
+        async with self.db.read() as conn:
+            where = [c for c in [scope_clause(conn, scope)] if c is not None]
+            by_status = {
+                row[0]: int(row[1])
+                for row in await conn.execute(
+                    select(cases.c.status, func.count()).where(*where).group_by(cases.c.status)
+                )
+            }
+            due_sort = Sort("due_at", descending=False)
+            overdue = await list_cases(
+                conn,
+                CaseFilter(deadline="overdue"),
+                scope,
+                sort=due_sort,
+                per_page=DASHBOARD_LIST,
+                clock=clock,
+            )
+            near = await list_cases(
+                conn,
+                CaseFilter(deadline="near_due"),
+                scope,
+                sort=due_sort,
+                per_page=DASHBOARD_LIST,
+                clock=clock,
+            )
+            weekly = await self._weekly(conn, where)
+            on_time = await _rate(
+                conn,
+                [*where, cases.c.answered_at.is_not(None)],
+                cases.c.answered_at <= cases.c.answer_due_at,
+            )
+            satisfaction = await _rate(
+                conn,
+                [*where, cases.c.rating != ""],
+                cases.c.rating.in_(("satisfied", "basically_satisfied")),
+            )
+            review_asked = exists(
+                select(1).where(
+                    case_events.c.case_id == cases.c.id,
+                    case_events.c.kind == "request_review",
+                )
+            )
+            first = _flag_clause(conn, FIRST_PETITION)
+            first_contact = await _rate(
+                conn, [*where, cases.c.answered_at.is_not(None), first], ~review_asked
+            )
+        rows = (
+            [mask_case(c) for c in overdue.rows]
+            if not member.can(Permission.CASE_PII)
+            else overdue.rows
+        )
+        near_rows = (
+            [mask_case(c) for c in near.rows] if not member.can(Permission.CASE_PII) else near.rows
+        )
+        return Dashboard(
+            counts_by_status=by_status,
+            overdue=rows,
+            overdue_total=overdue.total,
+            near_due=near_rows,
+            near_due_total=near.total,
+            weekly=weekly,
+            on_time=on_time,
+            satisfaction=satisfaction,
+            first_contact=first_contact,
+            missing_calendar_years=self.lifecycle.calendar_gaps(),
+        )
+
+    async def _weekly(
+        self, conn: AsyncConnection, where: builtins.list[Any]
+    ) -> builtins.list[WeekCounts]:
+        tz = self.lifecycle.tz
+        today = self.clock().astimezone(tz).date()
+        first_monday = today - timedelta(days=today.weekday() + 7 * (DASHBOARD_WEEKS - 1))
+        since = datetime.combine(first_monday, datetime.min.time(), tz)
+        week = _week_expr(conn, tz.key)
+        weeks = {
+            first_monday + timedelta(weeks=i): WeekCounts(first_monday + timedelta(weeks=i))
+            for i in range(DASHBOARD_WEEKS)
+        }
+        for column, attr in (
+            (cases.c.channel, "by_channel"),
+            (cases.c.category, "by_category"),
+            (cases.c.region, "by_region"),
+        ):
+            query = (
+                select(week.label("week"), column, func.count())
+                .where(*where, cases.c.submitted_at >= since)
+                .group_by(literal_column("week"), column)
+            )
+            for week_value, key, n in await conn.execute(query):
+                start = (
+                    week_value
+                    if isinstance(week_value, date)
+                    else date.fromisoformat(str(week_value)[:10])
+                )
+                if start in weeks:
+                    getattr(weeks[start], attr)[key] = int(n)
+        return [weeks[k] for k in sorted(weeks)]
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _visible(
+        self, conn: AsyncConnection, member: StaffMember, tracking_no: str
+    ) -> CaseRow:
+        parsed = parse_tracking_no(tracking_no)
+        case = (
+            await case_store.by_tracking_no(conn, parsed.canonical)
+            if parsed.outcome == "valid"
+            else None
+        )
+        if case is None or not member.in_scope(case.department, case.co_departments):
+            raise CaseNotFound(f"no case {tracking_no}")
+        return case
+
+    @staticmethod
+    def _require(member: StaffMember, permission: Permission) -> None:
+        member.require(permission)
+
+    async def _audit(
+        self,
+        member: StaffMember,
+        action: str,
+        *,
+        case_id: int | None = None,
+        ip: str = "",
+        target: str = "",
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        async with self.db.transaction() as conn:
+            await staff_store.add_audit(
+                conn,
+                at=self.clock(),
+                actor=member.login,
+                action=action,
+                staff_id=member.id,
+                case_id=case_id,
+                target=target,
+                detail=detail or None,
+                ip=ip,
+            )
+
+
+def scope_of(member: StaffMember) -> Scope:
+    """The department scope of a staff member."""
+    return Scope.of(None if member.sees_all_departments else member.departments)
+
+
+def _filter_detail(flt: CaseFilter) -> dict[str, Any]:
+    """A filter as audit detail (the search text included: staff searches are audited)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(flt):
+        value = getattr(flt, f.name)
+        if value:
+            out[f.name] = value.isoformat() if isinstance(value, datetime) else value
+    return out
+
+
+def _text(params: dict[str, Any], name: str, *, limit: int = 20_000, required: bool = True) -> str:
+    value = str(params.get(name) or "").strip()
+    if required and not value:
+        raise ActionError(f"{name} is required")
+    if len(value) > limit:
+        raise ActionError(f"{name} is too long ({len(value)} > {limit} characters)")
+    return value
+
+
+def _days(params: dict[str, Any]) -> int:
+    try:
+        days = int(params.get("days"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ActionError("days must be a whole number") from None
+    if days < 1:
+        raise ActionError("days must be at least 1")
+    return days
+
+
+def _flag_clause(conn: AsyncConnection, flag: str) -> Any:
+    return json_contains_all(conn, cases.c.flags, [flag])
+
+
+def _week_expr(conn: AsyncConnection, tz: str) -> Any:
+    """The Monday (office time) of a case's submission week."""
+    if conn.dialect.name == "postgresql":
+        local = func.timezone(tz, cases.c.submitted_at)
+        return func.date(func.date_trunc("week", local))
+    # SQLite stores UTC text; shift to office time by the zone's fixed offset (China has no DST)
+    hours = _fixed_offset_hours(tz)
+    shifted = func.datetime(cases.c.submitted_at, f"{hours:+d} hours")
+    return func.date(shifted, "weekday 0", "-6 days")
+
+
+def _fixed_offset_hours(tz: str) -> int:
+    delta = datetime(2026, 1, 1, tzinfo=ZoneInfo(tz)).utcoffset()
+    return int(delta.total_seconds() // 3600) if delta else 0
+
+
+async def _rate(conn: AsyncConnection, where: list[Any], good: Any) -> Rate:
+    query = select(func.count(), func.count().filter(good)).where(and_(*where))
+    total, hits = (await conn.execute(query)).one()
+    return Rate(int(hits or 0), int(total or 0))
+
+
+async def _attachments(conn: AsyncConnection, case_id: int) -> list[AttachmentRow]:
+    rows = await conn.execute(
+        select(attachments).where(attachments.c.case_id == case_id).order_by(attachments.c.id)
+    )
+    return [
+        AttachmentRow(r.id, r.kind, r.mime, r.filename, r.size, r.media_ref, r.created_at)
+        for r in rows
+    ]
+
+
+__all__ = [
+    "CASE_ACTIONS",
+    "AccessDenied",
+    "ActionError",
+    "AttachmentRow",
+    "CaseNotFound",
+    "Casework",
+    "Dashboard",
+    "Rate",
+    "StaffCaseView",
+    "WeekCounts",
+    "mask_case",
+    "scope_of",
+]

@@ -1,0 +1,268 @@
+"""The staff case list: filters, Chinese full-text search, department scope, sort, pages.
+
+One query builder serves the console, the JSON API and the exports, so the three can
+never disagree about which cases a filter (or a staff member's scope) selects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Collection
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.cases.lifecycle import OPEN_STATUSES
+from bot.cases.search import fts5_query, parse_query, tsquery
+from bot.cases.tracking import parse_tracking_no
+from bot.storage.cases import CaseRow, _case
+from bot.storage.tables import cases
+
+SORTS = ("submitted_at", "due_at", "updated_at", "tracking_no", "status")
+MAX_PER_PAGE = 200
+Deadline = Literal["", "overdue", "near_due"]
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    """What the staff list asks for; empty fields do not filter."""
+
+    statuses: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    departments: tuple[str, ...] = ()  # lead or co-handling department
+    channels: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()  # every one of these flags
+    deadline: Deadline = ""  # overdue / near due (open cases only)
+    submitted_from: datetime | None = None
+    submitted_to: datetime | None = None  # exclusive
+    q: str = ""  # full text (Chinese bigrams, words) or a tracking number
+
+
+@dataclass(frozen=True)
+class Sort:
+    """Sort column and direction."""
+
+    by: str = "submitted_at"
+    descending: bool = True
+
+    def __post_init__(self) -> None:
+        if self.by not in SORTS:
+            raise ValueError(f"sort by one of {', '.join(SORTS)}")
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The moments deadline filters compare with: now, and the end of the near-due window."""
+
+    now: datetime
+    near_due_until: datetime
+
+
+@dataclass(frozen=True)
+class CasePage:
+    """One page of the filtered list and the total number of matching cases."""
+
+    rows: list[CaseRow]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        """How many pages the filter has."""
+        return max(1, -(-self.total // self.per_page))
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The departments whose cases a staff member sees; ``None`` means all."""
+
+    departments: frozenset[str] | None = field(default=None)
+
+    @classmethod
+    def of(cls, departments: Collection[str] | None) -> Scope:
+        """A scope from a staff member's departments (None: everything)."""
+        return cls(None if departments is None else frozenset(departments))
+
+
+def _json_overlap(
+    conn: AsyncConnection, column: Any, values: Collection[str]
+) -> ColumnElement[bool]:
+    """The JSON list in ``column`` shares at least one of ``values``."""
+    if not values:
+        return false()
+    if conn.dialect.name == "postgresql":
+        overlap: ColumnElement[bool] = column.op("?|")(
+            bindparam(None, list(values), type_=_pg_text_array())
+        )
+        return overlap
+    each = func.json_each(column).table_valued("value")
+    return exists(select(1).select_from(each).where(each.c.value.in_(list(values))))
+
+
+def json_contains_all(
+    conn: AsyncConnection, column: Any, values: Collection[str]
+) -> ColumnElement[bool]:
+    """The JSON list in ``column`` holds every one of ``values``."""
+    if conn.dialect.name == "postgresql":
+        contains: ColumnElement[bool] = column.op("?&")(
+            bindparam(None, list(values), type_=_pg_text_array())
+        )
+        return contains
+    clauses = []
+    for value in values:
+        each = func.json_each(column).table_valued("value")
+        clauses.append(exists(select(1).select_from(each).where(each.c.value == value)))
+    return and_(*clauses)
+
+
+def _pg_text_array() -> Any:
+    from sqlalchemy.dialects.postgresql import ARRAY
+    from sqlalchemy.types import Text
+
+    return ARRAY(Text)
+
+
+def scope_clause(conn: AsyncConnection, scope: Scope) -> ColumnElement[bool] | None:
+    """The WHERE clause restricting cases to a scope (None when it sees everything)."""
+    if scope.departments is None:
+        return None
+    deps = sorted(scope.departments)
+    if not deps:
+        return false()
+    return or_(cases.c.department.in_(deps), _json_overlap(conn, cases.c.co_departments, deps))
+
+
+def _text_clause(conn: AsyncConnection, query: str) -> ColumnElement[bool] | None:
+    number = parse_tracking_no(query)
+    if number.outcome == "valid":
+        return cases.c.tracking_no == number.canonical
+    terms = parse_query(query)
+    if not terms:
+        return None
+    if conn.dialect.name == "postgresql":
+        simple: ColumnElement[str] = literal_column("'simple'")  # inline: matches the GIN index
+        match: ColumnElement[bool] = func.to_tsvector(simple, cases.c.search_doc).op("@@")(
+            func.to_tsquery(simple, tsquery(terms))
+        )
+        return match
+    return cases.c.id.in_(
+        select(literal_column("rowid"))
+        .select_from(text("cases_fts"))
+        .where(text("cases_fts MATCH :fts").bindparams(fts=fts5_query(terms)))
+    )
+
+
+def where_clauses(
+    conn: AsyncConnection, flt: CaseFilter, scope: Scope, clock: Clock | None = None
+) -> list[ColumnElement[bool]]:
+    """The WHERE clauses of a filter within a scope."""
+    where: list[ColumnElement[bool]] = []
+    scoped = scope_clause(conn, scope)
+    if scoped is not None:
+        where.append(scoped)
+    for column, values in (
+        (cases.c.status, flt.statuses),
+        (cases.c.category, flt.categories),
+        (cases.c.region, flt.regions),
+        (cases.c.channel, flt.channels),
+    ):
+        if values:
+            where.append(column.in_(list(values)))
+    if flt.departments:
+        deps = list(flt.departments)
+        where.append(
+            or_(cases.c.department.in_(deps), _json_overlap(conn, cases.c.co_departments, deps))
+        )
+    if flt.flags:
+        where.append(json_contains_all(conn, cases.c.flags, flt.flags))
+    if flt.submitted_from is not None:
+        where.append(cases.c.submitted_at >= flt.submitted_from)
+    if flt.submitted_to is not None:
+        where.append(cases.c.submitted_at < flt.submitted_to)
+    if flt.deadline:
+        if clock is None:
+            raise ValueError("a deadline filter needs the clock")
+        where.append(cases.c.status.in_(sorted(OPEN_STATUSES)))
+        if flt.deadline == "overdue":
+            where.append(cases.c.due_at < clock.now)
+        else:
+            where.append(and_(cases.c.due_at >= clock.now, cases.c.due_at <= clock.near_due_until))
+    if flt.q.strip():
+        clause = _text_clause(conn, flt.q)
+        if clause is not None:
+            where.append(clause)
+    return where
+
+
+def filtered(
+    conn: AsyncConnection, flt: CaseFilter, scope: Scope, clock: Clock | None = None
+) -> Select[Any]:
+    """SELECT of the matching cases (all columns), unsorted: for exports and counts."""
+    return select(cases).where(*where_clauses(conn, flt, scope, clock))
+
+
+async def list_cases(
+    conn: AsyncConnection,
+    flt: CaseFilter,
+    scope: Scope,
+    *,
+    sort: Sort = Sort(),
+    page: int = 1,
+    per_page: int = 50,
+    clock: Clock | None = None,
+) -> CasePage:
+    """One page of the filtered, sorted case list with the total count."""
+    per_page = max(1, min(per_page, MAX_PER_PAGE))
+    page = max(1, page)
+    where = where_clauses(conn, flt, scope, clock)
+    total = int(
+        (await conn.execute(select(func.count()).select_from(cases).where(*where))).scalar_one()
+    )
+    query = (
+        select(cases)
+        .where(*where)
+        .order_by(*_order(sort))
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    rows = (await conn.execute(query)).all()
+    return CasePage([_case(r) for r in rows], total, page, per_page)
+
+
+async def iter_cases(
+    conn: AsyncConnection,
+    flt: CaseFilter,
+    scope: Scope,
+    *,
+    sort: Sort = Sort(),
+    clock: Clock | None = None,
+) -> AsyncIterator[CaseRow]:
+    """Every matching case in list order, streamed (exports of any size)."""
+    query = select(cases).where(*where_clauses(conn, flt, scope, clock)).order_by(*_order(sort))
+    result = await conn.stream(query)
+    async for row in result:
+        yield _case(row)
+
+
+def _order(sort: Sort) -> list[Any]:
+    column = cases.c[sort.by]
+    order = column.desc() if sort.descending else column.asc()
+    if sort.by == "due_at":  # cases without a deadline last, whichever the direction
+        order = order.nulls_last()
+    return [order, cases.c.id.desc() if sort.descending else cases.c.id.asc()]

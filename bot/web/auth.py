@@ -1,0 +1,260 @@
+"""Staff authentication for the console and the API: sessions, CSRF, bearer tokens, audit.
+
+* Console: a random session token in the ``xf_staff`` cookie (HttpOnly, SameSite=Strict,
+  Secure behind HTTPS); the database keeps its hash, an idle and an absolute expiry.
+* CSRF: every unsafe request authenticated by the cookie must carry the session's CSRF
+  token (form field ``_csrf`` or header ``X-CSRF-Token``) and, when the browser sends
+  one, an ``Origin`` of this host (OWASP CSRF cheat sheet: synchronizer token pattern).
+* API: ``Authorization: Bearer <token>`` (see ``xinfang staff token``); the console's own
+  scripts may use the cookie plus the CSRF header instead.
+* Login: per-address throttle in the process, per-account lock-out in the database.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from aiohttp import web
+
+from bot.clock import utc_now
+from bot.logging import get_logger
+from bot.staff.access import AccessDenied, Permission, StaffMember
+from bot.staff.accounts import LiveSession, StaffAccounts
+from bot.storage import staff as store
+from bot.web.security import SECURITY_HEADERS
+
+log = get_logger(__name__)
+
+COOKIE = "xf_staff"
+CONSOLE_PREFIX = "/staff"
+API_PREFIX = "/api/v1"
+LOGIN_PATH = "/staff/login"
+PUBLIC_PATHS = frozenset({LOGIN_PATH, "/api/v1/openapi.json"})
+_UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who made a staff request, and how."""
+
+    member: StaffMember
+    via: str  # "session" or "token"
+    csrf: str = ""  # the session's CSRF token ("" for bearer tokens)
+    session_hash: str = ""
+
+
+IDENTITY: web.RequestKey[Identity | None] = web.RequestKey("xf_identity")
+
+
+class LoginThrottle:
+    """At most ``limit`` login attempts per client address per minute (in this process)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._seen: dict[str, deque[float]] = defaultdict(deque)
+
+    def allow(self, ip: str) -> bool:
+        """Record an attempt; False when the address is over its limit."""
+        now = time.monotonic()
+        seen = self._seen[ip]
+        while seen and now - seen[0] > 60:
+            seen.popleft()
+        if len(seen) >= self.limit:
+            return False
+        seen.append(now)
+        if len(self._seen) > 10_000:  # forget idle addresses
+            for key in [k for k, v in self._seen.items() if not v]:
+                del self._seen[key]
+        return True
+
+
+@dataclass
+class StaffAuth:
+    """The authentication state shared by the console and the API."""
+
+    accounts: StaffAccounts
+    cookie_secure: bool
+    throttle: LoginThrottle
+
+    def set_cookie(self, response: web.StreamResponse, token: str) -> None:
+        """Attach a new session cookie (lives as long as the session's absolute limit)."""
+        response.set_cookie(
+            COOKIE,
+            token,
+            max_age=int(self.accounts.session_max.total_seconds()),
+            path="/",
+            httponly=True,
+            secure=self.cookie_secure,
+            samesite="Strict",
+        )
+
+    @staticmethod
+    def clear_cookie(response: web.StreamResponse) -> None:
+        """Remove the session cookie."""
+        response.del_cookie(COOKIE, path="/")
+
+
+STAFF_AUTH = web.AppKey("staff_auth", StaffAuth)
+
+
+def client_ip(request: web.Request) -> str:
+    """The client address as seen by this process (the reverse proxy sets it right)."""
+    return request.remote or ""
+
+
+def identity(request: web.Request) -> Identity | None:
+    """The authenticated staff identity of a request, if any."""
+    return request.get(IDENTITY)
+
+
+def member(request: web.Request) -> StaffMember:
+    """The authenticated staff member (the middleware guarantees one on protected paths)."""
+    found = identity(request)
+    if found is None:
+        raise web.HTTPUnauthorized()
+    return found.member
+
+
+def require(request: web.Request, permission: Permission) -> StaffMember:
+    """The staff member, if their role has ``permission``; 403 otherwise."""
+    who = member(request)
+    try:
+        who.require(permission)
+    except AccessDenied as exc:
+        raise _forbidden(request, str(exc)) from None
+    return who
+
+
+def _forbidden(request: web.Request, reason: str) -> web.HTTPException:
+    if request.path.startswith(API_PREFIX):
+        return web.HTTPForbidden(
+            text=json.dumps({"error": "forbidden", "detail": reason}),
+            content_type="application/json",
+        )
+    return web.HTTPForbidden(text=reason)
+
+
+async def audit(
+    request: web.Request,
+    action: str,
+    *,
+    case_id: int | None = None,
+    target: str = "",
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Write an audit log entry for the current staff member."""
+    found = identity(request)
+    if found is None:
+        raise web.HTTPUnauthorized()
+    auth = request.app[STAFF_AUTH]
+    async with auth.accounts.db.transaction() as conn:
+        await store.add_audit(
+            conn,
+            at=utc_now(),
+            actor=found.member.login,
+            action=action,
+            staff_id=found.member.id,
+            case_id=case_id,
+            target=target,
+            detail={**(detail or {}), "via": found.via},
+            ip=client_ip(request),
+        )
+
+
+def _same_origin(request: web.Request) -> bool:
+    origin = request.headers.get("Origin")
+    if origin is None:  # not sent by every browser on same-origin form posts
+        return True
+    return origin != "null" and urlsplit(origin).netloc == request.host
+
+
+def _csrf_ok(request: web.Request, session: LiveSession, form_token: str) -> bool:
+    sent = request.headers.get("X-CSRF-Token", "") or form_token
+    return bool(sent) and secrets.compare_digest(sent, session.csrf) and _same_origin(request)
+
+
+async def _form_csrf(request: web.Request) -> str:
+    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        form = await request.post()  # cached by aiohttp for the handler
+        value = form.get("_csrf", "")
+        return value if isinstance(value, str) else ""
+    return ""
+
+
+@web.middleware
+async def staff_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Authenticate /staff and /api/v1 requests; enforce CSRF; add security headers."""
+    path = request.path
+    is_api = path.startswith(API_PREFIX)
+    is_console = path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")
+    if not (is_api or is_console):
+        return await handler(request)
+    auth = request.app[STAFF_AUTH]
+    found: Identity | None = None
+    bearer = request.headers.get("Authorization", "")
+    if is_api and bearer:
+        scheme, _, token = bearer.partition(" ")
+        who = (
+            await auth.accounts.token_member(token.strip()) if scheme.lower() == "bearer" else None
+        )
+        if who is None:
+            return _api_error(
+                401, "invalid_token", "the bearer token is unknown, expired or revoked"
+            )
+        found = Identity(who, "token")
+    else:
+        session = await auth.accounts.session(request.cookies.get(COOKIE, ""))
+        if path == LOGIN_PATH and request.method in _UNSAFE:
+            # Logging in (again) carries no session token yet; the origin must still match.
+            if not _same_origin(request):
+                raise web.HTTPForbidden(text="cross-site login refused")
+        elif session is not None:
+            if request.method in _UNSAFE and not _csrf_ok(
+                request, session, await _form_csrf(request)
+            ):
+                log.info("staff.csrf_refused", path=path, login=session.member.login)
+                if is_api:
+                    return _api_error(403, "csrf", "missing or wrong CSRF token")
+                raise web.HTTPForbidden(text="CSRF check failed: reload the page and try again")
+            found = Identity(session.member, "session", session.csrf, session.token_hash)
+    request[IDENTITY] = found
+    if found is None and path not in PUBLIC_PATHS:
+        if is_api:
+            return _api_error(401, "unauthenticated", "send Authorization: Bearer <token>")
+        if request.method == "GET":
+            raise web.HTTPFound(f"{LOGIN_PATH}?next={_safe_next(request.path_qs)}")
+        raise web.HTTPForbidden(text="not logged in")
+    response = await handler(request)
+    if is_console:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _api_error(status: int, code: str, detail: str) -> web.Response:
+    headers = {"WWW-Authenticate": 'Bearer realm="xinfang"'} if status == 401 else None
+    return web.json_response({"error": code, "detail": detail}, status=status, headers=headers)
+
+
+def _safe_next(target: str) -> str:
+    """Only same-site console paths are followed after login (no open redirect)."""
+    if not target.startswith(CONSOLE_PREFIX) or target.startswith("//"):
+        return quote(CONSOLE_PREFIX)
+    return quote(target, safe="")
+
+
+def next_path(raw: str) -> str:
+    """The console path to go to after login, or the console home."""
+    if raw.startswith(CONSOLE_PREFIX + "/") and not raw.startswith("//") and "\\" not in raw:
+        return raw
+    return CONSOLE_PREFIX + "/"

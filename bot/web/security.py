@@ -1,0 +1,16 @@
+"""HTTP security headers shared by every page the bot serves (web chat and staff console)."""
+
+from __future__ import annotations
+
+# No inline script or style anywhere, no framing, no third-party origin: citizen text shown
+# in a page can never run (https://developer.mozilla.org/docs/Web/HTTP/CSP).
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; "
+        "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+        "form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
