@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
-import pytest
-
-from bot.__main__ import main
 from bot.storage.db import Database
 from bot.storage.migrate import current_revision, head_revision, upgrade
+
+
+def xinfang(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
+    """Run the command line as an operator would."""
+    env = {**os.environ, "XINFANG_DATABASE_URL": database_url}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def add_contacts(path: Path, start: int, count: int) -> None:
@@ -24,22 +32,21 @@ def add_contacts(path: Path, start: int, count: int) -> None:
     conn.close()
 
 
-async def test_backup_while_writing_is_a_consistent_copy(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+async def test_backup_while_writing_is_a_consistent_copy(tmp_path: Path) -> None:
     source = tmp_path / "xinfang.sqlite3"
     db = Database(f"sqlite+aiosqlite:///{source}")
     await upgrade(db)
     await db.dispose()
     add_contacts(source, 0, 500)
-    monkeypatch.setenv("XINFANG_DATABASE_URL", f"sqlite+aiosqlite:///{source}")
+    url = f"sqlite+aiosqlite:///{source}"
 
     writer = threading.Thread(target=add_contacts, args=(source, 500, 500))
     writer.start()
     target = tmp_path / "backups" / "xinfang-1.sqlite3"
-    assert main(["backup", str(target)]) == 0
+    done = xinfang("backup", str(target), database_url=url)
     writer.join()
-    assert "integrity ok" in capsys.readouterr().out
+    assert done.returncode == 0, done.stderr
+    assert "integrity ok" in done.stdout
 
     copy = sqlite3.connect(target)
     (copied,) = copy.execute("SELECT count(*) FROM contacts").fetchone()
@@ -51,13 +58,10 @@ async def test_backup_while_writing_is_a_consistent_copy(
     await restored.dispose()
 
     # never overwrites, and says why
-    assert main(["backup", str(target)]) == 2
-    assert "exists" in capsys.readouterr().err
+    again = xinfang("backup", str(target), database_url=url)
+    assert again.returncode == 2 and "exists" in again.stderr
 
 
-def test_postgresql_points_to_pg_dump(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
-    monkeypatch.setenv("XINFANG_DATABASE_URL", "postgresql+asyncpg://u@127.0.0.1/x")
-    assert main(["backup", str(tmp_path / "x")]) == 2
-    assert "pg_dump" in capsys.readouterr().err
+def test_postgresql_points_to_pg_dump(tmp_path: Path) -> None:
+    done = xinfang("backup", str(tmp_path / "x"), database_url="postgresql+asyncpg://u@h/x")
+    assert done.returncode == 2 and "pg_dump" in done.stderr
