@@ -16,14 +16,15 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/xinfang serve
 
-## browser: Debian's chromium for the browser tests (Playwright drives it; no browser download)
+## browser: Debian's chromium (Playwright drives it; no browser download) and a CJK font for
+## readable screenshots of the Chinese console
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@{ command -v chromium >/dev/null 2>&1 && dpkg -s fonts-noto-cjk >/dev/null 2>&1; } || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
 	  else \
-	    echo "chromium is missing: install Debian's chromium package to run the browser tests"; \
+	    echo "chromium or fonts-noto-cjk is missing: install Debian's packages to run the browser tests"; \
 	  fi; }
 
 ## test: set up and run the whole test suite (SQLite, and PostgreSQL when reachable)

@@ -20,6 +20,7 @@ from bot.channels.wechat import add_cli as add_wechat_cli
 from bot.dialogs.form import FormError
 from bot.logging import configure_logging, get_logger
 from bot.settings import Settings, SettingsError, load_settings
+from bot.staff.broadcast_cli import add_cli as add_broadcast_cli
 from bot.staff.cli import add_cli as add_staff_cli
 from bot.storage import migrate
 
@@ -144,6 +145,7 @@ def parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_check_config)
     add_case_cli(sub)
     add_staff_cli(sub)
+    add_broadcast_cli(sub)
     add_wechat_cli(sub)
     add_telegram_cli(sub)
     return p

@@ -204,6 +204,10 @@ class Intake:
             return Resolution(effect="submit", tracking_no=tracking_no)
         if effect.kind in ("rate", "request_review"):
             return await self._citizen_action(conn, contact, effect, now)
+        if effect.kind == "broadcast_opt":
+            await contacts.set_broadcast_opt_out(conn, contact.id, effect.opt_out)
+            outcome = "unsubscribed" if effect.opt_out else "subscribed"
+            return Resolution(effect="broadcast_opt", outcome=outcome)
         if effect.kind == "list_cases":
             own = await cases.for_contact(conn, contact.id)
             views = [await view_for_owner(conn, c) for c in own]

@@ -336,6 +336,14 @@ class WeChatChannel:
         except WeChatApiError as err:
             if err.errcode != OUT_OF_WINDOW:
                 raise _send_error(err) from err
+            if message.kind == "broadcast":
+                # Template messages are for service notifications about the user's own
+                # business only, never for mass messages (WeChat template message rules:
+                # https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Template_Message_Operation_Specifications.html)
+                raise SendError(
+                    "45015: outside the 48-hour window; broadcasts never use templates",
+                    retryable=False,
+                ) from err
             if not self.template_id:
                 raise SendError(
                     "45015: outside the 48-hour window and no template configured",

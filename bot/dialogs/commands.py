@@ -22,6 +22,8 @@ Intent = Literal[
     "status",
     "my_cases",
     "lang",
+    "unsubscribe",
+    "subscribe",
     "new",
     "skip",
     "done",
@@ -39,6 +41,9 @@ WORDS: dict[Intent, tuple[str, ...]] = {
     "status": ("查询", "进度", "查进度", "查询进度", "办理进度", "status", "track"),
     "my_cases": ("我的", "我的事项", "我的信访", "my cases", "my case", "mine", "my"),
     "lang": ("lang", "language", "语言"),
+    # broadcasts (群发通知) only; pushes about the citizen's own cases always go out
+    "unsubscribe": ("退订", "取消订阅", "退订通知", "不再接收通知", "unsubscribe", "opt out"),
+    "subscribe": ("订阅", "重新订阅", "恢复订阅", "接收通知", "subscribe", "opt in"),
 }
 # words that start a new petition (only taken as commands when no draft is open)
 NEW_WORDS = (
@@ -89,6 +94,8 @@ PLATFORM: dict[str, Intent] = {
     "skip": "skip",
     "done": "done",
     "confirm": "confirm",
+    "unsubscribe": "unsubscribe",
+    "subscribe": "subscribe",
 }
 
 

@@ -559,6 +559,10 @@ class _Turn:
             self.effect = Effect(kind="list_cases")
         elif intent == "lang":
             self.on_lang(cmd.arg)
+        elif intent in ("unsubscribe", "subscribe"):
+            self.st["await"] = None
+            self.st["pending"] = {"effect": "broadcast_opt", "tracking_no": "", "verify": False}
+            self.effect = Effect(kind="broadcast_opt", opt_out=intent == "unsubscribe")
         elif intent in ("back", "edit", "continue", "skip", "done", "confirm"):
             if draft is None:
                 if intent == "continue":
@@ -927,6 +931,13 @@ class _Turn:
             self.on_citizen_action_done(res)
         elif res.effect == "list_cases":
             self.on_cases(res.cases)
+        elif res.effect == "broadcast_opt":
+            key = (
+                "broadcasts.unsubscribed"
+                if res.outcome == "unsubscribed"
+                else "broadcasts.subscribed"
+            )
+            self.answer_then_reask(self.t(key))
         elif res.outcome in ("found", "verified") and res.case is not None:
             self.answer_then_reask(self.case_text(res.case, with_summary=res.outcome == "found"))
         elif res.outcome == "foreign" and number:

@@ -123,6 +123,8 @@ REQUIRED_KEYS = frozenset(
         "lang.choose",
         "command.unknown",
         "error.internal",
+        "broadcasts.unsubscribed",
+        "broadcasts.subscribed",
         *(f"status.{code}" for code in STATUS_CODES),
     }
 )

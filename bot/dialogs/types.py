@@ -42,6 +42,7 @@ class Resolution:
     cases: tuple[CaseView, ...] = ()  # for "list_cases"
     tracking_no: str = ""  # for "submit": the number of the new case
     # for "rate": "rated" | "none"; for "request_review": "requested" | "window_closed" | "none"
+    # for "broadcast_opt": "unsubscribed" | "subscribed"
     date: str = ""  # "request_review": the decision deadline, or the day the window closed
     rating: str = ""  # "rate": the rating recorded
     stage: str = ""  # "request_review": "review" (复查) or "recheck" (复核)
@@ -75,13 +76,14 @@ class Submission:
 class Effect:
     """Something only intake can do; the engine waits for its ``Resolution``."""
 
-    kind: Literal["lookup_case", "list_cases", "submit", "rate", "request_review"]
+    kind: Literal["lookup_case", "list_cases", "submit", "rate", "request_review", "broadcast_opt"]
     tracking_no: str = ""
     verify_digits: str = ""
     submission: Submission | None = None
     rating: str = ""  # "rate": satisfied | basically_satisfied | dissatisfied
     comment: str = ""  # "rate": the citizen's optional comment
     stage: str = ""  # "request_review": "review" (复查) or "recheck" (复核)
+    opt_out: bool = False  # "broadcast_opt": True for 退订, False for 订阅
 
 
 @dataclass(slots=True)

@@ -27,6 +27,7 @@ from bot.cases.lifecycle import OUTCOMES, Change, LifecycleError, allowed_action
 from bot.cases.service import LifecycleService
 from bot.cases.tracking import format_tracking_no, parse_tracking_no
 from bot.dialogs.texts import Texts
+from bot.logging import mask_text
 from bot.messages import Reply
 from bot.staff.access import AccessDenied, Permission, StaffMember
 from bot.storage import cases as case_store
@@ -168,12 +169,16 @@ def mask_phone(phone: str) -> str:
 
 
 def mask_case(case: CaseRow) -> CaseRow:
-    """The case with the petitioner's name, phone, address and representatives hidden."""
+    """The case with the petitioner's name, phone, address, representatives and any mobile or
+    ID-card number written in the free text hidden."""
     answers = dict(case.answers)
-    for key in PII_ANSWERS:
-        if answers.get(key):
-            value = str(answers[key])
-            answers[key] = mask_phone(value) if key == "phone" else mask_name(value)
+    for key, value in answers.items():
+        if not value:
+            continue
+        if key in PII_ANSWERS:
+            answers[key] = mask_phone(str(value)) if key == "phone" else mask_name(str(value))
+        elif isinstance(value, str):
+            answers[key] = mask_text(value)  # numbers written in the citizen's own words
     return dataclasses.replace(
         case, name=mask_name(case.name), phone=mask_phone(case.phone), answers=answers
     )

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.messages import Address
 from bot.storage.sql import insert_ignore
-from bot.storage.tables import contacts, conversations
+from bot.storage.tables import contacts, conversations, outbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +23,7 @@ class Contact:
     lang: str
     reachable: bool
     last_inbound_at: datetime | None
+    broadcast_opt_out: bool = False
 
 
 def _contact(row: Any) -> Contact:
@@ -32,6 +33,7 @@ def _contact(row: Any) -> Contact:
         lang=row.lang,
         reachable=row.reachable,
         last_inbound_at=row.last_inbound_at,
+        broadcast_opt_out=bool(row.broadcast_opt_out),
     )
 
 
@@ -74,6 +76,24 @@ async def get(conn: AsyncConnection, contact_id: int) -> Contact:
 async def update_contact(conn: AsyncConnection, contact_id: int, **values: Any) -> None:
     """Set fields of a contact (lang, reachable, last_inbound_at)."""
     await conn.execute(update(contacts).where(contacts.c.id == contact_id).values(**values))
+
+
+async def set_broadcast_opt_out(conn: AsyncConnection, contact_id: int, opt_out: bool) -> None:
+    """The citizen's 退订 / 订阅: no broadcasts from now on (or again).
+
+    Opting out also cancels broadcast messages queued for them and not yet being sent.
+    """
+    await update_contact(conn, contact_id, broadcast_opt_out=opt_out)
+    if opt_out:
+        await conn.execute(
+            update(outbox)
+            .where(
+                outbox.c.contact_id == contact_id,
+                outbox.c.kind == "broadcast",
+                outbox.c.status == "pending",
+            )
+            .values(status="cancelled")
+        )
 
 
 async def lock_state(

@@ -6,11 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.messages import Address, OutboundMessage, Reply
 from bot.storage.tables import outbox
+
+BROADCAST = "broadcast"  # the kind of broadcast rows: after replies and pushes
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +90,11 @@ async def claim_due(
     messages go out in order. Rows are taken oldest first, so an earlier row is never
     left out of a batch that takes a later one of its chat.
 
+    Broadcast rows come last: replies and case pushes due at the same time are taken
+    before them (each kind oldest first), and a broadcast row never holds back a later
+    reply or push of its chat, so a broadcast to thousands never delays a citizen's
+    conversation; a broadcast may reach a chat after a newer reply.
+
     PostgreSQL skips rows other workers hold (FOR UPDATE SKIP LOCKED); on SQLite the
     write transaction is already exclusive.
     """
@@ -97,6 +104,7 @@ async def claim_due(
         .where(
             earlier.c.contact_id == outbox.c.contact_id,
             earlier.c.id < outbox.c.id,
+            or_(earlier.c.kind != BROADCAST, outbox.c.kind == BROADCAST),
             or_(
                 (earlier.c.status == "pending") & (earlier.c.next_attempt_at > now),
                 (earlier.c.status == "sending") & (earlier.c.lease_until >= now),
@@ -114,7 +122,7 @@ async def claim_due(
             ),
             ~held_back,
         )
-        .order_by(outbox.c.id)
+        .order_by(case((outbox.c.kind == BROADCAST, 1), else_=0), outbox.c.id)
         .limit(limit)
         .with_for_update(of=outbox, skip_locked=True)
     )

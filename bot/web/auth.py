@@ -37,6 +37,7 @@ CONSOLE_PREFIX = "/staff"
 API_PREFIX = "/api/v1"
 LOGIN_PATH = "/staff/login"
 PUBLIC_PATHS = frozenset({LOGIN_PATH, "/api/v1/openapi.json"})
+STATIC_PREFIX = "/staff/static/"  # the console's CSS, scripts and icon: the login page needs them
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -227,7 +228,7 @@ async def staff_middleware(request: web.Request, handler: Handler) -> web.Stream
                 raise web.HTTPForbidden(text="CSRF check failed: reload the page and try again")
             found = Identity(session.member, "session", session.csrf, session.token_hash)
     request[IDENTITY] = found
-    if found is None and path not in PUBLIC_PATHS:
+    if found is None and path not in PUBLIC_PATHS and not path.startswith(STATIC_PREFIX):
         if is_api:
             return _api_error(401, "unauthenticated", "send Authorization: Bearer <token>")
         if request.method == "GET":

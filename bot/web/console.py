@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from bot.cases.tracking import format_tracking_no
+from bot.staff.access import Permission
 from bot.staff.accounts import LockedOut, LoginFailed
 from bot.web.auth import (
     COOKIE,
@@ -22,6 +25,7 @@ from bot.web.auth import (
     identity,
     next_path,
 )
+from bot.web.console_deps import CONSOLE, FLASH_COOKIE, take_flash
 from bot.web.i18n import LANGS, translate
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -48,14 +52,46 @@ async def _context(request: web.Request) -> dict[str, Any]:
     def static(name: str) -> str:
         return str(request.app.router["console_static"].url_for(filename=name))
 
+    deps = request.app[CONSOLE]
+    names = deps.labels
+    pickers = {
+        "status": names.status,
+        "category": names.category,
+        "region": names.region,
+        "department": names.department,
+        "channel": names.channel,
+        "flag": names.flag,
+        "appeal_type": names.appeal_type,
+        "rating": names.rating,
+    }
+
+    def label(kind: str, code: str) -> str:
+        """The configured name of a status, category, region, department, channel or flag."""
+        return pickers[kind](code, lang) if code else ""
+
+    def can(permission: str) -> bool:
+        return bool(found and found.member.can(Permission(permission)))
+
+    other = "en" if lang == "zh" else "zh"
+    if request.method == "GET":
+        kept = [(k, v) for k, v in request.query.items() if k != "lang"]
+        lang_url = request.path + "?" + urlencode([*kept, ("lang", other)])
+    else:  # a page answering a form post: switch on the start page
+        lang_url = "/staff/?" + urlencode([("lang", other)])
+
     return {
         "t": t,
         "static": static,
+        "lang_url": lang_url,
+        "label": label,
+        "local": deps.local,
+        "can": can,
         "lang": lang,
-        "other_lang": "en" if lang == "zh" else "zh",
+        "other_lang": other,
         "me": found.member if found else None,
         "csrf": found.csrf if found else "",
         "path": request.path,
+        "flash": take_flash(request),
     }
 
 
@@ -69,6 +105,7 @@ def setup_templates(app: web.Application) -> None:
         context_processors=[_context],
     )
     env.globals["LANGS"] = LANGS
+    env.filters["tn"] = format_tracking_no
 
 
 def render(
@@ -76,6 +113,12 @@ def render(
 ) -> web.Response:
     """Render a console page; remembers a ?lang= choice in a cookie."""
     response = aiohttp_jinja2.render_template(template, request, context, status=status)
+    # Not "no-referrer" here: with it, Chromium sends `Origin: null` on form posts (Fetch
+    # standard, "serializing a request origin"), and the CSRF origin check refuses them.
+    # "same-origin" still sends nothing to other sites.
+    response.headers["Referrer-Policy"] = "same-origin"
+    if FLASH_COOKIE in request.cookies:  # shown once, on this page
+        response.del_cookie(FLASH_COOKIE, path="/staff")
     chosen = request.query.get("lang")
     if chosen in LANGS:
         response.set_cookie(
@@ -125,19 +168,13 @@ async def logout(request: web.Request) -> web.Response:
     raise response
 
 
-async def home(request: web.Request) -> web.Response:
-    """GET /staff/: the console's start page."""
-    return render(request, "home.html", {})
-
-
 async def _slash(_request: web.Request) -> web.Response:
     raise web.HTTPFound("/staff/")
 
 
 def add_routes(app: web.Application) -> None:
-    """Login, logout, the start page and the console's static files."""
+    """Login, logout and the console's static files (pages add their own routes)."""
     app.router.add_get("/staff", _slash)
-    app.router.add_get("/staff/", home)
     app.router.add_get(LOGIN_PATH, login_page)
     app.router.add_post(LOGIN_PATH, login)
     app.router.add_post("/staff/logout", logout)

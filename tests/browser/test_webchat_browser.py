@@ -5,53 +5,25 @@ Screenshots go to test-artifacts/ for a person to look at.
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 from sqlalchemy import select
 
 from bot.storage.db import Database
 from bot.storage.tables import cases
+from tests.browser.conftest import ARTIFACTS
 from tests.petition import ANSWERS_ZH, CONFIRM_WORD
-from tests.server import ROOT, Server
+from tests.server import Server
 
 pytestmark = pytest.mark.e2e
-CHROMIUM = os.environ.get("XINFANG_TEST_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = ROOT / "test-artifacts"
 # the form's questions in order, for the answers a citizen of tests.petition gives
 ORDER = [
     "appeal_type", "name", "phone", "address", "region", "incident_place", "category",
     "respondent", "request", "facts", "people_count", "legal_status", "reported_before",
     "attachments",
 ]  # fmt: skip
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if not shutil.which(CHROMIUM):
-        if os.environ.get("XINFANG_TEST_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"chromium not found at {CHROMIUM}")
-        pytest.skip("chromium not installed (make test installs it)")
-    async with async_playwright() as pw:
-        # flags: the machine has no network beyond loopback; see the env notes
-        browser = await pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        yield browser
-        await browser.close()
 
 
 async def bot_says(page: Page, count_before: int) -> str:

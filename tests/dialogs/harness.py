@@ -76,6 +76,9 @@ class FakeStore:
             return Resolution(effect="submit", tracking_no=number)
         if effect.kind in ("rate", "request_review"):
             return self.citizen_action(effect, now)
+        if effect.kind == "broadcast_opt":
+            outcome = "unsubscribed" if effect.opt_out else "subscribed"
+            return Resolution(effect="broadcast_opt", outcome=outcome)
         if effect.kind == "list_cases":
             mine = tuple(c.view for c in self.cases.values() if c.owner)
             return Resolution(effect="list_cases", cases=mine)
@@ -199,6 +202,8 @@ class Conversation:
             for name in ("rating", "comment", "stage"):
                 if getattr(result.effect, name):
                     eff[name] = getattr(result.effect, name)
+            if result.effect.kind == "broadcast_opt":
+                eff["opt_out"] = result.effect.opt_out
             if result.effect.submission is not None:
                 eff["answers"] = result.effect.submission.answers
                 eff["attachments"] = len(result.effect.submission.attachments)

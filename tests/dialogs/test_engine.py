@@ -62,8 +62,12 @@ COMMAND_TEXTS = [
     "/frobnicate",
     "取消",
     "cancel",
+    "退订",
+    "subscribe",
 ]
-PLATFORM_COMMANDS = ["start", "help", "status", "cancel", "lang", "my_cases", "new", "bogus"]
+PLATFORM_COMMANDS = [
+    "start", "help", "status", "cancel", "lang", "my_cases", "new", "unsubscribe", "bogus"
+]  # fmt: skip
 INTERNAL_ERROR = {"系统繁忙，请稍后再试。您已填写的内容不会丢失。", "Something went wrong"}
 
 
@@ -90,6 +94,7 @@ def _run(cfg: EngineConfig, state: dict[str, Any] | None, event: Event) -> StepR
             "submit": Resolution(effect="submit", tracking_no="XF2611210000013"),
             "list_cases": Resolution(effect="list_cases"),
             "lookup_case": Resolution(effect="lookup_case", outcome="not_found"),
+            "broadcast_opt": Resolution(effect="broadcast_opt", outcome="unsubscribed"),
         }[kind]
         second = step(
             cfg, json.loads(json.dumps(result.state)), Event("resolved", resolution=resolution), NOW

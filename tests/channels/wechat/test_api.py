@@ -78,6 +78,21 @@ async def test_outside_48_hours_without_template_is_permanent(
     await ch.api.close()
 
 
+async def test_broadcasts_outside_48_hours_never_use_the_template(
+    db: Database, fake: FakeWeChat
+) -> None:
+    ch = channel(db, fake, template_id=fake.template_id)
+    fake.user_wrote(OPENID, ago_seconds=49 * 3600)
+    message = OutboundMessage(
+        Address("wechat", OPENID), Reply("端午节期间窗口暂停接待"), "broadcast"
+    )
+    with pytest.raises(SendError) as err:
+        await ch.send(message)
+    assert not err.value.retryable and "45015" in err.value.reason
+    assert fake.templates == [] and fake.custom == []
+    await ch.api.close()
+
+
 @pytest.mark.parametrize(
     ("errcode", "retryable", "unreachable"),
     [

@@ -1,0 +1,363 @@
+"""The case pages: the filtered list and its exports, the case detail, actions, attachments."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import urllib.parse
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from bot.cases.flags import STAFF_SETTABLE
+from bot.cases.lifecycle import OPEN_STATUSES, OUTCOMES
+from bot.cases.tracking import format_tracking_no
+from bot.dialogs.texts import STATUS_CODES
+from bot.staff.access import AccessDenied, Permission, StaffMember
+from bot.staff.casework import ActionError, CaseNotFound, StaffCaseView
+from bot.storage.case_query import Clock
+from bot.storage.cases import CaseRow
+from bot.web.auth import client_ip, require
+from bot.web.console import lang_of, render
+from bot.web.console_deps import Console, console, flash
+from bot.web.console_filters import PER_PAGE_CHOICES, pages_around, parse_list_query
+from bot.web.i18n import translate
+
+CHANNELS = ("wechat", "telegram", "web", "terminal")
+# attachments a browser may show inline; everything else is a download
+INLINE_IMAGES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+PLAYABLE_AUDIO = frozenset(
+    {"audio/mpeg", "audio/mp4", "audio/aac", "audio/ogg", "audio/wav", "audio/webm", "audio/x-m4a"}
+)
+_SAFE_NAME = re.compile(r"[^\w.\-]+")
+# the form field of each action's parameters, in order (checkboxes and lists handled below)
+ACTION_FIELDS: dict[str, tuple[str, ...]] = {
+    "reject": ("reason", "channel"),
+    "transfer": ("to",),
+    "assign": ("department",),
+    "extend": ("days", "reason"),
+    "answer": ("outcome", "text"),
+    "decide": ("outcome", "text"),
+    "note": ("text",),
+    "flag": ("flag",),
+    "link": ("primary",),
+    "reply": ("text",),
+}
+
+
+def deadline_marks(rows: Iterable[CaseRow], clock: Clock) -> dict[int, str]:
+    """ "overdue" / "near_due" for open cases whose deadline is past or close."""
+    marks: dict[int, str] = {}
+    for case in rows:
+        if case.due_at is None or case.status not in OPEN_STATUSES:
+            continue
+        if case.due_at < clock.now:
+            marks[case.id] = "overdue"
+        elif case.due_at <= clock.near_due_until:
+            marks[case.id] = "near_due"
+    return marks
+
+
+def _choices(deps: Console, member: StaffMember, lang: str) -> dict[str, list[tuple[str, str]]]:
+    """(code, name) options of each filter, from config."""
+    labels = deps.labels
+    departments = (
+        list(labels.departments) if member.sees_all_departments else list(member.departments)
+    )
+    return {
+        "status": [(c, labels.status(c, lang)) for c in STATUS_CODES],
+        "category": [(c, labels.category(c, lang)) for c in labels.categories],
+        "region": [(c, labels.region(c, lang)) for c in labels.regions],
+        "department": [(c, labels.department(c, lang)) for c in departments],
+        "channel": [(c, labels.channel(c, lang)) for c in CHANNELS],
+        "flag": [(c, labels.flag(c, lang)) for c in labels.flags],
+    }
+
+
+async def case_list(request: web.Request) -> web.Response:
+    """GET /staff/cases: one count and one page query (case_query), whatever the filter."""
+    member = require(request, Permission.CASE_READ)
+    deps = console(request)
+    lang = lang_of(request)
+    lq = parse_list_query(request.query, deps.tz)
+    result = await deps.casework.list(
+        member, lq.flt, sort=lq.sort, page=lq.page, per_page=lq.per_page, ip=client_ip(request)
+    )
+    context = {
+        "lq": lq,
+        "result": result,
+        "marks": deadline_marks(result.rows, deps.casework.deadline_clock()),
+        "choices": _choices(deps, member, lang),
+        "per_page_choices": PER_PAGE_CHOICES,
+        "page_numbers": pages_around(result.page, result.pages),
+        "export_qs": lq.query_string(page=None, per_page=None),
+    }
+    return render(request, "cases.html", context)
+
+
+def _filename(ext: str, now: datetime, deps: Console) -> str:
+    return f"xinfang-cases-{deps.local(now, '%Y%m%d-%H%M')}.{ext}"
+
+
+async def export_csv(request: web.Request) -> web.StreamResponse:
+    """GET /staff/cases/export.csv: the filtered list, streamed (permission ``export``)."""
+    member = require(request, Permission.EXPORT)
+    deps = console(request)
+    lq = parse_list_query(request.query, deps.tz)
+    chunks = deps.exporter.stream_csv(
+        lq.flt,
+        member,
+        lang=lang_of(request),
+        sort=lq.sort,
+        deadline_clock=deps.casework.deadline_clock(),
+        ip=client_ip(request),
+    )
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{_filename("csv", deps.clock(), deps)}"',
+        }
+    )
+    await response.prepare(request)
+    async for chunk in chunks:
+        await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+async def export_xlsx(request: web.Request) -> web.StreamResponse:
+    """GET /staff/cases/export.xlsx: the filtered list as a workbook (permission ``export``)."""
+    member = require(request, Permission.EXPORT)
+    deps = console(request)
+    lq = parse_list_query(request.query, deps.tz)
+    # a zip needs seeking: build it in a temporary file, then send that
+    with tempfile.TemporaryFile(prefix="xinfang-export-") as out:
+        await deps.exporter.write(
+            lq.flt,
+            member,
+            "xlsx",
+            out,
+            lang=lang_of(request),
+            sort=lq.sort,
+            deadline_clock=deps.casework.deadline_clock(),
+            ip=client_ip(request),
+        )
+        size = out.tell()
+        out.seek(0)
+        name = _filename("xlsx", deps.clock(), deps)
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": (
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+                ),
+                "Content-Disposition": f'attachment; filename="{name}"',
+                "Content-Length": str(size),
+            }
+        )
+        await response.prepare(request)
+        while block := out.read(256 * 1024):
+            await response.write(block)
+    await response.write_eof()
+    return response
+
+
+def _answer_text(value: Any, spec: Any, kind: str, deps: Console, lang: str) -> str:
+    """A stored answer as staff read it (choice labels, place names, lists)."""
+    if value is None or value == "":
+        return ""
+    if spec is not None and spec.choices:
+        choice = spec.choice(value)
+        if choice is not None:
+            return str(choice.label.get(lang))
+    if kind == "region":
+        return deps.labels.region(str(value), lang)
+    if kind == "category":
+        return deps.labels.category(str(value), lang)
+    if isinstance(value, dict):
+        text = str(value.get("label") or "")
+        if value.get("lat") is not None:
+            text = f"{text} ({value.get('lat')}, {value.get('lon')})".strip()
+        return text
+    if isinstance(value, list):
+        return "、".join(str(v) for v in value)
+    return str(value)
+
+
+def form_fields(case: CaseRow, deps: Console, lang: str) -> list[tuple[str, str, str]]:
+    """(field name, label, value) of every answer, in the order of the form."""
+    try:
+        form = deps.forms.current("intake")
+        specs = {f.name: f for f in form.fields}
+    except KeyError:
+        specs = {}
+    out: list[tuple[str, str, str]] = []
+    names = [n for n in specs if n in case.answers] + [n for n in case.answers if n not in specs]
+    for name in names:
+        spec = specs.get(name)
+        if spec is not None and spec.kind == "attachments":
+            continue  # shown with the files themselves
+        label = spec.label.get(lang) if spec is not None else name
+        kind = spec.source if spec is not None and spec.source else name
+        out.append((name, label, _answer_text(case.answers[name], spec, kind, deps, lang)))
+    return out
+
+
+def _department_options(deps: Console, lang: str) -> list[tuple[str, str]]:
+    labels = deps.labels
+    return sorted(
+        ((code, labels.department(code, lang)) for code in labels.departments),
+        key=lambda pair: pair[0],
+    )
+
+
+def _link_rows(view: StaffCaseView) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+    """(tracking number, score) of linked and of suggested cases."""
+    linked: list[tuple[str, float]] = []
+    suggested: list[tuple[str, float]] = []
+    for link in view.links:
+        other = link.other_case_id if link.case_id == view.case.id else link.case_id
+        number = view.numbers.get(other)
+        if number is None:
+            continue
+        (linked if link.kind == "linked" else suggested).append((number, link.score))
+    return linked, suggested
+
+
+async def case_detail(request: web.Request) -> web.Response:
+    """GET /staff/cases/{tracking_no}: everything about one case, and its actions."""
+    member = require(request, Permission.CASE_READ)
+    deps = console(request)
+    lang = lang_of(request)
+    number = request.match_info["tracking_no"]
+    try:
+        view = await deps.casework.detail(member, number, ip=client_ip(request))
+    except CaseNotFound:
+        return render(request, "not_found.html", {}, status=404)
+    linked, suggested = _link_rows(view)
+    context = {
+        "view": view,
+        "case": view.case,
+        "fields": form_fields(view.case, deps, lang),
+        "linked": linked,
+        "suggested": suggested,
+        "primary": view.numbers.get(view.case.linked_to) if view.case.linked_to else "",
+        "actions": [a for a in view.allowed_actions if a not in ("flag", "link")],
+        "can_flag": "flag" in view.allowed_actions,
+        "can_link": "link" in view.allowed_actions,
+        "staff_flags": sorted(STAFF_SETTABLE),
+        "outcomes": OUTCOMES,
+        "departments": _department_options(deps, lang),
+        "inline_images": INLINE_IMAGES,
+        "playable_audio": PLAYABLE_AUDIO,
+    }
+    return render(request, "case.html", context)
+
+
+def _params(action: str, form: Any) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for name in ACTION_FIELDS.get(action, ()):
+        params[name] = str(form.get(name, ""))
+    if action == "assign":
+        params["co_departments"] = [str(v) for v in form.getall("co_departments", []) if v]
+    if action == "note":
+        params["public"] = form.get("public") == "on"
+    if action == "flag":
+        params["on"] = form.get("on") == "1"
+    note = str(form.get("note", "")).strip()
+    if note:
+        params["note"] = note
+    return params
+
+
+def _refusal(exc: ActionError, action: str, deps: Console, lang: str) -> str:
+    """An ActionError in the interface language (the service speaks English)."""
+    message = str(exc)
+    status = getattr(exc.__cause__, "status", "")  # a TransitionError knows the status
+    if exc.conflict and status:
+        return translate(
+            lang,
+            "action.conflict",
+            status=deps.labels.status(status, lang),
+            action=translate(lang, f"action.{action}"),
+        )
+    required = re.fullmatch(r"(\w+) is required", message)
+    if required:
+        key = required.group(1)
+        field = translate(lang, f"field.{key}")
+        return translate(lang, "action.required", field=field if field != f"field.{key}" else key)
+    return translate(lang, "action.refused", message=message)
+
+
+async def case_action(request: web.Request) -> web.Response:
+    """POST /staff/cases/{tracking_no}/actions/{action}: act, then back to the case page
+    with a message saying what was done or why it was refused."""
+    member = require(request, Permission.CASE_ACT)
+    deps = console(request)
+    lang = lang_of(request)
+    number = request.match_info["tracking_no"]
+    action = request.match_info["action"]
+    form = await request.post()
+    response = web.HTTPSeeOther(f"/staff/cases/{urllib.parse.quote(number, safe='')}")
+    try:
+        change = await deps.casework.act(
+            member, number, action, _params(action, form), ip=client_ip(request)
+        )
+    except CaseNotFound:
+        return render(request, "not_found.html", {}, status=404)
+    except AccessDenied:
+        raise web.HTTPForbidden(text=translate(lang, "common.forbidden")) from None
+    except ActionError as exc:
+        flash(response, "error", _refusal(exc, action, deps, lang))
+        raise response from None
+    done = translate(lang, f"action.{action}")
+    number = format_tracking_no(change.case.tracking_no)
+    flash(response, "ok", translate(lang, "action.done", action=done, number=number))
+    raise response
+
+
+async def attachment(request: web.Request) -> web.StreamResponse:
+    """GET /staff/cases/{tracking_no}/attachments/{id}: a file of a case in scope."""
+    member = require(request, Permission.CASE_READ)
+    deps = console(request)
+    try:
+        attachment_id = int(request.match_info["attachment_id"])
+        row, path = await deps.casework.attachment(
+            member, request.match_info["tracking_no"], attachment_id, ip=client_ip(request)
+        )
+    except (ValueError, CaseNotFound):
+        return render(request, "not_found.html", {}, status=404)
+    if not path.is_file():
+        return render(request, "not_found.html", {}, status=404)
+    mime = (row.mime or "").split(";")[0].strip().lower()
+    inline = mime in INLINE_IMAGES or mime in PLAYABLE_AUDIO
+    content_type = mime if inline else "application/octet-stream"
+    name = row.filename or f"attachment-{row.id}"
+    ascii_name = _SAFE_NAME.sub("_", name)[:100] or f"attachment-{row.id}"
+    disposition = (
+        f'{"inline" if inline else "attachment"}; filename="{ascii_name}"; '
+        f"filename*=UTF-8''{urllib.parse.quote(name[:200], safe='')}"
+    )
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": content_type,
+            "Content-Disposition": disposition,
+            "X-Content-Type-Options": "nosniff",
+            # even opened on its own, a file can run nothing
+            "Content-Security-Policy": "default-src 'none'; img-src 'self'; "
+            "media-src 'self'; sandbox",
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+def add_routes(app: web.Application) -> None:
+    """The case list, exports, detail, actions and attachments."""
+    app.router.add_get("/staff/cases", case_list)
+    app.router.add_get("/staff/cases/export.csv", export_csv)
+    app.router.add_get("/staff/cases/export.xlsx", export_xlsx)
+    app.router.add_get("/staff/cases/{tracking_no}", case_detail)
+    app.router.add_post("/staff/cases/{tracking_no}/actions/{action}", case_action)
+    app.router.add_get("/staff/cases/{tracking_no}/attachments/{attachment_id:\\d+}", attachment)
