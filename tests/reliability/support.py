@@ -6,18 +6,22 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from sqlalchemy import func, select
 
+from bot.dialogs.types import Event
 from bot.storage.db import Database
 from bot.storage.tables import outbox
 from tests.channels.wechat.payloads import AES_KEY, APP_ID, TOKEN
+from tests.dialogs.harness import START, Conversation, FakeStore, make_config
 from tests.fakes_telegram import TOKEN as TELEGRAM_TOKEN
 from tests.fakes_telegram import FakeTelegram
 from tests.fakes_wechat import FakeWeChat
+from tests.petition import answer_for, current_question
 from tests.server import Server
 
 TELEGRAM_SECRET = "reliability-secret"
@@ -135,12 +139,6 @@ def reference_petition(answers: dict[str, str]) -> tuple[list[str], dict[str, An
     the tests use against the server, so a case written under load, restarts and
     duplicate deliveries can be compared with what one clean conversation produces.
     """
-    from datetime import datetime
-
-    from bot.dialogs.types import Event
-    from tests.dialogs.harness import START, Conversation, FakeStore, make_config
-    from tests.petition import answer_for, current_question
-
     conv = Conversation(make_config(), FakeStore(), datetime.fromisoformat(START))
     typed: list[str] = []
     text = "新建"

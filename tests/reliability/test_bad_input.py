@@ -31,7 +31,12 @@ from tests.fakes_telegram import TOKEN as TELEGRAM_TOKEN
 from tests.fakes_telegram import FakeTelegram, text_update
 from tests.fakes_wechat import FakeWeChat
 from tests.petition import ANSWERS_ZH
-from tests.reliability.support import TELEGRAM_HEADERS, TELEGRAM_SECRET, count_rows
+from tests.reliability.support import (
+    TELEGRAM_HEADERS,
+    TELEGRAM_SECRET,
+    count_rows,
+    reference_petition,
+)
 
 DECORATIONS = {
     "control": "\x01\x07\x1b[31m\x7f",
@@ -308,8 +313,6 @@ def decorated(kind: str, injection: str) -> dict[str, str]:
 async def test_odd_characters_and_injections_in_every_field(
     doors: Doors, kind: str, injection: str
 ) -> None:
-    from tests.reliability.support import reference_petition
-
     answers = decorated(kind, injection)
     typed, expected = reference_petition(answers)
     for text in typed:

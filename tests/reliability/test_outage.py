@@ -38,17 +38,17 @@ PER_CHAT = 3
 
 
 async def backlog(http: aiohttp.ClientSession, url: str) -> tuple[int, dict[str, float]]:
-    """(backlog on /readyz, pending rows per channel on /metrics)."""
+    """(backlog on /readyz, rows waiting per channel on /metrics)."""
     async with http.get(f"{url}/readyz") as resp:
         assert resp.status == 200
         ready = await resp.json()
     async with http.get(f"{url}/metrics") as resp:
         text = await resp.text()
-    pending = {
-        m.group(1): float(m.group(2))
-        for m in re.finditer(r'xinfang_outbox_rows\{channel="(\w+)",status="pending"\} (\S+)', text)
-    }
-    return int(ready["outbox_backlog"]), pending
+    waiting: dict[str, float] = {}  # pending, or being tried at this moment (sending)
+    for m in re.finditer(r'xinfang_outbox_rows\{channel="(\w+)",status="(\w+)"\} (\S+)', text):
+        if m.group(2) in ("pending", "sending"):
+            waiting[m.group(1)] = waiting.get(m.group(1), 0) + float(m.group(3))
+    return int(ready["outbox_backlog"]), waiting
 
 
 async def test_deliveries_back_off_during_an_outage_and_all_arrive_after(
