@@ -19,6 +19,7 @@ from bot.channels.telegram import add_cli as add_telegram_cli
 from bot.channels.wechat import add_cli as add_wechat_cli
 from bot.dialogs.form import FormError
 from bot.logging import configure_logging, get_logger
+from bot.outbox_cli import add_cli as add_outbox_cli
 from bot.settings import Settings, SettingsError, load_settings
 from bot.staff.broadcast_cli import add_cli as add_broadcast_cli
 from bot.staff.cli import add_cli as add_staff_cli
@@ -144,6 +145,7 @@ def parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate settings, forms and texts, then exit")
     check.set_defaults(func=_check_config)
     add_case_cli(sub)
+    add_outbox_cli(sub)
     add_staff_cli(sub)
     add_broadcast_cli(sub)
     add_wechat_cli(sub)

@@ -25,7 +25,11 @@ from bot.metrics import OUTBOX_ROWS, REGISTRY
 from bot.outbox import OutboxWorker, RetryPolicy
 from bot.settings import Settings
 from bot.staff.accounts import StaffAccounts
+from bot.staff.broadcast_cli import enabled_channels
+from bot.staff.broadcasts import BroadcastService
 from bot.staff.casework import Casework
+from bot.staff.export import CaseExporter
+from bot.staff.labels import load_labels
 from bot.storage import outbox
 from bot.storage.db import Database
 from bot.storage.migrate import current_revision, ensure_schema, head_revision
@@ -51,6 +55,8 @@ class Services:
     mailboxes: dict[str, MailboxChannel]
     accounts: StaffAccounts
     casework: Casework
+    broadcasts: BroadcastService
+    exporter: CaseExporter
     channels: dict[str, Channel] = field(default_factory=dict)
 
     def worker(self) -> OutboxWorker:
@@ -105,7 +111,20 @@ def build_services(settings: Settings) -> Services:
     if settings.wechat_enabled:
         channels[wechat.NAME] = wechat.build_channel(settings, db)
     casework = Casework(db, lifecycle, texts, attachments_dir=settings.attachments_dir)
-    return Services(settings, db, engine, intake, mailboxes, accounts, casework, channels)
+    broadcasts = BroadcastService(db, channels=enabled_channels(settings))
+    exporter = CaseExporter(db, load_labels(settings.config_dir), timezone=settings.timezone)
+    return Services(
+        settings,
+        db,
+        engine,
+        intake,
+        mailboxes,
+        accounts,
+        casework,
+        broadcasts,
+        exporter,
+        channels,
+    )
 
 
 SERVICES = web.AppKey("services", Services)
@@ -130,12 +149,7 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
         rate_per_ip_per_minute=s.web_rate_per_ip_per_minute,
     )
     chat.add_routes(app)
-    staff_web.install(
-        app,
-        services.accounts,
-        cookie_secure=s.web_cookie_secure,
-        login_per_minute=s.staff_login_per_ip_per_minute,
-    )
+    staff_web.install(app, services)
     app.router.add_get("/", _index)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
@@ -158,6 +172,7 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
         worker_task = None
         if run_worker:
             worker = services.worker()
+            services.broadcasts.on_enqueued = worker.wake  # a new broadcast starts at once
             worker_task = asyncio.create_task(worker.run(stop), name="outbox-worker")
         lifecycle_service = services.intake.lifecycle
         gaps = lifecycle_service.calendar_gaps() if lifecycle_service is not None else []

@@ -1,4 +1,4 @@
-"""The inbound use case: dedupe · lock · load · step the engine · save, in one transaction.
+"""The inbound use case: dedupe · lock · load · step the engine · save, group-committed.
 
 This is the only caller of the dialog engine. Replies are either returned for the
 request's own response ("direct") or written to the outbox in the same transaction.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -16,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.cases.registration import create_case, view_for_owner, view_for_verified
+from bot.cases.registration import Describe, create_case, view_for_owner, view_for_verified
 from bot.cases.service import LifecycleService
 from bot.clock import utc_now
 from bot.dialogs.engine import EngineConfig, state_lang, step
@@ -31,6 +32,7 @@ from bot.storage.db import Database
 log = get_logger(__name__)
 
 MAX_EFFECTS_PER_MESSAGE = 4  # an engine step resolves at most a lookup then a submit
+MAX_BATCH = 128  # messages per group commit
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +46,36 @@ class IntakeResult:
     inbound_id: int = 0
 
 
+@dataclass(slots=True)
+class _Job:
+    """One message waiting for a group commit."""
+
+    msg: InboundMessage
+    via_outbox: bool
+    direct_deadline: float | None
+    done: asyncio.Future[IntakeResult]
+
+
+@dataclass(slots=True)
+class _Step:
+    """A message of a batch that is not a duplicate, between load and save."""
+
+    index: int
+    job: _Job
+    contact: Contact
+    inbound_id: int
+
+
 class Intake:
-    """Turns verified inbound messages into conversation steps, cases and replies."""
+    """Turns verified inbound messages into conversation steps, cases and replies.
+
+    Group commit: messages that arrive while a transaction is in flight wait in a queue
+    and are processed together in the next one, with one statement per kind of row for
+    the whole batch and one commit (one fsync) for all of them. Each caller gets its
+    result only after that commit, so nothing is acknowledged before it is durable. A
+    batch holds at most one message per conversation; if a batch fails, its messages are
+    retried one by one, each in its own transaction, so that one bad message fails alone.
+    """
 
     def __init__(
         self,
@@ -55,17 +85,22 @@ class Intake:
         timezone: str = "Asia/Shanghai",
         clock: Callable[[], datetime] = utc_now,
         lifecycle: LifecycleService | None = None,
+        max_batch: int = MAX_BATCH,
     ) -> None:
         self.db = db
         self.engine = engine
         self.lifecycle = lifecycle  # registration enrichment, ratings and 复查 requests
         self.tz = ZoneInfo(timezone)
         self.clock = clock
+        self.max_batch = max_batch
         # One in-process lock per conversation keeps concurrent messages of one citizen
         # from queueing on the database lock; the database lock is what guarantees it.
         self._locks: weakref.WeakValueDictionary[Address, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
+        self._queue: deque[_Job] = deque()
+        self._flushers: set[asyncio.Task[None]] = set()  # strong references to running tasks
+        self._flushing = 0
 
     def _lock(self, address: Address) -> asyncio.Lock:
         lock = self._locks.get(address)
@@ -81,88 +116,169 @@ class Intake:
         via_outbox: bool = False,
         direct_deadline: float | None = None,
     ) -> IntakeResult:
-        """Process one message exactly once.
+        """Process one message exactly once; returns after its transaction committed.
 
         ``via_outbox``: the channel cannot answer in the request (Telegram webhook);
         ``direct_deadline``: event-loop time after which replies go to the outbox instead
         (WeChat's 5-second rule). A duplicate gets the replies recorded the first time.
         """
         msg = _without_nul(msg)
-        async with self._lock(msg.address), self.db.transaction() as conn:
-            return await self._handle(conn, msg, via_outbox, direct_deadline)
+        async with self._lock(msg.address):
+            job = _Job(msg, via_outbox, direct_deadline, asyncio.get_running_loop().create_future())
+            self._queue.append(job)
+            if self._flushing < self.db.max_writers:
+                self._flushing += 1  # given back by _flush itself, in the same loop step
+                task = asyncio.create_task(self._flush(), name="intake-commit")
+                self._flushers.add(task)
+                task.add_done_callback(self._flushers.discard)
+            # a cancelled caller cancels only its wait: the batch commits all the same
+            return await job.done
 
-    async def _handle(
+    async def _flush(self) -> None:
+        """Commit batches until the queue is empty."""
+        try:
+            while self._queue:
+                await self._commit(self._take())
+        finally:
+            # no await between the empty check and this: a job queued from now on
+            # sees the free slot and starts a flusher
+            self._flushing -= 1
+
+    def _take(self) -> list[_Job]:
+        """The next batch: oldest first, one message per conversation, at most max_batch."""
+        batch: list[_Job] = []
+        seen: set[Address] = set()
+        skipped: list[_Job] = []
+        while self._queue and len(batch) < self.max_batch:
+            job = self._queue.popleft()
+            if job.msg.address in seen:
+                skipped.append(job)  # a later message of the same chat: next batch
+            else:
+                seen.add(job.msg.address)
+                batch.append(job)
+        self._queue.extendleft(reversed(skipped))
+        return batch
+
+    async def _commit(self, batch: list[_Job]) -> None:
+        try:
+            async with self.db.transaction() as conn:
+                results = await self._handle_batch(conn, batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                _settle(batch[0], exc)
+                return
+            log.warning("intake.batch_failed", size=len(batch), error=type(exc).__name__)
+            for job in batch:  # isolate the failure: each message in its own transaction
+                await self._commit([job])
+            return
+        for job, result in zip(batch, results, strict=True):
+            INBOUND.labels(job.msg.address.channel).inc()
+            if result.duplicate:
+                INBOUND_DUPLICATES.labels(job.msg.address.channel).inc()
+            _settle(job, result)
+
+    async def _handle_batch(self, conn: AsyncConnection, jobs: list[_Job]) -> list[IntakeResult]:
+        now = self.clock()
+        found = await contacts.get_or_create_many(conn, [j.msg.address for j in jobs], now)
+        ids = await inbound.record_many(
+            conn,
+            [
+                {
+                    "channel": j.msg.address.channel,
+                    "external_id": j.msg.external_id,
+                    "contact_id": found[j.msg.address].id,
+                    "received_at": now,
+                    "text": j.msg.text,
+                    "meta": _meta(j.msg),
+                }
+                for j in jobs
+            ],
+        )
+        results: list[IntakeResult | None] = [None] * len(jobs)
+        steps: list[_Step] = []
+        for index, job in enumerate(jobs):
+            msg, contact = job.msg, found[job.msg.address]
+            inbound_id = ids.get((msg.address.channel, msg.external_id))
+            if inbound_id is None:
+                results[index] = await self._duplicate(conn, msg, contact)
+            elif msg.event == "unsubscribe":
+                await contacts.update_contact(conn, contact.id, reachable=False)
+                await inbound.save_replies(conn, inbound_id, [], "direct")
+                results[index] = IntakeResult(
+                    [], direct=True, contact_id=contact.id, inbound_id=inbound_id
+                )
+            else:
+                steps.append(_Step(index, job, contact, inbound_id))
+        if steps:
+            await self._step_all(conn, steps, results, now)
+        assert all(r is not None for r in results)
+        return [r for r in results if r is not None]
+
+    async def _duplicate(
+        self, conn: AsyncConnection, msg: InboundMessage, contact: Contact
+    ) -> IntakeResult:
+        stored = await inbound.stored_replies(conn, msg.address.channel, msg.external_id)
+        log.info("inbound.duplicate", channel=msg.address.channel, address=msg.address)
+        if stored is None or stored.mode == "outbox":
+            return IntakeResult([], direct=False, duplicate=True, contact_id=contact.id)
+        return IntakeResult(
+            stored.replies,
+            direct=True,
+            duplicate=True,
+            contact_id=contact.id,
+            inbound_id=stored.inbound_id,
+        )
+
+    async def _step_all(
         self,
         conn: AsyncConnection,
-        msg: InboundMessage,
-        via_outbox: bool,
-        direct_deadline: float | None,
-    ) -> IntakeResult:
-        now = self.clock()
-        contact = await contacts.get_or_create(conn, msg.address, now)
-        inbound_id = await inbound.record(
-            conn,
-            channel=msg.address.channel,
-            external_id=msg.external_id,
-            contact_id=contact.id,
-            received_at=now,
-            text=msg.text,
-            meta=_meta(msg),
-        )
-        INBOUND.labels(msg.address.channel).inc()
-        if inbound_id is None:
-            stored = await inbound.stored_replies(conn, msg.address.channel, msg.external_id)
-            INBOUND_DUPLICATES.labels(msg.address.channel).inc()
-            log.info("inbound.duplicate", channel=msg.address.channel, address=msg.address)
-            if stored is None or stored.mode == "outbox":
-                return IntakeResult([], direct=False, duplicate=True, contact_id=contact.id)
-            return IntakeResult(
-                stored.replies,
-                direct=True,
-                duplicate=True,
-                contact_id=contact.id,
-                inbound_id=stored.inbound_id,
-            )
-
-        if msg.event == "unsubscribe":
-            await contacts.update_contact(conn, contact.id, reachable=False)
-            await inbound.save_replies(conn, inbound_id, [], "direct")
-            return IntakeResult([], direct=True, contact_id=contact.id, inbound_id=inbound_id)
-        await contacts.update_contact(conn, contact.id, last_inbound_at=now, reachable=True)
-
-        event = await self._event(conn, contact, msg, now)
-        state, version = await contacts.lock_state(conn, contact.id, now)
+        steps: list[_Step],
+        results: list[IntakeResult | None],
+        now: datetime,
+    ) -> None:
+        """Load every conversation, step the engine for each message, save all at once."""
+        await contacts.touch_many(conn, [s.contact.id for s in steps], now)
+        states = await contacts.lock_states(conn, [s.contact.id for s in steps], now)
         local_now = now.astimezone(self.tz)
-        result = step(self.engine, state, event, local_now)
-        replies = list(result.replies)
-        for _ in range(MAX_EFFECTS_PER_MESSAGE):
-            if result.effect is None:
-                break
-            resolution = await self._resolve(conn, contact, result.effect, now)
-            result = step(self.engine, result.state, _resolved(resolution), local_now)
-            replies.extend(result.replies)
-        else:
-            _check_settled(result)
-        await contacts.save_state(conn, contact.id, result.state, version, now)
-        lang = state_lang(result.state)
-        if lang != contact.lang:
-            await contacts.update_contact(conn, contact.id, lang=lang)
-
-        late = direct_deadline is not None and asyncio.get_running_loop().time() > direct_deadline
-        if via_outbox or late:
-            for reply in replies:
-                await outbox.enqueue(
-                    conn,
-                    contact_id=contact.id,
-                    address=msg.address,
-                    reply=reply,
-                    now=now,
-                    kind="reply",
+        saves: list[tuple[int, dict[str, Any], int]] = []
+        queued: list[outbox.NewMessage] = []
+        answered: list[tuple[int, list[Reply], str]] = []
+        loop_time = asyncio.get_running_loop().time
+        for s in steps:
+            contact, msg = s.contact, s.job.msg
+            event = await self._event(conn, contact, msg, now)
+            state, version = states[contact.id]
+            result = step(self.engine, state, event, local_now)
+            replies = list(result.replies)
+            for _ in range(MAX_EFFECTS_PER_MESSAGE):
+                if result.effect is None:
+                    break
+                resolution = await self._resolve(conn, contact, result.effect, now)
+                result = step(self.engine, result.state, _resolved(resolution), local_now)
+                replies.extend(result.replies)
+            else:
+                _check_settled(result)
+            saves.append((contact.id, result.state, version))
+            lang = state_lang(result.state)
+            if lang != contact.lang:
+                await contacts.update_contact(conn, contact.id, lang=lang)
+            deadline = s.job.direct_deadline
+            if s.job.via_outbox or (deadline is not None and loop_time() > deadline):
+                queued.extend(
+                    outbox.NewMessage(contact.id, msg.address, reply, kind="reply")
+                    for reply in replies
                 )
-            await inbound.save_replies(conn, inbound_id, replies, "outbox")
-            return IntakeResult(replies, direct=False, contact_id=contact.id, inbound_id=inbound_id)
-        await inbound.save_replies(conn, inbound_id, replies, "direct")
-        return IntakeResult(replies, direct=True, contact_id=contact.id, inbound_id=inbound_id)
+                answered.append((s.inbound_id, replies, "outbox"))
+                direct = False
+            else:
+                answered.append((s.inbound_id, replies, "direct"))
+                direct = True
+            results[s.index] = IntakeResult(
+                replies, direct=direct, contact_id=contact.id, inbound_id=s.inbound_id
+            )
+        await contacts.save_states(conn, saves, now)
+        await outbox.enqueue_many(conn, queued, now)
+        await inbound.save_replies_many(conn, answered)
 
     async def _event(
         self, conn: AsyncConnection, contact: Contact, msg: InboundMessage, now: datetime
@@ -210,23 +326,31 @@ class Intake:
             return Resolution(effect="broadcast_opt", outcome=outcome)
         if effect.kind == "list_cases":
             own = await cases.for_contact(conn, contact.id)
-            views = [await view_for_owner(conn, c) for c in own]
+            views = [await view_for_owner(conn, c, self._progress(contact)) for c in own]
             return Resolution(effect="list_cases", cases=tuple(views))
         case = await cases.by_tracking_no(conn, effect.tracking_no)
         if case is None:
             return Resolution(effect="lookup_case", outcome="not_found")
         if case.contact_id == contact.id:
             return Resolution(
-                effect="lookup_case", outcome="found", case=await view_for_owner(conn, case)
+                effect="lookup_case",
+                outcome="found",
+                case=await view_for_owner(conn, case, self._progress(contact)),
             )
         if not effect.verify_digits:
             return Resolution(effect="lookup_case", outcome="foreign")
         if len(case.phone) >= 4 and effect.verify_digits == case.phone[-4:]:
             return Resolution(
-                effect="lookup_case", outcome="verified", case=await view_for_verified(conn, case)
+                effect="lookup_case",
+                outcome="verified",
+                case=await view_for_verified(conn, case, self._progress(contact)),
             )
         log.info("lookup.verify_failed", channel=contact.address.channel)
         return Resolution(effect="lookup_case", outcome="verify_failed")
+
+    def _progress(self, contact: Contact) -> Describe | None:
+        """Latest-progress wording in the citizen's language (from the lifecycle texts)."""
+        return self.lifecycle.progress_in(contact.lang) if self.lifecycle else None
 
     async def _citizen_action(
         self, conn: AsyncConnection, contact: Contact, effect: Effect, now: datetime
@@ -284,6 +408,15 @@ def _without_nul(msg: InboundMessage) -> InboundMessage:
     return replace(
         msg, text=clean(msg.text), command_arg=clean(msg.command_arg), attachment=att, location=loc
     )
+
+
+def _settle(job: _Job, outcome: IntakeResult | BaseException) -> None:
+    if job.done.done():
+        return
+    if isinstance(outcome, BaseException):
+        job.done.set_exception(outcome)
+    else:
+        job.done.set_result(outcome)
 
 
 def _resolved(resolution: Resolution) -> Event:

@@ -110,6 +110,10 @@ class OutboxWorker:
         self.on_sent = on_sent
         self.max_inline_wait = max_inline_wait  # longer rate-limit waits go back to the table
         self._wake = asyncio.Event()
+        self._marks: list[tuple[int, datetime, str, asyncio.Future[None]]] = []
+        self._marking = False
+        self._mark_task: asyncio.Task[None] | None = None
+        self._in_flight: set[int] = set()  # rows whose send started and is not yet recorded
 
     def wake(self) -> None:
         """Ask the worker to look for rows now (after this process enqueued some)."""
@@ -137,7 +141,8 @@ class OutboxWorker:
                         task.cancel()
         finally:
             async with self.db.transaction() as conn:
-                await rows.release(conn, self.worker_id)
+                await rows.release(conn, self.worker_id, self._in_flight)
+            self._in_flight.clear()
             log.info("outbox.stopped", worker=self.worker_id)
 
     async def run_once(self) -> int:
@@ -184,6 +189,7 @@ class OutboxWorker:
         if wait > 0:
             await asyncio.sleep(wait)
         message = row.message()
+        self._in_flight.add(row.id)  # from here on it may reach the platform
         try:
             # a retry, or a row taken over from a worker that died: it may have arrived
             if (row.attempts > 0 or row.reclaimed) and await channel.already_sent(message):
@@ -191,16 +197,55 @@ class OutboxWorker:
             else:
                 result_id = (await channel.send(message)).external_id
         except SendError as err:
-            return await self._failed(row, err)
+            return await self._settle_failure(row, err)
         except Exception as exc:  # a bug or an unexpected client error: retry, loudly
             log.exception("outbox.send_crashed", outbox_id=row.id, channel=row.address.channel)
-            return await self._failed(row, SendError(repr(exc), retryable=True))
-        async with self.db.transaction() as conn:
-            await rows.mark_sent(conn, row.id, self.worker_id, self.clock(), result_id)
+            return await self._settle_failure(row, SendError(repr(exc), retryable=True))
+        await self._mark_sent(row, result_id)
+        self._in_flight.discard(row.id)
         OUTBOX_SENT.labels(row.address.channel).inc()
         if self.on_sent is not None:
             self.on_sent(row)
         return None
+
+    async def _mark_sent(self, row: OutboxRow, result_id: str) -> None:
+        """Record a delivery; deliveries finishing together share one transaction.
+
+        A transaction per sent message capped delivery far below the platforms' rates
+        (each commit is an fsync); marks that arrive while one is being written wait for
+        the next, which writes them all. Returns once this row's mark is committed.
+        """
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._marks.append((row.id, self.clock(), result_id, done))
+        if not self._marking:
+            self._marking = True
+            self._mark_task = asyncio.create_task(self._write_marks(), name="outbox-marks")
+        await done
+
+    async def _write_marks(self) -> None:
+        try:
+            while self._marks:
+                batch, self._marks = self._marks, []
+                try:
+                    async with self.db.transaction() as conn:
+                        await rows.mark_sent_many(
+                            conn, self.worker_id, [(i, at, ext) for i, at, ext, _ in batch]
+                        )
+                except Exception as exc:
+                    for *_, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                    continue
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+        finally:
+            self._marking = False  # no await since the empty check: no mark is stranded
+
+    async def _settle_failure(self, row: OutboxRow, err: SendError) -> datetime | None:
+        at = await self._failed(row, err)
+        self._in_flight.discard(row.id)
+        return at
 
     async def _failed(self, row: OutboxRow, err: SendError) -> datetime | None:
         channel = row.address.channel

@@ -86,6 +86,7 @@ class FakeTelegram:
         app = web.Application(client_max_size=60 * 1_048_576)
         app.router.add_route("*", "/bot{token}/{method}", self._api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._file)
+        app.router.add_get("/_fake/stats", self._stats)
         self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
@@ -136,7 +137,27 @@ class FakeTelegram:
         """Calls answered with this HTTP status."""
         return [c for c in self.calls if c.status == status]
 
+    def stats(self) -> dict[str, Any]:
+        """Counts a benchmark in another process needs: sends, refusals, duplicates, timing."""
+        sent = self.sent()
+        per_chat: dict[Any, int] = {}
+        for call in sent:
+            chat = call.params.get("chat_id")
+            per_chat[chat] = per_chat.get(chat, 0) + 1
+        return {
+            "sent": len(sent),
+            "status_429": len(self.statuses(429)),
+            "calls": len(self.calls),
+            "duplicates": sum(n - 1 for n in per_chat.values() if n > 1),
+            "first_at": sent[0].at if sent else 0.0,
+            "last_at": sent[-1].at if sent else 0.0,
+            "sent_at": [round(c.at, 4) for c in sent],
+        }
+
     # -- HTTP ------------------------------------------------------------------------
+
+    async def _stats(self, _request: web.Request) -> web.Response:
+        return web.json_response(self.stats())
 
     async def _params(self, request: web.Request) -> dict[str, Any]:
         params: dict[str, Any] = dict(request.query)

@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from bot.__main__ import parser
 from bot.channels.base import Channel
-from bot.messages import Address, Capabilities, Reply
+from bot.clock import utc_now
+from bot.logging import mask_id
+from bot.messages import Address, Capabilities, OutboundMessage, Reply, SendResult
 from bot.outbox import OutboxWorker, RateLimiter, RetryPolicy
+from bot.settings import load_settings
 from bot.storage import contacts
 from bot.storage import outbox as rows
 from bot.storage.contacts import Contact
 from bot.storage.db import Database
+from bot.storage.migrate import upgrade
 from bot.storage.tables import outbox as outbox_table
 from tests.conftest import FixedClock
 from tests.fakes import FakeChannel
@@ -459,7 +466,7 @@ async def test_cancelled_worker_releases_its_rows(
 ) -> None:
     alice = await make_contact(db, clock, "alice")
     bob = await make_contact(db, clock, "bob")
-    [a1] = await enqueue(db, clock, alice, "a")
+    a1, a2 = await enqueue(db, clock, alice, "a1", "a2")
     [b1] = await enqueue(db, clock, bob, "b")
     fake.gate = asyncio.Event()
     task = asyncio.create_task(worker(db, clock, fake).run(asyncio.Event()))
@@ -468,12 +475,20 @@ async def test_cancelled_worker_releases_its_rows(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, WAIT_LIMIT)
-    for row_id in (a1, b1):
+    # a1 and b1 were being sent when the worker stopped: they may have arrived, so they
+    # come back with the attempt counted; a2 was claimed but never started
+    for row_id, attempts in ((a1, 1), (b1, 1), (a2, 0)):
         stored = await row(db, row_id)
-        assert (stored.status, stored.lease_until, stored.attempts) == ("pending", None, 0)
-    # another worker picks them up at once, without waiting for a lease to expire
+        assert (stored.status, stored.lease_until, stored.attempts) == ("pending", None, attempts)
+    assert (await row(db, a1)).last_error == rows.INTERRUPTED
+    # another worker picks them up at once, without waiting for a lease to expire, and
+    # asks the platform about the interrupted ones before sending them again
     fake.gate = None
-    assert await worker(db, clock, fake, "w2").run_once() == 2
+    fake.report_already_sent(f"xf-outbox-{b1}")
+    assert await worker(db, clock, fake, "w2").run_once() == 3
+    assert sorted(fake.already_sent_calls) == sorted([f"xf-outbox-{a1}", f"xf-outbox-{b1}"])
+    assert fake.sent_ids("alice") == [a1, a2] and fake.sent_ids("bob") == []
+    assert [(await row(db, i)).status for i in (a1, a2, b1)] == ["sent"] * 3
 
 
 async def test_on_sent_is_called_after_marking(
@@ -485,13 +500,14 @@ async def test_on_sent_is_called_after_marking(
     [bad] = await enqueue(db, clock, bob, "bad")
     [retried] = await enqueue(db, clock, bob, "later")
     events: list[tuple[str, int]] = []
-    real_mark_sent = rows.mark_sent
+    real_mark_sent_many = rows.mark_sent_many
 
-    async def mark_sent(conn: Any, row_id: int, *args: Any, **kwargs: Any) -> None:
-        await real_mark_sent(conn, row_id, *args, **kwargs)
-        events.append(("marked", row_id))
+    # the worker marks deliveries in groups (one transaction for those finishing together)
+    async def mark_sent_many(conn: Any, worker_id: str, items: list[Any]) -> None:
+        await real_mark_sent_many(conn, worker_id, items)
+        events.extend(("marked", row_id) for row_id, *_ in items)
 
-    monkeypatch.setattr(rows, "mark_sent", mark_sent)
+    monkeypatch.setattr(rows, "mark_sent_many", mark_sent_many)
     fake.fail_address("bob", retryable=False, times=1)
     fake.fail_address("carol", retryable=True)
     w = worker(db, clock, fake, on_sent=lambda r: events.append(("on_sent", r.id)))
@@ -503,3 +519,118 @@ async def test_on_sent_is_called_after_marking(
     for row_id in (ok, retried):
         assert events.index(("marked", row_id)) < events.index(("on_sent", row_id))
     assert ("on_sent", bad) not in events
+
+
+class InFlightChannel(FakeChannel):
+    """A fake platform that notes when two messages of one chat are in flight at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight: Counter[str] = Counter()
+        self.overlaps: list[tuple[str, int]] = []
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        chat = message.address.address
+        self.in_flight[chat] += 1
+        if self.in_flight[chat] > 1:
+            self.overlaps.append((chat, message.outbox_id))
+        try:
+            for _ in range(3):  # a network round trip: let the other worker run meanwhile
+                await asyncio.sleep(0)
+            return await super().send(message)
+        finally:
+            self.in_flight[chat] -= 1
+
+
+async def test_two_workers_keep_each_chat_in_order(db: Database, clock: FixedClock) -> None:
+    """Several PostgreSQL workers: one chat's rows are never in flight together, and go
+    out in the order they were written, while different chats are spread over workers."""
+    if not db.is_postgres:
+        pytest.skip("SQLite serialises writers; concurrent workers are a PostgreSQL property")
+    fake = InFlightChannel()
+    chats = [await make_contact(db, clock, f"c{i}") for i in range(3)]
+    expected: dict[str, list[int]] = {}
+    for n in range(40):
+        for chat in chats:
+            expected.setdefault(chat.address.address, []).extend(
+                await enqueue(db, clock, chat, f"#{n}")
+            )
+    workers = [worker(db, clock, fake, f"w{i}", batch=4) for i in range(3)]
+
+    async def drain(w: OutboxWorker) -> None:
+        while True:
+            await w.run_once()
+            async with db.read() as conn:
+                left = await rows.counts_by_status(conn)
+            if set(left) == {("fake", "sent")}:
+                return
+            await asyncio.sleep(0)
+
+    await asyncio.wait_for(asyncio.gather(*(drain(w) for w in workers)), WAIT_LIMIT * 6)
+    assert fake.overlaps == []
+    for chat, ids in expected.items():
+        assert fake.sent_ids(chat) == ids
+    assert set(fake.send_counts().values()) == {1}
+    holders = {(await row(db, i)).claimed_by for ids in expected.values() for i in ids}
+    assert len(holders) > 1  # the chats really were shared out
+
+
+# --- xinfang outbox (CLI) ------------------------------------------------------------------
+
+
+def test_outbox_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite3'}"
+    monkeypatch.setenv("XINFANG_DATABASE_URL", url)
+    monkeypatch.setenv("XINFANG_DATA_DIR", str(tmp_path / "data"))
+    openid = "oWx-secret-openid-123"
+
+    async def setup() -> list[int]:
+        db = Database(url)
+        try:
+            await upgrade(db)
+            clock = FixedClock(utc_now() - timedelta(hours=1))
+            async with db.transaction() as conn:
+                contact = await contacts.get_or_create(conn, Address("wechat", openid), clock())
+                ids = [
+                    await rows.enqueue(
+                        conn, contact_id=contact.id, address=contact.address,
+                        reply=Reply(t), now=clock(),
+                    )
+                    for t in ("a", "b", "c")
+                ]  # fmt: skip
+                await conn.execute(
+                    update(outbox_table)
+                    .where(outbox_table.c.id.in_(ids[:2]))
+                    .values(status="failed", attempts=12, last_error="45015 用户 13812345678 超时")
+                )
+            return ids
+        finally:
+            await db.dispose()
+
+    ids = asyncio.run(setup())
+
+    def run(*argv: str) -> int:
+        args = parser().parse_args(["outbox", "--actor", "staff:li", *argv])
+        return int(args.func(load_settings(), args))
+
+    assert run("list", "--status", "failed") == 0
+    out = capsys.readouterr().out
+    assert "failed 2 (wechat 2); stuck 0" in out and "showing 1-2 of 2" in out
+    assert f"#{ids[1]}" in out and f"#{ids[0]}" in out and f"#{ids[2]}" not in out
+    assert openid not in out and f"wechat:{mask_id(openid)}" in out
+    assert "13812345678" not in out and "45015" in out
+    assert run("list", "--channel", "telegram") == 0
+    assert "no delivery matches" in capsys.readouterr().out
+
+    assert run("retry", str(ids[0])) == 0
+    assert f"#{ids[0]}: queued again" in capsys.readouterr().out
+    assert run("retry", str(ids[0]), "--all-failed") == 2  # one or the other
+    assert run("retry", "--all-failed", "--channel", "wechat") == 0
+    assert "1 failed message(s) queued again" in capsys.readouterr().out
+    assert run("cancel", str(ids[2]), "999") == 1  # one row did not exist
+    out = capsys.readouterr().out
+    assert f"#{ids[2]}: cancelled" in out and "#999: not changed, no such message" in out
+    assert run("list", "--case", "XF12") == 1
+    assert "not a valid tracking number" in capsys.readouterr().err

@@ -16,7 +16,7 @@ from typing import Any
 
 from bot.cases.flags import STAFF_SETTABLE
 from bot.cases.lifecycle import OUTCOMES, Change, LifecycleError
-from bot.cases.service import CaseDetail, LifecycleService, load_case_config
+from bot.cases.service import LEGAL_STATUSES, CaseDetail, LifecycleService, load_case_config
 from bot.cases.tracking import format_tracking_no
 from bot.dialogs.texts import load_texts
 from bot.settings import Settings
@@ -41,7 +41,7 @@ def add_cli(sub: Any) -> None:
         p: argparse.ArgumentParser = cmds.add_parser(name, help=help_text)
         if name != "due":
             p.add_argument("number", help="tracking number, e.g. XF261121-048273-3")
-        if name not in ("show", "due", "note", "link"):
+        if name not in ("show", "due", "note", "link", "edit"):
             p.add_argument("--note", default="", help="a remark shown on the case timeline")
         p.set_defaults(handler=handler)
         return p
@@ -76,6 +76,11 @@ def add_cli(sub: Any) -> None:
     p = command("flag", "set or clear a staff flag (urgent, major_difficult, …)", _flag)
     p.add_argument("flag", choices=sorted(STAFF_SETTABLE), help="the flag")
     p.add_argument("--off", action="store_true", help="clear the flag instead of setting it")
+    p = command("edit", "correct people, legal proceedings or earlier reports", _edit)
+    p.add_argument("--people", type=int, help="number of people concerned")
+    p.add_argument("--legal-status", choices=LEGAL_STATUSES, help="legal proceedings")
+    p.add_argument("--reported-before", choices=("yes", "no"), help="reported before")
+    p.add_argument("--note", default="", help="why (internal, on the timeline)")
     p = command("link", "handle a case together with an earlier one", _link)
     p.add_argument("primary", help="tracking number of the earlier (primary) case")
     p = command("due", "overdue and near-due cases", _due)
@@ -186,6 +191,19 @@ async def _flag(svc: LifecycleService, args: argparse.Namespace) -> str:
     return f"{number}: flags {', '.join(flags) or '(none)'}"
 
 
+async def _edit(svc: LifecycleService, args: argparse.Namespace) -> str:
+    flags = await svc.update_details(
+        args.number,
+        actor=args.actor,
+        note=args.note,
+        people_count=args.people,
+        legal_status=args.legal_status,
+        reported_before=args.reported_before,
+    )
+    number = format_tracking_no((await svc.get(args.number)).tracking_no)
+    return f"{number}: corrected; flags {', '.join(flags) or '(none)'}"
+
+
 async def _link(svc: LifecycleService, args: argparse.Namespace) -> str:
     return _changed(svc, await svc.link(args.number, args.primary, actor=args.actor))
 
@@ -263,5 +281,10 @@ def _detail(svc: LifecycleService, detail: CaseDetail) -> str:
     lines.append("timeline:")
     for e in detail.events:
         flag = "" if e.public else " (internal)"
-        lines.append(f"  {local(e.at)}  {e.actor:<16} {e.kind}{flag}  {e.note}".rstrip())
+        text = e.note
+        if e.kind == "flags_changed" and e.data:
+            changed = [f"+{f}" for f in e.data.get("added", [])]
+            changed += [f"-{f}" for f in e.data.get("removed", [])]
+            text = f"{' '.join(changed)} ({e.data.get('cause', '')})"
+        lines.append(f"  {local(e.at)}  {e.actor:<16} {e.kind}{flag}  {text}".rstrip())
     return "\n".join(lines)

@@ -41,6 +41,8 @@ class Clocks:
     recheck_decision: ClockRule
     near_due_days: int
     return_objection: ClockRule = ClockRule(5, working_days=True)
+    followup_days: int = 0  # 回访 this many days after an answer (practice); 0 = off
+    followup_hour: int = 10  # local hour the follow-up goes out, not in the night
 
 
 _RULES = (
@@ -78,7 +80,15 @@ def load_clocks(config_dir: Path) -> Clocks:
         extensions_allowed=_int(where, "extension.allowed", extension.get("allowed"), 0),
         near_due_days=_int(where, "near_due_days", data.get("near_due_days"), 0),
         return_objection=objection or ClockRule(5, working_days=True),
+        followup_days=_int(where, "followup_days", data.get("followup_days", 0), 0),
+        followup_hour=_hour(where, "followup_hour", data.get("followup_hour", 10)),
     )
+
+
+def _hour(where: str, key: str, raw: Any) -> int:
+    if not isinstance(raw, int) or isinstance(raw, bool) or not 0 <= raw <= 23:
+        raise ClockError(f"{where}: '{key}' must be an hour from 0 to 23")
+    return raw
 
 
 def _rule(where: str, name: str, raw: Any, *, required: bool = False) -> ClockRule | None:

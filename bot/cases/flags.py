@@ -1,10 +1,16 @@
-"""Flags computed for staff when a case is registered (never shown to the citizen as labels)."""
+"""Flags for staff (never shown to the citizen as labels): the rules and their computation.
+
+:func:`FlagRules.compute` derives a case's flags from facts gathered by
+:mod:`bot.cases.flagging` — its answers, the citizen's other cases, its linked group, the
+citizen's later texts and the staff's own flag decisions — so they can be recomputed
+whenever one of those changes.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +26,18 @@ LITIGATION = "litigation_related"  # 涉法涉诉
 URGENT = "urgent"  # 紧急 (急事急办)
 MAJOR = "major_difficult"  # 重大疑难 (staff only)
 HIGHER_ASSIGNED = "assigned_by_higher"  # 上级交办 (staff only)
+REPEATED_LATER = "repeated_later"  # 已重复访: the citizen came back on this matter later
 STAFF_SETTABLE = frozenset({URGENT, MAJOR, HIGHER_ASSIGNED})
+FLAG_ORDER = (
+    FIRST_PETITION,
+    REPEAT_PETITION,
+    REPEATED_LATER,
+    GROUP_PETITION,
+    LITIGATION,
+    URGENT,
+    MAJOR,
+    HIGHER_ASSIGNED,
+)
 
 # The answers whose text is searched for urgent keywords.
 _TEXT_FIELDS = ("request", "facts")
@@ -40,6 +57,37 @@ class SeasonalKeywords:
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """A text the citizen wrote (the petition, a review reason, a rating comment) and when."""
+
+    text: str
+    at: datetime
+    on: date | None  # the local day, for seasonal keywords (None: base keywords only)
+
+
+@dataclass(frozen=True)
+class StaffDecision:
+    """The latest staff decision on a staff-settable flag."""
+
+    on: bool
+    at: datetime
+
+
+@dataclass(frozen=True)
+class FlagFacts:
+    """Everything a case's flags depend on, gathered from its current data."""
+
+    answers: Mapping[str, Any]
+    people_count: int
+    earlier_cases: int  # the citizen's earlier cases, any matter (初信初访 when 0)
+    repeats_earlier: bool  # a similar earlier case of the same citizen, or linked with one
+    repeated_later: bool  # a similar later case of the same citizen, or linked with one
+    group_people: int  # people of the linked group, each citizen counted once
+    evidence: tuple[Evidence, ...] = ()
+    staff: Mapping[str, StaffDecision] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class FlagRules:
     """The configured flag rules from config/flags.yaml."""
 
@@ -48,6 +96,44 @@ class FlagRules:
     group_min_people: int = GROUP_PETITION_MIN_PEOPLE
     duplicate_threshold: float = DUPLICATE_THRESHOLD
     repeat_threshold: float = REPEAT_THRESHOLD
+
+    def compute(self, facts: FlagFacts) -> list[str]:
+        """A case's flags from its facts, in :data:`FLAG_ORDER`.
+
+        Staff decisions win: a flag staff set stays, one they cleared stays off — except
+        紧急, which urgent words the citizen writes after the staff decision set again.
+        """
+        answers = facts.answers
+        said_before = answers.get("reported_before") in (True, "yes")
+        flags: set[str] = set()
+        if facts.earlier_cases == 0 and not said_before and not facts.repeats_earlier:
+            flags.add(FIRST_PETITION)
+        if facts.repeats_earlier or said_before:
+            flags.add(REPEAT_PETITION)
+        if facts.repeated_later:
+            flags.add(REPEATED_LATER)
+        if max(facts.people_count, facts.group_people) >= self.group_min_people:
+            flags.add(GROUP_PETITION)
+        if answers.get("legal_status") not in (None, "", "none"):
+            flags.add(LITIGATION)
+        decided = facts.staff.get(URGENT)
+        evidence = [e for e in facts.evidence if decided is None or e.at > decided.at]
+        if any(self.urgent_words(e.text, e.on) for e in evidence):
+            flags.add(URGENT)
+        for flag, decision in facts.staff.items():
+            if decision.on:
+                flags.add(flag)
+            elif flag != URGENT:
+                flags.discard(flag)
+        return [f for f in FLAG_ORDER if f in flags]
+
+    def urgent_words(self, text: str, on: date | None) -> list[str]:
+        """The urgent keywords (with those of ``on``'s season) found in ``text``."""
+        keywords = list(self.urgent_keywords)
+        for rule in self.seasonal_keywords:
+            if on is not None and on.month in rule.months:
+                keywords.extend(rule.keywords)
+        return urgent_matches({"request": text}, keywords)
 
     def flags(
         self,
@@ -79,37 +165,38 @@ def registration_flags(
     on: date | None = None,
     group_min_people: int = GROUP_PETITION_MIN_PEOPLE,
 ) -> list[str]:
-    """The flags a new case gets from its answers and the citizen's history.
+    """The flags of a new case from its answers alone (:meth:`FlagRules.compute` underneath).
 
     ``earlier_cases`` counts the citizen's earlier cases (初信初访 when 0). ``repeat`` is
     the result of similarity-based 重复访 detection; when None, any earlier case counts
-    as a repeat (the behaviour before detection existed). Saying it was reported before
-    always makes it a repeat.
+    as a repeat. Saying it was reported before always makes it a repeat. Seasonal
+    keywords apply in the month of ``on``.
     """
-    flags: list[str] = []
-    said_before = answers.get("reported_before") in (True, "yes")
-    if repeat is None:
-        repeat = earlier_cases > 0
-    if earlier_cases == 0 and not said_before:
-        flags.append(FIRST_PETITION)
-    if repeat or said_before:
-        flags.append(REPEAT_PETITION)
+    rules = FlagRules(
+        urgent_keywords=tuple(urgent_keywords),
+        seasonal_keywords=tuple(seasonal_keywords),
+        group_min_people=group_min_people,
+    )
+    text = " ".join(str(answers.get(name) or "") for name in _TEXT_FIELDS)
+    evidence = (Evidence(text, datetime.min, on),) if text.strip() else ()
+    return rules.compute(
+        FlagFacts(
+            answers=answers,
+            people_count=_people(answers),
+            earlier_cases=earlier_cases,
+            repeats_earlier=earlier_cases > 0 if repeat is None else repeat,
+            repeated_later=False,
+            group_people=0,
+            evidence=evidence,
+        )
+    )
+
+
+def _people(answers: Mapping[str, Any]) -> int:
     try:
-        people = int(answers.get("people_count") or 1)
+        return int(answers.get("people_count") or 1)
     except (TypeError, ValueError):
-        people = 1
-    if people >= group_min_people:
-        flags.append(GROUP_PETITION)
-    if answers.get("legal_status") not in (None, "", "none"):
-        flags.append(LITIGATION)
-    keywords = list(urgent_keywords)
-    if on is not None:
-        for rule in seasonal_keywords:
-            if on.month in rule.months:
-                keywords.extend(rule.keywords)
-    if urgent_matches(answers, keywords):
-        flags.append(URGENT)
-    return flags
+        return 1
 
 
 def urgent_matches(answers: Mapping[str, Any], keywords: Sequence[str]) -> list[str]:

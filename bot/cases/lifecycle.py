@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -29,6 +29,10 @@ OUTCOMES = ("supported", "explained", "not_supported")  # 支持 / 解释说明 
 RATINGS = ("satisfied", "basically_satisfied", "dissatisfied")  # 满意 / 基本满意 / 不满意
 MAX_TEXT = 20_000
 MAX_COMMENT = 1_000
+
+FOLLOWUP = "followup"  # outbox kind of the 回访 follow-up, scheduled after an answer
+ANSWERS = ("answer", "decide_review", "decide_recheck")  # each schedules a follow-up
+REOPENS = ("request_review", "request_recheck")  # each cancels the pending follow-up
 
 ALL_STATUSES = frozenset(STATUS_CODES)
 OPEN_STATUSES = ALL_STATUSES - {"rejected", "closed"}
@@ -182,6 +186,9 @@ class Lifecycle:
         assert rule.target is not None
         values["status"] = rule.target
         group = [case, *await cases.linked_to(conn, case.id)]
+        if action in ANSWERS or action in REOPENS:
+            # a new answer replaces the earlier follow-up; a review request cancels it
+            await outbox.cancel_scheduled(conn, [m.id for m in group], FOLLOWUP, now)
         pushes = 0
         for member in group:
             await cases.update_case(conn, member.id, now, **values)
@@ -198,6 +205,8 @@ class Lifecycle:
             )
             if rule.push is not None:
                 pushes += await self._push(conn, member, rule.push, now, params)
+            if action in ANSWERS:
+                await self._schedule_followup(conn, member, action, now, params.get("until"))
         after = await self._load(conn, case_id)
         return Change(after, action, pushes, tuple(m.tracking_no for m in group))
 
@@ -213,7 +222,7 @@ class Lifecycle:
         if action == "accept":
             answer_due = self.due(now, c.answer)
             values = {"accepted_at": now, "answer_due_at": answer_due, "due_at": answer_due}
-            return values, {"date": answer_due}, {}
+            return values, {"date": answer_due}, {"due_at": answer_due.isoformat()}
         if action == "reject":
             reason = _required(data, "reason")
             channel = _required(data, "channel")
@@ -240,7 +249,10 @@ class Lifecycle:
                 values.update(accepted_at=now, answer_due_at=answer_due, due_at=answer_due)
             deadline = values.get("answer_due_at", case.answer_due_at)
             params = {"department": department, "co_departments": co, "date": deadline}
-            return values, params, {"department": department, "co_departments": co}
+            assigned: dict[str, Any] = {"department": department, "co_departments": co}
+            if deadline is not None:
+                assigned["due_at"] = deadline.isoformat()
+            return values, params, assigned
         if action == "start":
             return {}, {}, {}
         if action == "extend":
@@ -293,7 +305,10 @@ class Lifecycle:
             decision_due = self.due(now, rule)
             values = {"due_at": decision_due, "request_until": None}
             reason = str(data.get("reason") or "").strip()[:MAX_COMMENT]
-            return values, {"date": decision_due}, ({"reason": reason} if reason else {})
+            requested = {"due_at": decision_due.isoformat()}
+            if reason:
+                requested["reason"] = reason
+            return values, {"date": decision_due}, requested
         if action == "close":
             open_until = case.request_until
             if case.status in ("answered", "reviewed") and open_until and now <= open_until:
@@ -339,6 +354,8 @@ class Lifecycle:
         await cases.update_case(
             conn, case.id, now, rating=rating, rating_comment=comment, rated_at=now
         )
+        # the rating answers what the 回访 would have asked: it is not sent
+        await outbox.cancel_scheduled(conn, [case.id], FOLLOWUP, now)
         await cases.add_event(
             conn,
             case.id,
@@ -448,6 +465,78 @@ class Lifecycle:
             template={"key": key, "tracking_no": case.tracking_no},
         )
         return 1
+
+    def describe(self, event: Any, case: CaseRow, lang: str) -> str:
+        """A timeline event as the petitioner reads it in a status answer, dated."""
+        lang = lang if lang in self.texts.by_lang else "zh"
+        kind = str(event.kind)
+        data: Mapping[str, Any] = event.data or {}
+        note = str(event.note or "").strip()
+        if not self.texts.has(f"progress.{kind}"):
+            text = note or self.texts.get(lang, f"status.{case.status}")
+        elif kind == "note":
+            text = self.texts.get(lang, "progress.note", note=note)
+        else:
+            params: dict[str, Any] = {}
+            if kind in ("accept", "assign", "extend", "request_review", "request_recheck"):
+                fallback = case.due_at if kind.startswith("request_") else case.answer_due_at
+                raw = data.get("due_at")
+                due = datetime.fromisoformat(raw) if isinstance(raw, str) else fallback
+                params["due"] = due if due is not None else "-"
+            if kind == "assign":
+                params["department"] = data.get("department") or case.department
+                params["co_departments"] = data.get("co_departments") or ()
+            for name in ("reason", "channel", "to", "outcome"):
+                if name in data:
+                    params[name] = data[name]
+            if kind == "link":
+                params["primary"] = format_tracking_no(str(data.get("primary") or ""))
+            values = self._format(case, lang, params)
+            text = self.texts.get(lang, f"progress.{kind}", **values)
+            if note:
+                text = self.texts.get(lang, "progress.with_note", event=text, note=note)
+        return self.texts.get(lang, "progress.line", date=self._date(event.at), event=text)
+
+    def followup_at(self, now: datetime) -> datetime | None:
+        """When the 回访 for an answer given at ``now`` goes out (None: follow-ups are off)."""
+        days = self.clocks.followup_days
+        if days <= 0:
+            return None
+        day = now.astimezone(self.tz).date() + timedelta(days=days)
+        return datetime.combine(day, time(self.clocks.followup_hour), tzinfo=self.tz)
+
+    async def _schedule_followup(
+        self,
+        conn: AsyncConnection,
+        case: CaseRow,
+        action: str,
+        now: datetime,
+        until: datetime | None,
+    ) -> None:
+        """Schedule the 回访 for ``case``'s petitioner, in their language, through the outbox."""
+        at = self.followup_at(now)
+        if at is None:
+            return
+        contact = await contacts.get(conn, case.contact_id)
+        lang = contact.lang if contact.lang in self.texts.by_lang else "zh"
+        what = self.texts.get(lang, f"followup.what_{action}")
+        params = self._format(case, lang, {"date": now})
+        lines = [self.texts.get(lang, "followup.ask", what=what, **params)]
+        # the remedy is mentioned only while it will still be open when the follow-up arrives
+        if action != "decide_recheck" and until is not None and until > at:
+            key = "followup.remedy_review" if action == "answer" else "followup.remedy_recheck"
+            lines.append(self.texts.get(lang, key, until=self._date(until)))
+        await outbox.schedule(
+            conn,
+            contact_id=contact.id,
+            address=contact.address,
+            reply=Reply("\n".join(lines)),
+            at=at,
+            now=now,
+            kind=FOLLOWUP,
+            case_id=case.id,
+            template={"key": "followup.ask", "tracking_no": case.tracking_no},
+        )
 
     def _format(self, case: CaseRow, lang: str, params: Mapping[str, Any]) -> dict[str, str]:
         out: dict[str, str] = {"number": format_tracking_no(case.tracking_no)}

@@ -69,24 +69,43 @@ async def create_case(
     return tracking_no
 
 
-async def view_for_owner(conn: AsyncConnection, case: CaseRow) -> CaseView:
+# (timeline event row, case) -> the event as the petitioner reads it, in their language
+Describe = Callable[[Any, CaseRow], str]
+
+
+async def view_for_owner(
+    conn: AsyncConnection, case: CaseRow, describe: Describe | None = None
+) -> CaseView:
     """Everything the petitioner may see about their own case."""
-    view = await view_for_verified(conn, case)
+    view = await view_for_verified(conn, case, describe)
     request = str(case.answers.get("request") or "")
     summary = request[:SUMMARY_CHARS] + ("…" if len(request) > SUMMARY_CHARS else "")
     return replace(view, summary=summary)
 
 
-async def view_for_verified(conn: AsyncConnection, case: CaseRow) -> CaseView:
-    """Status only, for someone who proved they know the petition's phone digits."""
+async def view_for_verified(
+    conn: AsyncConnection, case: CaseRow, describe: Describe | None = None
+) -> CaseView:
+    """Status only, for someone who proved they know the petition's phone digits.
+
+    The latest progress is the newest public timeline event of any kind (accepted,
+    assigned, extended with its new date, answered, …), worded by ``describe``; without
+    it, only a staff note's text can be shown.
+    """
     last = await cases.last_public_event(conn, case.id)
+    if last is None:
+        progress = ""
+    elif describe is not None:
+        progress = describe(last, case)
+    else:
+        progress = last.note
     return CaseView(
         tracking_no=case.tracking_no,
         status=case.status,
         submitted_at=case.submitted_at.isoformat(),
         updated_at=case.updated_at.isoformat(),
         category=case.category,
-        last_event=last.note if last is not None else "",
+        last_event=progress,
         due_date=case.due_at.date().isoformat() if case.due_at else "",
     )
 

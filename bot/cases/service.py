@@ -9,7 +9,7 @@ and duplicate suggestions stored in ``case_links``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,10 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.cases.calendar import Calendar, load_calendar
 from bot.cases.clocks import Clocks, DeadlineState, deadline_state, due_at, load_clocks
+from bot.cases.flagging import FlagKeeper, petition_text
 from bot.cases.flags import STAFF_SETTABLE, FlagRules, load_flag_rules
 from bot.cases.lifecycle import RATINGS, Change, Lifecycle, LifecycleError
 from bot.cases.routing import Routing, load_routing
-from bot.cases.similarity import PetitionText, is_repeat, suggest_duplicates
+from bot.cases.similarity import suggest_duplicates
 from bot.cases.tracking import format_tracking_no, parse_tracking_no
 from bot.clock import utc_now
 from bot.dialogs.texts import Texts
@@ -30,6 +31,8 @@ from bot.storage import cases
 from bot.storage.cases import CaseLink, CaseRow
 from bot.storage.db import Database
 
+# actions after which flags are recomputed: links change groups, the others add citizen text
+FLAG_INPUTS = frozenset({"link", "request_review", "request_recheck", "rate"})
 DUPLICATE_LOOKBACK = timedelta(days=365)  # suggestions come from the last year's cases
 RATABLE = ("answered", "reviewed", "rechecked", "closed")
 
@@ -54,12 +57,6 @@ def load_case_config(config_dir: Path) -> CaseConfig:
     )
 
 
-def petition_text(case: CaseRow) -> PetitionText:
-    """What duplicate and repeat detection compares of a case (request + facts)."""
-    text = "\n".join(str(case.answers.get(k) or "") for k in ("request", "facts")).strip()
-    return PetitionText(case.id, case.contact_id, case.phone, case.region, case.category, text)
-
-
 @dataclass
 class Registrar:
     """Registration enrichment, in the transaction that creates the case."""
@@ -67,23 +64,19 @@ class Registrar:
     config: CaseConfig
     tz: ZoneInfo
 
+    @property
+    def keeper(self) -> FlagKeeper:
+        """The flag computation with the configured rules."""
+        return FlagKeeper(self.config.flag_rules, self.tz)
+
     async def enrich(self, conn: AsyncConnection, case_id: int, now: datetime) -> None:
-        """Route the case, set its acceptance deadline and flags, store duplicate suggestions."""
+        """Route the case, set its deadline and flags, store duplicate suggestions, and
+        refresh the flags of the citizen's other cases (a repeat marks the earlier one)."""
         case = await cases.by_id(conn, case_id)
         if case is None:
             raise LifecycleError(f"no case with id {case_id}")
         cfg = self.config
         route = cfg.routing.route(case.region, case.category)
-        new = petition_text(case)
-        earlier = await cases.earlier_for_citizen(
-            conn, case.contact_id, case.phone, before_id=case.id
-        )
-        repeat = is_repeat(
-            new, [petition_text(c) for c in earlier], threshold=cfg.flag_rules.repeat_threshold
-        )
-        flags = cfg.flag_rules.flags(
-            case.answers, len(earlier), repeat=repeat, on=now.astimezone(self.tz).date()
-        )
         await cases.update_case(
             conn,
             case.id,
@@ -91,8 +84,10 @@ class Registrar:
             department=route.department,
             co_departments=list(route.co_departments),
             due_at=due_at(case.submitted_at, cfg.clocks.acceptance, cfg.calendar, self.tz),
-            flags=flags,
         )
+        keeper = self.keeper
+        await keeper.refresh(conn, case.id, now, cause="registration", record=False)
+        await keeper.refresh_all(conn, await keeper.related(conn, case), now, cause="later_case")
         pool = await cases.similar_candidates(
             conn,
             region=case.region,
@@ -101,8 +96,15 @@ class Registrar:
             exclude_id=case.id,
         )
         hits = suggest_duplicates(
-            new, [petition_text(c) for c in pool], threshold=cfg.flag_rules.duplicate_threshold
+            petition_text(case),
+            [petition_text(c) for c in pool],
+            threshold=cfg.flag_rules.duplicate_threshold,
         )
+        earlier_no = parse_tracking_no(str(case.answers.get("earlier_tracking_no") or ""))
+        if earlier_no.outcome == "valid":  # the citizen named the earlier case themselves
+            named = await cases.by_tracking_no(conn, earlier_no.canonical)
+            if named is not None and named.id != case.id:
+                hits = [(named.id, 1.0), *(h for h in hits if h[0] != named.id)]
         for other_id, score in hits:
             await cases.put_link(conn, case.id, other_id, kind="suggested", score=score, now=now)
 
@@ -268,27 +270,65 @@ class LifecycleService:
     async def set_flag(
         self, tracking_no: str, flag: str, *, actor: str, on: bool = True, note: str = ""
     ) -> list[str]:
-        """Set or clear a staff flag (紧急, 重大疑难, 上级交办); recorded on the timeline only."""
+        """Set or clear a staff flag (紧急, 重大疑难, 上级交办); recorded on the timeline only.
+
+        The decision is an internal timeline event; the flags are then recomputed from
+        it, so a later recomputation keeps what staff decided.
+        """
         if flag not in STAFF_SETTABLE:
             raise LifecycleError(f"staff can set {', '.join(sorted(STAFF_SETTABLE))}, not {flag!r}")
         now = self.clock()
         async with self.db.transaction() as conn:
             case = await self._find(conn, tracking_no)
             case = await cases.by_id(conn, case.id, lock=True) or case
-            flags = [f for f in case.flags if f != flag] + ([flag] if on else [])
-            if flags != case.flags:
-                await cases.update_case(conn, case.id, now, flags=flags)
-                await cases.add_event(
-                    conn,
-                    case.id,
-                    at=now,
-                    actor=actor,
-                    kind="flag_set" if on else "flag_cleared",
-                    note=note,
-                    public=False,  # flags are for staff, never shown to the citizen as labels
-                    data={"flag": flag},
-                )
-        return flags
+            await cases.add_event(
+                conn,
+                case.id,
+                at=now,
+                actor=actor,
+                kind="flag_set" if on else "flag_cleared",
+                note=note,
+                public=False,  # flags are for staff, never shown to the citizen as labels
+                data={"flag": flag},
+            )
+            return await self.registrar.keeper.refresh(
+                conn, case.id, now, cause="staff_flag", record=False
+            )
+
+    async def update_details(
+        self, tracking_no: str, *, actor: str, note: str = "", **changes: Any
+    ) -> list[str]:
+        """Staff correct what the petition says about people, legal proceedings or earlier
+        reports (e.g. after a phone call); the flags that depend on it are recomputed.
+
+        Accepted: ``people_count`` (1..100000), ``legal_status`` (none, litigation,
+        arbitration, admin_review, judged), ``reported_before`` (yes / no). Returns the
+        case's flags afterwards.
+        """
+        values = _checked_details(changes)
+        now = self.clock()
+        async with self.db.transaction() as conn:
+            case = await self._find(conn, tracking_no)
+            case = await cases.by_id(conn, case.id, lock=True) or case
+            before = {k: case.answers.get(k) for k in values}
+            answers = {**case.answers, **values}
+            columns: dict[str, Any] = {"answers": answers}
+            if "people_count" in values:
+                columns["people_count"] = values["people_count"]
+            await cases.update_case(conn, case.id, now, **columns)
+            await cases.add_event(
+                conn,
+                case.id,
+                at=now,
+                actor=actor,
+                kind="details_corrected",
+                note=note,
+                public=False,
+                data={"before": before, "after": values},
+            )
+            await self._refresh_group(conn, case, now, cause="details_corrected")
+            after = await cases.by_id(conn, case.id)
+        return after.flags if after else []
 
     # ------------------------------------------------------------------ queries
 
@@ -344,6 +384,14 @@ class LifecycleService:
                 out.append(DueCase(case, case.due_at, state))
         return out
 
+    def progress_in(self, lang: str) -> Callable[[Any, CaseRow], str]:
+        """Words for a case's latest timeline event in a status answer, in ``lang``."""
+
+        def describe(event: Any, case: CaseRow) -> str:
+            return self.lifecycle.describe(event, case, lang)
+
+        return describe
+
     # ------------------------------------------------------------------ citizen actions
 
     async def rate_for_contact(
@@ -362,9 +410,7 @@ class LifecycleService:
         case = await self._own_case(conn, contact_id, tracking_no, RATABLE)
         if case is None:
             return CitizenAction("none")
-        await self.lifecycle.apply(
-            conn, case.id, "rate", actor="citizen", now=now, rating=rating, comment=comment
-        )
+        await self._apply(conn, case.id, "rate", "citizen", now, rating=rating, comment=comment)
         return CitizenAction("rated", case.tracking_no)
 
     async def request_review_for_contact(
@@ -390,7 +436,7 @@ class LifecycleService:
             day = until.astimezone(self.tz).date().isoformat() if until else ""
             return CitizenAction("window_closed", case.tracking_no, day, stage)
         action = "request_recheck" if stage == "recheck" else "request_review"
-        change = await self.lifecycle.apply(conn, case.id, action, actor="citizen", now=now)
+        change = await self._apply(conn, case.id, action, "citizen", now)
         due = change.case.due_at
         day = due.astimezone(self.tz).date().isoformat() if due else ""
         return CitizenAction("requested", case.tracking_no, day, stage)
@@ -402,9 +448,34 @@ class LifecycleService:
     ) -> Change:
         async with self.db.transaction() as conn:
             case = await self._find(conn, tracking_no)
-            return await self.lifecycle.apply(
-                conn, case.id, action, actor=actor, now=self.clock(), note=note, **data
-            )
+            return await self._apply(conn, case.id, action, actor, self.clock(), note, **data)
+
+    async def _apply(
+        self,
+        conn: AsyncConnection,
+        case_id: int,
+        action: str,
+        actor: str,
+        now: datetime,
+        note: str = "",
+        **data: Any,
+    ) -> Change:
+        """One transition, then the flags it may change (links, the citizen's new text)."""
+        change = await self.lifecycle.apply(
+            conn, case_id, action, actor=actor, now=now, note=note, **data
+        )
+        if action in FLAG_INPUTS:
+            await self._refresh_group(conn, change.case, now, cause=action)
+            change = replace(change, case=await cases.by_id(conn, case_id) or change.case)
+        return change
+
+    async def _refresh_group(
+        self, conn: AsyncConnection, case: CaseRow, now: datetime, *, cause: str
+    ) -> None:
+        """Recompute the flags of ``case`` and of every case handled with it."""
+        primary = case.linked_to or case.id
+        members = [primary, *(c.id for c in await cases.linked_to(conn, primary))]
+        await self.registrar.keeper.refresh_all(conn, {case.id, *members}, now, cause=cause)
 
     async def _find(self, conn: AsyncConnection, tracking_no: str) -> CaseRow:
         parsed = parse_tracking_no(tracking_no)
@@ -427,3 +498,34 @@ class LifecycleService:
             if case.status in statuses:
                 return case
         return None
+
+
+LEGAL_STATUSES = ("none", "litigation", "arbitration", "admin_review", "judged")
+MAX_PEOPLE = 100_000
+
+
+def _checked_details(changes: dict[str, Any]) -> dict[str, Any]:
+    """The corrections staff may make, validated (raises LifecycleError)."""
+    unknown = sorted(set(changes) - {"people_count", "legal_status", "reported_before"})
+    if unknown:
+        raise LifecycleError(f"cannot correct {unknown[0]!r} here")
+    values: dict[str, Any] = {}
+    if changes.get("people_count") is not None:
+        try:
+            people = int(changes["people_count"])
+        except (TypeError, ValueError):
+            raise LifecycleError("people_count must be a whole number") from None
+        if not 1 <= people <= MAX_PEOPLE:
+            raise LifecycleError(f"people_count must be from 1 to {MAX_PEOPLE}")
+        values["people_count"] = people
+    if changes.get("legal_status") is not None:
+        if changes["legal_status"] not in LEGAL_STATUSES:
+            raise LifecycleError(f"legal_status must be one of {', '.join(LEGAL_STATUSES)}")
+        values["legal_status"] = changes["legal_status"]
+    if changes.get("reported_before") is not None:
+        if changes["reported_before"] not in ("yes", "no"):
+            raise LifecycleError("reported_before must be yes or no")
+        values["reported_before"] = changes["reported_before"]
+    if not values:
+        raise LifecycleError("nothing to correct")
+    return values

@@ -6,6 +6,7 @@ matched after NFKC folding, so full-width forms ("ＨＥＬＰ", "／ｌａｎ�
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from dataclasses import dataclass
 from typing import Literal
@@ -109,7 +110,13 @@ class Command:
 
 
 def _lookup(words: tuple[str, ...], token: str) -> bool:
-    return token in words or token.replace(" ", "") in {w.replace(" ", "") for w in words}
+    return token in words or token.replace(" ", "") in _compact(words)
+
+
+@functools.cache
+def _compact(words: tuple[str, ...]) -> frozenset[str]:
+    # every message is matched against every command's words: computed once
+    return frozenset(w.replace(" ", "") for w in words)
 
 
 def parse_command(text: str) -> Command | None:

@@ -33,6 +33,7 @@ A condition may only refer to fields placed before the field it guards.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -108,8 +109,23 @@ class ChoiceDef:
 
     def tokens(self) -> frozenset[str]:
         """Every normalised spelling that selects this choice."""
-        words = (self.value, self.label.zh, self.label.en, *self.aliases)
-        return frozenset(normalize_token(w) for w in words if w)
+        return _tokens(self)
+
+    def compact_tokens(self) -> frozenset[str]:
+        """The same spellings without spaces."""
+        return _compact_tokens(self)
+
+
+@functools.cache
+def _tokens(choice: ChoiceDef) -> frozenset[str]:
+    # matched against every message at a choice question: computed once per choice
+    words = (choice.value, choice.label.zh, choice.label.en, *choice.aliases)
+    return frozenset(normalize_token(w) for w in words if w)
+
+
+@functools.cache
+def _compact_tokens(choice: ChoiceDef) -> frozenset[str]:
+    return frozenset(t.replace(" ", "") for t in _tokens(choice))
 
 
 @dataclass(frozen=True, slots=True)

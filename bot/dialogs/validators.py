@@ -61,6 +61,10 @@ class HasTokens(Protocol):
         """Normalised spellings that select it."""
         ...
 
+    def compact_tokens(self) -> frozenset[str]:
+        """The same spellings without spaces."""
+        ...
+
 
 def normalize_token(text: str) -> str:
     """Fold a short answer for matching: NFKC, case, inner spaces, trailing punctuation."""
@@ -92,7 +96,7 @@ def match_choice(text: str, choices: Sequence[HasTokens]) -> int | None:
             return i
     compact = token.replace(" ", "")
     for i, choice in enumerate(choices):
-        if compact in {t.replace(" ", "") for t in choice.tokens()}:
+        if compact in choice.compact_tokens():
             return i
     return None
 

@@ -46,6 +46,7 @@ from bot.storage.case_query import (
 )
 from bot.storage.cases import CaseLink, CaseRow
 from bot.storage.db import Database
+from bot.storage.staff import AuditRow
 from bot.storage.tables import attachments, case_events, cases
 
 CASE_ACTIONS = (
@@ -222,6 +223,7 @@ class Casework:
         page: int = 1,
         per_page: int = 50,
         ip: str = "",
+        via: str = "",
     ) -> CasePage:
         """One page of the cases in the member's scope matching the filter (audited)."""
         self._require(member, Permission.CASE_READ)
@@ -235,12 +237,14 @@ class Casework:
                 per_page=per_page,
                 clock=self.deadline_clock(),
             )
-        await self._audit(member, "case.search", ip=ip, detail=_filter_detail(flt))
+        await self._audit(member, "case.search", ip=ip, via=via, detail=_filter_detail(flt))
         if not member.can(Permission.CASE_PII):
             result = dataclasses.replace(result, rows=[mask_case(c) for c in result.rows])
         return result
 
-    async def detail(self, member: StaffMember, tracking_no: str, *, ip: str = "") -> StaffCaseView:
+    async def detail(
+        self, member: StaffMember, tracking_no: str, *, ip: str = "", via: str = ""
+    ) -> StaffCaseView:
         """A case with timeline, links, attachments and allowed actions (audited)."""
         self._require(member, Permission.CASE_READ)
         async with self.db.read() as conn:
@@ -255,7 +259,7 @@ class Casework:
                 if other is not None:
                     numbers[other.id] = other.tracking_no
             files = await _attachments(conn, case.id)
-        await self._audit(member, "case.read", case_id=case.id, ip=ip)
+        await self._audit(member, "case.read", case_id=case.id, ip=ip, via=via)
         deadline = self.lifecycle.deadline(case.due_at) if case.due_at else None
         if not member.can(Permission.CASE_PII):
             case = mask_case(case)
@@ -276,7 +280,13 @@ class Casework:
         return out
 
     async def attachment(
-        self, member: StaffMember, tracking_no: str, attachment_id: int, *, ip: str = ""
+        self,
+        member: StaffMember,
+        tracking_no: str,
+        attachment_id: int,
+        *,
+        ip: str = "",
+        via: str = "",
     ) -> tuple[AttachmentRow, Path]:
         """An attachment of a visible case and its file path (audited)."""
         self._require(member, Permission.CASE_READ)
@@ -288,7 +298,7 @@ class Casework:
         if found is None or path is None or not path.is_relative_to(self.attachments_dir.resolve()):
             raise CaseNotFound(f"no attachment {attachment_id} on this case")
         await self._audit(
-            member, "case.attachment", case_id=case.id, ip=ip, target=str(attachment_id)
+            member, "case.attachment", case_id=case.id, ip=ip, via=via, target=str(attachment_id)
         )
         return found, path
 
@@ -302,6 +312,7 @@ class Casework:
         params: dict[str, Any],
         *,
         ip: str = "",
+        via: str = "",
     ) -> Change:
         """Take a lifecycle action, a note, a flag, a link or a reply on a visible case."""
         self._require(member, Permission.CASE_ACT)
@@ -379,6 +390,7 @@ class Casework:
             f"case.{action}",
             case_id=case.id,
             ip=ip,
+            via=via,
             detail={k: v for k, v in params.items() if k in ("outcome", "department", "flag")},
         )
         return change
@@ -513,6 +525,49 @@ class Casework:
                     getattr(weeks[start], attr)[key] = int(n)
         return [weeks[k] for k in sorted(weeks)]
 
+    # ------------------------------------------------------------------ audit log
+
+    async def audit_log(
+        self,
+        member: StaffMember,
+        *,
+        actor: str = "",
+        action: str = "",
+        tracking_no: str = "",
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> tuple[builtins.list[AuditRow], dict[int, str]]:
+        """Audit entries, newest first, and the tracking numbers of their cases (audit.read)."""
+        self._require(member, Permission.AUDIT_READ)
+        async with self.db.read() as conn:
+            case_id: int | None = None
+            if tracking_no:
+                parsed = parse_tracking_no(tracking_no)
+                found = (
+                    await case_store.by_tracking_no(conn, parsed.canonical)
+                    if parsed.outcome == "valid"
+                    else None
+                )
+                if found is None:
+                    return [], {}
+                case_id = found.id
+            rows = await staff_store.list_audit(
+                conn,
+                actor=actor,
+                action=action,
+                case_id=case_id,
+                before_id=before_id,
+                limit=max(1, min(limit, 500)),
+            )
+            ids = sorted({r.case_id for r in rows if r.case_id is not None})
+            numbers: dict[int, str] = {}
+            if ids:
+                result = await conn.execute(
+                    select(cases.c.id, cases.c.tracking_no).where(cases.c.id.in_(ids))
+                )
+                numbers = {int(r[0]): str(r[1]) for r in result}
+        return rows, numbers
+
     # ------------------------------------------------------------------ helpers
 
     async def _visible(
@@ -541,7 +596,10 @@ class Casework:
         ip: str = "",
         target: str = "",
         detail: dict[str, Any] | None = None,
+        via: str = "",
     ) -> None:
+        if via:  # how the member came in: "session" (console) or "token" (API)
+            detail = {**(detail or {}), "via": via}
         async with self.db.transaction() as conn:
             await staff_store.add_audit(
                 conn,

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import groupby
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.messages import Address
-from bot.storage.sql import insert_ignore
+from bot.storage.sql import insert_ignore_many
 from bot.storage.tables import contacts, conversations, outbox
 
 
@@ -39,20 +41,47 @@ def _contact(row: Any) -> Contact:
 
 async def get_or_create(conn: AsyncConnection, address: Address, now: datetime) -> Contact:
     """The contact for an address, created on first contact."""
-    await insert_ignore(
-        conn,
-        contacts,
-        {"channel": address.channel, "address": address.address, "created_at": now},
-        ["channel", "address"],
-    )
-    row = (
-        await conn.execute(
+    return (await get_or_create_many(conn, [address], now))[address]
+
+
+async def get_or_create_many(
+    conn: AsyncConnection, addresses: Iterable[Address], now: datetime
+) -> dict[Address, Contact]:
+    """The contacts for many addresses, creating the missing ones (a few round trips in all).
+
+    Known contacts cost one SELECT; only addresses not found are inserted (ON CONFLICT DO
+    NOTHING: another process may create the same one) and read again.
+    """
+    wanted = sorted(set(addresses), key=lambda a: (a.channel, a.address))
+    found = await _select_many(conn, wanted)
+    missing = [a for a in wanted if a not in found]
+    if missing:
+        await insert_ignore_many(
+            conn,
+            contacts,
+            [{"channel": a.channel, "address": a.address, "created_at": now} for a in missing],
+            ["channel", "address"],
+            ["id"],
+        )
+        found.update(await _select_many(conn, missing))
+    return found
+
+
+async def _select_many(
+    conn: AsyncConnection, addresses: Sequence[Address]
+) -> dict[Address, Contact]:
+    found: dict[Address, Contact] = {}
+    for channel, group in groupby(addresses, key=lambda a: a.channel):
+        rows = await conn.execute(
             select(contacts).where(
-                contacts.c.channel == address.channel, contacts.c.address == address.address
+                contacts.c.channel == channel,
+                contacts.c.address.in_([a.address for a in group]),
             )
         )
-    ).one()
-    return _contact(row)
+        for row in rows:
+            contact = _contact(row)
+            found[contact.address] = contact
+    return found
 
 
 async def find(conn: AsyncConnection, address: Address) -> Contact | None:
@@ -96,28 +125,60 @@ async def set_broadcast_opt_out(conn: AsyncConnection, contact_id: int, opt_out:
         )
 
 
+async def touch_many(conn: AsyncConnection, contact_ids: Sequence[int], now: datetime) -> None:
+    """Record that these contacts just wrote (and so can be reached again)."""
+    if contact_ids:
+        await conn.execute(
+            update(contacts)
+            .where(contacts.c.id.in_(contact_ids))
+            .values(last_inbound_at=now, reachable=True)
+        )
+
+
 async def lock_state(
     conn: AsyncConnection, contact_id: int, now: datetime
 ) -> tuple[dict[str, Any] | None, int]:
-    """Load a conversation's state and version, holding its row lock until commit.
+    """Load a conversation's state and version, holding its row lock until commit."""
+    return (await lock_states(conn, [contact_id], now))[contact_id]
 
-    PostgreSQL: SELECT … FOR UPDATE serialises messages of one conversation across
+
+async def lock_states(
+    conn: AsyncConnection, contact_ids: Sequence[int], now: datetime
+) -> dict[int, tuple[dict[str, Any] | None, int]]:
+    """Load conversations' states and versions, holding their row locks until commit.
+
+    PostgreSQL: SELECT … FOR UPDATE (in contact id order, so that two processes locking
+    overlapping sets never deadlock) serialises messages of one conversation across
     processes. SQLite: the transaction already holds the database write lock.
     """
-    await insert_ignore(
-        conn,
-        conversations,
-        {"contact_id": contact_id, "state": None, "version": 0, "updated_at": now},
-        ["contact_id"],
-    )
-    row = (
-        await conn.execute(
-            select(conversations.c.state, conversations.c.version)
-            .where(conversations.c.contact_id == contact_id)
-            .with_for_update()
+    ids = sorted(set(contact_ids))
+    states = await _lock_many(conn, ids)
+    missing = [cid for cid in ids if cid not in states]
+    if missing:
+        await insert_ignore_many(
+            conn,
+            conversations,
+            [
+                {"contact_id": cid, "state": None, "version": 0, "updated_at": now}
+                for cid in missing
+            ],
+            ["contact_id"],
+            ["contact_id"],
         )
-    ).one()
-    return row.state, row.version
+        states.update(await _lock_many(conn, missing))
+    return states
+
+
+async def _lock_many(
+    conn: AsyncConnection, ids: list[int]
+) -> dict[int, tuple[dict[str, Any] | None, int]]:
+    rows = await conn.execute(
+        select(conversations.c.contact_id, conversations.c.state, conversations.c.version)
+        .where(conversations.c.contact_id.in_(ids))
+        .order_by(conversations.c.contact_id)
+        .with_for_update()
+    )
+    return {row.contact_id: (row.state, row.version) for row in rows}
 
 
 async def save_state(
@@ -128,10 +189,41 @@ async def save_state(
     now: datetime,
 ) -> None:
     """Store a conversation's new state; the version guards against lost updates."""
-    result = await conn.execute(
-        update(conversations)
-        .where(conversations.c.contact_id == contact_id, conversations.c.version == version)
-        .values(state=state, version=version + 1, updated_at=now)
+    await save_states(conn, [(contact_id, state, version)], now)
+
+
+_SAVE_STATE = (
+    update(conversations)
+    .where(
+        conversations.c.contact_id == bindparam("b_contact_id"),
+        conversations.c.version == bindparam("b_version"),
     )
-    if result.rowcount != 1:
-        raise RuntimeError(f"conversation {contact_id} changed concurrently")
+    .values(
+        state=bindparam("b_state", type_=conversations.c.state.type),
+        version=bindparam("b_next"),
+        updated_at=bindparam("b_now", type_=conversations.c.updated_at.type),
+    )
+)
+
+
+async def save_states(
+    conn: AsyncConnection,
+    states: Sequence[tuple[int, dict[str, Any], int]],
+    now: datetime,
+) -> None:
+    """Store new states ``(contact_id, state, version read)`` in one executemany.
+
+    The version guards against lost updates: a row changed since it was read is not
+    written, and the transaction fails. (Drivers that cannot count the rows of an
+    executemany rely on the row lock taken by :func:`lock_states`.)
+    """
+    if not states:
+        return
+    params = [
+        {"b_contact_id": cid, "b_state": state, "b_version": v, "b_next": v + 1, "b_now": now}
+        for cid, state, v in states
+    ]
+    result = await conn.execute(_SAVE_STATE, params)
+    counted = len(params) == 1 or conn.dialect.supports_sane_multi_rowcount
+    if counted and result.rowcount != len(params):
+        raise RuntimeError("a conversation changed concurrently")

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.messages import Reply
-from bot.storage.sql import insert_ignore
+from bot.storage.sql import insert_ignore, insert_ignore_many
 from bot.storage.tables import inbound_messages
 
 
@@ -49,6 +50,24 @@ async def record(
     )
 
 
+async def record_many(
+    conn: AsyncConnection, rows: Sequence[dict[str, Any]]
+) -> dict[tuple[str, str], int]:
+    """Record many messages in one round trip (keys as :func:`record`'s arguments).
+
+    Returns the new ids by ``(channel, external_id)``; a message recorded before is absent.
+    """
+    ordered = sorted(rows, key=lambda r: (r["channel"], r["external_id"]))
+    inserted = await insert_ignore_many(
+        conn,
+        inbound_messages,
+        ordered,
+        ["channel", "external_id"],
+        ["id", "channel", "external_id"],
+    )
+    return {(r.channel, r.external_id): r.id for r in inserted}
+
+
 async def stored_replies(
     conn: AsyncConnection, channel: str, external_id: str
 ) -> StoredReplies | None:
@@ -72,11 +91,31 @@ async def save_replies(
     conn: AsyncConnection, inbound_id: int, replies: list[Reply], mode: str
 ) -> None:
     """Attach the replies to the message, for retries and the transcript."""
-    await conn.execute(
-        update(inbound_messages)
-        .where(inbound_messages.c.id == inbound_id)
-        .values(replies=[r.to_json() for r in replies], reply_mode=mode)
+    await save_replies_many(conn, [(inbound_id, replies, mode)])
+
+
+_SAVE_REPLIES = (
+    update(inbound_messages)
+    .where(inbound_messages.c.id == bindparam("b_id"))
+    .values(
+        replies=bindparam("b_replies", type_=inbound_messages.c.replies.type),
+        reply_mode=bindparam("b_mode"),
     )
+)
+
+
+async def save_replies_many(
+    conn: AsyncConnection, items: Sequence[tuple[int, list[Reply], str]]
+) -> None:
+    """Attach replies to many messages ``(inbound_id, replies, mode)`` in one executemany."""
+    if items:
+        await conn.execute(
+            _SAVE_REPLIES,
+            [
+                {"b_id": i, "b_replies": [r.to_json() for r in replies], "b_mode": mode}
+                for i, replies, mode in items
+            ],
+        )
 
 
 async def for_contact(conn: AsyncConnection, contact_id: int, limit: int = 200) -> list[Any]:

@@ -25,3 +25,27 @@ async def insert_ignore(
         .returning(*table.primary_key.columns)
     )
     return (await conn.execute(stmt)).scalar_one_or_none()
+
+
+async def insert_ignore_many(
+    conn: AsyncConnection,
+    table: Table,
+    rows: list[dict[str, Any]],
+    conflict: list[str],
+    returning: list[str],
+) -> list[Any]:
+    """Many rows in one round trip, ON CONFLICT DO NOTHING; the inserted rows' ``returning``.
+
+    Rows that existed are simply absent from the answer (match them by ``returning``).
+    Callers pass rows sorted by the conflict key, so that two processes inserting
+    overlapping sets on PostgreSQL wait for each other in one order and never deadlock.
+    """
+    if not rows:
+        return []
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = (
+        dialect.insert(table)
+        .on_conflict_do_nothing(index_elements=conflict)
+        .returning(*(table.c[name] for name in returning))
+    )
+    return list((await conn.execute(stmt, rows)).all())

@@ -198,10 +198,11 @@ outbox = Table(
     Column("contact_id", Id, ForeignKey("contacts.id"), nullable=False),
     Column("channel", String(16), nullable=False),
     Column("address", String(128), nullable=False),
-    Column("kind", String(16), nullable=False),  # reply | push | broadcast
+    Column("kind", String(16), nullable=False),  # reply | push | broadcast | followup
     Column("payload", Json, nullable=False),  # Reply.to_json() + optional template data
     Column("case_id", Id, ForeignKey("cases.id"), nullable=True),
-    # pending -> sending (claimed, leased) -> sent | failed ; pending -> cancelled
+    # pending -> sending (claimed, leased) -> sent | failed ; pending | failed -> cancelled ;
+    # scheduled (waits for next_attempt_at, then becomes a new pending row) -> cancelled
     Column("status", String(12), nullable=False, server_default="pending"),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("next_attempt_at", UTCDateTime(), nullable=False),

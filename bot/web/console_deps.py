@@ -15,7 +15,7 @@ from bot.dialogs.form import FormRegistry
 from bot.staff.broadcasts import BroadcastService
 from bot.staff.casework import Casework
 from bot.staff.export import CaseExporter
-from bot.staff.labels import Labels, load_labels
+from bot.staff.labels import Labels
 from bot.storage.db import Database
 
 if TYPE_CHECKING:
@@ -49,12 +49,11 @@ CONSOLE = web.AppKey("console", Console)
 def build_console(services: Services) -> Console:
     """The console's services from the application's (labels are loaded and checked once)."""
     s = services.settings
-    labels = load_labels(s.config_dir)
     return Console(
         casework=services.casework,
-        broadcasts=BroadcastService(services.db, channels=services.channels.keys()),
-        exporter=CaseExporter(services.db, labels, timezone=s.timezone),
-        labels=labels,
+        broadcasts=services.broadcasts,  # shared with the API: wakes the worker on start
+        exporter=services.exporter,
+        labels=services.exporter.labels,
         forms=services.engine.forms,
         tz=ZoneInfo(s.timezone),
         clock=services.casework.clock,

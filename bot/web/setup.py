@@ -2,28 +2,32 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 
-from bot.staff.accounts import StaffAccounts
 from bot.web import (
+    api,
     console,
     console_audit,
     console_broadcasts,
     console_cases,
     console_dashboard,
 )
+from bot.web.api_routes import ApiServices
 from bot.web.auth import STAFF_AUTH, LoginThrottle, StaffAuth, staff_middleware
 from bot.web.console_deps import CONSOLE, build_console
 
+if TYPE_CHECKING:
+    from bot.app import Services
 
-def install(
-    app: web.Application, accounts: StaffAccounts, *, cookie_secure: bool, login_per_minute: int
-) -> None:
+
+def install(app: web.Application, services: Services) -> None:
     """Authentication middleware, templates and the /staff and /api/v1 routes."""
-    from bot.app import SERVICES  # bot.app imports this module
-
-    app[STAFF_AUTH] = StaffAuth(accounts, cookie_secure, LoginThrottle(login_per_minute))
-    app[CONSOLE] = build_console(app[SERVICES])
+    s = services.settings
+    throttle = LoginThrottle(s.staff_login_per_ip_per_minute)
+    app[STAFF_AUTH] = StaffAuth(services.accounts, s.web_cookie_secure, throttle)
+    app[CONSOLE] = build_console(services)
     app.middlewares.append(staff_middleware)
     console.setup_templates(app)
     console.add_routes(app)
@@ -31,3 +35,4 @@ def install(
     console_cases.add_routes(app)
     console_broadcasts.add_routes(app)
     console_audit.add_routes(app)
+    api.add_routes(app, ApiServices.of(services))

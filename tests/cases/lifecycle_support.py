@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.cases.calendar import load_calendar
-from bot.cases.clocks import load_clocks
-from bot.cases.lifecycle import Lifecycle
+from bot.cases.clocks import Clocks, load_clocks
+from bot.cases.lifecycle import FOLLOWUP, Lifecycle
 from bot.cases.tracking import new_tracking_no
 from bot.dialogs.texts import load_texts
 from bot.messages import Address
@@ -24,10 +24,10 @@ CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 TZ = ZoneInfo("Asia/Shanghai")
 
 
-def make_lifecycle(**overrides: Any) -> Lifecycle:
-    """The state machine with the shipped clocks, calendar and texts."""
+def make_lifecycle(clocks: Clocks | None = None, **overrides: Any) -> Lifecycle:
+    """The state machine with the shipped clocks (unless given), calendar and texts."""
     return Lifecycle(
-        clocks=load_clocks(CONFIG_DIR),
+        clocks=clocks or load_clocks(CONFIG_DIR),
         calendar=load_calendar(CONFIG_DIR),
         texts=load_texts(CONFIG_DIR),
         tz=TZ,
@@ -80,13 +80,28 @@ async def make_case(
 
 
 async def count(conn: AsyncConnection, table: Any, case_id: int) -> int:
-    """Rows of ``table`` (case_events or outbox) belonging to a case."""
-    return int(
-        (await conn.execute(select(func.count()).where(table.c.case_id == case_id))).scalar_one()
-    )
+    """Rows of ``table`` (case_events, or outbox pushes without follow-ups) of a case."""
+    where = [table.c.case_id == case_id]
+    if table is outbox:
+        where.append(table.c.kind != FOLLOWUP)
+    return int((await conn.execute(select(func.count()).where(*where))).scalar_one())
+
+
+async def followups(db: Database, case_id: int) -> list[Any]:
+    """The 回访 follow-up rows of a case (any status), oldest first."""
+    async with db.read() as conn:
+        return list(
+            (
+                await conn.execute(
+                    select(outbox)
+                    .where(outbox.c.case_id == case_id, outbox.c.kind == FOLLOWUP)
+                    .order_by(outbox.c.id)
+                )
+            ).all()
+        )
 
 
 async def events_and_pushes(db: Database, case_id: int) -> tuple[int, int]:
-    """(timeline events, outbox rows) of a case."""
+    """(timeline events, outbox pushes other than follow-ups) of a case."""
     async with db.read() as conn:
         return await count(conn, case_events, case_id), await count(conn, outbox, case_id)

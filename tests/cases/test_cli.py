@@ -66,8 +66,12 @@ def test_staff_cli(database_url: str, capsys: pytest.CaptureFixture[str]) -> Non
     assert main(["case", "extend", number, "--days", "40", "--reason", "调查"]) == 1
     assert "1 to 30 days" in capsys.readouterr().err
 
+    assert main(["case", "edit", number, "--people", "6", "--note", "电话核实"]) == 0
+    assert "corrected; flags first_petition, group_petition" in capsys.readouterr().out
+
     assert main(["case", "show", number]) == 0
     out = capsys.readouterr().out
+    assert "details_corrected (internal)  电话核实" in out
     assert "status      assigned" in out
     assert "330106-rsj  co 330106-zjj" in out
     assert "staff:li" in out and "note (internal)" in out

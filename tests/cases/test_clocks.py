@@ -41,6 +41,8 @@ def test_shipped_clocks() -> None:
         recheck_decision=ClockRule(30),
         near_due_days=3,
         return_objection=ClockRule(5, working_days=True),
+        followup_days=7,
+        followup_hour=10,
     )
 
 
@@ -111,6 +113,8 @@ def test_near_due_counts_working_days_over_a_holiday(cal: Calendar) -> None:
          "clocks.review_decison: unknown clock"),
         ("  max_days: 30", "  max_days: thirty", "'extension.max_days' must be"),
         ("near_due_days: 3", "near_due_days: -1", "'near_due_days' must be"),
+        ("followup_days: 7", "followup_days: -7", "'followup_days' must be"),
+        ("followup_hour: 10", "followup_hour: 24", "'followup_hour' must be an hour"),
     ],
 )  # fmt: skip
 def test_validation_names_the_key(config: Path, old: str, new: str, message: str) -> None:

@@ -299,3 +299,42 @@ async def test_staff_set_and_clear_flags_on_the_timeline_only(
 async def _outbox_count(db: Database) -> int:
     async with db.read() as conn:
         return len((await conn.execute(select(outbox.c.id))).all())
+
+
+async def test_status_lookup_shows_the_latest_public_event_of_any_kind(
+    db: Database, clock: FixedClock
+) -> None:
+    svc = _service(db, clock)
+    intake = Intake(db, make_config(), clock=clock, lifecycle=svc)
+    number = await _file(db, svc, clock)
+    shown = format_tracking_no(number)
+
+    async def progress(n: int, user: str = "citizen-1") -> str:
+        reply = await _say(intake, clock, user, shown, n)
+        lines = [line for line in reply.splitlines() if "最新进展" in line or "Latest" in line]
+        return lines[0] if lines else ""
+
+    assert await progress(1) == "最新进展：2026-11-23 已登记，等待受理审查"
+    await svc.accept(number, actor="staff:li")
+    # accepted Mon 23 Nov: answer within 60 days, by Fri 22 Jan 2027
+    assert await progress(2) == "最新进展：2026-11-23 已受理，将在 2027-01-22 前出具书面处理意见"
+    clock.advance(days=1)
+    await svc.assign(number, actor="staff:li", department="330106-rsj")
+    assert "已交由 西湖区人力资源和社会保障局 办理" in await progress(3)
+    await svc.note(number, actor="staff:li", text="内部：信访人情绪激动")  # internal
+    assert "2026-11-24 已交由" in await progress(4)
+    clock.advance(days=2)
+    await svc.extend(number, actor="staff:li", reason="需要调取企业账目", days=20)
+    assert await progress(5) == (
+        "最新进展：2026-11-26 办理期限延长至 2027-02-11，理由：需要调取企业账目"
+    )
+    await svc.note(number, actor="staff:li", text="已约谈企业负责人", public=True)
+    assert await progress(6) == "最新进展：2026-11-26 已约谈企业负责人"
+    await svc.answer(number, actor="staff:li", text="已责令企业支付。", outcome="supported")
+    assert await progress(7) == "最新进展：2026-11-26 已出具处理意见（支持）"
+
+    # someone else who proves the phone digits sees the same progress, in their language
+    await _say(intake, clock, "en-stranger", "English", 1)
+    await _say(intake, clock, "en-stranger", shown, 2)
+    reply = await _say(intake, clock, "en-stranger", "8000", 3)
+    assert "Latest: 2026-11-26 answered (upheld)" in reply

@@ -2,8 +2,9 @@
 
 A real `xinfang serve` process runs the web chat and the outbox worker. Staff act on the
 same database through the lifecycle service and the `xinfang case` CLI; every step's
-push reaches the citizen's chat live (SSE) and stays in the chat history, and the
-citizen rates the answer by message.
+push reaches the citizen's chat live (SSE) and stays in the chat history, the 回访
+follow-up arrives when due, a status query shows the latest step, and the citizen rates
+the answer by message.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from typing import Any
 
 import aiohttp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.cases.service import LifecycleService, load_case_config
+from bot.clock import utc_now
 from bot.dialogs.texts import load_texts
 from bot.storage.db import Database
-from bot.storage.tables import cases
+from bot.storage.tables import cases, outbox
 from tests.e2e.test_webchat_e2e import Citizen, fill_until_confirm, joined
 from tests.petition import CONFIRM_WORD
 from tests.server import ROOT, Server
@@ -125,8 +127,21 @@ async def test_case_accepted_assigned_extended_answered_and_rated(
                 )
                 answered = await _push(queue, "已出具处理意见")
                 assert "支持" in answered["text"] and "申请复查" in answered["text"]
+
+                # a week later (moved forward in the table) the 回访 reaches the open chat
+                async with db.transaction() as conn:
+                    await conn.execute(
+                        update(outbox)
+                        .where(outbox.c.kind == "followup", outbox.c.status == "scheduled")
+                        .values(next_attempt_at=utc_now())
+                    )
+                followup = await _push(queue, "回访")
+                assert shown in followup["text"] and "申请复查" in followup["text"]
             finally:
                 reader.cancel()
+
+        progress = joined(await citizen.say(shown))
+        assert "最新进展：" in progress and "已出具处理意见（支持）" in progress
 
         rated = await citizen.say("基本满意，希望以后处理快一些")
         assert "感谢您的评价" in joined(rated) and shown in joined(rated)
@@ -139,7 +154,7 @@ async def test_case_accepted_assigned_extended_answered_and_rated(
         history = [m["text"] for m in await citizen.history() if m["direction"] == "out"]
         steps = [
             next(i for i, t in enumerate(history) if needle in t)
-            for needle in ("已受理", "交由", "延长至", "已出具处理意见", "感谢您的评价")
+            for needle in ("已受理", "交由", "延长至", "已出具处理意见", "回访", "感谢您的评价")
         ]
         assert steps == sorted(steps)
 

@@ -1,0 +1,265 @@
+"""Broadcast (target 4): 50 000 outbox rows of kind "broadcast" through the real worker.
+
+The fake Bot API (tests/fakes_telegram.py) runs in its own process on the load CPU with
+a cap of 1 000 messages/s; the OutboxWorker runs in another on the server CPU with its
+rate set to the cap. Partway through, the worker is killed with SIGKILL and a new one
+resumes (rows the dead worker held come back when their lease expires). Reported: the
+sustained send rate as a share of the cap (each worker's steady part), 429s caused,
+duplicates (a chat that got the message twice) and the time lost to the kill.
+
+The baseline ratio is the cap itself: ≥ 95% of 1 000/s is the target.
+
+``python -m bench.broadcast [--long] [--db sqlite|postgresql|both] [--rows N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+import urllib.request
+from contextlib import ExitStack
+from datetime import timedelta
+from typing import Any
+
+from bench import common
+
+TOKEN = "123456:BENCH-token"
+LEASE_SECONDS = 5.0
+
+
+async def _fill(url: str, rows: int) -> None:
+    """Contacts and outbox rows, in chunks (what a staff broadcast writes)."""
+    from bot.clock import utc_now
+    from bot.messages import Address, Reply
+    from bot.storage import contacts, outbox
+    from bot.storage.db import Database
+    from bot.storage.migrate import upgrade
+
+    db = Database(url)
+    await upgrade(db)
+    now = utc_now()
+    text = "【通知】信访事项网上受理平台将于本周六 02:00–04:00 维护，期间暂停受理。"
+    try:
+        for start in range(0, rows, 2000):
+            addresses = [
+                Address("telegram", str(9_000_000 + i))
+                for i in range(start, min(rows, start + 2000))
+            ]
+            async with db.transaction() as conn:
+                found = await contacts.get_or_create_many(conn, addresses, now)
+                await outbox.enqueue_many(
+                    conn,
+                    [
+                        outbox.NewMessage(found[a].id, a, Reply(text), kind="broadcast")
+                        for a in addresses
+                    ],
+                    now,
+                )
+    finally:
+        await db.dispose()
+
+
+async def _pending(url: str) -> int:
+    from sqlalchemy import func, select
+
+    from bot.storage.db import Database
+    from bot.storage.tables import outbox
+
+    db = Database(url)
+    try:
+        async with db.read() as conn:
+            q = select(func.count()).where(outbox.c.status.in_(["pending", "sending"]))
+            return int((await conn.execute(q)).scalar_one())
+    finally:
+        await db.dispose()
+
+
+def serve_fake(port: int, rate: float) -> None:
+    """Run the fake Bot API until killed."""
+    from tests.fakes_telegram import FakeTelegram
+
+    async def main() -> None:
+        fake = FakeTelegram(token=TOKEN, global_rate=rate, chat_interval=1.0)
+        from aiohttp import web
+
+        # FakeTelegram.start binds a random port; bind the one we were given instead
+        app = web.Application()
+        app.router.add_route("*", "/bot{token}/{method}", fake._api)
+        app.router.add_get("/_fake/stats", fake._stats)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def run_worker(url: str, api: str, rate: float) -> None:
+    """Run one OutboxWorker over the Telegram channel until the outbox is empty."""
+    from bot.channels.telegram import TelegramChannel, capabilities, make_bot
+    from bot.outbox import OutboxWorker
+    from bot.settings import load_settings
+    from bot.storage.db import Database
+
+    settings = load_settings(
+        database_url=url,
+        telegram_token=TOKEN,
+        telegram_api_base=api,
+        telegram_rate_per_second=rate,
+    )
+
+    async def main() -> None:
+        from telegram.request import HTTPXRequest
+
+        db = Database(url)
+        request = HTTPXRequest(
+            connection_pool_size=int(os.environ.get("BENCH_POOL", "16")),
+            read_timeout=10.0,
+            pool_timeout=10.0,
+        )
+        await request.initialize()
+        bot = make_bot(settings, requests=(request, request))
+        channel = TelegramChannel(bot, capabilities(settings))
+        worker = OutboxWorker(
+            db,
+            {"telegram": channel},
+            batch=int(os.environ.get("XINFANG_OUTBOX_BATCH", "200")),
+            lease=timedelta(seconds=LEASE_SECONDS),
+            poll_seconds=0.2,
+        )
+        stop = asyncio.Event()
+
+        async def watch() -> None:
+            while not stop.is_set():
+                await asyncio.sleep(1.0)
+                if await _pending(url) == 0:
+                    stop.set()
+
+        watcher = asyncio.create_task(watch())
+        await worker.run(stop)
+        await watcher
+        await request.shutdown()
+        await db.dispose()
+
+    asyncio.run(main())
+
+
+def _stats(fake_url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{fake_url}/_fake/stats", timeout=30) as resp:
+        data: dict[str, Any] = json.loads(resp.read())
+        return data
+
+
+def _steady_rate(times: list[float]) -> float:
+    """Sends per second over the middle 90% of a worker's sends (no ramp-up or tail)."""
+    if len(times) < 20:
+        return 0.0
+    lo, hi = int(len(times) * 0.05), int(len(times) * 0.95)
+    span = times[hi] - times[lo]
+    return (hi - lo) / span if span > 0 else 0.0
+
+
+def run(database: str, rows: int, cap: float, kill_after: float) -> dict[str, Any]:
+    """Fill, deliver with a kill in between, and read the fake's counts."""
+    with common.workdir() as tmp, ExitStack() as stack:
+        if database == "sqlite":
+            url = f"sqlite+aiosqlite:///{tmp / 'bench.sqlite3'}"
+        else:
+            url = stack.enter_context(common.pg_database())
+        started = time.perf_counter()
+        asyncio.run(_fill(url, rows))
+        fill_s = time.perf_counter() - started
+        port = common.free_port()
+        fake = common.start(
+            [sys.executable, "-m", "bench.broadcast", "--serve-fake", str(port), str(cap)],
+            port=port,
+            log=tmp / "fake.log",
+            cpu=common.LOAD_CPU,
+            ready_path="/_fake/stats",
+        )
+        stack.callback(fake.stop)
+        worker_cmd = [
+            *common.pinned(common.SERVER_CPU),
+            sys.executable,
+            "-m",
+            "bench.broadcast",
+            "--worker",
+            url,
+            fake.url,
+            str(cap),
+        ]
+        env = {**os.environ, "XINFANG_LOG_LEVEL": "warning"}
+        import subprocess
+
+        log = (tmp / "worker.log").open("ab")
+        first = subprocess.Popen(worker_cmd, cwd=common.ROOT, env=env, stdout=log, stderr=log)
+        time.sleep(kill_after)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        killed_at = time.monotonic()
+        before = _stats(fake.url)["sent"]
+        second = subprocess.Popen(worker_cmd, cwd=common.ROOT, env=env, stdout=log, stderr=log)
+        second.wait(timeout=rows / cap * 5 + 120)
+        stats = _stats(fake.url)
+        times = stats["sent_at"]
+        first_times, second_times = times[:before], times[before:]
+        resumed_gap = (second_times[0] - killed_at) if second_times else 0.0
+        rate = min(_steady_rate(first_times), _steady_rate(second_times))
+        left = asyncio.run(_pending(url))
+        return {
+            "benchmark": "broadcast",
+            "db": database,
+            "rows": rows,
+            "cap_per_s": cap,
+            "sustained_per_s": round(rate),
+            "ratio_to_cap": round(rate / cap, 3),
+            "target": 0.95,
+            "met": rate / cap >= 0.95
+            and stats["status_429"] == 0
+            and stats["duplicates"] == 0
+            and left == 0,
+            "sent_before_kill": before,
+            "delivered": stats["sent"] - stats["duplicates"],
+            "status_429": stats["status_429"],
+            "duplicates": stats["duplicates"],
+            "left_undelivered": left,
+            "resume_gap_s": round(resumed_gap, 1),
+            "fill_s": round(fill_s, 1),
+        }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line (also the fake's and the worker's entry points)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--serve-fake"]:
+        serve_fake(int(argv[1]), float(argv[2]))
+        return 0
+    if argv[:1] == ["--worker"]:
+        run_worker(argv[1], argv[2], float(argv[3]))
+        return 0
+    parser = argparse.ArgumentParser(prog="python -m bench.broadcast", description=__doc__)
+    parser.add_argument("--long", action="store_true", help="both databases")
+    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"])
+    parser.add_argument("--rows", type=int, help="recipients (default 50 000; short 10 000)")
+    parser.add_argument("--cap", type=float, default=1000.0, help="the fake's messages/s")
+    args = parser.parse_args(argv)
+    rows = args.rows or (50_000 if args.long else 10_000)
+    db = args.db or ("both" if args.long else "sqlite")
+    results = []
+    for database in ["sqlite", "postgresql"] if db == "both" else [db]:
+        if database == "postgresql" and not common.pg_available():
+            print("PostgreSQL unreachable: skipped", file=sys.stderr)
+            continue
+        kill_after = max(3.0, rows / args.cap * 0.4)
+        results.append(run(database, rows, args.cap, kill_after))
+    common.report("broadcast", results, {"lease_s": LEASE_SECONDS})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

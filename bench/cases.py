@@ -1,0 +1,296 @@
+"""Case queries at scale (target 5): status by tracking number, and the staff case list.
+
+A generator bulk-inserts N cases (default 1 000 000 in the long form, 100 000 in the
+short one) for N/4 citizens, with realistic spreads of status, region, category,
+department, dates and petition text. Then, inside one process (no HTTP):
+
+- the citizen's status query, ``storage.cases.by_tracking_no``: p50/p99 over random
+  numbers; baseline ratio against a primary-key lookup of one case on the same
+  connection (the floor any lookup pays);
+- the console's filtered list, ``storage.case_query.list_cases`` (count + one page):
+  p95 over typical filters, all departments and one department's scope.
+
+``python -m bench.cases [--long] [--db sqlite|postgresql|both] [--cases N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import sys
+import time
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bench import common
+
+STATUSES = [  # weights: most cases are closed, a working set is open
+    ("closed", 60),
+    ("answered", 10),
+    ("in_progress", 12),
+    ("assigned", 6),
+    ("accepted", 4),
+    ("submitted", 5),
+    ("rejected", 2),
+    ("extended", 1),
+]
+REGIONS = [f"R{n:02d}" for n in range(1, 31)]
+CATEGORIES = [
+    "labour",
+    "land",
+    "housing",
+    "environment",
+    "social_security",
+    "traffic",
+    "education",
+    "medical",
+    "public_security",
+    "other",
+]
+DEPARTMENTS = [f"D{n:02d}" for n in range(1, 41)]
+TEXTS = [
+    "公司拖欠工资三个月，多次讨要未果，请求协调支付",
+    "小区旁工地夜间施工噪音扰民，影响休息",
+    "村里土地征收补偿款至今未发放到位",
+    "楼上住户长期漏水，物业不处理",
+    "医保报销比例与政策规定不符，申请复核",
+    "道路积水严重，雨天无法通行，请尽快修缮",
+    "学校乱收费，要求退还补课费用",
+    "养殖场污水直排河道，污染环境",
+]
+
+
+async def generate(url: str, n: int, seed: int = 7) -> float:
+    """Insert n cases (and n/4 contacts) in bulk; returns the seconds it took."""
+    from sqlalchemy import insert
+
+    from bot.cases.search import case_search_doc
+    from bot.cases.tracking import new_tracking_no
+    from bot.storage.db import Database
+    from bot.storage.migrate import upgrade
+    from bot.storage.tables import cases, contacts
+
+    rng = random.Random(seed)
+    db = Database(url)
+    await upgrade(db)
+    started = time.perf_counter()
+    statuses = [s for s, w in STATUSES for _ in range(w)]
+    citizens = max(1, n // 4)
+    now = datetime(2026, 11, 20, tzinfo=UTC)
+    try:
+        chunk = 10_000
+        for start in range(0, citizens, chunk):
+            rows = [
+                {"channel": "wechat", "address": f"o-gen-{i}", "created_at": now}
+                for i in range(start, min(citizens, start + chunk))
+            ]
+            async with db.transaction() as conn:
+                await conn.execute(insert(contacts), rows)
+        seen: set[str] = set()
+        for start in range(0, n, chunk):
+            rows = []
+            for i in range(start, min(n, start + chunk)):
+                submitted = now - timedelta(minutes=rng.randrange(0, 2 * 365 * 24 * 60))
+                while True:
+                    tn = new_tracking_no(submitted.date(), f"{rng.randrange(10**6):06d}")
+                    if tn not in seen:
+                        seen.add(tn)
+                        break
+                status = rng.choice(statuses)
+                text = rng.choice(TEXTS)
+                answers = {"request": text, "facts": text + "，详见附件", "name": "某某"}
+                department = rng.choice(DEPARTMENTS)
+                rows.append(
+                    {
+                        "tracking_no": tn,
+                        "contact_id": 1 + i % citizens,
+                        "channel": rng.choice(["wechat", "wechat", "telegram", "web"]),
+                        "status": status,
+                        "lang": "zh",
+                        "form_id": "petition",
+                        "form_version": 1,
+                        "appeal_type": "申诉求决",
+                        "category": rng.choice(CATEGORIES),
+                        "region": rng.choice(REGIONS),
+                        "name": "某某",
+                        "phone": f"139{rng.randrange(10**8):08d}",
+                        "people_count": 1,
+                        "answers": answers,
+                        "flags": ["repeat"] if rng.random() < 0.1 else [],
+                        "submitted_at": submitted,
+                        "updated_at": submitted,
+                        "due_at": None
+                        if status in ("closed", "rejected")
+                        else submitted + timedelta(days=rng.choice([15, 60, 90])),
+                        "department": department,
+                        "co_departments": [],
+                        "search_doc": case_search_doc(answers, tn),
+                    }
+                )
+            async with db.transaction() as conn:
+                await conn.execute(insert(cases), rows)
+        if db.is_postgres:
+            async with db.engine.connect() as conn:
+                await conn.exec_driver_sql("ANALYZE")
+        else:
+            async with db.transaction() as conn:
+                await conn.exec_driver_sql("ANALYZE")
+    finally:
+        await db.dispose()
+    return time.perf_counter() - started
+
+
+def _pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+
+
+async def measure(url: str, lookups: int, repeats: int) -> dict[str, Any]:
+    """Status lookups and case-list queries, timed inside this process."""
+    from sqlalchemy import func, select
+
+    from bot.storage import cases as case_store
+    from bot.storage.case_query import CaseFilter, Clock, Scope, Sort, list_cases
+    from bot.storage.db import Database
+    from bot.storage.tables import cases
+
+    db = Database(url)
+    rng = random.Random(11)
+    try:
+        async with db.read() as conn:
+            total = int((await conn.execute(select(func.count()).select_from(cases))).scalar_one())
+            sample = [
+                r.tracking_no
+                for r in await conn.execute(
+                    select(cases.c.tracking_no).where(
+                        cases.c.id.in_([rng.randrange(1, total + 1) for _ in range(lookups)])
+                    )
+                )
+            ]
+        pk_times: list[float] = []
+        tn_times: list[float] = []
+        async with db.read() as conn:
+            for tn in sample:  # warm the connection and statement caches first
+                await case_store.by_tracking_no(conn, tn)
+                break
+            for tn in sample:
+                t = time.perf_counter()
+                await conn.execute(select(cases.c.id).where(cases.c.id == rng.randrange(1, total)))
+                pk_times.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                found = await case_store.by_tracking_no(conn, tn)
+                tn_times.append(time.perf_counter() - t)
+                assert found is not None
+        now = datetime(2026, 11, 20, tzinfo=UTC)
+        clock = Clock(now, now + timedelta(days=3))
+        open_statuses = ("submitted", "accepted", "assigned", "in_progress", "extended")
+        filters = {
+            "all, newest first": (CaseFilter(), Sort()),
+            "open cases of one department": (
+                CaseFilter(statuses=open_statuses, departments=("D07",)),
+                Sort(),
+            ),
+            "overdue": (CaseFilter(deadline="overdue"), Sort("due_at", False)),
+            "region + category, last 90 days": (
+                CaseFilter(
+                    regions=("R03",),
+                    categories=("labour",),
+                    submitted_from=now - timedelta(days=90),
+                ),
+                Sort(),
+            ),
+            "full text 拖欠工资": (CaseFilter(q="拖欠工资"), Sort()),
+            "tracking number": (CaseFilter(q=sample[0]), Sort()),
+        }
+        scopes = {"all departments": Scope.of(None), "one department": Scope.of({"D12"})}
+        list_rows = []
+        for scope_name, scope in scopes.items():
+            for name, (flt, sort) in filters.items():
+                times: list[float] = []
+                async with db.read() as conn:
+                    for _ in range(repeats):
+                        t = time.perf_counter()
+                        page = await list_cases(conn, flt, scope, sort=sort, clock=clock)
+                        times.append(time.perf_counter() - t)
+                list_rows.append(
+                    {
+                        "query": f"{name} [{scope_name}]",
+                        "matches": page.total,
+                        "p50_ms": round(statistics.median(times) * 1000, 1),
+                        "p95_ms": round(_pct(times, 0.95) * 1000, 1),
+                    }
+                )
+        return {
+            "cases": total,
+            "status_p50_ms": round(statistics.median(tn_times) * 1000, 3),
+            "status_p99_ms": round(_pct(tn_times, 0.99) * 1000, 3),
+            "pk_p99_ms": round(_pct(pk_times, 0.99) * 1000, 3),
+            "status_ratio_to_pk": round(
+                statistics.median(pk_times) / statistics.median(tn_times), 3
+            ),
+            "list": list_rows,
+        }
+    finally:
+        await db.dispose()
+
+
+def run(database: str, n: int, lookups: int, repeats: int) -> dict[str, Any]:
+    """Generate and measure on one database."""
+    with common.workdir() as tmp, ExitStack() as stack:
+        if database == "sqlite":
+            url = f"sqlite+aiosqlite:///{tmp / 'cases.sqlite3'}"
+        else:
+            url = stack.enter_context(common.pg_database())
+        gen_s = asyncio.run(generate(url, n))
+        result = asyncio.run(measure(url, lookups, repeats))
+        worst = max(result["list"], key=lambda r: r["p95_ms"])
+        return {
+            "benchmark": "cases",
+            "db": database,
+            "cases": result["cases"],
+            "generate_s": round(gen_s, 1),
+            "status_p50_ms": result["status_p50_ms"],
+            "status_p99_ms": result["status_p99_ms"],
+            "pk_p99_ms": result["pk_p99_ms"],
+            "status_met": result["status_p99_ms"] <= 5.0,
+            "list_worst_p95_ms": worst["p95_ms"],
+            "list_worst_query": worst["query"],
+            "list_met": worst["p95_ms"] <= 200.0,
+            "list": result["list"],
+        }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line."""
+    parser = argparse.ArgumentParser(prog="python -m bench.cases", description=__doc__)
+    parser.add_argument("--long", action="store_true", help="1 000 000 cases, both databases")
+    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"])
+    parser.add_argument("--cases", type=int)
+    args = parser.parse_args(argv)
+    n = args.cases or (1_000_000 if args.long else 100_000)
+    db = args.db or ("both" if args.long else "sqlite")
+    rows = []
+    for database in ["sqlite", "postgresql"] if db == "both" else [db]:
+        if database == "postgresql" and not common.pg_available():
+            print("PostgreSQL unreachable: skipped", file=sys.stderr)
+            continue
+        rows.append(run(database, n, lookups=2000, repeats=20 if args.long else 10))
+    common.report(
+        "cases",
+        [{k: v for k, v in r.items() if k != "list"} for r in rows],
+        {"lists": {r["db"]: r["list"] for r in rows}},
+    )
+    for r in rows:
+        for q in r["list"]:
+            print(
+                f"    {r['db']:10s} {q['query']:55s} matches={q['matches']:>7} "
+                f"p50={q['p50_ms']:>7} ms p95={q['p95_ms']:>7} ms"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

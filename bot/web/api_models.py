@@ -1,0 +1,524 @@
+"""Request and response shapes of the staff JSON API (/api/v1), as pydantic models.
+
+The handlers validate with these models and serialise through them, and the OpenAPI
+document is generated from their JSON Schemas: one source of truth. Request bodies are
+strict (no type coercion, unknown fields refused); query strings are parsed leniently
+("2" is a number there) but unknown parameters are refused too.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from bot.cases.lifecycle import MAX_TEXT
+from bot.staff.broadcasts import MAX_TEXT_CHARS
+from bot.staff.casework import MAX_REPLY
+from bot.storage.case_query import MAX_PER_PAGE
+
+Status = Literal[
+    "submitted",
+    "accepted",
+    "rejected",
+    "transferred",
+    "assigned",
+    "in_progress",
+    "extended",
+    "answered",
+    "review_requested",
+    "reviewed",
+    "recheck_requested",
+    "rechecked",
+    "closed",
+]
+Channel = Literal["wechat", "telegram", "web", "terminal"]
+Flag = Literal[
+    "first_petition",
+    "repeat_petition",
+    "group_petition",
+    "litigation_related",
+    "urgent",
+    "major_difficult",
+    "assigned_by_higher",
+]
+StaffFlag = Literal["urgent", "major_difficult", "assigned_by_higher"]
+Outcome = Literal["supported", "explained", "not_supported"]
+SortBy = Literal["submitted_at", "due_at", "updated_at", "tracking_no", "status"]
+DeadlineState = Literal["ok", "near_due", "overdue"]
+Code = Field(max_length=64)  # config codes: categories, regions, departments
+NOT_BLANK = r"\S"  # required text must contain a non-space character
+MAX_NOTE = 2_000
+MAX_REASON = 2_000
+MAX_LIST = 50  # values of one repeatable query filter
+FIRST_DAY, LAST_DAY = date(1990, 1, 1), date(2999, 12, 31)  # date filters outside: a typo
+
+
+class Body(BaseModel):
+    """A JSON request body: strict types, unknown fields refused."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Query(BaseModel):
+    """Query parameters: numbers and dates parsed from text, unknown names refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Out(BaseModel):
+    """A response body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class FieldError(Out):
+    """One invalid field of a request."""
+
+    loc: list[str | int] = Field(description='Where: ["body", "days"], ["query", "page"]')
+    msg: str
+    type: str
+
+
+class Error(Out):
+    """Every error response of the API."""
+
+    error: str = Field(description="A stable machine-readable code, e.g. not_found, conflict")
+    detail: str = Field(description="What went wrong, for people")
+    fields: list[FieldError] | None = Field(
+        default=None, description="Invalid fields (422 validation errors only)"
+    )
+
+
+# --------------------------------------------------------------------------- me
+
+
+class Me(Out):
+    """The authenticated staff member."""
+
+    id: int
+    login: str
+    display_name: str
+    role: Literal["admin", "supervisor", "handler", "viewer"]
+    departments: list[str] = Field(description="Empty: every department (admin, supervisor)")
+    lang: str
+    permissions: list[str]
+    via: Literal["token", "session"]
+
+
+# --------------------------------------------------------------------------- cases
+
+
+class CaseFilters(Query):
+    """Filters of the case list; list filters take repeated or comma-separated values."""
+
+    status: list[Status] = Field(default_factory=list, max_length=MAX_LIST)
+    category: list[str] = Field(default_factory=list, max_length=MAX_LIST)
+    region: list[str] = Field(default_factory=list, max_length=MAX_LIST)
+    department: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_LIST,
+        description="Lead or co-handling department code",
+    )
+    channel: list[Channel] = Field(default_factory=list, max_length=MAX_LIST)
+    flag: list[Flag] = Field(
+        default_factory=list, max_length=MAX_LIST, description="Cases carrying every flag"
+    )
+    deadline: Literal["overdue", "near_due"] | None = Field(
+        default=None, description="Open cases past or close to their deadline"
+    )
+    submitted_from: date | None = Field(
+        default=None, description="First day of submission (office time zone), inclusive"
+    )
+    submitted_to: date | None = Field(
+        default=None, description="Last day of submission (office time zone), inclusive"
+    )
+    q: str = Field(
+        default="",
+        max_length=200,
+        description="Full text (Chinese words or phrases) or a tracking number",
+    )
+    sort: SortBy = "submitted_at"
+    order: Literal["asc", "desc"] = "desc"
+
+    @field_validator("submitted_from", "submitted_to")
+    @classmethod
+    def _plausible_day(cls, value: date | None) -> date | None:
+        if value is not None and not FIRST_DAY <= value <= LAST_DAY:
+            raise ValueError(f"a day between {FIRST_DAY} and {LAST_DAY}")
+        return value
+
+
+class CaseListQuery(CaseFilters):
+    """The case list: filters and the page."""
+
+    page: int = Field(default=1, ge=1, le=10_000)
+    per_page: int = Field(default=50, ge=1, le=MAX_PER_PAGE)
+
+
+class ExportQuery(CaseFilters):
+    """The case export: filters and the language of headers and names."""
+
+    lang: Literal["zh", "en"] | None = Field(
+        default=None, description="Header and label language; default the account's"
+    )
+
+
+class CaseOut(Out):
+    """A case in lists (personal data masked for roles without case.pii)."""
+
+    tracking_no: str = Field(description="Canonical form, e.g. XF2611210482735")
+    display_no: str = Field(description="Shown form, e.g. XF261121-048273-5")
+    status: str
+    channel: str
+    lang: str
+    appeal_type: str
+    category: str
+    region: str
+    department: str
+    co_departments: list[str]
+    transferred_to: str
+    flags: list[str]
+    people_count: int
+    name: str
+    phone: str
+    submitted_at: AwareDatetime
+    updated_at: AwareDatetime
+    due_at: AwareDatetime | None
+
+
+class CasePageOut(Out):
+    """One page of the case list."""
+
+    items: list[CaseOut]
+    total: int
+    page: int
+    per_page: int
+    pages: int
+
+
+class DeadlineOut(Out):
+    """The current deadline of a case and how close it is."""
+
+    due_at: AwareDatetime
+    state: DeadlineState
+
+
+class EventOut(Out):
+    """One timeline event; ``public`` false means staff only (never shown to citizens)."""
+
+    id: int
+    at: AwareDatetime
+    actor: str
+    kind: str
+    note: str
+    public: bool
+    data: dict[str, Any] | None
+
+
+class LinkOut(Out):
+    """A linked or suggested duplicate case."""
+
+    tracking_no: str
+    kind: Literal["linked", "suggested"]
+    score: float
+    created_at: AwareDatetime
+
+
+class AttachmentOut(Out):
+    """A file the petitioner sent (download it from ``url``)."""
+
+    id: int
+    kind: str
+    mime: str
+    filename: str
+    size: int
+    created_at: AwareDatetime
+    url: str
+
+
+class CaseDetailOut(CaseOut):
+    """Everything about one case that a staff member may see."""
+
+    answers: dict[str, Any] = Field(description="The petition form's answers")
+    accepted_at: AwareDatetime | None
+    answer_due_at: AwareDatetime | None
+    extensions: int
+    answered_at: AwareDatetime | None
+    answer_outcome: str
+    answer_text: str
+    request_until: AwareDatetime | None
+    closed_at: AwareDatetime | None
+    rating: str
+    rating_comment: str
+    rated_at: AwareDatetime | None
+    linked_to: str | None = Field(description="Tracking number of the primary case")
+    deadline: DeadlineOut | None
+    timeline: list[EventOut] = Field(description="Oldest first, internal events included")
+    links: list[LinkOut]
+    suggested: list[LinkOut]
+    attachments: list[AttachmentOut]
+    allowed_actions: list[str] = Field(description="Actions this member may take now")
+
+
+class ActionResult(Out):
+    """What an action did, and the case after it."""
+
+    action: str
+    pushes: int = Field(description="Messages queued to petitioners (the whole linked group)")
+    group: list[str] = Field(description="Tracking numbers of every case the action touched")
+    case: CaseOut
+    allowed_actions: list[str]
+
+
+# --------------------------------------------------------------------------- action bodies
+
+
+class NoteOnly(Body):
+    """An action without parameters but an optional internal note."""
+
+    note: str = Field(default="", max_length=MAX_NOTE, description="Internal note")
+
+
+class AcceptBody(NoteOnly):
+    """受理."""
+
+
+class StartBody(NoteOnly):
+    """办理中."""
+
+
+class CloseBody(NoteOnly):
+    """办结 / 终结."""
+
+
+class RejectBody(NoteOnly):
+    """不予受理, with the reason and the proper channel told to the petitioner."""
+
+    reason: str = Field(min_length=1, max_length=MAX_REASON, pattern=NOT_BLANK)
+    channel: str = Field(
+        min_length=1,
+        max_length=MAX_REASON,
+        pattern=NOT_BLANK,
+        description="The proper channel, e.g. 向人民法院提起诉讼",
+    )
+
+
+class TransferBody(NoteOnly):
+    """转送 to another authority."""
+
+    to: str = Field(min_length=1, max_length=200, pattern=NOT_BLANK)
+
+
+class AssignBody(NoteOnly):
+    """交办 to a department (default: routing by region and category)."""
+
+    department: str = Field(default="", max_length=64)
+    co_departments: list[str] | None = Field(default=None, max_length=20)
+
+
+class ExtendBody(NoteOnly):
+    """延期 with a reason told to the petitioner."""
+
+    days: int = Field(ge=1, le=366)
+    reason: str = Field(min_length=1, max_length=MAX_REASON, pattern=NOT_BLANK)
+
+
+class AnswerBody(NoteOnly):
+    """答复 with a written opinion."""
+
+    outcome: Outcome
+    text: str = Field(min_length=1, max_length=MAX_TEXT, pattern=NOT_BLANK)
+
+
+class DecideBody(AnswerBody):
+    """复查 / 复核 decision."""
+
+
+class NoteBody(Body):
+    """An internal note (``public`` true: shown on the petitioner's timeline)."""
+
+    text: str = Field(min_length=1, max_length=MAX_TEXT, pattern=NOT_BLANK)
+    public: bool = False
+
+
+class FlagBody(Body):
+    """Set or clear a staff flag."""
+
+    flag: StaffFlag
+    on: bool = True
+
+
+class LinkBody(NoteOnly):
+    """Link this case to an earlier case of the same matter (the primary)."""
+
+    primary: str = Field(min_length=1, max_length=40)
+
+
+class ReplyBody(Body):
+    """Free text pushed to the petitioner through their channel."""
+
+    text: str = Field(min_length=1, max_length=MAX_REPLY, pattern=NOT_BLANK)
+
+
+ACTION_BODIES: dict[str, type[Body]] = {
+    "accept": AcceptBody,
+    "reject": RejectBody,
+    "transfer": TransferBody,
+    "assign": AssignBody,
+    "start": StartBody,
+    "extend": ExtendBody,
+    "answer": AnswerBody,
+    "decide": DecideBody,
+    "close": CloseBody,
+    "note": NoteBody,
+    "flag": FlagBody,
+    "link": LinkBody,
+    "reply": ReplyBody,
+}
+
+
+# --------------------------------------------------------------------------- dashboard
+
+
+class RateOut(Out):
+    """numerator / denominator; value null when nothing to measure yet."""
+
+    numerator: int
+    denominator: int
+    value: float | None
+
+
+class WeekOut(Out):
+    """New cases in one week (Monday, office time)."""
+
+    week_start: date
+    total: int
+    by_channel: dict[str, int]
+    by_category: dict[str, int]
+    by_region: dict[str, int]
+
+
+class DashboardOut(Out):
+    """Counts, deadline lists, weekly intake and rates within the member's scope."""
+
+    counts_by_status: dict[str, int]
+    overdue: list[CaseOut]
+    overdue_total: int
+    near_due: list[CaseOut]
+    near_due_total: int
+    weekly: list[WeekOut]
+    on_time: RateOut = Field(description="按期办结率")
+    satisfaction: RateOut = Field(description="满意率")
+    first_contact: RateOut = Field(description="初信初访办结率")
+    missing_calendar_years: list[int]
+
+
+# --------------------------------------------------------------------------- broadcasts
+
+
+class AudienceIn(Body):
+    """Who a broadcast goes to: one case's petitioner, a linked group, a filter, or all."""
+
+    kind: Literal["case", "linked", "filter", "all"]
+    tracking_no: str = Field(default="", max_length=40, description="case / linked")
+    regions: list[str] = Field(default_factory=list, max_length=100)
+    categories: list[str] = Field(default_factory=list, max_length=100)
+    statuses: list[Status] = Field(default_factory=list, max_length=100)
+    channels: list[Channel] = Field(default_factory=list, max_length=100)
+
+
+class PreviewIn(Body):
+    """The audience to count."""
+
+    audience: AudienceIn
+
+
+class BroadcastIn(Body):
+    """A broadcast to send."""
+
+    audience: AudienceIn
+    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS, pattern=NOT_BLANK)
+
+
+class PreviewOut(Out):
+    """Recipients per channel (opted-in, reachable contacts)."""
+
+    by_channel: dict[str, int]
+    total: int
+
+
+class BroadcastOut(Out):
+    """A broadcast and its delivery progress."""
+
+    id: int
+    status: Literal["sending", "done", "cancelled"]
+    total: int
+    sent: int
+    failed: int
+    pending: int
+    cancelled: int
+    created_by: str
+    created_at: AwareDatetime
+    finished_at: AwareDatetime | None
+    text: str
+    audience: dict[str, Any]
+
+
+class BroadcastListQuery(Query):
+    """How many recent broadcasts."""
+
+    limit: int = Field(default=50, ge=1, le=500)
+
+
+class BroadcastList(Out):
+    """Recent broadcasts, newest first."""
+
+    items: list[BroadcastOut]
+
+
+# --------------------------------------------------------------------------- audit
+
+
+class AuditQuery(Query):
+    """Audit log filters; page backwards with ``before_id``."""
+
+    actor: str = Field(default="", max_length=64)
+    action: str = Field(default="", max_length=48)
+    case: str = Field(default="", max_length=40, description="A tracking number")
+    before_id: int | None = Field(default=None, ge=1)
+    limit: int = Field(default=100, ge=1, le=500)
+
+
+class AuditEntryOut(Out):
+    """One audit log entry."""
+
+    id: int
+    at: AwareDatetime
+    actor: str
+    action: str
+    case: str | None = Field(description="Tracking number of the case concerned")
+    target: str
+    detail: dict[str, Any] | None
+    ip: str
+
+
+class AuditPage(Out):
+    """Audit entries, newest first."""
+
+    items: list[AuditEntryOut]
+    next_before_id: int | None = Field(description="Pass as before_id for the next page")
+
+
+def utc(value: datetime) -> datetime:
+    """Aware datetimes are serialised in UTC (``…Z``)."""
+    return value.astimezone(UTC)
+
+
+def utc_or_none(value: datetime | None) -> datetime | None:
+    """:func:`utc`, keeping None."""
+    return None if value is None else value.astimezone(UTC)
