@@ -6,8 +6,10 @@ import argparse
 import asyncio
 import getpass
 import socket
+import sqlite3
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from aiohttp import web
 
@@ -30,13 +32,16 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     services = build_services(settings)
     app = create_app(services)
     host, port = args.host or settings.host, args.port or settings.port
+    timeout = args.shutdown_timeout
+    if timeout is None:
+        timeout = settings.shutdown_timeout_seconds
     log.info("serve.starting", host=host, port=port, database=services.db.dialect)
     web.run_app(
         app,
         host=host,
         port=port,
         print=None,
-        shutdown_timeout=args.shutdown_timeout,
+        shutdown_timeout=timeout,
         access_log=None,
     )
     return 0
@@ -79,6 +84,19 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _backup(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.storage.backup import BackupError, backup_sqlite, sqlite_path
+
+    try:
+        source = sqlite_path(settings.effective_database_url)
+        pages = backup_sqlite(source, args.path)
+    except (BackupError, sqlite3.Error) as exc:
+        print(f"xinfang: backup failed: {exc}", file=sys.stderr)
+        return 2
+    print(f"backed up {source} to {args.path} ({pages} pages, integrity ok)")
+    return 0
+
+
 def _check_config(settings: Settings, _args: argparse.Namespace) -> int:
     services = build_services(settings)
     form = services.engine.forms.current()
@@ -102,8 +120,8 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--shutdown-timeout",
         type=float,
-        default=10.0,
-        help="seconds in-flight requests get to finish on SIGTERM (default 10)",
+        help="seconds in-flight requests get to finish on SIGTERM "
+        "(default XINFANG_SHUTDOWN_TIMEOUT_SECONDS or 10)",
     )
     serve.set_defaults(func=_serve)
 
@@ -117,6 +135,12 @@ def parser() -> argparse.ArgumentParser:
     )
     mig.add_argument("revision", nargs="?", help="target revision (default head / one step)")
     mig.set_defaults(func=_migrate)
+
+    backup = sub.add_parser(
+        "backup", help="copy the SQLite database to PATH while the bot runs (online backup)"
+    )
+    backup.add_argument("path", type=Path, help="the new backup file (must not exist)")
+    backup.set_defaults(func=_backup)
 
     check = sub.add_parser("check-config", help="validate settings, forms and texts, then exit")
     check.set_defaults(func=_check_config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -34,8 +35,13 @@ from bot.storage.db import Database
 from bot.storage.migrate import current_revision, ensure_schema, head_revision
 from bot.storage.outbox import OutboxRow
 from bot.web import setup as staff_web
+from bot.web.forwarded import forwarded_middleware, parse_networks
 
 log = get_logger(__name__)
+
+# the outbox worker gets at least this long on SIGTERM, even when requests used up the
+# whole shutdown timeout: long enough to hand its rows back to the table
+MIN_WORKER_GRACE_SECONDS = 1.0
 
 
 @dataclass
@@ -127,7 +133,9 @@ SERVICES = web.AppKey("services", Services)
 def create_app(services: Services, *, run_worker: bool = True) -> web.Application:
     """The aiohttp application: web chat, health, metrics, and the outbox worker."""
     s = services.settings
-    app = web.Application(client_max_size=s.max_body_bytes)
+    proxies = parse_networks(s.trusted_proxies)
+    middlewares = [forwarded_middleware(proxies)] if proxies else []
+    app = web.Application(client_max_size=s.max_body_bytes, middlewares=middlewares)
     app[SERVICES] = services
     chat = webchat.WebChat(
         services.intake,
@@ -147,9 +155,20 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
 
+    stop = asyncio.Event()
+    shutdown_deadline: list[float] = []
+
+    async def begin_shutdown(_app: web.Application) -> None:
+        # runs before aiohttp waits for in-flight requests: open event streams end now
+        # instead of holding the shutdown for its whole timeout, and the outbox stops
+        # claiming (what it already holds is finished or handed back below)
+        shutdown_deadline.append(asyncio.get_running_loop().time() + s.shutdown_timeout_seconds)
+        chat.stopping.set()
+        stop.set()
+        log.info("serve.stopping", timeout=s.shutdown_timeout_seconds)
+
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await ensure_schema(services.db, auto_upgrade=s.auto_migrate)
-        stop = asyncio.Event()
         worker_task = None
         if run_worker:
             worker = services.worker()
@@ -169,15 +188,34 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
         chat.stopping.set()
         stop.set()
         if worker_task is not None:
-            await worker_task
+            loop_now = asyncio.get_running_loop().time()
+            deadline = shutdown_deadline[0] if shutdown_deadline else loop_now
+            await _finish_worker(worker_task, max(deadline - loop_now, MIN_WORKER_GRACE_SECONDS))
         await services.db.dispose()
+        log.info("serve.stopped")
 
+    app.on_shutdown.append(begin_shutdown)
     app.cleanup_ctx.append(lifecycle)
     if s.wechat_enabled:
         wechat.install(services, app)
     if s.telegram_enabled:
         telegram.install(services, app)
     return app
+
+
+async def _finish_worker(task: asyncio.Task[None], grace: float) -> None:
+    """Let the worker finish its current sends for ``grace`` seconds, then cancel it.
+
+    A cancelled send may have reached the platform: the row goes back to pending and is
+    sent again by the next worker (at most once more where the platform cannot tell).
+    """
+    try:
+        await asyncio.wait_for(asyncio.shield(task), grace)
+    except TimeoutError:
+        log.warning("outbox.stop_timeout", grace=round(grace, 2))
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def _index(_request: web.Request) -> web.Response:

@@ -122,6 +122,7 @@ class Intake:
         ``direct_deadline``: event-loop time after which replies go to the outbox instead
         (WeChat's 5-second rule). A duplicate gets the replies recorded the first time.
         """
+        msg = _without_nul(msg)
         async with self._lock(msg.address):
             job = _Job(msg, via_outbox, direct_deadline, asyncio.get_running_loop().create_future())
             self._queue.append(job)
@@ -379,6 +380,34 @@ class Intake:
             rating=effect.rating,
             stage=done.stage or effect.stage,
         )
+
+
+def _without_nul(msg: InboundMessage) -> InboundMessage:
+    """Drop NUL characters: PostgreSQL text and JSONB cannot hold them, and JSON (web chat,
+    Telegram) can carry them as \\u0000. The validators drop other control characters."""
+    att, loc = msg.attachment, msg.location
+    texts = [msg.text, msg.command_arg, loc.label if loc else ""]
+    if att is not None:
+        texts += [att.media_ref, att.filename, att.mime, att.recognition]
+    if not any("\x00" in t for t in texts):
+        return msg
+
+    def clean(text: str) -> str:
+        return text.replace("\x00", "")
+
+    if att is not None:
+        att = replace(
+            att,
+            media_ref=clean(att.media_ref),
+            filename=clean(att.filename),
+            mime=clean(att.mime),
+            recognition=clean(att.recognition),
+        )
+    if loc is not None:
+        loc = replace(loc, label=clean(loc.label))
+    return replace(
+        msg, text=clean(msg.text), command_arg=clean(msg.command_arg), attachment=att, location=loc
+    )
 
 
 def _settle(job: _Job, outcome: IntakeResult | BaseException) -> None:

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     log_level: str = "info"
     log_json: bool = False  # JSON lines (production) or console rendering (development)
     auto_migrate: bool = True  # `serve` upgrades the schema at start; else it only checks
+    # reverse proxies whose X-Forwarded-For is believed (comma-separated addresses or CIDRs)
+    trusted_proxies: str = ""
+    # SIGTERM: in-flight requests get this long to finish, then the outbox worker the rest
+    shutdown_timeout_seconds: float = Field(default=10, ge=0)
 
     # dialog
     draft_ttl_hours: float = Field(default=72, gt=0)
@@ -98,6 +102,14 @@ class Settings(BaseSettings):
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError("unknown time zone (use an IANA name like Asia/Shanghai)") from None
+        return v
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, v: str) -> str:
+        from bot.web.forwarded import parse_networks
+
+        parse_networks(v)  # ValueError names the bad entry
         return v
 
     @field_validator("database_url")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from aiohttp import web
+
 from bot.messages import Capabilities, OutboundMessage, Reply, SendResult
 
 
@@ -73,3 +75,21 @@ def split_text(text: str, limit: int) -> list[str]:
     if rest:
         parts.append(rest)
     return parts
+
+
+async def read_body(request: web.Request, limit: int) -> bytes | None:
+    """The whole request body, or None when it is longer than ``limit`` bytes.
+
+    ``request.content.read(n)`` returns what has arrived so far, which for a body of
+    more than one network chunk is only its beginning: read to the end instead.
+    """
+    if (request.content_length or 0) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)

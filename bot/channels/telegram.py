@@ -33,6 +33,7 @@ import argparse
 import asyncio
 import hmac
 import json
+import math
 import sys
 import warnings
 from collections.abc import AsyncIterator, Callable
@@ -62,7 +63,7 @@ from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.cases.tracking import parse_tracking_no
-from bot.channels.base import SendError, render_text, split_text
+from bot.channels.base import SendError, read_body, render_text, split_text
 from bot.clock import utc_now
 from bot.intake import Intake
 from bot.logging import get_logger
@@ -89,6 +90,7 @@ MAX_TEXT_LEN = 4096  # https://core.telegram.org/bots/api#sendmessage
 CALLBACK_DATA_MAX_BYTES = 64  # https://core.telegram.org/bots/api#inlinekeyboardbutton
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query", "my_chat_member")
+HANDLED_UPDATES = frozenset(ALLOWED_UPDATES)
 OFFSET_KEY = "telegram.offset"
 CLEAR_KEYBOARD = "clear_keyboard"
 DOWNLOAD_TIMEOUT_SECONDS = 20.0
@@ -283,6 +285,10 @@ def parse_update(data: Any, bot: Bot) -> Parsed:
     """Translate one raw update into an :class:`InboundMessage` (or an ignore decision)."""
     if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
         raise MalformedUpdate("not an update object")
+    if not HANDLED_UPDATES & data.keys():
+        # a kind we never asked for (or newer than our client library can read): answered
+        # 200 and dropped, or Telegram would redeliver it again and again
+        return Parsed(data["update_id"], reason="unsupported_update")
     try:
         update = Update.de_json(data, bot)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -350,6 +356,9 @@ def _parse_message(uid: int, message: Message, now: Any) -> Parsed:
         if message.venue is not None:
             label = " ".join(p for p in (message.venue.title, message.venue.address) if p)
         loc = Location(message.location.latitude, message.location.longitude, label)
+        if not (math.isfinite(loc.latitude) and math.isfinite(loc.longitude)):
+            # json.loads accepts NaN and Infinity; Telegram never sends them
+            raise MalformedUpdate("location with a non-finite coordinate")
         return Parsed(uid, message=replace(base, location=loc))
     found = _attachment(message)
     if found is None:
@@ -516,11 +525,8 @@ class TelegramWebhook:
         if not self._authentic(request):
             REJECTED_REQUESTS.labels(NAME, "secret").inc()
             return web.Response(status=403, text="forbidden")
-        if (request.content_length or 0) > self.max_body_bytes:
-            REJECTED_REQUESTS.labels(NAME, "too_big").inc()
-            return web.Response(status=413, text="too large")
-        body = await request.content.read(self.max_body_bytes + 1)
-        if len(body) > self.max_body_bytes:
+        body = await read_body(request, self.max_body_bytes)
+        if body is None:
             REJECTED_REQUESTS.labels(NAME, "too_big").inc()
             return web.Response(status=413, text="too large")
         try:

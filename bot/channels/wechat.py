@@ -21,6 +21,7 @@ Platform rules this module follows (DESIGN §5; vendor docs linked where they ap
 from __future__ import annotations
 
 import asyncio
+import math
 import secrets
 import time
 import weakref
@@ -39,7 +40,7 @@ from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.replies import TextReply
 from wechatpy.utils import check_signature
 
-from bot.channels.base import SendError, render_text, split_text
+from bot.channels.base import SendError, read_body, render_text, split_text
 from bot.channels.wechat_api import (
     BUSY_ERRORS,
     OUT_OF_WINDOW,
@@ -312,9 +313,12 @@ def _int(value: Any) -> int:
 
 def _float(value: Any) -> float:
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError) as exc:
         raise BadMessage("location without coordinates") from exc
+    if not math.isfinite(number):  # "NaN" parses, and would not fit in a JSON state
+        raise BadMessage("location with a non-finite coordinate")
+    return number
 
 
 # -- outbound --------------------------------------------------------------------------
@@ -495,12 +499,6 @@ class WeChatWebhook:
             return self._reject(403, reason)
         return web.Response(text=request.query.get("echostr", ""))
 
-    async def _body(self, request: web.Request) -> bytes | None:
-        if (request.content_length or 0) > MAX_BODY_BYTES:
-            return None
-        body = await request.content.read(MAX_BODY_BYTES + 1)
-        return None if len(body) > MAX_BODY_BYTES else body
-
     # -- POST --
 
     async def receive(self, request: web.Request) -> web.StreamResponse:
@@ -511,7 +509,7 @@ class WeChatWebhook:
         reason = self._signed(query)
         if reason is not None:
             return self._reject(403, reason)
-        body = await self._body(request)
+        body = await read_body(request, MAX_BODY_BYTES)
         if body is None:
             return self._reject(413, "too_large")
         try:
