@@ -103,7 +103,10 @@ def match_choice(text: str, choices: Sequence[HasTokens]) -> int | None:
 
 def parse_phone(text: str) -> str:
     """A mainland mobile number normalised to 11 digits; accepts +86/0086/86 and separators."""
-    compact = _PHONE_SEPARATORS.sub("", unicodedata.normalize("NFKC", text))
+    # Numbers copied from a phone's contacts often carry invisible bidi or zero-width marks
+    # (Unicode format characters, category Cf): they are not part of the number.
+    visible = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    compact = _PHONE_SEPARATORS.sub("", unicodedata.normalize("NFKC", visible))
     for prefix in ("+86", "0086", "86"):
         if compact.startswith(prefix) and len(compact) == len(prefix) + 11:
             compact = compact[len(prefix) :]
