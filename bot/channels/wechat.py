@@ -10,8 +10,8 @@ Platform rules this module follows (DESIGN §5; vendor docs linked where they ap
   https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Message_encryption_and_decryption_instructions.html
 - WeChat waits 5 s for the answer and retries three times with the same MsgId (events:
   FromUserName + CreateTime). A reply ready inside the deadline is the passive reply;
-  otherwise the webhook answers "success" and the replies go out through the outbox
-  (customer-service messages).
+  otherwise the webhook answers "success" once the message is committed, and the replies
+  go out through the outbox (customer-service messages).
   https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Passive_user_reply_message.html
 - Customer-service messages reach a user only within 48 h of their last message
   (errcode 45015); later pushes fall back to a template message.
@@ -550,6 +550,13 @@ class WeChatWebhook:
             log.info(
                 "wechat.answered_late", address=msg.address.address, kind=msg.raw.get("msg_type")
             )
+            # Acknowledge only what is durable: "success" is sent after the commit, never
+            # before it. WeChat has given up on this request by now (5 s) and retries it;
+            # if this process dies before the commit, the retry brings the message back.
+            await asyncio.wait((task,))
+            if task.exception() is not None:
+                log.error("wechat.intake_failed_late", address=msg.address.address)
+                return web.Response(status=500, text="error")  # rolled back: WeChat retries
             return web.Response(text=SUCCESS)
         try:
             result: IntakeResult = task.result()
