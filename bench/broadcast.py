@@ -251,10 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = args.rows or (50_000 if args.long else 10_000)
     db = args.db or ("both" if args.long else "sqlite")
     results = []
-    for database in ["sqlite", "postgresql"] if db == "both" else [db]:
-        if database == "postgresql" and not common.pg_available():
-            print("PostgreSQL unreachable: skipped", file=sys.stderr)
-            continue
+    for database in common.databases(db):
         kill_after = max(3.0, rows / args.cap * 0.4)
         results.append(run(database, rows, args.cap, kill_after))
     common.report("broadcast", results, {"lease_s": LEASE_SECONDS})

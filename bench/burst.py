@@ -64,10 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     db = args.db or ("both" if args.long else "sqlite")
     rows = []
-    for database in ["sqlite", "postgresql"] if db == "both" else [db]:
-        if database == "postgresql" and not common.pg_available():
-            print("PostgreSQL unreachable: skipped", file=sys.stderr)
-            continue
+    for database in common.databases(db):
         for _ in range(3 if args.long else 1):
             rows.append(run(database, args.count, args.window, args.connections))
     common.report("burst", rows, {"window_s": args.window, "connections": args.connections})

@@ -280,10 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     n = args.cases or (1_000_000 if args.long else 100_000)
     db = args.db or ("both" if args.long else "sqlite")
     rows = []
-    for database in ["sqlite", "postgresql"] if db == "both" else [db]:
-        if database == "postgresql" and not common.pg_available():
-            print("PostgreSQL unreachable: skipped", file=sys.stderr)
-            continue
+    for database in common.databases(db):
         rows.append(run(database, n, lookups=2000, repeats=20 if args.long else 10))
     common.report(
         "cases",

@@ -286,6 +286,15 @@ def pg_available(url: str = PG_URL) -> bool:
     return asyncio.run(probe())
 
 
+def databases(choice: str) -> list[str]:
+    """The databases a ``--db sqlite|postgresql|both`` choice runs on (unreachable PG skipped)."""
+    wanted = ["sqlite", "postgresql"] if choice == "both" else [choice]
+    if "postgresql" in wanted and not pg_available():
+        print("PostgreSQL unreachable: skipped", file=sys.stderr)
+        wanted.remove("postgresql")
+    return wanted
+
+
 @contextmanager
 def pg_database(url: str = PG_URL) -> Iterator[str]:
     """A throwaway PostgreSQL database next to ``url``, dropped afterwards."""

@@ -79,10 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     drafts = args.drafts or (100_000 if args.long else 20_000)
     db = args.db or ("both" if args.long else "sqlite")
     rows = []
-    for database in ["sqlite", "postgresql"] if db == "both" else [db]:
-        if database == "postgresql" and not common.pg_available():
-            print("PostgreSQL unreachable: skipped", file=sys.stderr)
-            continue
+    for database in common.databases(db):
         rows.append(run(database, drafts))
     common.report("memory", rows)
     return 0

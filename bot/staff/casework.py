@@ -228,7 +228,7 @@ class Casework:
         via: str = "",
     ) -> CasePage:
         """One page of the cases in the member's scope matching the filter (audited)."""
-        self._require(member, Permission.CASE_READ)
+        member.require(Permission.CASE_READ)
         async with self.db.read() as conn:
             result = await list_cases(
                 conn,
@@ -240,15 +240,13 @@ class Casework:
                 clock=self.deadline_clock(),
             )
         await self._audit(member, "case.search", ip=ip, via=via, detail=_filter_detail(flt))
-        if not member.can(Permission.CASE_PII):
-            result = dataclasses.replace(result, rows=[mask_case(c) for c in result.rows])
-        return result
+        return dataclasses.replace(result, rows=_shown(member, result.rows))
 
     async def detail(
         self, member: StaffMember, tracking_no: str, *, ip: str = "", via: str = ""
     ) -> StaffCaseView:
         """A case with timeline, links, attachments and allowed actions (audited)."""
-        self._require(member, Permission.CASE_READ)
+        member.require(Permission.CASE_READ)
         async with self.db.read() as conn:
             case = await self._visible(conn, member, tracking_no)
             events = await case_store.events(conn, case.id)
@@ -291,7 +289,7 @@ class Casework:
         via: str = "",
     ) -> tuple[AttachmentRow, Path]:
         """An attachment of a visible case and its file path (audited)."""
-        self._require(member, Permission.CASE_READ)
+        member.require(Permission.CASE_READ)
         async with self.db.read() as conn:
             case = await self._visible(conn, member, tracking_no)
             files = {a.id: a for a in await _attachments(conn, case.id)}
@@ -317,7 +315,7 @@ class Casework:
         via: str = "",
     ) -> Change:
         """Take a lifecycle action, a note, a flag, a link or a reply on a visible case."""
-        self._require(member, Permission.CASE_ACT)
+        member.require(Permission.CASE_ACT)
         if action not in CASE_ACTIONS:
             raise ActionError(f"unknown action {action!r}; one of {', '.join(CASE_ACTIONS)}")
         async with self.db.read() as conn:
@@ -425,7 +423,7 @@ class Casework:
 
     async def dashboard(self, member: StaffMember) -> Dashboard:
         """Counts, deadline lists, weekly intake and the three rates, in the member's scope."""
-        self._require(member, Permission.CASE_READ)
+        member.require(Permission.CASE_READ)
         scope = scope_of(member)
         clock = self.deadline_clock()
         async with self.db.read() as conn:
@@ -470,23 +468,15 @@ class Casework:
                     case_events.c.kind == "request_review",
                 )
             )
-            first = _flag_clause(conn, FIRST_PETITION)
+            first = json_contains_all(conn, cases.c.flags, [FIRST_PETITION])
             first_contact = await _rate(
                 conn, [*where, cases.c.answered_at.is_not(None), first], ~review_asked
             )
-        rows = (
-            [mask_case(c) for c in overdue.rows]
-            if not member.can(Permission.CASE_PII)
-            else overdue.rows
-        )
-        near_rows = (
-            [mask_case(c) for c in near.rows] if not member.can(Permission.CASE_PII) else near.rows
-        )
         return Dashboard(
             counts_by_status=by_status,
-            overdue=rows,
+            overdue=_shown(member, overdue.rows),
             overdue_total=overdue.total,
-            near_due=near_rows,
+            near_due=_shown(member, near.rows),
             near_due_total=near.total,
             weekly=weekly,
             on_time=on_time,
@@ -542,7 +532,7 @@ class Casework:
         limit: int = 100,
     ) -> tuple[builtins.list[AuditRow], dict[int, str]]:
         """Audit entries, newest first, and the tracking numbers of their cases (audit.read)."""
-        self._require(member, Permission.AUDIT_READ)
+        member.require(Permission.AUDIT_READ)
         async with self.db.read() as conn:
             case_id: int | None = None
             if tracking_no:
@@ -586,10 +576,6 @@ class Casework:
         if case is None or not member.in_scope(case.department, case.co_departments):
             raise CaseNotFound(f"no case {tracking_no}")
         return case
-
-    @staticmethod
-    def _require(member: StaffMember, permission: Permission) -> None:
-        member.require(permission)
 
     async def _audit(
         self,
@@ -652,8 +638,9 @@ def _days(params: dict[str, Any]) -> int:
     return days
 
 
-def _flag_clause(conn: AsyncConnection, flag: str) -> Any:
-    return json_contains_all(conn, cases.c.flags, [flag])
+def _shown(member: StaffMember, rows: builtins.list[CaseRow]) -> builtins.list[CaseRow]:
+    """Cases as this member may see them (personal data masked without case.pii)."""
+    return rows if member.can(Permission.CASE_PII) else [mask_case(c) for c in rows]
 
 
 def _week_expr(conn: AsyncConnection, tz: str) -> Any:
