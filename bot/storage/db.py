@@ -13,6 +13,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from bot.storage.sqlite_inline import inline_creator
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _READONLY = "xinfang_readonly"
 
@@ -55,9 +57,21 @@ class Database:
         else:
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        # where write transactions run: on SQLite a second engine whose statements run on
+        # the event-loop thread (bot/storage/sqlite_inline.py); reads keep the driver's
+        # thread, so a long console query never stalls the loop
+        self._writer = self.engine
         if self.dialect == "sqlite":
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
+            file = parsed.database
+            if file and file != ":memory:" and not file.startswith("file:"):
+                self._writer = create_async_engine(
+                    url,
+                    **kwargs,
+                    async_creator=inline_creator(file, SQLITE_BUSY_TIMEOUT_MS / 1000),
+                )
+            for engine in {self.engine, self._writer}:
+                event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+                event.listen(engine.sync_engine, "begin", _sqlite_begin)
         # SQLite has one writer at a time: writers of this process queue here, in order,
         # instead of polling the file lock with busy_timeout's sleeps. (Other processes,
         # e.g. `xinfang chat` next to `serve`, still meet at the file lock.)
@@ -77,10 +91,10 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction: committed on success, rolled back on any exception."""
         if self._write_lock is None:
-            async with self.engine.begin() as conn:
+            async with self._writer.begin() as conn:
                 yield conn
             return
-        async with self._write_lock, self.engine.begin() as conn:
+        async with self._write_lock, self._writer.begin() as conn:
             yield conn
 
     @asynccontextmanager
@@ -98,3 +112,5 @@ class Database:
     async def dispose(self) -> None:
         """Close all pooled connections."""
         await self.engine.dispose()
+        if self._writer is not self.engine:
+            await self._writer.dispose()

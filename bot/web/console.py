@@ -42,7 +42,9 @@ def lang_of(request: web.Request) -> str:
     return found.member.lang if found and found.member.lang in LANGS else "zh"
 
 
-async def _context(request: web.Request) -> dict[str, Any]:
+def _context(request: web.Request) -> dict[str, Any]:
+    """What every console template can use (added by :func:`render`, not by a middleware,
+    so that webhook requests do not pay for it)."""
     lang = lang_of(request)
     found = identity(request)
 
@@ -102,7 +104,6 @@ def setup_templates(app: web.Application) -> None:
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
-        context_processors=[_context],
     )
     env.globals["LANGS"] = LANGS
     env.filters["tn"] = format_tracking_no
@@ -112,7 +113,9 @@ def render(
     request: web.Request, template: str, context: dict[str, Any], status: int = 200
 ) -> web.Response:
     """Render a console page; remembers a ?lang= choice in a cookie."""
-    response = aiohttp_jinja2.render_template(template, request, context, status=status)
+    response = aiohttp_jinja2.render_template(
+        template, request, {**_context(request), **context}, status=status
+    )
     # Not "no-referrer" here: with it, Chromium sends `Origin: null` on form posts (Fetch
     # standard, "serializing a request origin"), and the CSRF origin check refuses them.
     # "same-origin" still sends nothing to other sites.
