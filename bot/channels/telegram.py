@@ -289,9 +289,9 @@ def parse_update(data: Any, bot: Bot) -> Parsed:
         # a kind we never asked for (or newer than our client library can read): answered
         # 200 and dropped, or Telegram would redeliver it again and again
         return Parsed(data["update_id"], reason="unsupported_update")
-    plain = _plain_text(data)
-    if plain is not None:
-        return plain
+    direct = _plain_text(data) or _button_tap(data)
+    if direct is not None:
+        return direct
     return _parse_with_library(data, bot)
 
 
@@ -335,6 +335,45 @@ def _plain_text(data: dict[str, Any]) -> Parsed | None:
             raw={"update_id": uid},
             text=text,
         ),
+    )
+
+
+def _button_tap(data: dict[str, Any]) -> Parsed | None:
+    """A tap on one of our inline buttons in a private chat, read straight from the JSON
+    (the other common update; the same reasoning and test as :func:`_plain_text`)."""
+    tap = data.get("callback_query")
+    if data.keys() != {"update_id", "callback_query"} or not isinstance(tap, dict):
+        return None
+    message, text = tap.get("message"), tap.get("data")
+    chat = message.get("chat") if isinstance(message, dict) else None
+    if (
+        not isinstance(tap.get("id"), str)
+        or not isinstance(tap.get("chat_instance"), str)
+        or not _is_user(tap.get("from"))
+        or not isinstance(text, str)
+        or not text
+        or not isinstance(message, dict)
+        or not isinstance(message.get("message_id"), int)
+        or not isinstance(message.get("date"), int)
+        or not isinstance(chat, dict)
+        or chat.get("type") != "private"
+        or not isinstance(chat.get("id"), int)
+    ):
+        return None
+    uid = data["update_id"]
+    lang = tap["from"].get("language_code")
+    return Parsed(
+        uid,
+        message=InboundMessage(
+            address=Address(NAME, str(chat["id"])),
+            external_id=str(uid),
+            received_at=utc_now(),
+            text=text,
+            lang_hint=lang if isinstance(lang, str) else "",
+            raw={"update_id": uid, "callback": True},
+        ),
+        callback_query_id=tap["id"],
+        keyboard_message_id=message["message_id"],
     )
 
 
