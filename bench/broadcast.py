@@ -18,12 +18,15 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
+import subprocess
 import sys
 import time
 import urllib.request
 from contextlib import ExitStack
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from bench import common
@@ -87,10 +90,18 @@ def serve_fake(port: int, rate: float) -> None:
         fake = FakeTelegram(token=TOKEN, global_rate=rate, chat_interval=1.0)
         from aiohttp import web
 
+        async def chats(_request: web.Request) -> web.Response:
+            per_chat: dict[str, int] = {}
+            for call in fake.sent():
+                chat = str(call.params.get("chat_id"))
+                per_chat[chat] = per_chat.get(chat, 0) + 1
+            return web.json_response(per_chat)
+
         # FakeTelegram.start binds a random port; bind the one we were given instead
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", fake._api)
         app.router.add_get("/_fake/stats", fake._stats)
+        app.router.add_get("/_fake/chats", chats)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -101,7 +112,7 @@ def serve_fake(port: int, rate: float) -> None:
 
 def run_worker(url: str, api: str, rate: float) -> None:
     """Run one OutboxWorker over the Telegram channel until the outbox is empty."""
-    from bot.channels.telegram import TelegramChannel, capabilities, make_bot
+    from bot.channels.telegram import TelegramChannel, capabilities, make_bot, make_requests
     from bot.outbox import OutboxWorker
     from bot.settings import load_settings
     from bot.storage.db import Database
@@ -114,16 +125,9 @@ def run_worker(url: str, api: str, rate: float) -> None:
     )
 
     async def main() -> None:
-        from telegram.request import HTTPXRequest
-
         db = Database(url)
-        request = HTTPXRequest(
-            connection_pool_size=int(os.environ.get("BENCH_POOL", "16")),
-            read_timeout=10.0,
-            pool_timeout=10.0,
-        )
-        await request.initialize()
-        bot = make_bot(settings, requests=(request, request))
+        requests = make_requests(settings)  # what `xinfang serve` uses
+        bot = make_bot(settings, requests=requests)
         channel = TelegramChannel(bot, capabilities(settings))
         worker = OutboxWorker(
             db,
@@ -143,7 +147,7 @@ def run_worker(url: str, api: str, rate: float) -> None:
         watcher = asyncio.create_task(watch())
         await worker.run(stop)
         await watcher
-        await request.shutdown()
+        await asyncio.gather(*(r.shutdown() for r in requests))
         await db.dispose()
 
     asyncio.run(main())
@@ -164,8 +168,50 @@ def _steady_rate(times: list[float]) -> float:
     return (hi - lo) / span if span > 0 else 0.0
 
 
-def run(database: str, rows: int, cap: float, kill_after: float) -> dict[str, Any]:
+def _chats(fake_url: str) -> dict[str, int]:
+    with urllib.request.urlopen(f"{fake_url}/_fake/chats", timeout=60) as resp:
+        data: dict[str, int] = json.loads(resp.read())
+        return data
+
+
+async def _outcome(url: str) -> list[tuple[str, str, str]]:
+    """(address, status, last_error) of every outbox row."""
+    from sqlalchemy import select
+
+    from bot.storage.db import Database
+    from bot.storage.tables import outbox
+
+    db = Database(url)
+    try:
+        async with db.read() as conn:
+            q = select(outbox.c.address, outbox.c.status, outbox.c.last_error)
+            return [(r[0], r[1], r[2] or "") for r in (await conn.execute(q)).all()]
+    finally:
+        await db.dispose()
+
+
+def _wait(popen: subprocess.Popen[bytes], timeout: float) -> float:
+    """Wait for a worker; returns its CPU seconds (user + system, from wait4)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, _status, usage = os.wait4(popen.pid, os.WNOHANG)
+        if pid:
+            popen.returncode = 0
+            return float(usage.ru_utime + usage.ru_stime)
+        if time.monotonic() > deadline:
+            popen.kill()
+            pid, _status, usage = os.wait4(popen.pid, 0)
+            popen.returncode = -9
+            return float(usage.ru_utime + usage.ru_stime)
+        time.sleep(0.05)
+
+
+def run(
+    database: str, rows: int, cap: float, kill_after: float, profile: bool = False
+) -> dict[str, Any]:
     """Fill, deliver with a kill in between, and read the fake's counts."""
+    from bot.storage.outbox import UNCONFIRMED
+
     with common.workdir() as tmp, ExitStack() as stack:
         if database == "sqlite":
             url = f"sqlite+aiosqlite:///{tmp / 'bench.sqlite3'}"
@@ -183,35 +229,57 @@ def run(database: str, rows: int, cap: float, kill_after: float) -> dict[str, An
             ready_path="/_fake/stats",
         )
         stack.callback(fake.stop)
-        worker_cmd = [
-            *common.pinned(common.SERVER_CPU),
-            sys.executable,
-            "-m",
-            "bench.broadcast",
-            "--worker",
-            url,
-            fake.url,
-            str(cap),
-        ]
+        worker_cmd = [sys.executable, "-m", "bench.broadcast", "--worker", url, fake.url, str(cap)]
+        pinned = [*common.pinned(common.SERVER_CPU)]
         env = {**os.environ, "XINFANG_LOG_LEVEL": "warning"}
-        import subprocess
-
         log = (tmp / "worker.log").open("ab")
-        first = subprocess.Popen(worker_cmd, cwd=common.ROOT, env=env, stdout=log, stderr=log)
+        first = subprocess.Popen(
+            [*pinned, *worker_cmd], cwd=common.ROOT, env=env, stdout=log, stderr=log
+        )
         time.sleep(kill_after)
         first.send_signal(signal.SIGKILL)
-        first.wait()
+        first_cpu = _wait(first, 30)
         killed_at = time.monotonic()
         before = _stats(fake.url)["sent"]
-        second = subprocess.Popen(worker_cmd, cwd=common.ROOT, env=env, stdout=log, stderr=log)
-        second.wait(timeout=rows / cap * 5 + 120)
+        raw = common.RESULTS / f"profile-broadcast-{database}.txt"
+        second_cmd = [*pinned, *worker_cmd]
+        if profile:
+            pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+            common.RESULTS.mkdir(parents=True, exist_ok=True)
+            second_cmd = [
+                *pinned,
+                pyspy,
+                "record",
+                "--format",
+                "raw",
+                "--rate",
+                "200",
+                "-o",
+                str(raw),
+                "--",
+                *worker_cmd,
+            ]
+        second = subprocess.Popen(second_cmd, cwd=common.ROOT, env=env, stdout=log, stderr=log)
+        second_cpu = _wait(second, rows / cap * 5 + 120)
         stats = _stats(fake.url)
+        per_chat = _chats(fake.url)
         times = stats["sent_at"]
         first_times, second_times = times[:before], times[before:]
         resumed_gap = (second_times[0] - killed_at) if second_times else 0.0
         rate = min(_steady_rate(first_times), _steady_rate(second_times))
-        left = asyncio.run(_pending(url))
-        return {
+        outcome = asyncio.run(_outcome(url))
+        left = sum(1 for _, status, _ in outcome if status in ("pending", "sending"))
+        unconfirmed = [a for a, status, err in outcome if status == "failed" and err == UNCONFIRMED]
+        failed_other = sum(
+            1 for _, status, err in outcome if status == "failed" and err != UNCONFIRMED
+        )
+        # a row is lost when its chat never got the message and nothing says so
+        lost = sum(
+            1
+            for address, status, _ in outcome
+            if status not in ("failed", "pending", "sending") and not per_chat.get(address)
+        )
+        result = {
             "benchmark": "broadcast",
             "db": database,
             "rows": rows,
@@ -222,15 +290,27 @@ def run(database: str, rows: int, cap: float, kill_after: float) -> dict[str, An
             "met": rate / cap >= 0.95
             and stats["status_429"] == 0
             and stats["duplicates"] == 0
-            and left == 0,
+            and left == 0
+            and lost == 0,
             "sent_before_kill": before,
             "delivered": stats["sent"] - stats["duplicates"],
             "status_429": stats["status_429"],
             "duplicates": stats["duplicates"],
+            "unconfirmed": len(unconfirmed),
+            "unconfirmed_delivered": sum(1 for a in unconfirmed if per_chat.get(a)),
+            "failed_other": failed_other,
+            "lost": lost,
             "left_undelivered": left,
             "resume_gap_s": round(resumed_gap, 1),
+            "cpu_us_per_msg": round(second_cpu / max(1, stats["sent"] - before) * 1e6),
+            "first_worker_cpu_s": round(first_cpu, 1),
             "fill_s": round(fill_s, 1),
         }
+        if profile:
+            from bench.profile import summarise
+
+            print(summarise(raw, top=40))
+        return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -247,13 +327,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"])
     parser.add_argument("--rows", type=int, help="recipients (default 50 000; short 10 000)")
     parser.add_argument("--cap", type=float, default=1000.0, help="the fake's messages/s")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the resuming worker, print the top frames"
+    )
     args = parser.parse_args(argv)
     rows = args.rows or (50_000 if args.long else 10_000)
     db = args.db or ("both" if args.long else "sqlite")
     results = []
     for database in common.databases(db):
         kill_after = max(3.0, rows / args.cap * 0.4)
-        results.append(run(database, rows, args.cap, kill_after))
+        results.append(run(database, rows, args.cap, kill_after, args.profile))
     common.report("broadcast", results, {"lease_s": LEASE_SECONDS})
     return 0
 

@@ -433,6 +433,9 @@ async def mark_failed(conn: AsyncConnection, row_id: int, worker: str, error: st
 
 
 INTERRUPTED = "interrupted while sending (worker stopped): asked before it is sent again"
+# A broadcast cannot ask the platform whether it arrived (Telegram and WeChat offer no
+# lookup), so one whose send may have started is not sent again by itself: at most once.
+UNCONFIRMED = "interrupted while sending: delivery unknown, not resent (retry to send again)"
 
 
 async def release(conn: AsyncConnection, worker: str, in_flight: Iterable[int] = ()) -> None:
