@@ -147,9 +147,7 @@ def make_requests(settings: Settings) -> tuple[BaseRequest, BaseRequest]:
     )
 
 
-def make_bot(
-    settings: Settings, *, requests: tuple[BaseRequest, BaseRequest] | None = None
-) -> Bot:
+def make_bot(settings: Settings, *, requests: tuple[BaseRequest, BaseRequest] | None = None) -> Bot:
     """A Bot API client pointed at ``XINFANG_TELEGRAM_API_BASE``.
 
     python-telegram-bot builds method URLs as ``base_url`` with ``{token}`` replaced,

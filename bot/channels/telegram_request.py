@@ -28,7 +28,7 @@ _FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 class AiohttpRequest(BaseRequest):
     """A ``BaseRequest`` over one aiohttp session (opened on first use or ``initialize``)."""
 
-    __slots__ = ("_session", "_limit", "_read", "_connect", "_pool", "_media_write")
+    __slots__ = ("_connect", "_limit", "_media_write", "_pool", "_read", "_session")
 
     def __init__(
         self,
@@ -120,9 +120,7 @@ def _multipart(request_data: RequestData) -> aiohttp.FormData:
     for name, part in request_data.multipart_data.items():
         if isinstance(part, tuple):
             filename, content, *rest = part
-            form.add_field(
-                name, content, filename=filename, content_type=rest[0] if rest else None
-            )
+            form.add_field(name, content, filename=filename, content_type=rest[0] if rest else None)
         else:
             form.add_field(name, part)
     return form
