@@ -241,6 +241,9 @@ def run(
         first = subprocess.Popen(
             [*pinned, *worker_cmd], cwd=common.ROOT, env=env, stdout=log, stderr=log
         )
+        deadline = time.monotonic() + 120
+        while _stats(fake.url)["sent"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)  # the kill is timed from the first send, not the slow start
         time.sleep(kill_after)
         first.send_signal(signal.SIGKILL)
         first_cpu = _wait(first, 30)
