@@ -2,14 +2,21 @@
 
 The fake Bot API (tests/fakes_telegram.py) runs in its own process on the load CPU with
 a cap of 1 000 messages/s; the OutboxWorker runs in another on the server CPU with its
-rate set to the cap. Partway through, the worker is killed with SIGKILL and a new one
-resumes (rows the dead worker held come back when their lease expires). Reported: the
-sustained send rate as a share of the cap (each worker's steady part), 429s caused,
-duplicates (a chat that got the message twice) and the time lost to the kill.
+rate set to the cap, built as `xinfang serve` builds it (Telegram clients, batch size).
+Partway through (timed from the first send), the worker is killed with SIGKILL and a
+new one resumes. Rows the dead worker held are broadcast rows whose delivery is unknown:
+they are failed as "unconfirmed" when their lease expires, never sent twice.
+
+Reported: the sustained send rate as a share of the cap (each worker's steady part),
+429s caused, duplicates (a chat that got the message twice), unconfirmed rows (and how
+many of them did arrive), lost rows (never delivered, and nothing says so), rows left
+undelivered, the gap between the kill and the next send, and the resuming worker's CPU
+per message (``cpu_us_per_msg``: the delivery loop; ``process_cpu_us_per_msg``: the
+whole process, start-up and imports included).
 
 The baseline ratio is the cap itself: ≥ 95% of 1 000/s is the target.
 
-``python -m bench.broadcast [--long] [--db sqlite|postgresql|both] [--rows N]``
+``python -m bench.broadcast [--long] [--db sqlite|postgresql|both] [--rows N] [--profile]``
 """
 
 from __future__ import annotations
@@ -132,7 +139,7 @@ def run_worker(url: str, api: str, rate: float) -> None:
         worker = OutboxWorker(
             db,
             {"telegram": channel},
-            batch=int(os.environ.get("XINFANG_OUTBOX_BATCH", "200")),
+            batch=settings.outbox_batch,  # XINFANG_OUTBOX_BATCH, as in `xinfang serve`
             lease=timedelta(seconds=LEASE_SECONDS),
             poll_seconds=0.2,
         )
