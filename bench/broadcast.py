@@ -219,6 +219,14 @@ def _wait(popen: subprocess.Popen[bytes], timeout: float) -> float:
         time.sleep(0.05)
 
 
+def _stalls(times: list[float], cap: float) -> tuple[float, float]:
+    """Seconds lost to gaps over 5 ms in the steady part, and the longest gap."""
+    lo, hi = int(len(times) * 0.05), int(len(times) * 0.95)
+    gaps = [b - a for a, b in zip(times[lo:hi], times[lo + 1 : hi], strict=False)]
+    lost = sum(g - 1 / cap for g in gaps if g > 0.005)
+    return lost, max(gaps, default=0.0)
+
+
 def run(
     database: str, rows: int, cap: float, kill_after: float, profile: bool = False
 ) -> dict[str, Any]:
@@ -291,6 +299,7 @@ def run(
         first_times, second_times = times[:before], times[before:]
         resumed_gap = (second_times[0] - killed_at) if second_times else 0.0
         rate = min(_steady_rate(first_times), _steady_rate(second_times))
+        stalls = [_stalls(t, cap) for t in (first_times, second_times)]
         outcome = asyncio.run(_outcome(url))
         left = sum(1 for _, status, _ in outcome if status in ("pending", "sending"))
         unconfirmed = [a for a, status, err in outcome if status == "failed" and err == UNCONFIRMED]
@@ -326,6 +335,8 @@ def run(
             "lost": lost,
             "left_undelivered": left,
             "resume_gap_s": round(resumed_gap, 1),
+            "max_gap_ms": round(max(g for _, g in stalls) * 1000),  # longest pause, steady part
+            "rates_per_s": [round(_steady_rate(t)) for t in (first_times, second_times)],
             # the resuming worker's CPU per message it sent: delivery only, and whole process
             "cpu_us_per_msg": round(delivery_cpu / max(1, stats["sent"] - before) * 1e6),
             "process_cpu_us_per_msg": round(second_cpu / max(1, stats["sent"] - before) * 1e6),

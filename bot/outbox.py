@@ -6,6 +6,7 @@ This is the only caller of ``Channel.send``.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import random
 import socket
@@ -25,6 +26,8 @@ from bot.storage.db import Database
 from bot.storage.outbox import OutboxRow
 
 log = get_logger(__name__)
+
+CLAIM_AHEAD_SECONDS = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +104,10 @@ class OutboxWorker:
         self.db = db
         self.channels = dict(channels)
         self.worker_id = worker_id or default_worker_id()
-        self.batch = batch
+        # a claim covers at least CLAIM_AHEAD_SECONDS of sends at the fastest channel's
+        # rate, so the next claim is done before the last one's rows have all gone out
+        fastest = max((c.capabilities.rate_per_second for c in channels.values()), default=0)
+        self.batch = max(batch, math.ceil(fastest * CLAIM_AHEAD_SECONDS))
         self.lease = lease
         self.poll_seconds = poll_seconds
         self.policy = policy or RetryPolicy()
@@ -116,7 +122,7 @@ class OutboxWorker:
         self._mark_task: asyncio.Task[None] | None = None
         self._in_flight: set[int] = set()  # rows whose send started and is not yet recorded
         self._outstanding = 0  # claimed rows not yet settled
-        self._low_water = batch // 2  # claim the next batch once this few are left
+        self._low_water = self.batch // 2  # claim the next batch once this few are left
         self._room = asyncio.Event()  # outstanding fell to the low-water mark
         self._idle = asyncio.Event()  # nothing claimed is outstanding
         self._stopping = False

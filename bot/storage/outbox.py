@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     bindparam,
     case,
     delete,
@@ -168,17 +169,18 @@ def _queue(broadcast: bool, status: str) -> list[ColumnElement[bool]]:
     return [kind, outbox.c.status == status]
 
 
-def _at_or_before(column: Any, now: datetime) -> ColumnElement[bool]:
+def _at_or_before(column: Any, now: Any) -> ColumnElement[bool]:
     """``column <= now`` as a filter only: written so that no index serves it, or the
     planner would rather range-scan ix_outbox_due and sort every due row than walk a
     queue index in id order and stop after ``limit`` rows (SQLite has no statistics)."""
-    return func.coalesce(column, column) <= now
+    due: ColumnElement[bool] = func.coalesce(column, column) <= now
+    return due
 
 
 _OTHER = outbox.alias("other")  # built once: an alias's column collection is costly
 
 
-def _held_back(now: datetime) -> ColumnElement[bool]:
+def _held_back(now: Any) -> ColumnElement[bool]:
     """Another row of the same chat is in flight, or an earlier one waits for its retry
     (a broadcast row holds back only other broadcast rows)."""
     other = _OTHER
@@ -199,6 +201,32 @@ def _held_back(now: datetime) -> ColumnElement[bool]:
         )
         .exists()
     )
+
+
+def _walk(broadcast: bool, status: str) -> Select[Any]:
+    """Due rows of one queue in id order, up to ``:limit`` (``:now``, ``:channels``)."""
+    now = bindparam("now", type_=outbox.c.next_attempt_at.type)
+    if status == "pending":
+        due = _at_or_before(outbox.c.next_attempt_at, now)
+    else:  # "sending": taken over from a worker whose lease expired
+        due = outbox.c.lease_until < now
+    return (
+        select(outbox.c.id, outbox.c.contact_id, outbox.c.status)
+        .where(
+            outbox.c.channel.in_(bindparam("channels", expanding=True)),
+            *_queue(broadcast, status),
+            due,
+            ~_held_back(now),
+        )
+        .order_by(outbox.c.id)
+        .limit(bindparam("limit"))
+    )
+
+
+# built once: constructing them (and their cache keys) cost more than running them
+_WALK_QUEUE = _walk(False, "pending")
+_WALK_RECLAIM = _walk(False, "sending")
+_WALK_BROADCASTS = _walk(True, "pending")
 
 
 async def fail_unconfirmed(
@@ -268,26 +296,14 @@ async def claim_due(
     """
     await _promote_scheduled(conn, now=now, channels=channels, limit=limit)
 
-    async def walk(*where: ColumnElement[bool], n: int) -> list[Any]:
-        query = (
-            select(outbox.c.id, outbox.c.contact_id, outbox.c.status)
-            .where(outbox.c.channel.in_(channels), *where, ~_held_back(now))
-            .order_by(outbox.c.id)
-            .limit(n)
-        )
-        return list((await conn.execute(query)).all())
+    async def walk(query: Select[Any], n: int) -> list[Any]:
+        params = {"now": now, "channels": channels, "limit": n}
+        return list((await conn.execute(query, params)).all())
 
-    candidates = await walk(
-        *_queue(False, "pending"), _at_or_before(outbox.c.next_attempt_at, now), n=limit
-    )
-    candidates += await walk(*_queue(False, "sending"), outbox.c.lease_until < now, n=limit)
+    candidates = await walk(_WALK_QUEUE, limit) + await walk(_WALK_RECLAIM, limit)
     candidates = sorted(candidates, key=lambda c: c.id)[:limit]
     if len(candidates) < limit:
-        candidates += await walk(
-            *_queue(True, "pending"),
-            _at_or_before(outbox.c.next_attempt_at, now),
-            n=limit - len(candidates),
-        )
+        candidates += await walk(_WALK_BROADCASTS, limit - len(candidates))
     if not candidates:
         return []
     postgres = conn.dialect.name == "postgresql"
