@@ -11,7 +11,7 @@ import pytest
 from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.channels.base import SendError
-from bot.channels.telegram import TelegramChannel, capabilities, make_bot
+from bot.channels.telegram import TelegramChannel, capabilities, make_bot, make_requests
 from bot.channels.telegram_request import AiohttpRequest
 from bot.clock import utc_now
 from bot.messages import Address, Choice, OutboundMessage, Reply
@@ -22,12 +22,16 @@ from bot.storage import outbox as rows
 from bot.storage.db import Database
 from tests.fakes_telegram import TOKEN, FakeTelegram
 
+CLIENTS: list[BaseRequest] = []  # HTTP clients the test opened, closed after it
+
 
 def channel_for(fake: FakeTelegram, **overrides: Any) -> TelegramChannel:
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None, telegram_token=TOKEN, telegram_api_base=fake.url, **overrides
     )
-    return TelegramChannel(make_bot(settings), capabilities(settings))
+    requests = make_requests(settings)
+    CLIENTS.extend(requests)
+    return TelegramChannel(make_bot(settings, requests=requests), capabilities(settings))
 
 
 def out(chat: int, text: str, *choices: tuple[str, str]) -> OutboundMessage:
@@ -41,6 +45,8 @@ async def fake() -> Any:
     server = FakeTelegram(timeout_seconds=3)
     await server.start()
     yield server
+    while CLIENTS:
+        await CLIENTS.pop().shutdown()
     await server.stop()
 
 
@@ -111,6 +117,7 @@ async def test_error_mapping(
             if client == "httpx"
             else (AiohttpRequest(read_timeout=1.0), AiohttpRequest(read_timeout=1.0))
         )
+        CLIENTS.extend(short)
         ch = TelegramChannel(make_bot(settings, requests=short), capabilities(settings))
     with pytest.raises(SendError) as err:
         await ch.send(out(4, "你好"))
