@@ -28,6 +28,9 @@ from bot.storage.outbox import OutboxRow
 log = get_logger(__name__)
 
 CLAIM_AHEAD_SECONDS = 0.1
+CLAIM_RUNWAY = 3  # claims' worth of sends kept claimed ahead (see OutboxWorker._adapt)
+MAX_RUNWAY_SECONDS = 0.25  # ... but never more than this long of sends
+LATE_SECONDS = 0.02  # a send this late for its rate-limit slot takes a new one
 MARK_LINGER_SECONDS = 0.02  # how long the first "sent" mark waits for others to join it
 
 
@@ -73,6 +76,16 @@ class RateLimiter:
             self._next_at[key] = now + wait + spacing
         return wait
 
+    def rebook(self, channel: Channel, now: float) -> float:
+        """A new channel-wide slot for a send that missed its own; seconds until it."""
+        rate = channel.capabilities.rate_per_second
+        if rate <= 0:
+            return 0.0
+        key = (channel.name, "")
+        wait = max(self._next_at[key] - now, 0.0)
+        self._next_at[key] = now + wait + 1 / rate
+        return wait
+
     def hold(self, channel: str, address: str, until: float) -> None:
         """Respect a platform's retry_after for one chat."""
         key = (channel, address)
@@ -107,8 +120,9 @@ class OutboxWorker:
         self.worker_id = worker_id or default_worker_id()
         # a claim covers at least CLAIM_AHEAD_SECONDS of sends at the fastest channel's
         # rate, so the next claim is done before the last one's rows have all gone out
-        fastest = max((c.capabilities.rate_per_second for c in channels.values()), default=0)
-        self.batch = max(batch, math.ceil(fastest * CLAIM_AHEAD_SECONDS))
+        self._fastest = max((c.capabilities.rate_per_second for c in channels.values()), default=0)
+        self.batch = max(batch, math.ceil(self._fastest * CLAIM_AHEAD_SECONDS))
+        self._claim_seconds = 0.0  # how long a claim takes (moving average)
         self.lease = lease
         self.poll_seconds = poll_seconds
         self.policy = policy or RetryPolicy()
@@ -186,7 +200,7 @@ class OutboxWorker:
         if self._outstanding > self._low_water:
             self._room.clear()  # set again by the settle that reaches the mark
             events = [stop, self._room]
-        elif handled >= self.batch:
+        elif handled >= max(self.batch, self._low_water):
             return
         elif self._outstanding > 0:
             self._idle.clear()
@@ -212,21 +226,35 @@ class OutboxWorker:
     async def _claim(self) -> list[OutboxRow]:
         now = self.clock()
         channels = list(self.channels)
+        started = asyncio.get_running_loop().time()
         async with self.db.transaction() as conn:
             unconfirmed = await rows.fail_unconfirmed(conn, now=now, channels=channels)
             claimed = await rows.claim_due(
                 conn,
                 worker=self.worker_id,
                 now=now,
-                limit=self.batch,
+                limit=max(self.batch, self._low_water),
                 lease=self.lease,
                 channels=channels,
             )
+        self._adapt(asyncio.get_running_loop().time() - started)
         for row_id, channel in unconfirmed:
             OUTBOX_FAILED.labels(channel).inc()
             log.warning("outbox.failed", outbox_id=row_id, channel=channel, reason=rows.UNCONFIRMED)
         self._outstanding += len(claimed)
         return claimed
+
+    def _adapt(self, claim_seconds: float) -> None:
+        """Claim again early enough to cover CLAIM_RUNWAY claims' time at the fastest rate.
+
+        A claim is a write transaction of several statements (a few ms on SQLite, tens
+        on a busy PostgreSQL); the rows still waiting to go out must last that long,
+        or the channel idles. Claimed rows are also what a crash leaves unconfirmed,
+        so no more than that are held.
+        """
+        self._claim_seconds = 0.8 * self._claim_seconds + 0.2 * claim_seconds
+        runway = min(CLAIM_RUNWAY * self._claim_seconds, MAX_RUNWAY_SECONDS)
+        self._low_water = max(self.batch // 2, math.ceil(self._fastest * runway))
 
     def _settled(self, count: int = 1) -> None:
         """``count`` claimed rows are done with (sent, failed, put back or handed back)."""
@@ -270,6 +298,14 @@ class OutboxWorker:
             return at
         if wait > 0:
             await asyncio.sleep(wait)
+            # after a stall of the loop, every sleeper wakes at once: sending them all
+            # would be a burst over the platform's rate. A send late for its slot takes
+            # a new one (channel-wide only: its chat's spacing is already kept)
+            late = asyncio.get_running_loop().time() - (loop_now + wait)
+            if late > LATE_SECONDS:
+                again = self.limiter.rebook(channel, asyncio.get_running_loop().time())
+                if again > 0:
+                    await asyncio.sleep(again)
         if self._stopping:
             raise _Stopping
         message = row.message()

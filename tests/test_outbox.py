@@ -335,6 +335,18 @@ def test_rate_limiter_spacing() -> None:
     assert all(limiter.reserve(unlimited, "a", 1.0) == 0 for _ in range(100))
 
 
+def test_rate_limiter_rebooks_a_late_send_without_a_burst() -> None:
+    fake = FakeChannel(capabilities=Capabilities(rate_per_second=100, rate_per_chat_per_second=1))
+    limiter = RateLimiter()
+    slots = [limiter.reserve(fake, f"c{i}", 10.0, max_wait=1.0) for i in range(5)]
+    assert slots == pytest.approx([0.0, 0.01, 0.02, 0.03, 0.04])
+    # the loop stalled for a second: the late sends are spaced again from now, one by one
+    assert [limiter.rebook(fake, 11.0) for _ in range(3)] == pytest.approx([0.0, 0.01, 0.02])
+    # rebook left the chats alone: c0 waits for the channel, not for another second
+    assert limiter.reserve(fake, "c0", 11.0, max_wait=1.0) == pytest.approx(0.03)
+    assert limiter.rebook(FakeChannel(name="unlimited"), 11.0) == 0.0
+
+
 async def test_crash_between_send_and_mark_is_not_sent_twice(
     db: Database, clock: FixedClock
 ) -> None:
