@@ -28,6 +28,9 @@ class Contact:
     broadcast_opt_out: bool = False
 
 
+_CONTACT_COLUMNS = [c.name for c in contacts.c]
+
+
 def _contact(row: Any) -> Contact:
     return Contact(
         id=row.id,
@@ -50,21 +53,46 @@ async def get_or_create_many(
     """The contacts for many addresses, creating the missing ones (a few round trips in all).
 
     Known contacts cost one SELECT; only addresses not found are inserted (ON CONFLICT DO
-    NOTHING: another process may create the same one) and read again.
+    NOTHING RETURNING the new rows); only those another process created meanwhile are
+    read again.
     """
     wanted = sorted(set(addresses), key=lambda a: (a.channel, a.address))
     found = await _select_many(conn, wanted)
     missing = [a for a in wanted if a not in found]
     if missing:
-        await insert_ignore_many(
+        created = await insert_ignore_many(
             conn,
             contacts,
             [{"channel": a.channel, "address": a.address, "created_at": now} for a in missing],
             ["channel", "address"],
-            ["id"],
+            _CONTACT_COLUMNS,
         )
-        found.update(await _select_many(conn, missing))
+        found.update((c.address, c) for c in map(_contact, created))
+        raced = [a for a in missing if a not in found]
+        if raced:
+            found.update(await _select_many(conn, raced))
     return found
+
+
+# The statements intake runs for every batch are built once: building and hashing a
+# statement for the compiled cache costs more than running it (docs/benchmarks.md).
+_SELECT_MANY = select(contacts).where(
+    contacts.c.channel == bindparam("b_channel"),
+    contacts.c.address.in_(bindparam("b_addresses", expanding=True)),
+)
+_TOUCH_MANY = (
+    update(contacts)
+    .where(contacts.c.id.in_(bindparam("b_ids", expanding=True)))
+    .values(
+        last_inbound_at=bindparam("b_now", type_=contacts.c.last_inbound_at.type), reachable=True
+    )
+)
+_LOCK_MANY = (
+    select(conversations.c.contact_id, conversations.c.state, conversations.c.version)
+    .where(conversations.c.contact_id.in_(bindparam("b_ids", expanding=True)))
+    .order_by(conversations.c.contact_id)
+    .with_for_update()
+)
 
 
 async def _select_many(
@@ -73,10 +101,7 @@ async def _select_many(
     found: dict[Address, Contact] = {}
     for channel, group in groupby(addresses, key=lambda a: a.channel):
         rows = await conn.execute(
-            select(contacts).where(
-                contacts.c.channel == channel,
-                contacts.c.address.in_([a.address for a in group]),
-            )
+            _SELECT_MANY, {"b_channel": channel, "b_addresses": [a.address for a in group]}
         )
         for row in rows:
             contact = _contact(row)
@@ -128,11 +153,7 @@ async def set_broadcast_opt_out(conn: AsyncConnection, contact_id: int, opt_out:
 async def touch_many(conn: AsyncConnection, contact_ids: Sequence[int], now: datetime) -> None:
     """Record that these contacts just wrote (and so can be reached again)."""
     if contact_ids:
-        await conn.execute(
-            update(contacts)
-            .where(contacts.c.id.in_(contact_ids))
-            .values(last_inbound_at=now, reachable=True)
-        )
+        await conn.execute(_TOUCH_MANY, {"b_ids": list(contact_ids), "b_now": now})
 
 
 async def lock_state(
@@ -155,7 +176,7 @@ async def lock_states(
     states = await _lock_many(conn, ids)
     missing = [cid for cid in ids if cid not in states]
     if missing:
-        await insert_ignore_many(
+        created = await insert_ignore_many(
             conn,
             conversations,
             [
@@ -165,19 +186,18 @@ async def lock_states(
             ["contact_id"],
             ["contact_id"],
         )
-        states.update(await _lock_many(conn, missing))
+        # a row this transaction inserted is new (no state yet) and already locked by it
+        states.update((row.contact_id, (None, 0)) for row in created)
+        raced = [cid for cid in missing if cid not in states]
+        if raced:
+            states.update(await _lock_many(conn, raced))
     return states
 
 
 async def _lock_many(
     conn: AsyncConnection, ids: list[int]
 ) -> dict[int, tuple[dict[str, Any] | None, int]]:
-    rows = await conn.execute(
-        select(conversations.c.contact_id, conversations.c.state, conversations.c.version)
-        .where(conversations.c.contact_id.in_(ids))
-        .order_by(conversations.c.contact_id)
-        .with_for_update()
-    )
+    rows = await conn.execute(_LOCK_MANY, {"b_ids": ids})
     return {row.contact_id: (row.state, row.version) for row in rows}
 
 
