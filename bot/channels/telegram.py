@@ -59,11 +59,12 @@ from telegram.error import (
     RetryAfter,
     TelegramError,
 )
-from telegram.request import HTTPXRequest
+from telegram.request import BaseRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.cases.tracking import parse_tracking_no
 from bot.channels.base import SendError, read_body, render_text, split_text
+from bot.channels.telegram_request import AiohttpRequest
 from bot.clock import utc_now
 from bot.intake import Intake
 from bot.logging import get_logger
@@ -138,17 +139,24 @@ def capabilities(settings: Settings) -> Capabilities:
     )
 
 
-def make_bot(
-    settings: Settings, *, requests: tuple[HTTPXRequest, HTTPXRequest] | None = None
-) -> Bot:
+def make_requests(settings: Settings) -> tuple[BaseRequest, BaseRequest]:
+    """The (general, getUpdates) HTTP clients: aiohttp sessions, opened on first use."""
+    return (
+        AiohttpRequest(connection_limit=64, read_timeout=10.0),
+        AiohttpRequest(connection_limit=2, read_timeout=settings.telegram_poll_timeout + 10.0),
+    )
+
+
+def make_bot(settings: Settings, *, requests: tuple[BaseRequest, BaseRequest] | None = None) -> Bot:
     """A Bot API client pointed at ``XINFANG_TELEGRAM_API_BASE``.
 
     python-telegram-bot builds method URLs as ``base_url`` with ``{token}`` replaced,
     then ``/<method>``; files as ``base_file_url`` with ``{token}`` replaced, then
-    ``/<file_path>``. ``requests``: the (general, getUpdates) HTTP clients to use.
+    ``/<file_path>``. ``requests``: the (general, getUpdates) HTTP clients to use
+    (default :func:`make_requests`).
     """
     base = settings.telegram_api_base.rstrip("/")
-    general, updates = requests or (None, None)
+    general, updates = requests or make_requests(settings)
     return Bot(
         settings.telegram_token,
         base_url=f"{base}/bot{{token}}",
@@ -658,10 +666,7 @@ def install(services: Any, app: web.Application) -> None:
     s: Settings = services.settings
     # our own HTTP clients, opened and closed with the app: Bot.initialize() would also
     # call getMe, making startup depend on Telegram being reachable
-    requests = (
-        HTTPXRequest(connection_pool_size=64, read_timeout=10.0),
-        HTTPXRequest(connection_pool_size=2, read_timeout=s.telegram_poll_timeout + 10.0),
-    )
+    requests = make_requests(s)
     bot = make_bot(s, requests=requests)
     channel = TelegramChannel(bot, capabilities(s))
     services.channels[NAME] = channel

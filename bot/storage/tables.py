@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -204,6 +205,13 @@ attachments = Table(
     Index("ix_attachments_case", "case_id"),
 )
 
+# Predicates of the outbox's partial indexes; queries repeat them word for word, with
+# inline literals, because SQLite uses a partial index only when the query's WHERE has
+# the index's terms (https://www.sqlite.org/partialindex.html#queries_using_partial_indexes)
+OUTBOX_QUEUE_WHERE = "kind <> 'broadcast'"
+OUTBOX_BROADCAST_QUEUE_WHERE = "kind = 'broadcast'"
+OUTBOX_ACTIVE_WHERE = "status IN ('pending', 'sending')"
+
 outbox = Table(
     "outbox",
     metadata,
@@ -229,6 +237,29 @@ outbox = Table(
     Index("ix_outbox_due", "status", "next_attempt_at"),
     Index("ix_outbox_broadcast", "broadcast_id", "status"),
     Index("ix_outbox_contact", "contact_id", "id"),
+    # migration 0005: the claim walks each queue in id order and checks a chat's other
+    # active rows, without a sort or a scan of the chat's history (storage/outbox.py)
+    Index(
+        "ix_outbox_queue",
+        "status",
+        "id",
+        sqlite_where=text(OUTBOX_QUEUE_WHERE),
+        postgresql_where=text(OUTBOX_QUEUE_WHERE),
+    ),
+    Index(
+        "ix_outbox_broadcast_queue",
+        "status",
+        "id",
+        sqlite_where=text(OUTBOX_BROADCAST_QUEUE_WHERE),
+        postgresql_where=text(OUTBOX_BROADCAST_QUEUE_WHERE),
+    ),
+    Index(
+        "ix_outbox_active",
+        "contact_id",
+        "id",
+        sqlite_where=text(OUTBOX_ACTIVE_WHERE),
+        postgresql_where=text(OUTBOX_ACTIVE_WHERE),
+    ),
 )
 
 # Small shared values with an optional expiry: the WeChat access_token (one for all
