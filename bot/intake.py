@@ -237,7 +237,7 @@ class Intake:
         now: datetime,
     ) -> None:
         """Load every conversation, step the engine for each message, save all at once."""
-        await contacts.touch_many(conn, [s.contact.id for s in steps], now)
+        await contacts.touch_many(conn, [s.contact for s in steps], now)
         states = await contacts.lock_states(conn, [s.contact.id for s in steps], now)
         local_now = now.astimezone(self.tz)
         saves: list[tuple[int, dict[str, Any], int]] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any
 
@@ -29,6 +29,7 @@ class Contact:
 
 
 _CONTACT_COLUMNS = [c.name for c in contacts.c]
+TOUCH_EVERY = timedelta(minutes=1)  # the precision of last_inbound_at
 
 
 def _contact(row: Any) -> Contact:
@@ -150,10 +151,20 @@ async def set_broadcast_opt_out(conn: AsyncConnection, contact_id: int, opt_out:
         )
 
 
-async def touch_many(conn: AsyncConnection, contact_ids: Sequence[int], now: datetime) -> None:
-    """Record that these contacts just wrote (and so can be reached again)."""
-    if contact_ids:
-        await conn.execute(_TOUCH_MANY, {"b_ids": list(contact_ids), "b_now": now})
+async def touch_many(conn: AsyncConnection, found: Sequence[Contact], now: datetime) -> None:
+    """Record that these contacts just wrote (and so can be reached again).
+
+    ``last_inbound_at`` is kept to the minute: a contact that wrote less than a minute ago
+    and is reachable is not written again, which spares a busy conversation an UPDATE
+    per message.
+    """
+    stale = [
+        c.id
+        for c in found
+        if not c.reachable or c.last_inbound_at is None or now - c.last_inbound_at >= TOUCH_EVERY
+    ]
+    if stale:
+        await conn.execute(_TOUCH_MANY, {"b_ids": stale, "b_now": now})
 
 
 async def lock_state(

@@ -191,6 +191,27 @@ async def test_update_contact(db: Database, clock: FixedClock) -> None:
     assert (updated.lang, updated.reachable, updated.last_inbound_at) == ("en", False, clock())
 
 
+async def test_touch_keeps_last_inbound_to_the_minute(db: Database, clock: FixedClock) -> None:
+    contact = await make_contact(db, clock)
+
+    async def touch() -> Contact:
+        async with db.transaction() as conn:
+            await contacts.touch_many(conn, [await contacts.get(conn, contact.id)], clock())
+            return await contacts.get(conn, contact.id)
+
+    first = clock()
+    assert (await touch()).last_inbound_at == first  # never wrote before
+    clock.advance(seconds=30)
+    assert (await touch()).last_inbound_at == first  # less than a minute: not rewritten
+    async with db.transaction() as conn:
+        await contacts.update_contact(conn, contact.id, reachable=False)
+    clock.advance(seconds=1)
+    back = await touch()  # an unreachable contact that writes is reachable again at once
+    assert back.reachable is True and back.last_inbound_at == clock()
+    clock.advance(minutes=1)
+    assert (await touch()).last_inbound_at == clock()
+
+
 # --- inbound -------------------------------------------------------------------------------
 
 
