@@ -29,7 +29,7 @@ from bot.cases.lifecycle import OPEN_STATUSES
 from bot.cases.search import fts5_query, parse_query, tsquery
 from bot.cases.tracking import parse_tracking_no
 from bot.storage.cases import CaseRow, _case
-from bot.storage.tables import case_departments, cases
+from bot.storage.tables import case_departments, cases, cases_search_tsv
 
 SORTS = ("submitted_at", "due_at", "updated_at", "tracking_no", "status")
 MAX_PER_PAGE = 200
@@ -155,8 +155,8 @@ def _text_clause(conn: AsyncConnection, query: str) -> ColumnElement[bool] | Non
     if not terms:
         return None
     if conn.dialect.name == "postgresql":
-        simple: ColumnElement[str] = literal_column("'simple'")  # inline: matches the GIN index
-        match: ColumnElement[bool] = func.to_tsvector(simple, cases.c.search_doc).op("@@")(
+        simple: ColumnElement[str] = literal_column("'simple'")  # inline: a regconfig constant
+        match: ColumnElement[bool] = cases_search_tsv.op("@@")(
             func.to_tsquery(simple, tsquery(terms))
         )
         return match

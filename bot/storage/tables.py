@@ -20,8 +20,9 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    literal_column,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -322,9 +323,13 @@ broadcasts = Table(
     Column("cancelled_at", UTCDateTime(), nullable=True),
 )
 
-# Search indexes that only migration 0003 creates, in each database's own dialect (FTS5
-# virtual tables on SQLite, a GIN expression index on PostgreSQL): not in the metadata.
-DIALECT_SEARCH_OBJECTS = ("cases_fts", "ix_cases_search")
+# Search objects that only migrations create, in each database's own dialect, and so not in
+# the metadata: FTS5 virtual tables on SQLite (0003); on PostgreSQL the generated column
+# ``cases.search_tsv`` = to_tsvector('simple', search_doc) and its GIN index (0005).
+DIALECT_SEARCH_OBJECTS = ("cases_fts", "ix_cases_search", "search_tsv")
+
+# ``cases.search_tsv`` for queries (PostgreSQL only; ``select(cases)`` never reads it).
+cases_search_tsv = literal_column("cases.search_tsv", TSVECTOR)
 
 
 def in_metadata(name: str | None, type_: str, _parent: Any) -> bool:
