@@ -93,8 +93,11 @@ async def generate(url: str, n: int, seed: int = 7) -> float:
                 ],
             )
         seen: set[str] = set()
+        # ids follow submission time, as they do in production (the rows' order on disk)
+        ages = sorted((rng.randrange(0, 2 * 365 * 24 * 60) for _ in range(n)), reverse=True)
         for start in range(0, n, chunk):
-            rows = _case_rows(rng, range(start, min(n, start + chunk)), citizens, now, seen)
+            ids = range(start, min(n, start + chunk))
+            rows = _case_rows(rng, ids, ages, citizens, now, seen)
             await _bulk(
                 db,
                 cases,
@@ -127,7 +130,12 @@ async def generate(url: str, n: int, seed: int = 7) -> float:
 
 
 def _case_rows(
-    rng: random.Random, ids: range, citizens: int, now: datetime, seen: set[str]
+    rng: random.Random,
+    ids: range,
+    ages: list[int],
+    citizens: int,
+    now: datetime,
+    seen: set[str],
 ) -> list[dict[str, Any]]:
     from bot.cases.search import case_search_doc, search_doc
     from bot.cases.tracking import new_tracking_no
@@ -138,7 +146,7 @@ def _case_rows(
     answer_docs: dict[str, str] = {}
     rows = []
     for i in ids:
-        submitted = now - timedelta(minutes=rng.randrange(0, 2 * 365 * 24 * 60))
+        submitted = now - timedelta(minutes=ages[i])
         while True:
             tn = new_tracking_no(submitted.date(), f"{rng.randrange(10**6):06d}")
             if tn not in seen:
@@ -146,7 +154,7 @@ def _case_rows(
                 break
         status = rng.choice(statuses)
         text = rng.choice(TEXTS)
-        answers = {"request": text, "facts": text + "，详见附件", "name": "某某"}
+        answers: dict[str, object] = {"request": text, "facts": text + "，详见附件", "name": "某某"}
         if text not in answer_docs:
             answer_docs[text] = case_search_doc(answers)
             assert case_search_doc(answers, tn) == search_doc([tn]) + " " + answer_docs[text]
@@ -213,12 +221,19 @@ def _pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
 
 
-async def measure(url: str, lookups: int, repeats: int) -> dict[str, Any]:
+async def measure(url: str, lookups: int, repeats: int, only: str = "") -> dict[str, Any]:
     """Status lookups and case-list queries, timed inside this process."""
     from sqlalchemy import func, select
 
     from bot.storage import cases as case_store
-    from bot.storage.case_query import CaseFilter, Clock, Scope, Sort, list_cases
+    from bot.storage.case_query import (
+        COUNT_CAP,
+        CaseFilter,
+        Clock,
+        Scope,
+        Sort,
+        list_cases,
+    )
     from bot.storage.db import Database
     from bot.storage.tables import cases
 
@@ -252,33 +267,78 @@ async def measure(url: str, lookups: int, repeats: int) -> dict[str, Any]:
         now = datetime(2026, 11, 20, tzinfo=UTC)
         clock = Clock(now, now + timedelta(days=3))
         open_statuses = ("submitted", "accepted", "assigned", "in_progress", "extended")
-        filters = {
-            "all, newest first": (CaseFilter(), Sort()),
+        day = timedelta(days=1)
+        last_page = COUNT_CAP // 50  # the last page the console links to ("10 000+" matches)
+        # every kind of filter, sort and page the console and the API issue (one each)
+        filters: dict[str, tuple[CaseFilter, Sort, int]] = {
+            "all, newest first": (CaseFilter(), Sort(), 1),
+            f"all, newest first, page {last_page}": (CaseFilter(), Sort(), last_page),
+            "all, oldest first": (CaseFilter(), Sort(descending=False), 1),
+            "all by deadline": (CaseFilter(), Sort("due_at", False), 1),
+            "all by deadline, latest first": (CaseFilter(), Sort("due_at"), 1),
+            "all by last change": (CaseFilter(), Sort("updated_at"), 1),
+            "all by tracking number": (CaseFilter(), Sort("tracking_no", False), 1),
+            "all by status": (CaseFilter(), Sort("status", False), 1),
+            "open cases": (CaseFilter(statuses=open_statuses), Sort(), 1),
+            "submitted (new), oldest first": (
+                CaseFilter(statuses=("submitted",)),
+                Sort(descending=False),
+                1,
+            ),
             "open cases of one department": (
                 CaseFilter(statuses=open_statuses, departments=("D07",)),
                 Sort(),
+                1,
             ),
-            "overdue": (CaseFilter(deadline="overdue"), Sort("due_at", False)),
+            "overdue": (CaseFilter(deadline="overdue"), Sort("due_at", False), 1),
+            "near due": (CaseFilter(deadline="near_due"), Sort("due_at", False), 1),
+            "one category": (CaseFilter(categories=("labour",)), Sort(), 1),
+            "one channel": (CaseFilter(channels=("telegram",)), Sort(), 1),
+            "flag repeat": (CaseFilter(flags=("repeat",)), Sort(), 1),
+            "last 7 days": (CaseFilter(submitted_from=now - 7 * day), Sort(), 1),
+            "one day a year ago": (
+                CaseFilter(submitted_from=now - 365 * day, submitted_to=now - 364 * day),
+                Sort(),
+                1,
+            ),
             "region + category, last 90 days": (
                 CaseFilter(
                     regions=("R03",),
                     categories=("labour",),
-                    submitted_from=now - timedelta(days=90),
+                    submitted_from=now - 90 * day,
                 ),
                 Sort(),
+                1,
             ),
-            "full text 拖欠工资": (CaseFilter(q="拖欠工资"), Sort()),
-            "tracking number": (CaseFilter(q=sample[0]), Sort()),
+            "full text 拖欠工资": (CaseFilter(q="拖欠工资"), Sort(), 1),
+            f"full text 拖欠工资, page {last_page}": (CaseFilter(q="拖欠工资"), Sort(), last_page),
+            "full text 拖欠工资, by deadline": (
+                CaseFilter(q="拖欠工资"),
+                Sort("due_at", False),
+                1,
+            ),
+            "full text 拖欠工资 + open": (
+                CaseFilter(q="拖欠工资", statuses=open_statuses),
+                Sort(),
+                1,
+            ),
+            "full text 拖欠 + region": (CaseFilter(q="拖欠", regions=("R05",)), Sort(), 1),
+            "full text, no match (拆迁)": (CaseFilter(q="拆迁"), Sort(), 1),
+            "tracking number": (CaseFilter(q=sample[0]), Sort(), 1),
         }
         scopes = {"all departments": Scope.of(None), "one department": Scope.of({"D12"})}
         list_rows = []
         for scope_name, scope in scopes.items():
-            for name, (flt, sort) in filters.items():
+            for name, (flt, sort, page_no) in filters.items():
+                if only and only not in name:
+                    continue
                 times: list[float] = []
                 async with db.read() as conn:
                     for _ in range(repeats):
                         t = time.perf_counter()
-                        page = await list_cases(conn, flt, scope, sort=sort, clock=clock)
+                        page = await list_cases(
+                            conn, flt, scope, sort=sort, page=page_no, clock=clock
+                        )
                         times.append(time.perf_counter() - t)
                 list_rows.append(
                     {
@@ -302,7 +362,9 @@ async def measure(url: str, lookups: int, repeats: int) -> dict[str, Any]:
         await db.dispose()
 
 
-def run(database: str, n: int, lookups: int, repeats: int, url: str = "") -> dict[str, Any]:
+def run(
+    database: str, n: int, lookups: int, repeats: int, url: str = "", only: str = ""
+) -> dict[str, Any]:
     """Generate and measure on one database (``url``: an existing one, generated if empty)."""
     with common.workdir() as tmp, ExitStack() as stack:
         gen_s = 0.0
@@ -315,7 +377,7 @@ def run(database: str, n: int, lookups: int, repeats: int, url: str = "") -> dic
             else:
                 url = stack.enter_context(common.pg_database())
             gen_s = asyncio.run(generate(url, n))
-        result = asyncio.run(measure(url, lookups, repeats))
+        result = asyncio.run(measure(url, lookups, repeats, only))
         worst = max(result["list"], key=lambda r: r["p95_ms"])
         return {
             "benchmark": "cases",
@@ -358,15 +420,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--url", default="", help="measure this database (kept; generated first if empty)"
     )
+    parser.add_argument("--query", default="", help="only the list queries whose name has this")
     args = parser.parse_args(argv)
+    repeats = 20 if args.long else 10
     n = args.cases or (1_000_000 if args.long else 100_000)
     db = args.db or ("both" if args.long else "sqlite")
     rows = []
     if args.url:
         database = "postgresql" if args.url.startswith("postgresql") else "sqlite"
-        rows.append(run(database, n, 2000, 20 if args.long else 10, url=args.url))
+        rows.append(run(database, n, 2000, repeats, url=args.url, only=args.query))
     for database in [] if args.url else common.databases(db):
-        rows.append(run(database, n, lookups=2000, repeats=20 if args.long else 10))
+        rows.append(run(database, n, 2000, repeats, only=args.query))
     common.report(
         "cases",
         [{k: v for k, v in r.items() if k != "list"} for r in rows],

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     Select,
     and_,
@@ -34,6 +35,8 @@ from bot.storage.tables import case_departments, cases, cases_search_tsv
 SORTS = ("submitted_at", "due_at", "updated_at", "tracking_no", "status")
 MAX_PER_PAGE = 200
 COUNT_CAP = 10_000  # the list counts at most this many matches ("10 000+" beyond)
+# what a CaseRow needs: every column but the search document (read only by the index)
+LIST_COLUMNS = tuple(c for c in cases.c if c.name != "search_doc")
 Deadline = Literal["", "overdue", "near_due"]
 
 
@@ -147,7 +150,9 @@ def in_departments(departments: Collection[str]) -> ColumnElement[bool]:
     )
 
 
-def _text_clause(conn: AsyncConnection, query: str) -> ColumnElement[bool] | None:
+def _text_clause(
+    conn: AsyncConnection, query: str, *, as_filter: bool = False
+) -> ColumnElement[bool] | None:
     number = parse_tracking_no(query)
     if number.outcome == "valid":
         return cases.c.tracking_no == number.canonical
@@ -156,11 +161,14 @@ def _text_clause(conn: AsyncConnection, query: str) -> ColumnElement[bool] | Non
         return None
     if conn.dialect.name == "postgresql":
         simple: ColumnElement[str] = literal_column("'simple'")  # inline: a regconfig constant
-        match: ColumnElement[bool] = cases_search_tsv.op("@@")(
-            func.to_tsquery(simple, tsquery(terms))
-        )
+        ts = func.to_tsquery(simple, tsquery(terms))
+        if as_filter:  # the function behind @@: the same test, which no index answers
+            return func.ts_match_vq(cases_search_tsv, ts, type_=Boolean)
+        match: ColumnElement[bool] = cases_search_tsv.op("@@")(ts)
         return match
-    return cases.c.id.in_(
+    # SQLite: a unary + on the column keeps the planner from looking the matches up by rowid
+    case_id = literal_column("+cases.id") if as_filter else cases.c.id
+    return case_id.in_(
         select(literal_column("rowid"))
         .select_from(text("cases_fts"))
         .where(text("cases_fts MATCH :fts").bindparams(fts=fts5_query(terms)))
@@ -168,9 +176,18 @@ def _text_clause(conn: AsyncConnection, query: str) -> ColumnElement[bool] | Non
 
 
 def where_clauses(
-    conn: AsyncConnection, flt: CaseFilter, scope: Scope, clock: Clock | None = None
+    conn: AsyncConnection,
+    flt: CaseFilter,
+    scope: Scope,
+    clock: Clock | None = None,
+    *,
+    text_as_filter: bool = False,
 ) -> list[ColumnElement[bool]]:
-    """The WHERE clauses of a filter within a scope."""
+    """The WHERE clauses of a filter within a scope.
+
+    ``text_as_filter`` keeps the full-text index out of the plan (the same matches): for
+    a term known to be common, walking the sort order and testing each row is cheaper.
+    """
     where: list[ColumnElement[bool]] = []
     scoped = scope_clause(conn, scope)
     if scoped is not None:
@@ -200,7 +217,7 @@ def where_clauses(
         else:
             where.append(and_(cases.c.due_at >= clock.now, cases.c.due_at <= clock.near_due_until))
     if flt.q.strip():
-        clause = _text_clause(conn, flt.q)
+        clause = _text_clause(conn, flt.q, as_filter=text_as_filter)
         if clause is not None:
             where.append(clause)
     return where
@@ -223,20 +240,28 @@ async def list_cases(
     per_page: int = 50,
     clock: Clock | None = None,
 ) -> CasePage:
-    """One page of the filtered, sorted case list with the (capped) count of matches."""
+    """One page of the filtered, sorted case list with the (capped) count of matches.
+
+    The count decides the page's plan. Beyond the cap, matches are common: the page walks
+    the sort column's index and stops once it has the page, with full text tested row by
+    row (the databases underestimate how common a phrase is, and would otherwise fetch
+    and sort every match). Within the cap, the matches are collected the way the count
+    found them, then only they are sorted.
+    """
     per_page = max(1, min(per_page, MAX_PER_PAGE))
     page = max(1, page)
     where = where_clauses(conn, flt, scope, clock)
     matches = select(cases.c.id).where(*where).limit(COUNT_CAP + 1).subquery()
     counted = int((await conn.execute(select(func.count()).select_from(matches))).scalar_one())
     capped = counted > COUNT_CAP
-    query = (
-        select(cases)
-        .where(*where)
-        .order_by(*_order(sort))
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    )
+    if capped:
+        query = select(*LIST_COLUMNS).where(
+            *where_clauses(conn, flt, scope, clock, text_as_filter=True)
+        )
+    else:
+        found = select(cases.c.id).where(*where).cte("matches").prefix_with("MATERIALIZED")
+        query = select(*LIST_COLUMNS).join(found, found.c.id == cases.c.id)
+    query = query.order_by(*_order(sort)).limit(per_page).offset((page - 1) * per_page)
     rows = (await conn.execute(query)).all()
     total = COUNT_CAP if capped else counted
     return CasePage([_case(r) for r in rows], total, page, per_page, total_capped=capped)

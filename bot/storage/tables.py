@@ -147,6 +147,11 @@ cases = Table(
     Index("ix_cases_status_due", "status", "due_at"),
     Index("ix_cases_department_status", "department", "status"),
     Index("ix_cases_linked_to", "linked_to"),
+    # the list's sorts (migration 0005)
+    Index("ix_cases_submitted", "submitted_at", "id"),
+    Index("ix_cases_updated", "updated_at", "id"),
+    Index("ix_cases_due", "due_at", "id"),
+    Index("ix_cases_status", "status", "id"),
 )
 
 # The lead and co-handling departments of each case, one row per department (migration
