@@ -6,16 +6,20 @@ never disagree about which cases a filter (or a staff member's scope) selects.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     ColumnElement,
     Select,
+    Text,
     and_,
+    any_,
     bindparam,
     exists,
     false,
@@ -131,27 +135,38 @@ def _pg_text_array() -> Any:
     return ARRAY(Text)
 
 
-def scope_clause(conn: AsyncConnection, scope: Scope) -> ColumnElement[bool] | None:
+def scope_clause(
+    conn: AsyncConnection, scope: Scope, *, walk: bool = False
+) -> ColumnElement[bool] | None:
     """The WHERE clause restricting cases to a scope (None when it sees everything)."""
     if scope.departments is None:
         return None
     deps = sorted(scope.departments)
     if not deps:
         return false()
-    return in_departments(deps)
+    return in_departments(deps, _case_id(conn, walk))
 
 
-def in_departments(departments: Collection[str]) -> ColumnElement[bool]:
+def in_departments(departments: Collection[str], case_id: Any = cases.c.id) -> ColumnElement[bool]:
     """The case's lead or a co-handling department is one of ``departments`` (indexed)."""
-    return cases.c.id.in_(
+    return case_id.in_(  # type: ignore[no-any-return]
         select(case_departments.c.case_id).where(
             case_departments.c.department.in_(sorted(departments))
         )
     )
 
 
+def _case_id(conn: AsyncConnection, walk: bool) -> Any:
+    # SQLite looks cases up by rowid for ``id IN (subquery)`` (and sorts them all) unless
+    # the column is an expression: a unary + makes it walk the sort order instead.
+    # https://www.sqlite.org/optoverview.html#disqualifying_where_clause_terms_using_unary_
+    if walk and conn.dialect.name == "sqlite":
+        return literal_column("+cases.id")
+    return cases.c.id
+
+
 def _text_clause(
-    conn: AsyncConnection, query: str, *, as_filter: bool = False
+    conn: AsyncConnection, query: str, *, walk: bool = False
 ) -> ColumnElement[bool] | None:
     number = parse_tracking_no(query)
     if number.outcome == "valid":
@@ -162,13 +177,11 @@ def _text_clause(
     if conn.dialect.name == "postgresql":
         simple: ColumnElement[str] = literal_column("'simple'")  # inline: a regconfig constant
         ts = func.to_tsquery(simple, tsquery(terms))
-        if as_filter:  # the function behind @@: the same test, which no index answers
+        if walk:  # the function behind @@: the same test, which no index answers
             return func.ts_match_vq(cases_search_tsv, ts, type_=Boolean)
         match: ColumnElement[bool] = cases_search_tsv.op("@@")(ts)
         return match
-    # SQLite: a unary + on the column keeps the planner from looking the matches up by rowid
-    case_id = literal_column("+cases.id") if as_filter else cases.c.id
-    return case_id.in_(
+    return _case_id(conn, walk).in_(  # type: ignore[no-any-return]
         select(literal_column("rowid"))
         .select_from(text("cases_fts"))
         .where(text("cases_fts MATCH :fts").bindparams(fts=fts5_query(terms)))
@@ -181,15 +194,15 @@ def where_clauses(
     scope: Scope,
     clock: Clock | None = None,
     *,
-    text_as_filter: bool = False,
+    walk: bool = False,
 ) -> list[ColumnElement[bool]]:
     """The WHERE clauses of a filter within a scope.
 
-    ``text_as_filter`` keeps the full-text index out of the plan (the same matches): for
-    a term known to be common, walking the sort order and testing each row is cheaper.
+    ``walk``: the same matches, tested row by row while walking the sort order instead of
+    looked up through the full-text index or by id (cheaper when matches are common).
     """
     where: list[ColumnElement[bool]] = []
-    scoped = scope_clause(conn, scope)
+    scoped = scope_clause(conn, scope, walk=walk)
     if scoped is not None:
         where.append(scoped)
     for column, values in (
@@ -201,7 +214,7 @@ def where_clauses(
         if values:
             where.append(column.in_(list(values)))
     if flt.departments:
-        where.append(in_departments(flt.departments))
+        where.append(in_departments(flt.departments, _case_id(conn, walk)))
     if flt.flags:
         where.append(json_contains_all(conn, cases.c.flags, flt.flags))
     if flt.submitted_from is not None:
@@ -217,7 +230,7 @@ def where_clauses(
         else:
             where.append(and_(cases.c.due_at >= clock.now, cases.c.due_at <= clock.near_due_until))
     if flt.q.strip():
-        clause = _text_clause(conn, flt.q, as_filter=text_as_filter)
+        clause = _text_clause(conn, flt.q, walk=walk)
         if clause is not None:
             where.append(clause)
     return where
@@ -242,29 +255,37 @@ async def list_cases(
 ) -> CasePage:
     """One page of the filtered, sorted case list with the (capped) count of matches.
 
-    The count decides the page's plan. Beyond the cap, matches are common: the page walks
-    the sort column's index and stops once it has the page, with full text tested row by
-    row (the databases underestimate how common a phrase is, and would otherwise fetch
-    and sort every match). Within the cap, the matches are collected the way the count
-    found them, then only they are sorted.
+    The count reads the ids of at most ``COUNT_CAP + 1`` matches, and decides the page's
+    plan. Within the cap, the page is those ids' rows, sorted. Beyond it, matches are
+    common: the page walks the sort column's index, tests each row, and stops once it
+    has the page (left to themselves, the databases would look every match up by id or
+    through the full-text index and sort them all: they underestimate how common a
+    phrase is, and cannot know how many cases a department scope holds).
     """
     per_page = max(1, min(per_page, MAX_PER_PAGE))
     page = max(1, page)
     where = where_clauses(conn, flt, scope, clock)
-    matches = select(cases.c.id).where(*where).limit(COUNT_CAP + 1).subquery()
-    counted = int((await conn.execute(select(func.count()).select_from(matches))).scalar_one())
-    capped = counted > COUNT_CAP
+    query = select(cases.c.id).where(*where).limit(COUNT_CAP + 1)
+    ids = [int(i) for i in (await conn.execute(query)).scalars()]
+    capped = len(ids) > COUNT_CAP
     if capped:
-        query = select(*LIST_COLUMNS).where(
-            *where_clauses(conn, flt, scope, clock, text_as_filter=True)
-        )
+        listed = select(*LIST_COLUMNS).where(*where_clauses(conn, flt, scope, clock, walk=True))
     else:
-        found = select(cases.c.id).where(*where).cte("matches").prefix_with("MATERIALIZED")
-        query = select(*LIST_COLUMNS).join(found, found.c.id == cases.c.id)
-    query = query.order_by(*_order(sort)).limit(per_page).offset((page - 1) * per_page)
-    rows = (await conn.execute(query)).all()
-    total = COUNT_CAP if capped else counted
+        listed = select(*LIST_COLUMNS).where(_id_in(conn, ids))
+    listed = listed.order_by(*_order(sort)).limit(per_page).offset((page - 1) * per_page)
+    rows = (await conn.execute(listed)).all() if ids else []
+    total = COUNT_CAP if capped else len(ids)
     return CasePage([_case(r) for r in rows], total, page, per_page, total_capped=capped)
+
+
+def _id_in(conn: AsyncConnection, ids: list[int]) -> ColumnElement[bool]:
+    """``cases.id`` is one of ``ids``, as one parameter (an array; SQLite: a JSON list)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return cases.c.id == any_(bindparam("ids", ids, type_=ARRAY(BigInteger)))
+    each = func.json_each(bindparam("ids", json.dumps(ids), type_=Text)).table_valued("value")
+    return cases.c.id.in_(select(each.c.value))
 
 
 async def iter_cases(
