@@ -203,6 +203,7 @@ def where_clauses(
     """
     where: list[ColumnElement[bool]] = []
     scoped = scope_clause(conn, scope, walk=walk)
+    scope_or_departments = scoped is not None or bool(flt.departments)
     if scoped is not None:
         where.append(scoped)
     for column, values in (
@@ -230,7 +231,11 @@ def where_clauses(
         else:
             where.append(and_(cases.c.due_at >= clock.now, cases.c.due_at <= clock.near_due_until))
     if flt.q.strip():
-        clause = _text_clause(conn, flt.q, walk=walk)
+        # PostgreSQL estimates a phrase as the product of its bigrams (far too rare), so it
+        # would fetch every match of a common term and then check the departments; within
+        # departments, testing their cases row by row costs at most the scope's size
+        by_row = walk or (conn.dialect.name == "postgresql" and scope_or_departments)
+        clause = _text_clause(conn, flt.q, walk=by_row)
         if clause is not None:
             where.append(clause)
     return where

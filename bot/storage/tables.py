@@ -152,6 +152,8 @@ cases = Table(
     Index("ix_cases_updated", "updated_at", "id"),
     Index("ix_cases_due", "due_at", "id"),
     Index("ix_cases_status", "status", "id"),
+    Index("ix_cases_region", "region", "submitted_at"),
+    Index("ix_cases_category", "category", "submitted_at"),
 )
 
 # The lead and co-handling departments of each case, one row per department (migration
@@ -330,8 +332,9 @@ broadcasts = Table(
 
 # Search objects that only migrations create, in each database's own dialect, and so not in
 # the metadata: FTS5 virtual tables on SQLite (0003); on PostgreSQL the generated column
-# ``cases.search_tsv`` = to_tsvector('simple', search_doc) and its GIN index (0005).
-DIALECT_SEARCH_OBJECTS = ("cases_fts", "ix_cases_search", "search_tsv")
+# ``cases.search_tsv`` = to_tsvector('simple', search_doc) and its GIN index, and the
+# descending deadline index (0005).
+DIALECT_SEARCH_OBJECTS = ("cases_fts", "ix_cases_search", "search_tsv", "ix_cases_due_desc")
 
 # ``cases.search_tsv`` for queries (PostgreSQL only; ``select(cases)`` never reads it).
 cases_search_tsv = literal_column("cases.search_tsv", TSVECTOR)

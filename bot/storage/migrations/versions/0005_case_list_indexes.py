@@ -1,4 +1,4 @@
-"""case list at a million cases: a stored tsvector on PostgreSQL, indexes for the list's sorts
+"""case list at a million cases: indexes for its sorts and filters, a stored tsvector
 
 Revision ID: 0005
 Revises: 0004
@@ -14,11 +14,25 @@ down_revision = "0004"
 branch_labels = None
 depends_on = None
 
-# PostgreSQL: the search document's tsvector is stored (computed once per write) instead of
-# recomputed by to_tsvector() for every GIN hit the phrase search must recheck. A generated
-# column (PostgreSQL >= 12) cannot drift from search_doc.
-# https://www.postgresql.org/docs/current/textsearch-tables.html#TEXTSEARCH-TABLES-INDEX
+# The list's sorts (id breaks ties): a page of common matches walks one of these and stops.
+# Region and category: filters that keep few cases (with a date range, or alone).
+_INDEXES = {
+    "ix_cases_submitted": ["submitted_at", "id"],
+    "ix_cases_updated": ["updated_at", "id"],
+    "ix_cases_due": ["due_at", "id"],
+    "ix_cases_status": ["status", "id"],
+    "ix_cases_region": ["region", "submitted_at"],
+    "ix_cases_category": ["category", "submitted_at"],
+}
+
 _PG_UP = [
+    # PostgreSQL reads (due_at, id) backwards as DESC NULLS FIRST; "latest deadline first,
+    # no deadline last" needs its own index (SQLite reads its one index both ways).
+    "CREATE INDEX ix_cases_due_desc ON cases (due_at DESC NULLS LAST, id DESC)",
+    # The search document's tsvector is stored (computed once per write) instead of
+    # recomputed by to_tsvector() for every GIN hit a phrase search must recheck. A
+    # generated column (PostgreSQL >= 12) cannot drift from search_doc.
+    # https://www.postgresql.org/docs/current/textsearch-tables.html#TEXTSEARCH-TABLES-INDEX
     "ALTER TABLE cases ADD COLUMN search_tsv tsvector "
     "GENERATED ALWAYS AS (to_tsvector('simple', search_doc)) STORED",
     "DROP INDEX ix_cases_search",
@@ -28,20 +42,12 @@ _PG_DOWN = [
     "DROP INDEX ix_cases_search",
     "ALTER TABLE cases DROP COLUMN search_tsv",
     "CREATE INDEX ix_cases_search ON cases USING gin (to_tsvector('simple', search_doc))",
+    "DROP INDEX ix_cases_due_desc",
 ]
 
 
-# The list's sorts (id breaks ties): the first page walks one of these and stops.
-_SORT_INDEXES = {
-    "ix_cases_submitted": ["submitted_at", "id"],
-    "ix_cases_updated": ["updated_at", "id"],
-    "ix_cases_due": ["due_at", "id"],
-    "ix_cases_status": ["status", "id"],
-}
-
-
 def upgrade() -> None:
-    for name, columns in _SORT_INDEXES.items():
+    for name, columns in _INDEXES.items():
         op.create_index(name, "cases", columns)
     if op.get_bind().dialect.name == "postgresql":
         for statement in _PG_UP:
@@ -52,5 +58,5 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         for statement in _PG_DOWN:
             op.execute(statement)
-    for name in _SORT_INDEXES:
+    for name in _INDEXES:
         op.drop_index(name, table_name="cases")
