@@ -538,33 +538,26 @@ class WeChatWebhook:
         msg = parsed.message
         if parsed.media_id:
             msg = await self._fetch_media(msg, parsed.media_id, started + MEDIA_SECONDS)
+        # At wait_seconds a passive reply is pointless: WeChat gave up on this request at 5 s
+        # and retries it. From then on _process diverts a direct answer to the outbox, and
+        # "success" is sent after the commit, never before it: if this process dies before
+        # the commit, the retry brings the message back.
         late = asyncio.Event()
-        task = self._spawn(
-            self._process(msg, started + self.direct_seconds, late), name="wechat-intake"
-        )
-        remaining = max(0.0, started + self.wait_seconds - loop.time())
-        # asyncio.wait neither cancels the task at the timeout nor raises its exception
-        await asyncio.wait((task,), timeout=remaining)
-        if not task.done():
-            late.set()  # from now on the task diverts a direct answer to the outbox
-            log.info(
-                "wechat.answered_late", address=msg.address.address, kind=msg.raw.get("msg_type")
-            )
-            # Acknowledge only what is durable: "success" is sent after the commit, never
-            # before it. WeChat has given up on this request by now (5 s) and retries it;
-            # if this process dies before the commit, the retry brings the message back.
-            await asyncio.wait((task,))
-            if task.exception() is not None:
-                log.error("wechat.intake_failed_late", address=msg.address.address)
-                return web.Response(status=500, text="error")  # rolled back: WeChat retries
-            return web.Response(text=SUCCESS)
+        timer = loop.call_at(started + self.wait_seconds, late.set)
         try:
-            result: IntakeResult = task.result()
+            result = await self._process(msg, started + self.direct_seconds, late)
         except Exception:
             log.exception(
                 "wechat.intake_failed", address=msg.address.address, kind=msg.raw.get("msg_type")
             )
             return web.Response(status=500, text="error")  # rolled back: WeChat retries
+        finally:
+            timer.cancel()
+        if late.is_set():
+            log.info(
+                "wechat.answered_late", address=msg.address.address, kind=msg.raw.get("msg_type")
+            )
+            return web.Response(text=SUCCESS)
         if not result.direct or not result.replies:
             return web.Response(text=SUCCESS)
         messages = pack([render_text(r, CAPABILITIES) for r in result.replies])
@@ -573,8 +566,8 @@ class WeChatWebhook:
         return self._passive(messages[0], msg.address.address, parsed.reply_from, query, aes)
 
     async def _process(self, msg: InboundMessage, deadline: float, late: asyncio.Event) -> Any:
-        """Run intake; a direct answer that comes back after the request was answered
-        ("success") goes to the outbox instead, so nothing is lost or sent twice."""
+        """Run intake; a direct answer that comes back after ``late`` was set (the request
+        will be answered "success") goes to the outbox instead: nothing lost or sent twice."""
         async with self._lock(msg.address):
             result = await self.intake.handle(msg, direct_deadline=deadline)
             if late.is_set() and result.direct and not result.duplicate and result.replies:

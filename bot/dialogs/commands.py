@@ -119,6 +119,30 @@ def _compact(words: tuple[str, ...]) -> frozenset[str]:
     return frozenset(w.replace(" ", "") for w in words)
 
 
+def _word_intent(token: str) -> Intent | None:
+    """The first intent in WORDS whose words contain ``token`` (spaces ignored)."""
+    exact = _INTENT_BY_WORD.get(token)
+    compact = _INTENT_BY_COMPACT.get(token.replace(" ", ""))
+    if exact is None or compact is None:
+        return exact or compact
+    return exact if _INTENT_ORDER[exact] <= _INTENT_ORDER[compact] else compact
+
+
+# WORDS as lookup tables (first intent wins, as in WORDS' order): built once, because
+# every message is matched against them
+_INTENT_ORDER = {intent: i for i, intent in enumerate(WORDS)}
+_INTENT_BY_WORD: dict[str, Intent] = {}
+_INTENT_BY_COMPACT: dict[str, Intent] = {}
+for _intent, _words in WORDS.items():
+    for _word in _words:
+        _INTENT_BY_WORD.setdefault(_word, _intent)
+        _INTENT_BY_COMPACT.setdefault(_word.replace(" ", ""), _intent)
+_ARG_WORDS: tuple[tuple[Intent, tuple[str, ...]], ...] = tuple(
+    (intent, tuple(sorted(WORDS[intent], key=len, reverse=True)))
+    for intent in ("edit", "status", "lang")
+)
+
+
 def parse_command(text: str) -> Command | None:
     """The command a whole message expresses, or None when it is an ordinary answer."""
     folded = unicodedata.normalize("NFKC", text).strip()
@@ -133,12 +157,12 @@ def parse_command(text: str) -> Command | None:
         return None
     if token in LANG_WORDS:
         return Command("lang", LANG_WORDS[token], slash)
-    for intent, words in WORDS.items():
-        if _lookup(words, token):
-            return Command(intent, "", slash)
+    intent_of_word = _word_intent(token)
+    if intent_of_word is not None:
+        return Command(intent_of_word, "", slash)
     # "<word> <arg>" forms: 修改 3, 查询 XF…, /lang en; also 修改3 / 查询XF… without a space
-    for intent in ("edit", "status", "lang"):
-        for word in sorted(WORDS[intent], key=len, reverse=True):
+    for intent, longest_first in _ARG_WORDS:
+        for word in longest_first:
             if token.startswith(word) and len(token) > len(word):
                 rest = body[len(word) :] if body.casefold().startswith(word) else token[len(word) :]
                 if word.isascii() and not rest[:1].isspace() and rest[:1] not in ":：":
@@ -224,6 +248,9 @@ REVIEW_WORDS: dict[str, tuple[str, ...]] = {
         "re-examination",
     ),
 }
+_REVIEW_LONGEST_FIRST = tuple(
+    (stage, tuple(sorted(words, key=len, reverse=True))) for stage, words in REVIEW_WORDS.items()
+)
 _COMMENT_SEPARATORS = " ,，.。:：;；!！-—~～"
 MAX_COMMENT_CHARS = 500
 
@@ -243,8 +270,8 @@ def parse_citizen_action(text: str) -> CitizenAction | None:
     """A rating ("不满意，处理太慢") or a review request ("申请复查 XF…") in a whole message."""
     folded = unicodedata.normalize("NFKC", text).strip()
     lowered = folded.casefold()
-    for stage, words in REVIEW_WORDS.items():
-        for word in sorted(words, key=len, reverse=True):
+    for stage, words in _REVIEW_LONGEST_FIRST:
+        for word in words:
             if not lowered.startswith(word):
                 continue
             rest = folded[len(word) :].strip().lstrip(":：").strip()

@@ -23,7 +23,6 @@ No I/O happens here. State is a plain JSON-serialisable dict (see :func:`new_sta
 
 from __future__ import annotations
 
-import copy
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -64,6 +63,10 @@ _MENU = (
     ChoiceDef("my_cases", I18n("我的事项", "My cases"), ("我的", "my cases")),
     ChoiceDef("help", I18n("帮助", "Help"), ("help",)),
 )
+
+_MENU_CHOICES = {
+    lang: tuple(Choice(c.value, c.label.get(lang)) for c in _MENU) for lang in ("zh", "en")
+}
 
 _RATINGS = ("satisfied", "basically_satisfied", "dissatisfied")  # rating.* text keys
 
@@ -123,11 +126,21 @@ def step(
             text = cfg.texts.get(state_lang(state), "error.internal")
         except Exception:
             text = "系统繁忙，请稍后再试。/ Something went wrong, please try again later."
-        return StepResult(state=copy.deepcopy(kept) if kept else new_state(), replies=[Reply(text)])
+        return StepResult(state=_copy(kept) if kept else new_state(), replies=[Reply(text)])
 
 
 def _usable_state(state: object) -> bool:
     return isinstance(state, dict) and state.get("v") == STATE_VERSION
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of JSON-shaped data (dicts, lists, scalars): the state never holds
+    anything else, and this is several times cheaper than copy.deepcopy."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
 
 
 def _iso(t: datetime) -> str:
@@ -153,7 +166,7 @@ class _Turn:
         self.first_contact = state is None
         self.state_lost = state is not None and not _usable_state(state)
         self.st: dict[str, Any] = (
-            copy.deepcopy(state) if state is not None and _usable_state(state) else new_state()
+            _copy(state) if state is not None and _usable_state(state) else new_state()
         )
         if self.state_lost:
             self.st["lang"] = state_lang(state)
@@ -372,7 +385,7 @@ class _Turn:
         self.say(f"{prefix}\n\n{text}" if prefix else text, choices)
 
     def menu_choices(self) -> tuple[Choice, ...]:
-        return tuple(Choice(c.value, c.label.get(self.lang)) for c in _MENU)
+        return _MENU_CHOICES[self.lang]
 
     def display(self, field: FieldDef, draft: dict[str, Any]) -> str:
         """An answer as the citizen reads it back: labels, never codes."""
@@ -798,7 +811,7 @@ class _Turn:
                 form_version=form.version,
                 lang=self.lang,
                 answers=answers,
-                attachments=tuple(copy.deepcopy(a) for a in draft["attachments"]),
+                attachments=tuple(_copy(a) for a in draft["attachments"]),
             ),
         )
 

@@ -67,16 +67,34 @@ async def get_or_create_many(
     return found
 
 
+# The statements intake runs for every batch are built once: building and hashing a
+# statement for the compiled cache costs more than running it (docs/benchmarks.md).
+_SELECT_MANY = select(contacts).where(
+    contacts.c.channel == bindparam("b_channel"),
+    contacts.c.address.in_(bindparam("b_addresses", expanding=True)),
+)
+_TOUCH_MANY = (
+    update(contacts)
+    .where(contacts.c.id.in_(bindparam("b_ids", expanding=True)))
+    .values(
+        last_inbound_at=bindparam("b_now", type_=contacts.c.last_inbound_at.type), reachable=True
+    )
+)
+_LOCK_MANY = (
+    select(conversations.c.contact_id, conversations.c.state, conversations.c.version)
+    .where(conversations.c.contact_id.in_(bindparam("b_ids", expanding=True)))
+    .order_by(conversations.c.contact_id)
+    .with_for_update()
+)
+
+
 async def _select_many(
     conn: AsyncConnection, addresses: Sequence[Address]
 ) -> dict[Address, Contact]:
     found: dict[Address, Contact] = {}
     for channel, group in groupby(addresses, key=lambda a: a.channel):
         rows = await conn.execute(
-            select(contacts).where(
-                contacts.c.channel == channel,
-                contacts.c.address.in_([a.address for a in group]),
-            )
+            _SELECT_MANY, {"b_channel": channel, "b_addresses": [a.address for a in group]}
         )
         for row in rows:
             contact = _contact(row)
@@ -128,11 +146,7 @@ async def set_broadcast_opt_out(conn: AsyncConnection, contact_id: int, opt_out:
 async def touch_many(conn: AsyncConnection, contact_ids: Sequence[int], now: datetime) -> None:
     """Record that these contacts just wrote (and so can be reached again)."""
     if contact_ids:
-        await conn.execute(
-            update(contacts)
-            .where(contacts.c.id.in_(contact_ids))
-            .values(last_inbound_at=now, reachable=True)
-        )
+        await conn.execute(_TOUCH_MANY, {"b_ids": list(contact_ids), "b_now": now})
 
 
 async def lock_state(
@@ -172,12 +186,7 @@ async def lock_states(
 async def _lock_many(
     conn: AsyncConnection, ids: list[int]
 ) -> dict[int, tuple[dict[str, Any] | None, int]]:
-    rows = await conn.execute(
-        select(conversations.c.contact_id, conversations.c.state, conversations.c.version)
-        .where(conversations.c.contact_id.in_(ids))
-        .order_by(conversations.c.contact_id)
-        .with_for_update()
-    )
+    rows = await conn.execute(_LOCK_MANY, {"b_ids": ids})
     return {row.contact_id: (row.state, row.version) for row in rows}
 
 

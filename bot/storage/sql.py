@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sqlalchemy import Table
@@ -42,10 +43,19 @@ async def insert_ignore_many(
     """
     if not rows:
         return []
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = (
+    stmt = _insert_ignore(conn.dialect.name, table, tuple(conflict), tuple(returning))
+    return list((await conn.execute(stmt, rows)).all())
+
+
+@functools.cache
+def _insert_ignore(
+    dialect_name: str, table: Table, conflict: tuple[str, ...], returning: tuple[str, ...]
+) -> Any:
+    # built once per shape: intake runs it for every batch, and building and hashing a
+    # statement costs more than executing it
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return (
         dialect.insert(table)
-        .on_conflict_do_nothing(index_elements=conflict)
+        .on_conflict_do_nothing(index_elements=list(conflict))
         .returning(*(table.c[name] for name in returning))
     )
-    return list((await conn.execute(stmt, rows)).all())

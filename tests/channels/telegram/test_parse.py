@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,12 @@ import pytest
 from telegram import Bot
 
 from bot.cases.tracking import new_tracking_no
-from bot.channels.telegram import MalformedUpdate, parse_update
+from bot.channels.telegram import (
+    MalformedUpdate,
+    _parse_with_library,
+    _plain_text,
+    parse_update,
+)
 from tests.fakes_telegram import TOKEN, text_update
 
 UPDATES: dict[str, Any] = json.loads((Path(__file__).parent / "updates.json").read_text())
@@ -96,3 +102,39 @@ def test_slash_text_without_a_command_entity_is_plain_text() -> None:
 def test_malformed_update(name: str) -> None:
     with pytest.raises(MalformedUpdate):
         parse_update(UPDATES[name], BOT)
+
+
+def _variants() -> list[Any]:
+    """Every recorded update, plus text updates with odd or missing fields."""
+    base = UPDATES["text"]
+    odd: list[Any] = [text_update(11, "hello"), text_update(12, "/help", command=False)]
+    for key in ("from", "message_id", "date", "chat"):
+        odd.append({**base, "message": {k: v for k, v in base["message"].items() if k != key}})
+    odd.append(
+        {**base, "message": {**base["message"], "chat": {"id": "5550001", "type": "private"}}}
+    )
+    odd.append({**base, "message": {**base["message"], "text": ""}})
+    odd.append({**base, "message": {**base["message"], "from": {"id": 1, "language_code": None}}})
+    user = {"id": 1, "is_bot": False, "first_name": "a", "language_code": None}
+    odd.append({**base, "message": {**base["message"], "from": user}})
+    return [*UPDATES.values(), *odd]
+
+
+@pytest.mark.parametrize("data", _variants())
+def test_plain_text_path_reads_what_the_library_reads(data: Any) -> None:
+    """The direct read of plain text updates (a speed path) matches python-telegram-bot's."""
+    try:
+        library = _parse_with_library(data, BOT)
+    except (MalformedUpdate, AttributeError, TypeError):
+        library = None
+    plain = _plain_text(data) if isinstance(data, dict) else None
+    if plain is None:
+        return  # read by the library alone
+    assert library is not None and library.message is not None and plain.message is not None
+    assert replace(plain.message, received_at=library.message.received_at) == library.message
+    assert replace(plain, message=None) == replace(library, message=None)
+
+
+def test_plain_text_path_takes_the_common_update() -> None:
+    assert _plain_text(UPDATES["text"]) is not None
+    assert _plain_text(UPDATES["command_help"]) is None  # commands carry entities
