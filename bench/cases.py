@@ -384,6 +384,7 @@ def run(
             "db": database,
             "cases": result["cases"],
             "generate_s": round(gen_s, 1),
+            "db_mb": asyncio.run(_size_mb(url)),
             "status_p50_ms": result["status_p50_ms"],
             "status_p99_ms": result["status_p99_ms"],
             "pk_p99_ms": result["pk_p99_ms"],
@@ -393,6 +394,27 @@ def run(
             "list_met": worst["p95_ms"] <= 200.0,
             "list": result["list"],
         }
+
+
+async def _size_mb(url: str) -> int:
+    """The database's size on disk (SQLite: the file and its WAL)."""
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    from bot.storage.db import Database
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        files = [Path(f"{parsed.database}{suffix}") for suffix in ("", "-wal")]
+        return sum(f.stat().st_size for f in files if f.exists()) // 2**20
+    db = Database(url)
+    try:
+        async with db.read() as conn:
+            size = await conn.exec_driver_sql("SELECT pg_database_size(current_database())")
+            return int(size.scalar_one()) // 2**20
+    finally:
+        await db.dispose()
 
 
 async def _count(url: str) -> int:
