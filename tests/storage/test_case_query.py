@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from pytest import MonkeyPatch
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.cases.search import case_search_doc
 from bot.storage import case_query
@@ -213,3 +214,24 @@ async def test_both_page_plans_give_the_same_pages(db: Database, monkeypatch: Mo
         walked = await _ids(db, flt, scopes[s], sort=sort, page=p, per_page=2)
         assert walked == expected, (flt, sort, s, p)
     assert collected[(1, 0, 1)]  # the search does find something
+
+
+async def test_postgresql_work_mem_is_raised_for_the_list_only(db: Database) -> None:
+    """The list raises work_mem for its own transaction (bitmaps stay exact), never lowers it."""
+    if not db.is_postgres:
+        return
+    await _seed(db)
+
+    async def work_mem(conn: AsyncConnection) -> int:
+        sql = "SELECT pg_size_bytes(current_setting('work_mem'))"
+        return int((await conn.exec_driver_sql(sql)).scalar_one())
+
+    async with db.read() as conn:
+        before = await work_mem(conn)
+        await list_cases(conn, CaseFilter(q="拖欠"), EVERYTHING)
+        assert await work_mem(conn) == max(before, case_query.LIST_WORK_MEM)
+    async with db.read() as conn:
+        assert await work_mem(conn) == before  # transaction-local
+        await conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+        await list_cases(conn, CaseFilter(q="拖欠"), EVERYTHING)
+        assert await work_mem(conn) == 64 * 2**20
