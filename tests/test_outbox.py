@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from bot.__main__ import parser
 from bot.channels.base import Channel
 from bot.clock import utc_now
+from bot.deliveries import Deliveries
 from bot.logging import mask_id
 from bot.messages import Address, Capabilities, OutboundMessage, Reply, SendResult
 from bot.outbox import OutboxWorker, RateLimiter, RetryPolicy
@@ -30,6 +31,7 @@ from tests.fakes import FakeChannel
 
 WAIT_LIMIT = 10.0  # seconds: only reached when the code under test is broken
 POLICY = RetryPolicy(base_seconds=2.0, cap_seconds=1800.0, max_attempts=5)
+LEASE = timedelta(seconds=60)
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -333,6 +335,18 @@ def test_rate_limiter_spacing() -> None:
     assert all(limiter.reserve(unlimited, "a", 1.0) == 0 for _ in range(100))
 
 
+def test_rate_limiter_rebooks_a_late_send_without_a_burst() -> None:
+    fake = FakeChannel(capabilities=Capabilities(rate_per_second=100, rate_per_chat_per_second=1))
+    limiter = RateLimiter()
+    slots = [limiter.reserve(fake, f"c{i}", 10.0, max_wait=1.0) for i in range(5)]
+    assert slots == pytest.approx([0.0, 0.01, 0.02, 0.03, 0.04])
+    # the loop stalled for a second: the late sends are spaced again from now, one by one
+    assert [limiter.rebook(fake, 11.0) for _ in range(3)] == pytest.approx([0.0, 0.01, 0.02])
+    # rebook left the chats alone: c0 waits for the channel, not for another second
+    assert limiter.reserve(fake, "c0", 11.0, max_wait=1.0) == pytest.approx(0.03)
+    assert limiter.rebook(FakeChannel(name="unlimited"), 11.0) == 0.0
+
+
 async def test_crash_between_send_and_mark_is_not_sent_twice(
     db: Database, clock: FixedClock
 ) -> None:
@@ -376,6 +390,163 @@ async def test_crash_before_send_is_sent_after_the_lease(db: Database, clock: Fi
     await worker(db, clock, fake, "w2").run_once()
     assert fake.already_sent_calls == [f"xf-outbox-{row_id}"]
     assert fake.sent_ids() == [row_id]
+
+
+@pytest.mark.parametrize("attempts_before", [0, 1])
+@pytest.mark.parametrize(
+    ("kind", "resent"),
+    [
+        # Telegram and WeChat cannot say whether a send arrived: a broadcast whose worker
+        # died mid-send is not sent again by itself (at most once; staff may retry it)
+        ("broadcast", False),
+        # a reply or case push is worth a possible duplicate: asked, then sent again
+        ("reply", True),
+        ("push", True),
+    ],
+)
+async def test_expired_lease_after_a_dead_worker(
+    db: Database, clock: FixedClock, kind: str, resent: bool, attempts_before: int
+) -> None:
+    fake = FakeChannel()  # already_sent answers "not known to be sent", as Telegram does
+    alice = await make_contact(db, clock, "alice")
+    async with db.transaction() as conn:
+        row_id = await rows.enqueue(
+            conn,
+            contact_id=alice.id,
+            address=alice.address,
+            reply=Reply("通知"),
+            now=clock(),
+            kind=kind,
+        )
+        await conn.execute(
+            update(outbox_table)
+            .where(outbox_table.c.id == row_id)
+            .values(attempts=attempts_before)  # 1: a counted attempt before this claim
+        )
+        [claimed] = await rows.claim_due(
+            conn, worker="crashed", now=clock(), limit=10, lease=LEASE, channels=["fake"]
+        )
+    assert claimed.id == row_id  # committed as "sending" before any send could start
+    clock.advance(seconds=61)
+    handled = await worker(db, clock, fake, "w2").run_once()
+    stored = await row(db, row_id)
+    if resent:
+        assert handled == 1
+        assert fake.already_sent_calls == [f"xf-outbox-{row_id}"]
+        assert fake.sent_ids() == [row_id]
+        assert (stored.status, stored.claimed_by) == ("sent", "w2")
+        return
+    assert handled == 0 and fake.calls == [] and fake.already_sent_calls == []
+    assert (stored.status, stored.last_error) == ("failed", rows.UNCONFIRMED)
+    assert (stored.attempts, stored.lease_until) == (attempts_before + 1, None)
+    # staff see it among the failed deliveries and may send it again deliberately
+    deliveries = Deliveries(db, clock=clock)
+    page = await deliveries.problems(problem="failed")
+    assert [(d.id, d.last_error) for d in page.items] == [(row_id, rows.UNCONFIRMED)]
+    [outcome] = await deliveries.retry([row_id], actor="staff:li")
+    assert outcome.done
+    assert await worker(db, clock, fake, "w2").run_once() == 1
+    assert fake.sent_ids() == [row_id]
+
+
+async def test_a_broadcast_in_flight_when_cancelled_is_not_sent_again(
+    db: Database, clock: FixedClock, fake: FakeChannel
+) -> None:
+    alice = await make_contact(db, clock, "alice")
+    bob = await make_contact(db, clock, "bob")
+    async with db.transaction() as conn:
+        ids = [
+            await rows.enqueue(
+                conn, contact_id=c.id, address=c.address, reply=Reply(t), now=clock(),
+                kind=rows.BROADCAST,
+            )
+            for c, t in ((alice, "b1"), (alice, "b2"), (bob, "b3"))
+        ]  # fmt: skip
+    b1, b2, b3 = ids
+    fake.gate = asyncio.Event()
+    task = asyncio.create_task(worker(db, clock, fake).run(asyncio.Event()))
+    await asyncio.wait_for(fake.entered.wait(), WAIT_LIMIT)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, WAIT_LIMIT)
+    # b1 and b3 had been handed to the platform: delivery unknown, not resent;
+    # b2 never started: back in the queue
+    for row_id in (b1, b3):
+        stored = await row(db, row_id)
+        assert (stored.status, stored.last_error, stored.attempts) == (
+            "failed",
+            rows.UNCONFIRMED,
+            1,
+        )
+    assert ((await row(db, b2)).status, (await row(db, b2)).attempts) == ("pending", 0)
+    fake.gate = None
+    assert await worker(db, clock, fake, "w2").run_once() == 1
+    assert fake.sent_ids() == [b2]
+
+
+async def test_stop_hands_back_claimed_rows_not_yet_started(
+    db: Database, clock: FixedClock
+) -> None:
+    # a channel-wide rate that spaces the batch out: most rows wait for their slot
+    fake = FakeChannel(capabilities=Capabilities(rate_per_second=20))
+    chats = [await make_contact(db, clock, f"c{i}") for i in range(10)]
+    ids = [(await enqueue(db, clock, c, "x"))[0] for c in chats]
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker(db, clock, fake, batch=10).run(stop))
+    await asyncio.wait_for(fake.entered.wait(), WAIT_LIMIT)
+    stop.set()
+    await asyncio.wait_for(task, WAIT_LIMIT)
+    stored = {i: await row(db, i) for i in ids}
+    sent = {i for i in ids if stored[i].status == "sent"}
+    assert sent == set(fake.sent_ids()) and 0 < len(sent) < len(ids)
+    for i in set(ids) - sent:  # never handed to the platform: no attempt counted
+        assert (stored[i].status, stored[i].attempts, stored[i].lease_until) == (
+            "pending",
+            0,
+            None,
+        )
+
+
+async def test_run_claims_ahead_and_keeps_each_chat_in_order(
+    db: Database, clock: FixedClock
+) -> None:
+    """run() claims the next batch while half of the last one is still going out; a
+    chat's rows still go out one at a time and in order."""
+    fake = InFlightChannel()
+    fake.capabilities = Capabilities(rate_per_second=200)  # spread out like a real platform
+    chats = [await make_contact(db, clock, f"c{i}") for i in range(5)]
+    expected: dict[str, list[int]] = {}
+    for n in range(6):
+        for chat in chats:
+            expected.setdefault(chat.address.address, []).extend(
+                await enqueue(db, clock, chat, f"#{n}")
+            )
+    sending_at_claim: list[int] = []
+    real_claim = rows.claim_due
+
+    async def claim_due(conn: Any, **kwargs: Any) -> list[rows.OutboxRow]:
+        sending = (await rows.counts_by_status(conn)).get(("fake", "sending"), 0)
+        sending_at_claim.append(sending)
+        return await real_claim(conn, **kwargs)
+
+    w = worker(db, clock, fake, batch=4, poll_seconds=0.01)
+    stop = asyncio.Event()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(rows, "claim_due", claim_due)
+        task = asyncio.create_task(w.run(stop))
+
+        async def delivered() -> None:
+            while len(fake.sent) < 30:
+                await asyncio.sleep(0.001)
+
+        await asyncio.wait_for(delivered(), WAIT_LIMIT)
+        stop.set()
+        await asyncio.wait_for(task, WAIT_LIMIT)
+    assert fake.overlaps == []
+    for chat, chat_ids in expected.items():
+        assert fake.sent_ids(chat) == chat_ids
+    assert set(fake.send_counts().values()) == {1}
+    assert max(sending_at_claim) > 0  # a batch was claimed while the last was still going
 
 
 async def test_retry_checks_already_sent(db: Database, clock: FixedClock) -> None:

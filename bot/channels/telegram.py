@@ -59,11 +59,12 @@ from telegram.error import (
     RetryAfter,
     TelegramError,
 )
-from telegram.request import HTTPXRequest
+from telegram.request import BaseRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.cases.tracking import parse_tracking_no
 from bot.channels.base import SendError, read_body, render_text, split_text
+from bot.channels.telegram_request import AiohttpRequest
 from bot.clock import utc_now
 from bot.intake import Intake
 from bot.logging import get_logger
@@ -138,17 +139,24 @@ def capabilities(settings: Settings) -> Capabilities:
     )
 
 
-def make_bot(
-    settings: Settings, *, requests: tuple[HTTPXRequest, HTTPXRequest] | None = None
-) -> Bot:
+def make_requests(settings: Settings) -> tuple[BaseRequest, BaseRequest]:
+    """The (general, getUpdates) HTTP clients: aiohttp sessions, opened on first use."""
+    return (
+        AiohttpRequest(connection_limit=64, read_timeout=10.0),
+        AiohttpRequest(connection_limit=2, read_timeout=settings.telegram_poll_timeout + 10.0),
+    )
+
+
+def make_bot(settings: Settings, *, requests: tuple[BaseRequest, BaseRequest] | None = None) -> Bot:
     """A Bot API client pointed at ``XINFANG_TELEGRAM_API_BASE``.
 
     python-telegram-bot builds method URLs as ``base_url`` with ``{token}`` replaced,
     then ``/<method>``; files as ``base_file_url`` with ``{token}`` replaced, then
-    ``/<file_path>``. ``requests``: the (general, getUpdates) HTTP clients to use.
+    ``/<file_path>``. ``requests``: the (general, getUpdates) HTTP clients to use
+    (default :func:`make_requests`).
     """
     base = settings.telegram_api_base.rstrip("/")
-    general, updates = requests or (None, None)
+    general, updates = requests or make_requests(settings)
     return Bot(
         settings.telegram_token,
         base_url=f"{base}/bot{{token}}",
@@ -289,9 +297,9 @@ def parse_update(data: Any, bot: Bot) -> Parsed:
         # a kind we never asked for (or newer than our client library can read): answered
         # 200 and dropped, or Telegram would redeliver it again and again
         return Parsed(data["update_id"], reason="unsupported_update")
-    plain = _plain_text(data)
-    if plain is not None:
-        return plain
+    direct = _plain_text(data) or _button_tap(data)
+    if direct is not None:
+        return direct
     return _parse_with_library(data, bot)
 
 
@@ -335,6 +343,45 @@ def _plain_text(data: dict[str, Any]) -> Parsed | None:
             raw={"update_id": uid},
             text=text,
         ),
+    )
+
+
+def _button_tap(data: dict[str, Any]) -> Parsed | None:
+    """A tap on one of our inline buttons in a private chat, read straight from the JSON
+    (the other common update; the same reasoning and test as :func:`_plain_text`)."""
+    tap = data.get("callback_query")
+    if data.keys() != {"update_id", "callback_query"} or not isinstance(tap, dict):
+        return None
+    message, text = tap.get("message"), tap.get("data")
+    chat = message.get("chat") if isinstance(message, dict) else None
+    if (
+        not isinstance(tap.get("id"), str)
+        or not isinstance(tap.get("chat_instance"), str)
+        or not _is_user(tap.get("from"))
+        or not isinstance(text, str)
+        or not text
+        or not isinstance(message, dict)
+        or not isinstance(message.get("message_id"), int)
+        or not isinstance(message.get("date"), int)
+        or not isinstance(chat, dict)
+        or chat.get("type") != "private"
+        or not isinstance(chat.get("id"), int)
+    ):
+        return None
+    uid = data["update_id"]
+    lang = tap["from"].get("language_code")
+    return Parsed(
+        uid,
+        message=InboundMessage(
+            address=Address(NAME, str(chat["id"])),
+            external_id=str(uid),
+            received_at=utc_now(),
+            text=text,
+            lang_hint=lang if isinstance(lang, str) else "",
+            raw={"update_id": uid, "callback": True},
+        ),
+        callback_query_id=tap["id"],
+        keyboard_message_id=message["message_id"],
     )
 
 
@@ -619,10 +666,7 @@ def install(services: Any, app: web.Application) -> None:
     s: Settings = services.settings
     # our own HTTP clients, opened and closed with the app: Bot.initialize() would also
     # call getMe, making startup depend on Telegram being reachable
-    requests = (
-        HTTPXRequest(connection_pool_size=64, read_timeout=10.0),
-        HTTPXRequest(connection_pool_size=2, read_timeout=s.telegram_poll_timeout + 10.0),
-    )
+    requests = make_requests(s)
     bot = make_bot(s, requests=requests)
     channel = TelegramChannel(bot, capabilities(s))
     services.channels[NAME] = channel

@@ -448,7 +448,7 @@ class WeChatWebhook:
         app.router.add_post("/wechat", self.receive)
 
     async def shutdown(self, _app: web.Application | None = None) -> None:
-        """Wait for messages still being processed after their request was answered."""
+        """Wait for media downloads deferred past their request (see _fetch_media)."""
         while self.tasks:
             await asyncio.gather(*list(self.tasks), return_exceptions=True)
 

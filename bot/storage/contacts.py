@@ -28,6 +28,9 @@ class Contact:
     broadcast_opt_out: bool = False
 
 
+_CONTACT_COLUMNS = [c.name for c in contacts.c]
+
+
 def _contact(row: Any) -> Contact:
     return Contact(
         id=row.id,
@@ -50,20 +53,24 @@ async def get_or_create_many(
     """The contacts for many addresses, creating the missing ones (a few round trips in all).
 
     Known contacts cost one SELECT; only addresses not found are inserted (ON CONFLICT DO
-    NOTHING: another process may create the same one) and read again.
+    NOTHING RETURNING the new rows); only those another process created meanwhile are
+    read again.
     """
     wanted = sorted(set(addresses), key=lambda a: (a.channel, a.address))
     found = await _select_many(conn, wanted)
     missing = [a for a in wanted if a not in found]
     if missing:
-        await insert_ignore_many(
+        created = await insert_ignore_many(
             conn,
             contacts,
             [{"channel": a.channel, "address": a.address, "created_at": now} for a in missing],
             ["channel", "address"],
-            ["id"],
+            _CONTACT_COLUMNS,
         )
-        found.update(await _select_many(conn, missing))
+        found.update((c.address, c) for c in map(_contact, created))
+        raced = [a for a in missing if a not in found]
+        if raced:
+            found.update(await _select_many(conn, raced))
     return found
 
 
@@ -169,7 +176,7 @@ async def lock_states(
     states = await _lock_many(conn, ids)
     missing = [cid for cid in ids if cid not in states]
     if missing:
-        await insert_ignore_many(
+        created = await insert_ignore_many(
             conn,
             conversations,
             [
@@ -179,7 +186,11 @@ async def lock_states(
             ["contact_id"],
             ["contact_id"],
         )
-        states.update(await _lock_many(conn, missing))
+        # a row this transaction inserted is new (no state yet) and already locked by it
+        states.update((row.contact_id, (None, 0)) for row in created)
+        raced = [cid for cid in missing if cid not in states]
+        if raced:
+            states.update(await _lock_many(conn, raced))
     return states
 
 

@@ -80,7 +80,10 @@ class Database:
     @property
     def max_writers(self) -> int:
         """How many write transactions of this process are worth running at once."""
-        return 1 if self._write_lock is not None else 4
+        # PostgreSQL: two transactions in flight hide each other's round trips; more only
+        # split the queue into smaller batches, each paying the per-transaction cost
+        # (measured: 2 gave 10% more throughput and 20% less CPU per message than 4)
+        return 1 if self._write_lock is not None else 2
 
     @property
     def is_postgres(self) -> bool:

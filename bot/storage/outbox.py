@@ -9,12 +9,14 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     bindparam,
     case,
     delete,
     func,
     insert,
     literal,
+    literal_column,
     or_,
     select,
     text,
@@ -26,6 +28,9 @@ from bot.messages import Address, OutboundMessage, Reply
 from bot.storage.tables import UTCDateTime, cases, contacts, outbox
 
 BROADCAST = "broadcast"  # the kind of broadcast rows: after replies and pushes
+# A broadcast row whose send may have started when its worker stopped: Telegram and
+# WeChat offer no "was it sent" lookup, so it is not sent again by itself (at most once)
+UNCONFIRMED = "interrupted while sending: delivery unknown, not resent (retry to send again)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,14 +157,39 @@ def _due(now: datetime) -> ColumnElement[bool]:
     )
 
 
-def _held_back(now: datetime) -> ColumnElement[bool]:
+def _lit(value: str) -> ColumnElement[Any]:
+    """An inline SQL string literal, for the terms that must match a partial index."""
+    return literal_column(f"'{value}'")
+
+
+def _queue(broadcast: bool, status: str) -> list[ColumnElement[bool]]:
+    """Rows of one queue in ``status``: the terms of ix_outbox_queue or
+    ix_outbox_broadcast_queue (tables.py), the kind verbatim so the index applies."""
+    kind = outbox.c.kind == _lit(BROADCAST) if broadcast else outbox.c.kind != _lit(BROADCAST)
+    return [kind, outbox.c.status == status]
+
+
+def _at_or_before(column: Any, now: Any) -> ColumnElement[bool]:
+    """``column <= now`` as a filter only: written so that no index serves it, or the
+    planner would rather range-scan ix_outbox_due and sort every due row than walk a
+    queue index in id order and stop after ``limit`` rows (SQLite has no statistics)."""
+    due: ColumnElement[bool] = func.coalesce(column, column) <= now
+    return due
+
+
+_OTHER = outbox.alias("other")  # built once: an alias's column collection is costly
+
+
+def _held_back(now: Any) -> ColumnElement[bool]:
     """Another row of the same chat is in flight, or an earlier one waits for its retry
     (a broadcast row holds back only other broadcast rows)."""
-    other = outbox.alias("other")
+    other = _OTHER
     return (
         select(other.c.id)
         .where(
             other.c.contact_id == outbox.c.contact_id,
+            # the terms of ix_outbox_active: only the chat's unsettled rows are visited
+            other.c.status.in_([_lit("pending"), _lit("sending")]),
             other.c.id != outbox.c.id,
             or_(other.c.kind != BROADCAST, outbox.c.kind == BROADCAST),
             or_(
@@ -171,6 +201,62 @@ def _held_back(now: datetime) -> ColumnElement[bool]:
         )
         .exists()
     )
+
+
+def _walk(broadcast: bool, status: str) -> Select[Any]:
+    """Due rows of one queue in id order, up to ``:limit`` (``:now``, ``:channels``)."""
+    now = bindparam("now", type_=outbox.c.next_attempt_at.type)
+    if status == "pending":
+        due = _at_or_before(outbox.c.next_attempt_at, now)
+    else:  # "sending": taken over from a worker whose lease expired
+        due = outbox.c.lease_until < now
+    return (
+        select(outbox.c.id, outbox.c.contact_id, outbox.c.status)
+        .where(
+            outbox.c.channel.in_(bindparam("channels", expanding=True)),
+            *_queue(broadcast, status),
+            due,
+            ~_held_back(now),
+        )
+        .order_by(outbox.c.id)
+        .limit(bindparam("limit"))
+    )
+
+
+# built once: constructing them (and their cache keys) cost more than running them
+_WALK_QUEUE = _walk(False, "pending")
+_WALK_RECLAIM = _walk(False, "sending")
+_WALK_BROADCASTS = _walk(True, "pending")
+
+
+async def fail_unconfirmed(
+    conn: AsyncConnection, *, now: datetime, channels: list[str]
+) -> list[tuple[int, str]]:
+    """Broadcast rows whose worker vanished mid-claim are failed, not sent again.
+
+    The claim (status ``sending`` with a lease) is committed before any send starts, so
+    such a row may have reached the citizen; no platform can say whether it did, and a
+    broadcast is not worth a duplicate. Staff see it as failed with :data:`UNCONFIRMED`
+    and can retry it deliberately. Replies and pushes are reclaimed instead (the worker
+    asks ``already_sent`` first). Returns (id, channel) of the rows failed.
+    """
+    result = await conn.execute(
+        update(outbox)
+        .where(
+            outbox.c.status == "sending",
+            outbox.c.lease_until < now,
+            outbox.c.kind == BROADCAST,
+            outbox.c.channel.in_(channels),
+        )
+        .values(
+            status="failed",
+            last_error=UNCONFIRMED,
+            attempts=outbox.c.attempts + 1,
+            lease_until=None,
+        )
+        .returning(outbox.c.id, outbox.c.channel)
+    )
+    return [(int(r.id), str(r.channel)) for r in result.all()]
 
 
 async def claim_due(
@@ -201,17 +287,23 @@ async def claim_due(
     before them (each kind oldest first), and a broadcast row — waiting or in flight —
     never holds back a reply or push of its chat, so a broadcast to thousands never
     delays a citizen's conversation; a broadcast may reach a chat after a newer reply,
-    and may be in flight alongside one.
+    and may be in flight alongside one. Broadcast rows are never reclaimed from an
+    expired lease (see :func:`fail_unconfirmed`).
+
+    Each queue is walked in id order along its partial index (migration 0005), and the
+    "held back" check visits only the chat's unsettled rows, so a claim costs about the
+    rows it takes, however many wait behind them.
     """
     await _promote_scheduled(conn, now=now, channels=channels, limit=limit)
-    candidates = (
-        await conn.execute(
-            select(outbox.c.id, outbox.c.contact_id)
-            .where(outbox.c.channel.in_(channels), _due(now), ~_held_back(now))
-            .order_by(case((outbox.c.kind == BROADCAST, 1), else_=0), outbox.c.id)
-            .limit(limit)
-        )
-    ).all()
+
+    async def walk(query: Select[Any], n: int) -> list[Any]:
+        params = {"now": now, "channels": channels, "limit": n}
+        return list((await conn.execute(query, params)).all())
+
+    candidates = await walk(_WALK_QUEUE, limit) + await walk(_WALK_RECLAIM, limit)
+    candidates = sorted(candidates, key=lambda c: c.id)[:limit]
+    if len(candidates) < limit:
+        candidates += await walk(_WALK_BROADCASTS, limit - len(candidates))
     if not candidates:
         return []
     postgres = conn.dialect.name == "postgresql"
@@ -231,12 +323,14 @@ async def claim_due(
         candidates = [c for c in candidates if c.contact_id in free]
         if not candidates:
             return []
-    lock = select(outbox.c.id, outbox.c.status).where(
-        outbox.c.id.in_([c.id for c in candidates]), _due(now), ~_held_back(now)
-    )
-    if postgres:
-        lock = lock.with_for_update(of=outbox, skip_locked=True)
-    locked = {r.id: r.status for r in (await conn.execute(lock)).all()}
+        lock = (
+            select(outbox.c.id, outbox.c.status)
+            .where(outbox.c.id.in_([c.id for c in candidates]), _due(now), ~_held_back(now))
+            .with_for_update(of=outbox, skip_locked=True)
+        )
+        locked = {r.id: r.status for r in (await conn.execute(lock)).all()}
+    else:  # the write transaction is exclusive: the candidates just read are still due
+        locked = {c.id: c.status for c in candidates}
     ids: list[int] = []
     stopped: set[int] = set()
     for c in candidates:  # oldest first: a chat stops at its first row we could not take
@@ -438,15 +532,27 @@ INTERRUPTED = "interrupted while sending (worker stopped): asked before it is se
 async def release(conn: AsyncConnection, worker: str, in_flight: Iterable[int] = ()) -> None:
     """Hand back every row this worker holds (graceful shutdown).
 
-    Rows whose send had started (``in_flight``) may have reached the platform: they come
-    back with one more attempt counted, so the next worker asks ``already_sent`` first.
+    Rows whose send had started (``in_flight``) may have reached the platform: replies and
+    pushes come back with one more attempt counted, so the next worker asks
+    ``already_sent`` first; broadcast rows are failed as :data:`UNCONFIRMED` (at most once).
     """
     held = (outbox.c.claimed_by == worker) & (outbox.c.status == "sending")
     started = list(in_flight)
     if started:
+        interrupted = held & outbox.c.id.in_(started)
         await conn.execute(
             update(outbox)
-            .where(held, outbox.c.id.in_(started))
+            .where(interrupted, outbox.c.kind == BROADCAST)
+            .values(
+                status="failed",
+                lease_until=None,
+                attempts=outbox.c.attempts + 1,
+                last_error=UNCONFIRMED,
+            )
+        )
+        await conn.execute(
+            update(outbox)
+            .where(interrupted, outbox.c.kind != BROADCAST)
             .values(
                 status="pending",
                 lease_until=None,

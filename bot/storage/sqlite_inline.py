@@ -29,7 +29,7 @@ class InlineConnection(aiosqlite.Connection):
         if not self._running or conn is None:
             raise ValueError("Connection closed")
         if fn == conn.commit or fn == conn.rollback or _begins(args):
-            return await super()._execute(fn, *args, **kwargs)
+            return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
         return fn(*args, **kwargs)
 
 

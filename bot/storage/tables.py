@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     literal_column,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.engine import Dialect
@@ -147,7 +148,7 @@ cases = Table(
     Index("ix_cases_status_due", "status", "due_at"),
     Index("ix_cases_department_status", "department", "status"),
     Index("ix_cases_linked_to", "linked_to"),
-    # the list's sorts (migration 0005)
+    # the list's sorts, then region and category filters (migration 0006)
     Index("ix_cases_submitted", "submitted_at", "id"),
     Index("ix_cases_updated", "updated_at", "id"),
     Index("ix_cases_due", "due_at", "id"),
@@ -212,6 +213,13 @@ attachments = Table(
     Index("ix_attachments_case", "case_id"),
 )
 
+# Predicates of the outbox's partial indexes; queries repeat them word for word, with
+# inline literals, because SQLite uses a partial index only when the query's WHERE has
+# the index's terms (https://www.sqlite.org/partialindex.html#queries_using_partial_indexes)
+OUTBOX_QUEUE_WHERE = "kind <> 'broadcast'"
+OUTBOX_BROADCAST_QUEUE_WHERE = "kind = 'broadcast'"
+OUTBOX_ACTIVE_WHERE = "status IN ('pending', 'sending')"
+
 outbox = Table(
     "outbox",
     metadata,
@@ -237,6 +245,29 @@ outbox = Table(
     Index("ix_outbox_due", "status", "next_attempt_at"),
     Index("ix_outbox_broadcast", "broadcast_id", "status"),
     Index("ix_outbox_contact", "contact_id", "id"),
+    # migration 0005: the claim walks each queue in id order and checks a chat's other
+    # active rows, without a sort or a scan of the chat's history (storage/outbox.py)
+    Index(
+        "ix_outbox_queue",
+        "status",
+        "id",
+        sqlite_where=text(OUTBOX_QUEUE_WHERE),
+        postgresql_where=text(OUTBOX_QUEUE_WHERE),
+    ),
+    Index(
+        "ix_outbox_broadcast_queue",
+        "status",
+        "id",
+        sqlite_where=text(OUTBOX_BROADCAST_QUEUE_WHERE),
+        postgresql_where=text(OUTBOX_BROADCAST_QUEUE_WHERE),
+    ),
+    Index(
+        "ix_outbox_active",
+        "contact_id",
+        "id",
+        sqlite_where=text(OUTBOX_ACTIVE_WHERE),
+        postgresql_where=text(OUTBOX_ACTIVE_WHERE),
+    ),
 )
 
 # Small shared values with an optional expiry: the WeChat access_token (one for all
@@ -333,7 +364,7 @@ broadcasts = Table(
 # Search objects that only migrations create, in each database's own dialect, and so not in
 # the metadata: FTS5 virtual tables on SQLite (0003); on PostgreSQL the generated column
 # ``cases.search_tsv`` = to_tsvector('simple', search_doc) and its GIN index, and the
-# descending deadline index (0005).
+# descending deadline index (0006).
 DIALECT_SEARCH_OBJECTS = ("cases_fts", "ix_cases_search", "search_tsv", "ix_cases_due_desc")
 
 # ``cases.search_tsv`` for queries (PostgreSQL only; ``select(cases)`` never reads it).

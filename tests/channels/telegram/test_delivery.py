@@ -8,10 +8,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from telegram.request import HTTPXRequest
+from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.channels.base import SendError
-from bot.channels.telegram import TelegramChannel, capabilities, make_bot
+from bot.channels.telegram import TelegramChannel, capabilities, make_bot, make_requests
+from bot.channels.telegram_request import AiohttpRequest
 from bot.clock import utc_now
 from bot.messages import Address, Choice, OutboundMessage, Reply
 from bot.outbox import OutboxWorker
@@ -21,12 +22,16 @@ from bot.storage import outbox as rows
 from bot.storage.db import Database
 from tests.fakes_telegram import TOKEN, FakeTelegram
 
+CLIENTS: list[BaseRequest] = []  # HTTP clients the test opened, closed after it
+
 
 def channel_for(fake: FakeTelegram, **overrides: Any) -> TelegramChannel:
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None, telegram_token=TOKEN, telegram_api_base=fake.url, **overrides
     )
-    return TelegramChannel(make_bot(settings), capabilities(settings))
+    requests = make_requests(settings)
+    CLIENTS.extend(requests)
+    return TelegramChannel(make_bot(settings, requests=requests), capabilities(settings))
 
 
 def out(chat: int, text: str, *choices: tuple[str, str]) -> OutboundMessage:
@@ -40,6 +45,8 @@ async def fake() -> Any:
     server = FakeTelegram(timeout_seconds=3)
     await server.start()
     yield server
+    while CLIENTS:
+        await CLIENTS.pop().shutdown()
     await server.stop()
 
 
@@ -77,6 +84,7 @@ async def test_long_text_is_split_at_4096_and_spaced_per_chat(fake: FakeTelegram
     assert not fake.statuses(429)
 
 
+@pytest.mark.parametrize("client", ["aiohttp", "httpx"])  # ours maps errors as PTB's own
 @pytest.mark.parametrize(
     ("inject", "retryable", "unreachable", "retry_after"),
     [
@@ -87,18 +95,29 @@ async def test_long_text_is_split_at_4096_and_spaced_per_chat(fake: FakeTelegram
     ],
 )
 async def test_error_mapping(
-    fake: FakeTelegram, inject: str, retryable: bool, unreachable: bool, retry_after: float | None
+    fake: FakeTelegram,
+    inject: str,
+    retryable: bool,
+    unreachable: bool,
+    retry_after: float | None,
+    client: str,
 ) -> None:
     ch = channel_for(fake)
     if inject == "blocked":
         fake.block(4)
     else:
         fake.fail(4, inject, retry_after=7)
-    if inject == "timeout":  # a short read timeout, so the hanging fake times out quickly
+    if inject == "timeout" or client == "httpx":
+        # a short read timeout, so the hanging fake times out quickly
         settings = Settings(  # type: ignore[call-arg]
             _env_file=None, telegram_token=TOKEN, telegram_api_base=fake.url
         )
-        short = (HTTPXRequest(read_timeout=1.0), HTTPXRequest(read_timeout=1.0))
+        short: tuple[BaseRequest, BaseRequest] = (
+            (HTTPXRequest(read_timeout=1.0), HTTPXRequest(read_timeout=1.0))
+            if client == "httpx"
+            else (AiohttpRequest(read_timeout=1.0), AiohttpRequest(read_timeout=1.0))
+        )
+        CLIENTS.extend(short)
         ch = TelegramChannel(make_bot(settings, requests=short), capabilities(settings))
     with pytest.raises(SendError) as err:
         await ch.send(out(4, "你好"))

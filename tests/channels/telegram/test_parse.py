@@ -14,6 +14,7 @@ from telegram import Bot
 from bot.cases.tracking import new_tracking_no
 from bot.channels.telegram import (
     MalformedUpdate,
+    _button_tap,
     _parse_with_library,
     _plain_text,
     parse_update,
@@ -117,17 +118,24 @@ def _variants() -> list[Any]:
     odd.append({**base, "message": {**base["message"], "from": {"id": 1, "language_code": None}}})
     user = {"id": 1, "is_bot": False, "first_name": "a", "language_code": None}
     odd.append({**base, "message": {**base["message"], "from": user}})
+    tap = UPDATES["callback_query"]
+    for key in ("id", "chat_instance", "from", "data", "message"):
+        odd.append(
+            {**tap, "callback_query": {k: v for k, v in tap["callback_query"].items() if k != key}}
+        )
+    group = {**tap["callback_query"]["message"], "chat": {"id": -100, "type": "group"}}
+    odd.append({**tap, "callback_query": {**tap["callback_query"], "message": group}})
     return [*UPDATES.values(), *odd]
 
 
 @pytest.mark.parametrize("data", _variants())
-def test_plain_text_path_reads_what_the_library_reads(data: Any) -> None:
-    """The direct read of plain text updates (a speed path) matches python-telegram-bot's."""
+def test_direct_paths_read_what_the_library_reads(data: Any) -> None:
+    """The direct reads of plain text and button taps (speed paths) match the library's."""
     try:
         library = _parse_with_library(data, BOT)
     except (MalformedUpdate, AttributeError, TypeError):
         library = None
-    plain = _plain_text(data) if isinstance(data, dict) else None
+    plain = (_plain_text(data) or _button_tap(data)) if isinstance(data, dict) else None
     if plain is None:
         return  # read by the library alone
     assert library is not None and library.message is not None and plain.message is not None
@@ -135,6 +143,7 @@ def test_plain_text_path_reads_what_the_library_reads(data: Any) -> None:
     assert replace(plain, message=None) == replace(library, message=None)
 
 
-def test_plain_text_path_takes_the_common_update() -> None:
+def test_direct_paths_take_the_common_updates() -> None:
     assert _plain_text(UPDATES["text"]) is not None
+    assert _button_tap(UPDATES["callback_query"]) is not None
     assert _plain_text(UPDATES["command_help"]) is None  # commands carry entities

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from telegram.request import BaseRequest
 
 from bot.app import build_services
-from bot.channels.telegram import OFFSET_KEY, UpdateProcessor, make_bot
+from bot.channels.telegram import OFFSET_KEY, UpdateProcessor, make_bot, make_requests
 from bot.channels.telegram_polling import Poller
 from bot.storage import kv
 from bot.storage.db import Database
@@ -18,6 +19,7 @@ from bot.storage.tables import inbound_messages, outbox
 from tests.fakes_telegram import FakeTelegram, callback_update, text_update
 
 DATABASES: list[Database] = []
+CLIENTS: list[BaseRequest] = []
 
 
 @pytest.fixture(autouse=True)
@@ -25,12 +27,16 @@ async def dispose_databases() -> AsyncIterator[None]:
     yield
     while DATABASES:
         await DATABASES.pop().dispose()
+    while CLIENTS:
+        await CLIENTS.pop().shutdown()
 
 
 def poller_for(make_settings: Any) -> Poller:
     services = build_services(make_settings(telegram_polling=True, telegram_poll_timeout=1))
     DATABASES.append(services.db)
-    bot = make_bot(services.settings)
+    requests = make_requests(services.settings)
+    CLIENTS.extend(requests)
+    bot = make_bot(services.settings, requests=requests)
     processor = UpdateProcessor(
         services.intake,
         services.db,

@@ -1,16 +1,16 @@
 """case list at a million cases: indexes for its sorts and filters, a stored tsvector
 
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-11-23 10:00:00
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-11-23 11:00:00
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
