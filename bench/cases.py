@@ -64,11 +64,13 @@ TEXTS = [
 
 
 async def generate(url: str, n: int, seed: int = 7) -> float:
-    """Insert n cases (and n/4 contacts) in bulk; returns the seconds it took."""
-    from sqlalchemy import insert
+    """Insert n cases (and n/4 contacts) in bulk; returns the seconds it took.
 
-    from bot.cases.search import case_search_doc
-    from bot.cases.tracking import new_tracking_no
+    Rows go through each column type's own bind processor (so they are stored exactly as
+    the application stores them), then in big batches: ``executemany`` on SQLite (the FTS5
+    triggers index each row), ``COPY`` on PostgreSQL (its indexes, generated columns and
+    GIN lists are maintained as for any insert). Nothing is reused between runs.
+    """
     from bot.storage.db import Database
     from bot.storage.migrate import upgrade
     from bot.storage.tables import case_departments, cases, contacts
@@ -77,71 +79,48 @@ async def generate(url: str, n: int, seed: int = 7) -> float:
     db = Database(url)
     await upgrade(db)
     started = time.perf_counter()
-    statuses = [s for s, w in STATUSES for _ in range(w)]
     citizens = max(1, n // 4)
     now = datetime(2026, 11, 20, tzinfo=UTC)
     try:
-        chunk = 10_000
+        chunk = 50_000
         for start in range(0, citizens, chunk):
-            rows = [
-                {"channel": "wechat", "address": f"o-gen-{i}", "created_at": now}
-                for i in range(start, min(citizens, start + chunk))
-            ]
-            async with db.transaction() as conn:
-                await conn.execute(insert(contacts), rows)
+            await _bulk(
+                db,
+                contacts,
+                [
+                    {"id": i + 1, "channel": "wechat", "address": f"o-gen-{i}", "created_at": now}
+                    for i in range(start, min(citizens, start + chunk))
+                ],
+            )
         seen: set[str] = set()
+        # ids follow submission time, as they do in production (the rows' order on disk)
+        ages = sorted((rng.randrange(0, 2 * 365 * 24 * 60) for _ in range(n)), reverse=True)
         for start in range(0, n, chunk):
-            rows = []
-            for i in range(start, min(n, start + chunk)):
-                submitted = now - timedelta(minutes=rng.randrange(0, 2 * 365 * 24 * 60))
-                while True:
-                    tn = new_tracking_no(submitted.date(), f"{rng.randrange(10**6):06d}")
-                    if tn not in seen:
-                        seen.add(tn)
-                        break
-                status = rng.choice(statuses)
-                text = rng.choice(TEXTS)
-                answers = {"request": text, "facts": text + "，详见附件", "name": "某某"}
-                department = rng.choice(DEPARTMENTS)
-                rows.append(
-                    {
-                        "tracking_no": tn,
-                        "contact_id": 1 + i % citizens,
-                        "channel": rng.choice(["wechat", "wechat", "telegram", "web"]),
-                        "status": status,
-                        "lang": "zh",
-                        "form_id": "petition",
-                        "form_version": 1,
-                        "appeal_type": "申诉求决",
-                        "category": rng.choice(CATEGORIES),
-                        "region": rng.choice(REGIONS),
-                        "name": "某某",
-                        "phone": f"139{rng.randrange(10**8):08d}",
-                        "people_count": 1,
-                        "answers": answers,
-                        "flags": ["repeat"] if rng.random() < 0.1 else [],
-                        "submitted_at": submitted,
-                        "updated_at": submitted,
-                        "due_at": None
-                        if status in ("closed", "rejected")
-                        else submitted + timedelta(days=rng.choice([15, 60, 90])),
-                        "department": department,
-                        "co_departments": [],
-                        "search_doc": case_search_doc(answers, tn),
-                    }
-                )
-            async with db.transaction() as conn:
-                await conn.execute(insert(cases), rows)
-                await conn.execute(
-                    insert(case_departments),
+            ids = range(start, min(n, start + chunk))
+            rows = _case_rows(rng, ids, ages, citizens, now, seen)
+            await _bulk(
+                db,
+                cases,
+                rows,
+                then=(
+                    case_departments,
                     [
-                        {"case_id": start + k + 1, "department": r["department"], "role": "lead"}
-                        for k, r in enumerate(rows)
+                        {"case_id": r["id"], "department": r["department"], "role": "lead"}
+                        for r in rows
                     ],
-                )
+                ),
+            )
+        async with db.transaction() as conn:
+            if db.is_postgres:  # ids were given explicitly: move the sequences past them
+                for table in (contacts, cases):
+                    await conn.exec_driver_sql(
+                        f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                        f"(SELECT max(id) FROM {table.name}))"
+                    )
         if db.is_postgres:
-            async with db.engine.connect() as conn:
-                await conn.exec_driver_sql("ANALYZE")
+            async with db.engine.connect() as conn:  # autovacuum's work, done now
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await conn.exec_driver_sql("VACUUM ANALYZE")
         else:
             async with db.transaction() as conn:
                 await conn.exec_driver_sql("ANALYZE")
@@ -150,17 +129,111 @@ async def generate(url: str, n: int, seed: int = 7) -> float:
     return time.perf_counter() - started
 
 
+def _case_rows(
+    rng: random.Random,
+    ids: range,
+    ages: list[int],
+    citizens: int,
+    now: datetime,
+    seen: set[str],
+) -> list[dict[str, Any]]:
+    from bot.cases.search import case_search_doc, search_doc
+    from bot.cases.tracking import new_tracking_no
+
+    statuses = [s for s, w in STATUSES for _ in range(w)]
+    # case_search_doc(answers, tn) is the number's document followed by the answers' one;
+    # the answers come from a few texts, so their documents are computed once per call
+    answer_docs: dict[str, str] = {}
+    rows = []
+    for i in ids:
+        submitted = now - timedelta(minutes=ages[i])
+        while True:
+            tn = new_tracking_no(submitted.date(), f"{rng.randrange(10**6):06d}")
+            if tn not in seen:
+                seen.add(tn)
+                break
+        status = rng.choice(statuses)
+        text = rng.choice(TEXTS)
+        answers: dict[str, object] = {"request": text, "facts": text + "，详见附件", "name": "某某"}
+        if text not in answer_docs:
+            answer_docs[text] = case_search_doc(answers)
+            assert case_search_doc(answers, tn) == search_doc([tn]) + " " + answer_docs[text]
+        rows.append(
+            {
+                "id": i + 1,
+                "tracking_no": tn,
+                "contact_id": 1 + i % citizens,
+                "channel": rng.choice(["wechat", "wechat", "telegram", "web"]),
+                "status": status,
+                "lang": "zh",
+                "form_id": "petition",
+                "form_version": 1,
+                "appeal_type": "申诉求决",
+                "category": rng.choice(CATEGORIES),
+                "region": rng.choice(REGIONS),
+                "name": "某某",
+                "phone": f"139{rng.randrange(10**8):08d}",
+                "people_count": 1,
+                "answers": answers,
+                "flags": ["repeat"] if rng.random() < 0.1 else [],
+                "submitted_at": submitted,
+                "updated_at": submitted,
+                "due_at": None
+                if status in ("closed", "rejected")
+                else submitted + timedelta(days=rng.choice([15, 60, 90])),
+                "department": rng.choice(DEPARTMENTS),
+                "co_departments": [],
+                "search_doc": search_doc([tn]) + " " + answer_docs[text],
+            }
+        )
+    return rows
+
+
+async def _bulk(
+    db: Any,
+    table: Any,
+    rows: list[dict[str, Any]],
+    then: tuple[Any, list[dict[str, Any]]] | None = None,
+) -> None:
+    """Insert rows (and then ``then``'s rows) in one transaction, as fast as the driver can."""
+    async with db.transaction() as conn:
+        for tbl, batch in [(table, rows), *([then] if then else [])]:
+            dialect = conn.dialect
+            names = list(batch[0])
+            procs = [tbl.c[k].type.dialect_impl(dialect).bind_processor(dialect) for k in names]
+            records = [
+                tuple(p(r[k]) if p is not None else r[k] for k, p in zip(names, procs, strict=True))
+                for r in batch
+            ]
+            if db.is_postgres:
+                raw = (await conn.get_raw_connection()).driver_connection
+                assert raw is not None
+                await raw.copy_records_to_table(tbl.name, records=records, columns=names)
+            else:
+                marks = ", ".join("?" for _ in names)
+                await conn.exec_driver_sql(
+                    f"INSERT INTO {tbl.name} ({', '.join(names)}) VALUES ({marks})", records
+                )
+
+
 def _pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
 
 
-async def measure(url: str, lookups: int, repeats: int) -> dict[str, Any]:
+async def measure(url: str, lookups: int, repeats: int, only: str = "") -> dict[str, Any]:
     """Status lookups and case-list queries, timed inside this process."""
     from sqlalchemy import func, select
 
     from bot.storage import cases as case_store
-    from bot.storage.case_query import CaseFilter, Clock, Scope, Sort, list_cases
+    from bot.storage.case_query import (
+        COUNT_CAP,
+        CaseFilter,
+        Clock,
+        Scope,
+        Sort,
+        list_cases,
+    )
     from bot.storage.db import Database
     from bot.storage.tables import cases
 
@@ -194,33 +267,78 @@ async def measure(url: str, lookups: int, repeats: int) -> dict[str, Any]:
         now = datetime(2026, 11, 20, tzinfo=UTC)
         clock = Clock(now, now + timedelta(days=3))
         open_statuses = ("submitted", "accepted", "assigned", "in_progress", "extended")
-        filters = {
-            "all, newest first": (CaseFilter(), Sort()),
+        day = timedelta(days=1)
+        last_page = COUNT_CAP // 50  # the last page the console links to ("10 000+" matches)
+        # every kind of filter, sort and page the console and the API issue (one each)
+        filters: dict[str, tuple[CaseFilter, Sort, int]] = {
+            "all, newest first": (CaseFilter(), Sort(), 1),
+            f"all, newest first, page {last_page}": (CaseFilter(), Sort(), last_page),
+            "all, oldest first": (CaseFilter(), Sort(descending=False), 1),
+            "all by deadline": (CaseFilter(), Sort("due_at", False), 1),
+            "all by deadline, latest first": (CaseFilter(), Sort("due_at"), 1),
+            "all by last change": (CaseFilter(), Sort("updated_at"), 1),
+            "all by tracking number": (CaseFilter(), Sort("tracking_no", False), 1),
+            "all by status": (CaseFilter(), Sort("status", False), 1),
+            "open cases": (CaseFilter(statuses=open_statuses), Sort(), 1),
+            "submitted (new), oldest first": (
+                CaseFilter(statuses=("submitted",)),
+                Sort(descending=False),
+                1,
+            ),
             "open cases of one department": (
                 CaseFilter(statuses=open_statuses, departments=("D07",)),
                 Sort(),
+                1,
             ),
-            "overdue": (CaseFilter(deadline="overdue"), Sort("due_at", False)),
+            "overdue": (CaseFilter(deadline="overdue"), Sort("due_at", False), 1),
+            "near due": (CaseFilter(deadline="near_due"), Sort("due_at", False), 1),
+            "one category": (CaseFilter(categories=("labour",)), Sort(), 1),
+            "one channel": (CaseFilter(channels=("telegram",)), Sort(), 1),
+            "flag repeat": (CaseFilter(flags=("repeat",)), Sort(), 1),
+            "last 7 days": (CaseFilter(submitted_from=now - 7 * day), Sort(), 1),
+            "one day a year ago": (
+                CaseFilter(submitted_from=now - 365 * day, submitted_to=now - 364 * day),
+                Sort(),
+                1,
+            ),
             "region + category, last 90 days": (
                 CaseFilter(
                     regions=("R03",),
                     categories=("labour",),
-                    submitted_from=now - timedelta(days=90),
+                    submitted_from=now - 90 * day,
                 ),
                 Sort(),
+                1,
             ),
-            "full text 拖欠工资": (CaseFilter(q="拖欠工资"), Sort()),
-            "tracking number": (CaseFilter(q=sample[0]), Sort()),
+            "full text 拖欠工资": (CaseFilter(q="拖欠工资"), Sort(), 1),
+            f"full text 拖欠工资, page {last_page}": (CaseFilter(q="拖欠工资"), Sort(), last_page),
+            "full text 拖欠工资, by deadline": (
+                CaseFilter(q="拖欠工资"),
+                Sort("due_at", False),
+                1,
+            ),
+            "full text 拖欠工资 + open": (
+                CaseFilter(q="拖欠工资", statuses=open_statuses),
+                Sort(),
+                1,
+            ),
+            "full text 拖欠 + region": (CaseFilter(q="拖欠", regions=("R05",)), Sort(), 1),
+            "full text, no match (拆迁)": (CaseFilter(q="拆迁"), Sort(), 1),
+            "tracking number": (CaseFilter(q=sample[0]), Sort(), 1),
         }
         scopes = {"all departments": Scope.of(None), "one department": Scope.of({"D12"})}
         list_rows = []
         for scope_name, scope in scopes.items():
-            for name, (flt, sort) in filters.items():
+            for name, (flt, sort, page_no) in filters.items():
+                if only and only not in name:
+                    continue
                 times: list[float] = []
                 async with db.read() as conn:
                     for _ in range(repeats):
                         t = time.perf_counter()
-                        page = await list_cases(conn, flt, scope, sort=sort, clock=clock)
+                        page = await list_cases(
+                            conn, flt, scope, sort=sort, page=page_no, clock=clock
+                        )
                         times.append(time.perf_counter() - t)
                 list_rows.append(
                     {
@@ -244,21 +362,29 @@ async def measure(url: str, lookups: int, repeats: int) -> dict[str, Any]:
         await db.dispose()
 
 
-def run(database: str, n: int, lookups: int, repeats: int) -> dict[str, Any]:
-    """Generate and measure on one database."""
+def run(
+    database: str, n: int, lookups: int, repeats: int, url: str = "", only: str = ""
+) -> dict[str, Any]:
+    """Generate and measure on one database (``url``: an existing one, generated if empty)."""
     with common.workdir() as tmp, ExitStack() as stack:
-        if database == "sqlite":
-            url = f"sqlite+aiosqlite:///{tmp / 'cases.sqlite3'}"
+        gen_s = 0.0
+        if url:
+            if asyncio.run(_count(url)) == 0:
+                gen_s = asyncio.run(generate(url, n))
         else:
-            url = stack.enter_context(common.pg_database())
-        gen_s = asyncio.run(generate(url, n))
-        result = asyncio.run(measure(url, lookups, repeats))
+            if database == "sqlite":
+                url = f"sqlite+aiosqlite:///{tmp / 'cases.sqlite3'}"
+            else:
+                url = stack.enter_context(common.pg_database())
+            gen_s = asyncio.run(generate(url, n))
+        result = asyncio.run(measure(url, lookups, repeats, only))
         worst = max(result["list"], key=lambda r: r["p95_ms"])
         return {
             "benchmark": "cases",
             "db": database,
             "cases": result["cases"],
             "generate_s": round(gen_s, 1),
+            "db_mb": asyncio.run(_size_mb(url)),
             "status_p50_ms": result["status_p50_ms"],
             "status_p99_ms": result["status_p99_ms"],
             "pk_p99_ms": result["pk_p99_ms"],
@@ -270,18 +396,63 @@ def run(database: str, n: int, lookups: int, repeats: int) -> dict[str, Any]:
         }
 
 
+async def _size_mb(url: str) -> int:
+    """The database's size on disk (SQLite: the file and its WAL)."""
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    from bot.storage.db import Database
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        files = [Path(f"{parsed.database}{suffix}") for suffix in ("", "-wal")]
+        return sum(f.stat().st_size for f in files if f.exists()) // 2**20
+    db = Database(url)
+    try:
+        async with db.read() as conn:
+            size = await conn.exec_driver_sql("SELECT pg_database_size(current_database())")
+            return int(size.scalar_one()) // 2**20
+    finally:
+        await db.dispose()
+
+
+async def _count(url: str) -> int:
+    from sqlalchemy import func, select
+
+    from bot.storage.db import Database
+    from bot.storage.migrate import upgrade
+    from bot.storage.tables import cases
+
+    db = Database(url)
+    try:
+        await upgrade(db)
+        async with db.read() as conn:
+            return int((await conn.execute(select(func.count()).select_from(cases))).scalar_one())
+    finally:
+        await db.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line."""
     parser = argparse.ArgumentParser(prog="python -m bench.cases", description=__doc__)
     parser.add_argument("--long", action="store_true", help="1 000 000 cases, both databases")
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"])
     parser.add_argument("--cases", type=int)
+    parser.add_argument(
+        "--url", default="", help="measure this database (kept; generated first if empty)"
+    )
+    parser.add_argument("--query", default="", help="only the list queries whose name has this")
     args = parser.parse_args(argv)
+    repeats = 20 if args.long else 10
     n = args.cases or (1_000_000 if args.long else 100_000)
     db = args.db or ("both" if args.long else "sqlite")
     rows = []
-    for database in common.databases(db):
-        rows.append(run(database, n, lookups=2000, repeats=20 if args.long else 10))
+    if args.url:
+        database = "postgresql" if args.url.startswith("postgresql") else "sqlite"
+        rows.append(run(database, n, 2000, repeats, url=args.url, only=args.query))
+    for database in [] if args.url else common.databases(db):
+        rows.append(run(database, n, 2000, repeats, only=args.query))
     common.report(
         "cases",
         [{k: v for k, v in r.items() if k != "list"} for r in rows],

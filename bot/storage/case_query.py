@@ -6,15 +6,20 @@ never disagree about which cases a filter (or a staff member's scope) selects.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import (
+    BigInteger,
+    Boolean,
     ColumnElement,
     Select,
+    Text,
     and_,
+    any_,
     bindparam,
     exists,
     false,
@@ -29,11 +34,22 @@ from bot.cases.lifecycle import OPEN_STATUSES
 from bot.cases.search import fts5_query, parse_query, tsquery
 from bot.cases.tracking import parse_tracking_no
 from bot.storage.cases import CaseRow, _case
-from bot.storage.tables import case_departments, cases
+from bot.storage.tables import case_departments, cases, cases_search_tsv
 
 SORTS = ("submitted_at", "due_at", "updated_at", "tracking_no", "status")
 MAX_PER_PAGE = 200
 COUNT_CAP = 10_000  # the list counts at most this many matches ("10 000+" beyond)
+# PostgreSQL: a bitmap of a common term's matches in a million cases outgrows the default
+# 4 MB work_mem and goes lossy, and a phrase is then rechecked on every row of every lossy
+# page (3x slower). Raised for the list's transaction only, never lowered.
+# https://www.postgresql.org/docs/current/runtime-config-resource.html#GUC-WORK-MEM
+LIST_WORK_MEM = 16 * 2**20
+_WORK_MEM = text(
+    "SELECT set_config('work_mem', :mem, true) "
+    "WHERE pg_size_bytes(current_setting('work_mem')) < :floor"
+).bindparams(mem=f"{LIST_WORK_MEM // 2**20}MB", floor=LIST_WORK_MEM)
+# what a CaseRow needs: every column but the search document (read only by the index)
+LIST_COLUMNS = tuple(c for c in cases.c if c.name != "search_doc")
 Deadline = Literal["", "overdue", "near_due"]
 
 
@@ -128,26 +144,39 @@ def _pg_text_array() -> Any:
     return ARRAY(Text)
 
 
-def scope_clause(conn: AsyncConnection, scope: Scope) -> ColumnElement[bool] | None:
+def scope_clause(
+    conn: AsyncConnection, scope: Scope, *, walk: bool = False
+) -> ColumnElement[bool] | None:
     """The WHERE clause restricting cases to a scope (None when it sees everything)."""
     if scope.departments is None:
         return None
     deps = sorted(scope.departments)
     if not deps:
         return false()
-    return in_departments(deps)
+    return in_departments(deps, _case_id(conn, walk))
 
 
-def in_departments(departments: Collection[str]) -> ColumnElement[bool]:
+def in_departments(departments: Collection[str], case_id: Any = cases.c.id) -> ColumnElement[bool]:
     """The case's lead or a co-handling department is one of ``departments`` (indexed)."""
-    return cases.c.id.in_(
+    return case_id.in_(  # type: ignore[no-any-return]
         select(case_departments.c.case_id).where(
             case_departments.c.department.in_(sorted(departments))
         )
     )
 
 
-def _text_clause(conn: AsyncConnection, query: str) -> ColumnElement[bool] | None:
+def _case_id(conn: AsyncConnection, walk: bool) -> Any:
+    # SQLite looks cases up by rowid for ``id IN (subquery)`` (and sorts them all) unless
+    # the column is an expression: a unary + makes it walk the sort order instead.
+    # https://www.sqlite.org/optoverview.html#disqualifying_where_clause_terms_using_unary_
+    if walk and conn.dialect.name == "sqlite":
+        return literal_column("+cases.id")
+    return cases.c.id
+
+
+def _text_clause(
+    conn: AsyncConnection, query: str, *, walk: bool = False
+) -> ColumnElement[bool] | None:
     number = parse_tracking_no(query)
     if number.outcome == "valid":
         return cases.c.tracking_no == number.canonical
@@ -155,12 +184,13 @@ def _text_clause(conn: AsyncConnection, query: str) -> ColumnElement[bool] | Non
     if not terms:
         return None
     if conn.dialect.name == "postgresql":
-        simple: ColumnElement[str] = literal_column("'simple'")  # inline: matches the GIN index
-        match: ColumnElement[bool] = func.to_tsvector(simple, cases.c.search_doc).op("@@")(
-            func.to_tsquery(simple, tsquery(terms))
-        )
+        simple: ColumnElement[str] = literal_column("'simple'")  # inline: a regconfig constant
+        ts = func.to_tsquery(simple, tsquery(terms))
+        if walk:  # the function behind @@: the same test, which no index answers
+            return func.ts_match_vq(cases_search_tsv, ts, type_=Boolean)
+        match: ColumnElement[bool] = cases_search_tsv.op("@@")(ts)
         return match
-    return cases.c.id.in_(
+    return _case_id(conn, walk).in_(  # type: ignore[no-any-return]
         select(literal_column("rowid"))
         .select_from(text("cases_fts"))
         .where(text("cases_fts MATCH :fts").bindparams(fts=fts5_query(terms)))
@@ -168,11 +198,21 @@ def _text_clause(conn: AsyncConnection, query: str) -> ColumnElement[bool] | Non
 
 
 def where_clauses(
-    conn: AsyncConnection, flt: CaseFilter, scope: Scope, clock: Clock | None = None
+    conn: AsyncConnection,
+    flt: CaseFilter,
+    scope: Scope,
+    clock: Clock | None = None,
+    *,
+    walk: bool = False,
 ) -> list[ColumnElement[bool]]:
-    """The WHERE clauses of a filter within a scope."""
+    """The WHERE clauses of a filter within a scope.
+
+    ``walk``: the same matches, tested row by row while walking the sort order instead of
+    looked up through the full-text index or by id (cheaper when matches are common).
+    """
     where: list[ColumnElement[bool]] = []
-    scoped = scope_clause(conn, scope)
+    scoped = scope_clause(conn, scope, walk=walk)
+    scope_or_departments = scoped is not None or bool(flt.departments)
     if scoped is not None:
         where.append(scoped)
     for column, values in (
@@ -184,7 +224,7 @@ def where_clauses(
         if values:
             where.append(column.in_(list(values)))
     if flt.departments:
-        where.append(in_departments(flt.departments))
+        where.append(in_departments(flt.departments, _case_id(conn, walk)))
     if flt.flags:
         where.append(json_contains_all(conn, cases.c.flags, flt.flags))
     if flt.submitted_from is not None:
@@ -200,7 +240,11 @@ def where_clauses(
         else:
             where.append(and_(cases.c.due_at >= clock.now, cases.c.due_at <= clock.near_due_until))
     if flt.q.strip():
-        clause = _text_clause(conn, flt.q)
+        # PostgreSQL estimates a phrase as the product of its bigrams (far too rare), so it
+        # would fetch every match of a common term and then check the departments; within
+        # departments, testing their cases row by row costs at most the scope's size
+        by_row = walk or (conn.dialect.name == "postgresql" and scope_or_departments)
+        clause = _text_clause(conn, flt.q, walk=by_row)
         if clause is not None:
             where.append(clause)
     return where
@@ -223,23 +267,41 @@ async def list_cases(
     per_page: int = 50,
     clock: Clock | None = None,
 ) -> CasePage:
-    """One page of the filtered, sorted case list with the (capped) count of matches."""
+    """One page of the filtered, sorted case list with the (capped) count of matches.
+
+    The count reads the ids of at most ``COUNT_CAP + 1`` matches, and decides the page's
+    plan. Within the cap, the page is those ids' rows, sorted. Beyond it, matches are
+    common: the page walks the sort column's index, tests each row, and stops once it
+    has the page (left to themselves, the databases would look every match up by id or
+    through the full-text index and sort them all: they underestimate how common a
+    phrase is, and cannot know how many cases a department scope holds).
+    """
     per_page = max(1, min(per_page, MAX_PER_PAGE))
     page = max(1, page)
+    if conn.dialect.name == "postgresql":
+        await conn.execute(_WORK_MEM)
     where = where_clauses(conn, flt, scope, clock)
-    matches = select(cases.c.id).where(*where).limit(COUNT_CAP + 1).subquery()
-    counted = int((await conn.execute(select(func.count()).select_from(matches))).scalar_one())
-    capped = counted > COUNT_CAP
-    query = (
-        select(cases)
-        .where(*where)
-        .order_by(*_order(sort))
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    )
-    rows = (await conn.execute(query)).all()
-    total = COUNT_CAP if capped else counted
+    query = select(cases.c.id).where(*where).limit(COUNT_CAP + 1)
+    ids = [int(i) for i in (await conn.execute(query)).scalars()]
+    capped = len(ids) > COUNT_CAP
+    if capped:
+        listed = select(*LIST_COLUMNS).where(*where_clauses(conn, flt, scope, clock, walk=True))
+    else:
+        listed = select(*LIST_COLUMNS).where(_id_in(conn, ids))
+    listed = listed.order_by(*_order(sort)).limit(per_page).offset((page - 1) * per_page)
+    rows = (await conn.execute(listed)).all() if ids else []
+    total = COUNT_CAP if capped else len(ids)
     return CasePage([_case(r) for r in rows], total, page, per_page, total_capped=capped)
+
+
+def _id_in(conn: AsyncConnection, ids: list[int]) -> ColumnElement[bool]:
+    """``cases.id`` is one of ``ids``, as one parameter (an array; SQLite: a JSON list)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return cases.c.id == any_(bindparam("ids", ids, type_=ARRAY(BigInteger)))
+    each = func.json_each(bindparam("ids", json.dumps(ids), type_=Text)).table_valued("value")
+    return cases.c.id.in_(select(each.c.value))
 
 
 async def iter_cases(

@@ -20,9 +20,10 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    literal_column,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -147,6 +148,13 @@ cases = Table(
     Index("ix_cases_status_due", "status", "due_at"),
     Index("ix_cases_department_status", "department", "status"),
     Index("ix_cases_linked_to", "linked_to"),
+    # the list's sorts, then region and category filters (migration 0006)
+    Index("ix_cases_submitted", "submitted_at", "id"),
+    Index("ix_cases_updated", "updated_at", "id"),
+    Index("ix_cases_due", "due_at", "id"),
+    Index("ix_cases_status", "status", "id"),
+    Index("ix_cases_region", "region", "submitted_at"),
+    Index("ix_cases_category", "category", "submitted_at"),
 )
 
 # The lead and co-handling departments of each case, one row per department (migration
@@ -353,9 +361,14 @@ broadcasts = Table(
     Column("cancelled_at", UTCDateTime(), nullable=True),
 )
 
-# Search indexes that only migration 0003 creates, in each database's own dialect (FTS5
-# virtual tables on SQLite, a GIN expression index on PostgreSQL): not in the metadata.
-DIALECT_SEARCH_OBJECTS = ("cases_fts", "ix_cases_search")
+# Search objects that only migrations create, in each database's own dialect, and so not in
+# the metadata: FTS5 virtual tables on SQLite (0003); on PostgreSQL the generated column
+# ``cases.search_tsv`` = to_tsvector('simple', search_doc) and its GIN index, and the
+# descending deadline index (0006).
+DIALECT_SEARCH_OBJECTS = ("cases_fts", "ix_cases_search", "search_tsv", "ix_cases_due_desc")
+
+# ``cases.search_tsv`` for queries (PostgreSQL only; ``select(cases)`` never reads it).
+cases_search_tsv = literal_column("cases.search_tsv", TSVECTOR)
 
 
 def in_metadata(name: str | None, type_: str, _parent: Any) -> bool:

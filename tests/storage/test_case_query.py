@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from pytest import MonkeyPatch
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.cases.search import case_search_doc
 from bot.storage import case_query
@@ -183,3 +184,54 @@ async def test_scope_follows_departments_after_assign(db: Database) -> None:
     assert await _ids(db, CaseFilter(departments=("street_office",))) == [case_id]
     assert await _ids(db, CaseFilter(), old_co) == []
     assert await _ids(db, CaseFilter(), Scope.of({"330106-zjj"})) == []
+
+
+async def test_both_page_plans_give_the_same_pages(db: Database, monkeypatch: MonkeyPatch) -> None:
+    """Beyond the count cap the page walks the sort order (full text tested row by row);
+    within it the matches are collected first: the pages must be the same either way."""
+    await _seed(db)
+    for n in range(10, 16):  # more cases sharing words, so pages and ties matter
+        await _case(db, n % 3 + 4, "拖欠工资 拆迁", department="hz-rsj", due_at=NOW)
+    queries = [
+        (CaseFilter(), Sort()),
+        (CaseFilter(q="拖欠"), Sort()),
+        (CaseFilter(q="拖欠"), Sort("due_at", descending=False)),
+        (CaseFilter(q="拖欠工资"), Sort("due_at")),
+        (CaseFilter(q="拆迁", statuses=("submitted",)), Sort("tracking_no", descending=False)),
+        (CaseFilter(q="拆迁"), Sort("status", descending=False)),
+        (CaseFilter(q="poll"), Sort("updated_at")),
+    ]
+    scopes = [EVERYTHING, Scope.of(["hz-rsj"])]
+    collected = {
+        (i, s, p): await _ids(db, flt, scope, sort=sort, page=p, per_page=2)
+        for i, (flt, sort) in enumerate(queries)
+        for s, scope in enumerate(scopes)
+        for p in (1, 2, 4)
+    }
+    monkeypatch.setattr(case_query, "COUNT_CAP", 0)  # every count is capped: the walk
+    for (i, s, p), expected in collected.items():
+        flt, sort = queries[i]
+        walked = await _ids(db, flt, scopes[s], sort=sort, page=p, per_page=2)
+        assert walked == expected, (flt, sort, s, p)
+    assert collected[(1, 0, 1)]  # the search does find something
+
+
+async def test_postgresql_work_mem_is_raised_for_the_list_only(db: Database) -> None:
+    """The list raises work_mem for its own transaction (bitmaps stay exact), never lowers it."""
+    if not db.is_postgres:
+        return
+    await _seed(db)
+
+    async def work_mem(conn: AsyncConnection) -> int:
+        sql = "SELECT pg_size_bytes(current_setting('work_mem'))"
+        return int((await conn.exec_driver_sql(sql)).scalar_one())
+
+    async with db.read() as conn:
+        before = await work_mem(conn)
+        await list_cases(conn, CaseFilter(q="拖欠"), EVERYTHING)
+        assert await work_mem(conn) == max(before, case_query.LIST_WORK_MEM)
+    async with db.read() as conn:
+        assert await work_mem(conn) == before  # transaction-local
+        await conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+        await list_cases(conn, CaseFilter(q="拖欠"), EVERYTHING)
+        assert await work_mem(conn) == 64 * 2**20
