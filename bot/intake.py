@@ -7,7 +7,6 @@ request's own response ("direct") or written to the outbox in the same transacti
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -22,6 +21,7 @@ from bot.cases.service import LifecycleService
 from bot.clock import utc_now
 from bot.dialogs.engine import EngineConfig, state_lang, step
 from bot.dialogs.types import Effect, Event, Resolution, StepResult
+from bot.keyed_locks import KeyedLocks
 from bot.logging import get_logger
 from bot.messages import Address, InboundMessage, Reply
 from bot.metrics import CASES_SUBMITTED, INBOUND, INBOUND_DUPLICATES
@@ -95,19 +95,10 @@ class Intake:
         self.max_batch = max_batch
         # One in-process lock per conversation keeps concurrent messages of one citizen
         # from queueing on the database lock; the database lock is what guarantees it.
-        self._locks: weakref.WeakValueDictionary[Address, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        self._locks = KeyedLocks()
         self._queue: deque[_Job] = deque()
         self._flushers: set[asyncio.Task[None]] = set()  # strong references to running tasks
         self._flushing = 0
-
-    def _lock(self, address: Address) -> asyncio.Lock:
-        lock = self._locks.get(address)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[address] = lock
-        return lock
 
     async def handle(
         self,
@@ -123,7 +114,7 @@ class Intake:
         (WeChat's 5-second rule). A duplicate gets the replies recorded the first time.
         """
         msg = _without_nul(msg)
-        async with self._lock(msg.address):
+        async with self._locks(msg.address):
             job = _Job(msg, via_outbox, direct_deadline, asyncio.get_running_loop().create_future())
             self._queue.append(job)
             if self._flushing < self.db.max_writers:

@@ -24,7 +24,6 @@ import asyncio
 import math
 import secrets
 import time
-import weakref
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
@@ -53,6 +52,7 @@ from bot.channels.wechat_api import (
 )
 from bot.clock import utc_now
 from bot.intake import Intake, IntakeResult
+from bot.keyed_locks import KeyedLocks
 from bot.logging import get_logger
 from bot.messages import (
     Address,
@@ -438,9 +438,7 @@ class WeChatWebhook:
         self.direct_seconds = direct_seconds
         self.wait_seconds = wait_seconds
         self.tasks: set[asyncio.Task[Any]] = set()
-        self._locks: weakref.WeakValueDictionary[Address, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        self._locks = KeyedLocks()
 
     def add_routes(self, app: web.Application) -> None:
         """Mount GET and POST /wechat."""
@@ -458,13 +456,6 @@ class WeChatWebhook:
         task.add_done_callback(self.tasks.discard)
         task.add_done_callback(_log_failure)
         return task
-
-    def _lock(self, address: Address) -> asyncio.Lock:
-        lock = self._locks.get(address)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[address] = lock
-        return lock
 
     # -- checks --
 
@@ -568,7 +559,7 @@ class WeChatWebhook:
     async def _process(self, msg: InboundMessage, deadline: float, late: asyncio.Event) -> Any:
         """Run intake; a direct answer that comes back after ``late`` was set (the request
         will be answered "success") goes to the outbox instead: nothing lost or sent twice."""
-        async with self._lock(msg.address):
+        async with self._locks(msg.address):
             result = await self.intake.handle(msg, direct_deadline=deadline)
             if late.is_set() and result.direct and not result.duplicate and result.replies:
                 texts = [render_text(r, CAPABILITIES) for r in result.replies]
