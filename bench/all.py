@@ -15,7 +15,7 @@ SHORT: list[tuple[str, list[str]]] = [
     ("wechat", ["--rounds", "2", "--seconds", "5"]),
     ("telegram", ["--rounds", "2", "--seconds", "5"]),
     ("burst", []),
-    ("broadcast", ["--rows", "5000"]),
+    ("broadcast", []),
     ("cases", []),
     ("memory", []),
 ]

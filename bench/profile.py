@@ -41,6 +41,34 @@ def summarise(raw: Path, top: int = 30) -> str:
     return "\n".join(lines)
 
 
+# where the main thread's own time goes, by the file of the frame that was running
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("SQLite executing statements", ("bot/storage/sqlite_inline.py", "aiosqlite/")),
+    ("SQLAlchemy (parameters, execution, rows)", ("sqlalchemy/",)),
+    ("aiohttp and the event loop (HTTP, sockets)", ("aiohttp/", "asyncio/", "selectors.py")),
+    ("WeChat: signature, XML, passive reply", ("xml/", "defusedxml/", "wechatpy/", "channels/")),
+    ("dialog engine", ("bot/dialogs/", "bot/cases/")),
+    ("intake and repositories", ("bot/intake.py", "bot/storage/", "bot/keyed_locks.py")),
+    ("JSON", ("json/",)),
+]
+
+
+def layers(raw: Path) -> str:
+    """The main thread's samples by layer (own time of the running frame)."""
+    counts: Counter[str] = Counter()
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack.startswith("thread") or "MainThread" not in stack.split(";", 1)[0]:
+            continue  # the drivers' threads mostly wait (py-spy counts a blocked get)
+        leaf = stack.rsplit(";", 1)[-1]
+        layer = next((name for name, keys in LAYERS if any(k in leaf for k in keys)), "other")
+        counts[layer] += int(count)
+    total = sum(counts.values()) or 1
+    lines = [f"main thread, {total} samples, by layer:"]
+    lines += [f"  {n / total:6.1%}  {name}" for name, n in counts.most_common()]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Profile one webhook under load."""
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
@@ -87,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         recorder.wait()
     print(f"{args.webhook} on {args.db}: {result['rps']:.0f} req/s while sampled (py-spy slows it)")
+    print(layers(raw))
+    print()
     print(summarise(raw))
     return 0
 
