@@ -315,35 +315,17 @@ def _plain_text(data: dict[str, Any]) -> Parsed | None:
     message = data.get("message")
     if data.keys() != {"update_id", "message"} or not isinstance(message, dict):
         return None
-    text, chat, sender = message.get("text"), message.get("chat"), message.get("from")
-    if sender is None:
-        sender = {}
-    elif not _is_user(sender):
-        return None
+    sender, text = message.get("from", {}), message.get("text")
+    chat_id = _private_chat(message)
     if (
-        not isinstance(text, str)
+        chat_id is None
+        or not (sender == {} or _is_user(sender))
+        or not isinstance(text, str)
         or not text
         or "entities" in message
-        or not isinstance(message.get("message_id"), int)
-        or not isinstance(message.get("date"), int)
-        or not isinstance(chat, dict)
-        or chat.get("type") != "private"
-        or not isinstance(chat.get("id"), int)
     ):
         return None
-    uid = data["update_id"]
-    lang = sender.get("language_code")
-    return Parsed(
-        uid,
-        message=InboundMessage(
-            address=Address(NAME, str(chat["id"])),
-            external_id=str(uid),
-            received_at=utc_now(),
-            lang_hint=lang if isinstance(lang, str) else "",
-            raw={"update_id": uid},
-            text=text,
-        ),
-    )
+    return _direct(data["update_id"], chat_id, sender, text, {})
 
 
 def _button_tap(data: dict[str, Any]) -> Parsed | None:
@@ -352,36 +334,60 @@ def _button_tap(data: dict[str, Any]) -> Parsed | None:
     tap = data.get("callback_query")
     if data.keys() != {"update_id", "callback_query"} or not isinstance(tap, dict):
         return None
-    message, text = tap.get("message"), tap.get("data")
-    chat = message.get("chat") if isinstance(message, dict) else None
+    message, sender, text = tap.get("message"), tap.get("from"), tap.get("data")
+    chat_id = _private_chat(message)
     if (
-        not isinstance(tap.get("id"), str)
+        chat_id is None
+        or not isinstance(tap.get("id"), str)
         or not isinstance(tap.get("chat_instance"), str)
-        or not _is_user(tap.get("from"))
+        or not _is_user(sender)
         or not isinstance(text, str)
         or not text
-        or not isinstance(message, dict)
-        or not isinstance(message.get("message_id"), int)
+    ):
+        return None
+    assert isinstance(message, dict) and isinstance(sender, dict)
+    return _direct(
+        data["update_id"],
+        chat_id,
+        sender,
+        text,
+        {"callback": True},
+        callback_query_id=tap["id"],
+        keyboard_message_id=message["message_id"],
+    )
+
+
+def _private_chat(message: Any) -> int | None:
+    """The chat id of a well-formed Message object from a private chat, else None."""
+    if not isinstance(message, dict):
+        return None
+    chat = message.get("chat")
+    if (
+        not isinstance(message.get("message_id"), int)
         or not isinstance(message.get("date"), int)
         or not isinstance(chat, dict)
         or chat.get("type") != "private"
         or not isinstance(chat.get("id"), int)
     ):
         return None
-    uid = data["update_id"]
-    lang = tap["from"].get("language_code")
+    return int(chat["id"])
+
+
+def _direct(
+    uid: int, chat_id: int, sender: dict[str, Any], text: str, raw: dict[str, Any], **kw: Any
+) -> Parsed:
+    lang = sender.get("language_code")
     return Parsed(
         uid,
         message=InboundMessage(
-            address=Address(NAME, str(chat["id"])),
+            address=Address(NAME, str(chat_id)),
             external_id=str(uid),
             received_at=utc_now(),
             text=text,
             lang_hint=lang if isinstance(lang, str) else "",
-            raw={"update_id": uid, "callback": True},
+            raw={"update_id": uid, **raw},
         ),
-        callback_query_id=tap["id"],
-        keyboard_message_id=message["message_id"],
+        **kw,
     )
 
 
