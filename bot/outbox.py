@@ -180,15 +180,22 @@ class OutboxWorker:
             raise
         finally:
             self._stopping = True  # rows whose send has not started are handed back
-            if cancelled:  # sends in flight are abandoned too
-                for task in tasks:
+            abandoned = cancelled
+            if tasks and not cancelled:
+                try:  # sends in flight finish...
+                    await asyncio.gather(*list(tasks), return_exceptions=True)
+                except asyncio.CancelledError:
+                    abandoned = True  # ...unless the stop's grace runs out while they do
+            if abandoned:  # sends in flight are abandoned too; their rows still go back
+                for task in list(tasks):
                     task.cancel()
-            if tasks:
-                await asyncio.gather(*tasks, return_exceptions=True)
+                await asyncio.gather(*list(tasks), return_exceptions=True)
             async with self.db.transaction() as conn:
                 await rows.release(conn, self.worker_id, self._in_flight)
             self._in_flight.clear()
             log.info("outbox.stopped", worker=self.worker_id)
+            if abandoned and not cancelled:
+                raise asyncio.CancelledError  # the cancellation swallowed above
 
     async def _pause(self, stop: asyncio.Event, handled: int) -> None:
         """Wait until it is worth claiming again (``handled``: rows the last claim took).
