@@ -104,6 +104,8 @@ COMMANDS = {
     "lang": "lang",
     "new": "new",
     "my": "my_cases",
+    "unsubscribe": "unsubscribe",
+    "subscribe": "subscribe",
 }
 # the command list shown by Telegram clients (setMyCommands), per language
 COMMAND_MENU: dict[str, tuple[tuple[str, str], ...]] = {
@@ -114,6 +116,8 @@ COMMAND_MENU: dict[str, tuple[tuple[str, str], ...]] = {
         ("cancel", "取消当前填写"),
         ("help", "帮助"),
         ("lang", "切换语言 / Language"),
+        ("unsubscribe", "退订群发通知（本人事项的进度照常推送）"),
+        ("subscribe", "重新接收群发通知"),
     ),
     "en": (
         ("new", "File a new petition"),
@@ -122,6 +126,8 @@ COMMAND_MENU: dict[str, tuple[tuple[str, str], ...]] = {
         ("cancel", "Cancel the current form"),
         ("help", "Help"),
         ("lang", "Switch language / 语言"),
+        ("unsubscribe", "Stop broadcast notices (your own case updates still come)"),
+        ("subscribe", "Receive broadcast notices again"),
     ),
 }
 

@@ -52,6 +52,8 @@ async def test_set_webhook_registers_secret_updates_and_commands(fake: FakeTeleg
         "cancel",
         "help",
         "lang",
+        "unsubscribe",
+        "subscribe",
     }
     assert fake.commands["en"][0] == {"command": "new", "description": "File a new petition"}
     assert fake.commands[""] == fake.commands["zh"]  # the default list is Chinese

@@ -147,3 +147,10 @@ def test_direct_paths_take_the_common_updates() -> None:
     assert _plain_text(UPDATES["text"]) is not None
     assert _button_tap(UPDATES["callback_query"]) is not None
     assert _plain_text(UPDATES["command_help"]) is None  # commands carry entities
+
+
+@pytest.mark.parametrize("word", ["unsubscribe", "subscribe"])
+def test_broadcast_opt_commands_from_the_menu(word: str) -> None:
+    parsed = parse_update(text_update(20, f"/{word}"), BOT)
+    assert parsed.message is not None
+    assert (parsed.message.command, parsed.message.command_arg) == (word, "")
