@@ -18,14 +18,9 @@ async def insert_ignore(
     On PostgreSQL a conflicting insert waits for a concurrent uncommitted insert of the
     same key to finish, which is what makes de-duplication safe across processes.
     """
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = (
-        dialect.insert(table)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=conflict)
-        .returning(*table.primary_key.columns)
-    )
-    return (await conn.execute(stmt)).scalar_one_or_none()
+    key = tuple(c.name for c in table.primary_key.columns)
+    stmt = _insert_ignore(conn.dialect.name, table, tuple(conflict), key)
+    return (await conn.execute(stmt, values)).scalar_one_or_none()
 
 
 async def insert_ignore_many(
