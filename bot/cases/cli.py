@@ -41,8 +41,18 @@ def add_cli(sub: Any) -> None:
         p: argparse.ArgumentParser = cmds.add_parser(name, help=help_text)
         if name != "due":
             p.add_argument("number", help="tracking number, e.g. XF261121-048273-3")
-        if name not in ("show", "due", "note", "link", "edit"):
-            p.add_argument("--note", default="", help="a remark shown on the case timeline")
+        if name not in ("show", "due", "note", "edit"):
+            p.add_argument(
+                "--note",
+                default="",
+                help="internal note (staff only, never told to the petitioner)",
+            )
+        if name not in ("show", "due", "note", "edit", "flag", "reply"):
+            p.add_argument(
+                "--message",
+                default="",
+                help="告知内容: told to the petitioner with the notice and shown in their status",
+            )
         p.set_defaults(handler=handler)
         return p
 
@@ -70,9 +80,10 @@ def add_cli(sub: Any) -> None:
         text.add_argument("--text", help="the opinion text")
         text.add_argument("--text-file", help="read the opinion text from this UTF-8 file")
     command("close", "办结/终结: close the case", _action("close"))
-    p = command("note", "add a timeline note (internal unless --public)", _note)
+    p = command("note", "add an internal note (never told to the petitioner)", _note)
     p.add_argument("text", help="the note")
-    p.add_argument("--public", action="store_true", help="shown to the petitioner")
+    p = command("reply", "tell the petitioner something through their channel", _reply)
+    p.add_argument("text", help="the message (pushed, and shown in their status)")
     p = command("flag", "set or clear a staff flag (urgent, major_difficult, …)", _flag)
     p.add_argument("flag", choices=sorted(STAFF_SETTABLE), help="the flag")
     p.add_argument("--off", action="store_true", help="clear the flag instead of setting it")
@@ -121,20 +132,21 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 def _action(name: str) -> Handler:
     async def handler(svc: LifecycleService, args: argparse.Namespace) -> str:
         method: Callable[..., Awaitable[Change]] = getattr(svc, name)
-        return _changed(svc, await method(args.number, actor=args.actor, note=args.note))
+        change = await method(args.number, actor=args.actor, **_texts(args))
+        return _changed(svc, change)
 
     return handler
 
 
 async def _reject(svc: LifecycleService, args: argparse.Namespace) -> str:
     change = await svc.reject(
-        args.number, actor=args.actor, reason=args.reason, channel=args.channel, note=args.note
+        args.number, actor=args.actor, reason=args.reason, channel=args.channel, **_texts(args)
     )
     return _changed(svc, change)
 
 
 async def _transfer(svc: LifecycleService, args: argparse.Namespace) -> str:
-    change = await svc.transfer(args.number, actor=args.actor, to=args.to, note=args.note)
+    change = await svc.transfer(args.number, actor=args.actor, to=args.to, **_texts(args))
     return _changed(svc, change)
 
 
@@ -144,14 +156,14 @@ async def _assign(svc: LifecycleService, args: argparse.Namespace) -> str:
         actor=args.actor,
         department=args.department,
         co_departments=args.co,
-        note=args.note,
+        **_texts(args),
     )
     return _changed(svc, change)
 
 
 async def _extend(svc: LifecycleService, args: argparse.Namespace) -> str:
     change = await svc.extend(
-        args.number, actor=args.actor, reason=args.reason, days=args.days, note=args.note
+        args.number, actor=args.actor, reason=args.reason, days=args.days, **_texts(args)
     )
     return _changed(svc, change)
 
@@ -165,22 +177,31 @@ def _text(args: argparse.Namespace) -> str:
 
 async def _answer(svc: LifecycleService, args: argparse.Namespace) -> str:
     change = await svc.answer(
-        args.number, actor=args.actor, text=_text(args), outcome=args.outcome, note=args.note
+        args.number, actor=args.actor, text=_text(args), outcome=args.outcome, **_texts(args)
     )
     return _changed(svc, change)
 
 
 async def _decide(svc: LifecycleService, args: argparse.Namespace) -> str:
     change = await svc.decide_review(
-        args.number, actor=args.actor, text=_text(args), outcome=args.outcome, note=args.note
+        args.number, actor=args.actor, text=_text(args), outcome=args.outcome, **_texts(args)
     )
     return _changed(svc, change)
 
 
+def _texts(args: argparse.Namespace) -> dict[str, str]:
+    """An action's two texts: told to the petitioner, and the internal note."""
+    return {"message": args.message, "note": args.note}
+
+
 async def _note(svc: LifecycleService, args: argparse.Namespace) -> str:
-    await svc.note(args.number, actor=args.actor, text=args.text, public=args.public)
-    kind = "public" if args.public else "internal"
-    return f"{format_tracking_no((await svc.get(args.number)).tracking_no)}: {kind} note added"
+    await svc.note(args.number, actor=args.actor, text=args.text)
+    return f"{format_tracking_no((await svc.get(args.number)).tracking_no)}: internal note added"
+
+
+async def _reply(svc: LifecycleService, args: argparse.Namespace) -> str:
+    change = await svc.reply(args.number, actor=args.actor, text=args.text, note=args.note)
+    return _changed(svc, change)
 
 
 async def _flag(svc: LifecycleService, args: argparse.Namespace) -> str:
@@ -205,7 +226,8 @@ async def _edit(svc: LifecycleService, args: argparse.Namespace) -> str:
 
 
 async def _link(svc: LifecycleService, args: argparse.Namespace) -> str:
-    return _changed(svc, await svc.link(args.number, args.primary, actor=args.actor))
+    change = await svc.link(args.number, args.primary, actor=args.actor, **_texts(args))
+    return _changed(svc, change)
 
 
 async def _show(svc: LifecycleService, args: argparse.Namespace) -> str:
@@ -281,7 +303,8 @@ def _detail(svc: LifecycleService, detail: CaseDetail) -> str:
     lines.append("timeline:")
     for e in detail.events:
         flag = "" if e.public else " (internal)"
-        text = e.note
+        told = f"told the petitioner: {e.message}" if e.message else ""
+        text = "  ".join(t for t in (told, e.note) if t)
         if e.kind == "flags_changed" and e.data:
             changed = [f"+{f}" for f in e.data.get("added", [])]
             changed += [f"-{f}" for f in e.data.get("removed", [])]

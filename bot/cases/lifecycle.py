@@ -1,10 +1,11 @@
 """The case state machine (信访工作条例): transitions as data, each one a single transaction.
 
 Every transition, in the caller's transaction: the case row changes, an event is added to
-the case timeline (actor, time, note, public flag), and a push to the petitioner is written
-to the outbox (their channel, their language). Cases linked to a primary case share its
-handling: a transition on any case of the group is applied to the primary and mirrored on
-every linked case, each with its own event and its own push.
+the case timeline (actor, time, public flag, and two texts that are never confused: the
+``message`` the petitioner is told and the internal ``note`` only staff ever see), and a push
+to the petitioner is written to the outbox (their channel, their language). Cases linked
+to a primary case share its handling: a transition on any case of the group is applied to
+the primary and mirrored on every linked case, each with its own event and its own push.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ OUTCOMES = ("supported", "explained", "not_supported")  # 支持 / 解释说明 
 RATINGS = ("satisfied", "basically_satisfied", "dissatisfied")  # 满意 / 基本满意 / 不满意
 MAX_TEXT = 20_000
 MAX_COMMENT = 1_000
+MAX_MESSAGE = 2_000  # what staff tell the petitioner with an action (as a staff reply)
 
 FOLLOWUP = "followup"  # outbox kind of the 回访 follow-up, scheduled after an answer
 ANSWERS = ("answer", "decide_review", "decide_recheck")  # each schedules a follow-up
@@ -76,7 +78,8 @@ TRANSITIONS: Mapping[str, Rule] = {
         {"rejected", "transferred", "answered", "reviewed", "rechecked"}, "closed", "push.closed"
     ),
     "rate": _rule({"answered", "reviewed", "rechecked", "closed"}, None, shared=False),
-    "note": _rule(ALL_STATUSES, None, shared=False, public=False),
+    "note": _rule(ALL_STATUSES, None, shared=False, public=False),  # internal only
+    "reply": _rule(ALL_STATUSES, None, "push.staff_reply", shared=False),  # told to the citizen
     # a newly registered duplicate joins the handling of an earlier case of the same matter
     "link": _rule({"submitted", "transferred", "accepted"}, None, "push.linked", shared=False),
 }
@@ -162,9 +165,14 @@ class Lifecycle:
         actor: str,
         now: datetime,
         note: str = "",
+        message: str = "",
         **data: Any,
     ) -> Change:
-        """Perform ``action`` on a case, in the caller's transaction; raises LifecycleError."""
+        """Perform ``action`` on a case, in the caller's transaction; raises LifecycleError.
+
+        ``message`` (告知内容) goes to the petitioner with the push and in their status
+        answers; ``note`` is internal and never leaves the staff side.
+        """
         rule = TRANSITIONS.get(action)
         if rule is None:
             raise LifecycleError(f"unknown action {action!r} (known: {', '.join(ACTIONS)})")
@@ -175,13 +183,18 @@ class Lifecycle:
             case = await self._load(conn, case.linked_to)  # the group is handled on its primary
         if case.status not in rule.sources:
             raise TransitionError(case.tracking_no, case.status, action)
-        note = note.strip()
+        note = note.strip()[:MAX_TEXT]
+        message = message.strip()
+        if len(message) > MAX_MESSAGE:
+            raise LifecycleError(f"message is too long ({len(message)} > {MAX_MESSAGE} characters)")
         if action == "note":
-            return await self._note(conn, case, actor, now, note, bool(data.get("public", False)))
+            return await self._note(conn, case, actor, now, note)
+        if action == "reply":
+            return await self._reply(conn, case, actor, now, note, message)
         if action == "rate":
             return await self._rate(conn, case, actor, now, note, data)
         if action == "link":
-            return await self._link(conn, case, actor, now, note, data)
+            return await self._link(conn, case, actor, now, note, message, data)
         values, params, event_data = self._plan(case, action, now, data)
         assert rule.target is not None
         values["status"] = rule.target
@@ -200,11 +213,12 @@ class Lifecycle:
                 actor=actor,
                 kind=action,
                 note=note,
+                message=message,
                 public=rule.public,
                 data={**event_data, **extra} or None,
             )
-            if rule.push is not None:
-                pushes += await self._push(conn, member, rule.push, now, params)
+            if rule.push is not None or message:
+                pushes += await self._push(conn, member, rule.push, now, params, message)
             if action in ANSWERS:
                 await self._schedule_followup(conn, member, action, now, params.get("until"))
         after = await self._load(conn, case_id)
@@ -329,14 +343,32 @@ class Lifecycle:
         actor: str,
         now: datetime,
         note: str,
-        public: bool,
     ) -> Change:
+        """An internal note: staff only, never pushed nor shown to the petitioner."""
         if not note:
             raise LifecycleError("a note needs text")
         await cases.add_event(
-            conn, case.id, at=now, actor=actor, kind="note", note=note[:MAX_TEXT], public=public
+            conn, case.id, at=now, actor=actor, kind="note", note=note, public=False
         )
         return Change(case, "note", 0, (case.tracking_no,))
+
+    async def _reply(
+        self,
+        conn: AsyncConnection,
+        case: CaseRow,
+        actor: str,
+        now: datetime,
+        note: str,
+        message: str,
+    ) -> Change:
+        """A message from staff to the petitioner: pushed and shown in their status."""
+        if not message:
+            raise LifecycleError("message is required")
+        await cases.add_event(
+            conn, case.id, at=now, actor=actor, kind="reply", note=note, message=message
+        )
+        pushes = await self._push(conn, case, None, now, {}, message)
+        return Change(case, "reply", pushes, (case.tracking_no,))
 
     async def _rate(
         self,
@@ -375,6 +407,7 @@ class Lifecycle:
         actor: str,
         now: datetime,
         note: str,
+        message: str,
         data: Mapping[str, Any],
     ) -> Change:
         """Link ``case`` (and cases linked to it) under a primary case: one handling."""
@@ -414,10 +447,11 @@ class Lifecycle:
                 actor=actor,
                 kind="link",
                 note=note,
+                message=message,
                 public=True,
                 data={"primary": primary.tracking_no},
             )
-            pushes += await self._push(conn, member, "push.linked", now, params)
+            pushes += await self._push(conn, member, "push.linked", now, params, message)
         await cases.add_event(
             conn,
             primary.id,
@@ -446,14 +480,27 @@ class Lifecycle:
         self,
         conn: AsyncConnection,
         case: CaseRow,
-        key: str,
+        key: str | None,
         now: datetime,
         params: Mapping[str, Any],
+        message: str = "",
     ) -> int:
-        """Write one push for ``case``'s petitioner, in their language; returns 1."""
+        """Write one push for ``case``'s petitioner, in their language; returns 1.
+
+        The push is the action's text (``key``), followed by what staff wrote for the
+        petitioner (``message``); an action without a push of its own sends the message
+        alone, as a staff reply.
+        """
         contact = await contacts.get(conn, case.contact_id)
         lang = contact.lang if contact.lang in self.texts.by_lang else "zh"
-        text = self.texts.get(lang, key, **self._format(case, lang, params))
+        values = self._format(case, lang, params)
+        if key is None or key == "push.staff_reply":
+            key = "push.staff_reply"
+            text = self.texts.get(lang, key, text=message, **values)
+        else:
+            text = self.texts.get(lang, key, **values)
+            if message:
+                text = self.texts.get(lang, "push.with_message", push=text, message=message)
         await self.enqueue(
             conn,
             contact_id=contact.id,
@@ -467,15 +514,19 @@ class Lifecycle:
         return 1
 
     def describe(self, event: Any, case: CaseRow, lang: str) -> str:
-        """A timeline event as the petitioner reads it in a status answer, dated."""
+        """A timeline event as the petitioner reads it in a status answer, dated.
+
+        Only the event's kind, its data and its ``message`` are used: the internal note
+        is never read here.
+        """
         lang = lang if lang in self.texts.by_lang else "zh"
         kind = str(event.kind)
         data: Mapping[str, Any] = event.data or {}
-        note = str(event.note or "").strip()
+        message = str(event.message or "").strip()
         if not self.texts.has(f"progress.{kind}"):
-            text = note or self.texts.get(lang, f"status.{case.status}")
-        elif kind == "note":
-            text = self.texts.get(lang, "progress.note", note=note)
+            text = message or self.texts.get(lang, f"status.{case.status}")
+        elif kind in ("note", "reply"):
+            text = self.texts.get(lang, f"progress.{kind}", message=message)
         else:
             params: dict[str, Any] = {}
             if kind in ("accept", "assign", "extend", "request_review", "request_recheck"):
@@ -493,8 +544,8 @@ class Lifecycle:
                 params["primary"] = format_tracking_no(str(data.get("primary") or ""))
             values = self._format(case, lang, params)
             text = self.texts.get(lang, f"progress.{kind}", **values)
-            if note:
-                text = self.texts.get(lang, "progress.with_note", event=text, note=note)
+            if message:
+                text = self.texts.get(lang, "progress.with_message", event=text, message=message)
         return self.texts.get(lang, "progress.line", date=self._date(event.at), event=text)
 
     def followup_at(self, now: datetime) -> datetime | None:

@@ -90,7 +90,7 @@ async def view_for_verified(
 
     The latest progress is the newest public timeline event of any kind (accepted,
     assigned, extended with its new date, answered, …), worded by ``describe``; without
-    it, only a staff note's text can be shown.
+    it, only what staff wrote for the petitioner (never an internal note) can be shown.
     """
     last = await cases.last_public_event(conn, case.id)
     if last is None:
@@ -98,7 +98,7 @@ async def view_for_verified(
     elif describe is not None:
         progress = describe(last, case)
     else:
-        progress = last.note
+        progress = last.message
     return CaseView(
         tracking_no=case.tracking_no,
         status=case.status,

@@ -174,20 +174,35 @@ class LifecycleService:
         self.registrar = Registrar(config, self.tz)
 
     # ------------------------------------------------------------------ staff actions
+    # Each action takes two texts: ``message`` is told to the petitioner (pushed with the
+    # action's notice and shown in their status answers), ``note`` is internal.
 
-    async def accept(self, tracking_no: str, *, actor: str, note: str = "") -> Change:
+    async def accept(
+        self, tracking_no: str, *, actor: str, note: str = "", message: str = ""
+    ) -> Change:
         """受理."""
-        return await self._do(tracking_no, "accept", actor, note)
+        return await self._do(tracking_no, "accept", actor, note, message)
 
     async def reject(
-        self, tracking_no: str, *, actor: str, reason: str, channel: str, note: str = ""
+        self,
+        tracking_no: str,
+        *,
+        actor: str,
+        reason: str,
+        channel: str,
+        note: str = "",
+        message: str = "",
     ) -> Change:
         """不予受理, with the reason and the proper channel to go to."""
-        return await self._do(tracking_no, "reject", actor, note, reason=reason, channel=channel)
+        return await self._do(
+            tracking_no, "reject", actor, note, message, reason=reason, channel=channel
+        )
 
-    async def transfer(self, tracking_no: str, *, actor: str, to: str, note: str = "") -> Change:
+    async def transfer(
+        self, tracking_no: str, *, actor: str, to: str, note: str = "", message: str = ""
+    ) -> Change:
         """转送 to the competent organ."""
-        return await self._do(tracking_no, "transfer", actor, note, to=to)
+        return await self._do(tracking_no, "transfer", actor, note, message, to=to)
 
     async def assign(
         self,
@@ -197,6 +212,7 @@ class LifecycleService:
         department: str = "",
         co_departments: Sequence[str] | None = None,
         note: str = "",
+        message: str = "",
     ) -> Change:
         """交办 to a department (default: the routed one) with optional co-departments."""
         if not department:
@@ -210,48 +226,80 @@ class LifecycleService:
             "assign",
             actor,
             note,
+            message,
             department=department,
             co_departments=list(co_departments or ()),
         )
 
-    async def start(self, tracking_no: str, *, actor: str, note: str = "") -> Change:
+    async def start(
+        self, tracking_no: str, *, actor: str, note: str = "", message: str = ""
+    ) -> Change:
         """办理中."""
-        return await self._do(tracking_no, "start", actor, note)
+        return await self._do(tracking_no, "start", actor, note, message)
 
     async def extend(
-        self, tracking_no: str, *, actor: str, reason: str, days: int, note: str = ""
+        self,
+        tracking_no: str,
+        *,
+        actor: str,
+        reason: str,
+        days: int,
+        note: str = "",
+        message: str = "",
     ) -> Change:
         """延期 by ``days`` (within the configured limits), with the reason told to the citizen."""
-        return await self._do(tracking_no, "extend", actor, note, reason=reason, days=days)
+        return await self._do(tracking_no, "extend", actor, note, message, reason=reason, days=days)
 
     async def answer(
-        self, tracking_no: str, *, actor: str, text: str, outcome: str, note: str = ""
+        self,
+        tracking_no: str,
+        *,
+        actor: str,
+        text: str,
+        outcome: str,
+        note: str = "",
+        message: str = "",
     ) -> Change:
         """答复: the written opinion (支持 / 解释说明 / 不予支持)."""
-        return await self._do(tracking_no, "answer", actor, note, text=text, outcome=outcome)
+        return await self._do(
+            tracking_no, "answer", actor, note, message, text=text, outcome=outcome
+        )
 
     async def decide_review(
-        self, tracking_no: str, *, actor: str, text: str, outcome: str, note: str = ""
+        self,
+        tracking_no: str,
+        *,
+        actor: str,
+        text: str,
+        outcome: str,
+        note: str = "",
+        message: str = "",
     ) -> Change:
         """复查 or 复核 decision, whichever the case is waiting for."""
         case = await self.get(tracking_no)
         action = "decide_recheck" if case.status == "recheck_requested" else "decide_review"
-        return await self._do(tracking_no, action, actor, note, text=text, outcome=outcome)
+        return await self._do(tracking_no, action, actor, note, message, text=text, outcome=outcome)
 
-    async def close(self, tracking_no: str, *, actor: str, note: str = "") -> Change:
-        """办结 / 终结."""
-        return await self._do(tracking_no, "close", actor, note)
-
-    async def note(
-        self, tracking_no: str, *, actor: str, text: str, public: bool = False
+    async def close(
+        self, tracking_no: str, *, actor: str, note: str = "", message: str = ""
     ) -> Change:
-        """A timeline note; internal (never shown nor pushed) unless ``public``."""
-        return await self._do(tracking_no, "note", actor, text, public=public)
+        """办结 / 终结."""
+        return await self._do(tracking_no, "close", actor, note, message)
 
-    async def link(self, tracking_no: str, primary: str, *, actor: str, note: str = "") -> Change:
+    async def note(self, tracking_no: str, *, actor: str, text: str) -> Change:
+        """An internal note on the timeline: staff only, never pushed nor shown to citizens."""
+        return await self._do(tracking_no, "note", actor, text)
+
+    async def reply(self, tracking_no: str, *, actor: str, text: str, note: str = "") -> Change:
+        """A message to the petitioner: pushed through their channel, shown in their status."""
+        return await self._do(tracking_no, "reply", actor, note, text)
+
+    async def link(
+        self, tracking_no: str, primary: str, *, actor: str, note: str = "", message: str = ""
+    ) -> Change:
         """Handle ``tracking_no`` together with the earlier case ``primary``."""
         primary_case = await self.get(primary)
-        return await self._do(tracking_no, "link", actor, note, primary_id=primary_case.id)
+        return await self._do(tracking_no, "link", actor, note, message, primary_id=primary_case.id)
 
     async def rate(
         self, tracking_no: str, *, rating: str, comment: str = "", actor: str = "citizen"
@@ -444,11 +492,13 @@ class LifecycleService:
     # ------------------------------------------------------------------ helpers
 
     async def _do(
-        self, tracking_no: str, action: str, actor: str, note: str, **data: Any
+        self, tracking_no: str, action: str, actor: str, note: str, message: str = "", **data: Any
     ) -> Change:
         async with self.db.transaction() as conn:
             case = await self._find(conn, tracking_no)
-            return await self._apply(conn, case.id, action, actor, self.clock(), note, **data)
+            return await self._apply(
+                conn, case.id, action, actor, self.clock(), note, message=message, **data
+            )
 
     async def _apply(
         self,
@@ -458,11 +508,13 @@ class LifecycleService:
         actor: str,
         now: datetime,
         note: str = "",
+        *,
+        message: str = "",
         **data: Any,
     ) -> Change:
         """One transition, then the flags it may change (links, the citizen's new text)."""
         change = await self.lifecycle.apply(
-            conn, case_id, action, actor=actor, now=now, note=note, **data
+            conn, case_id, action, actor=actor, now=now, note=note, message=message, **data
         )
         if action in FLAG_INPUTS:
             await self._refresh_group(conn, change.case, now, cause=action)

@@ -25,14 +25,11 @@ from bot.cases.clocks import DeadlineState
 from bot.cases.flags import FIRST_PETITION, STAFF_SETTABLE
 from bot.cases.lifecycle import OUTCOMES, Change, LifecycleError, allowed_actions
 from bot.cases.service import LifecycleService
-from bot.cases.tracking import format_tracking_no, parse_tracking_no
+from bot.cases.tracking import parse_tracking_no
 from bot.dialogs.texts import Texts
 from bot.logging import mask_text
-from bot.messages import Reply
 from bot.staff.access import AccessDenied, Permission, StaffMember
 from bot.storage import cases as case_store
-from bot.storage import contacts
-from bot.storage import outbox as outbox_store
 from bot.storage import staff as staff_store
 from bot.storage.case_query import (
     CaseFilter,
@@ -325,11 +322,14 @@ class Casework:
                 await self._visible(conn, member, primary)  # both cases must be in scope
         number = case.tracking_no
         actor = member.actor
+        # two texts, never confused: what the petitioner is told, and the internal note
         note = _text(params, "note", required=False)
+        told = {"note": note, "message": _text(params, "message", limit=MAX_REPLY, required=False)}
         svc = self.lifecycle
         try:
             if action == "reply":
-                change = await self._reply(case, member, _text(params, "text", limit=MAX_REPLY))
+                text = _text(params, "text", limit=MAX_REPLY)
+                change = await svc.reply(number, actor=actor, text=text, note=note)
             elif action == "flag":
                 flag = str(params.get("flag") or "")
                 if flag not in STAFF_SETTABLE:
@@ -337,22 +337,17 @@ class Casework:
                 await svc.set_flag(number, flag, actor=actor, on=bool(params.get("on", True)))
                 change = Change(await svc.get(number), "flag", 0, (number,))
             elif action == "note":
-                change = await svc.note(
-                    number,
-                    actor=actor,
-                    text=_text(params, "text"),
-                    public=bool(params.get("public", False)),
-                )
+                change = await svc.note(number, actor=actor, text=_text(params, "text"))
             elif action == "reject":
                 change = await svc.reject(
                     number,
                     actor=actor,
                     reason=_text(params, "reason"),
                     channel=_text(params, "channel"),
-                    note=note,
+                    **told,
                 )
             elif action == "transfer":
-                change = await svc.transfer(number, actor=actor, to=_text(params, "to"), note=note)
+                change = await svc.transfer(number, actor=actor, to=_text(params, "to"), **told)
             elif action == "assign":
                 co = params.get("co_departments")
                 change = await svc.assign(
@@ -360,7 +355,7 @@ class Casework:
                     actor=actor,
                     department=str(params.get("department") or ""),
                     co_departments=[str(c) for c in co] if isinstance(co, list) else None,
-                    note=note,
+                    **told,
                 )
             elif action == "extend":
                 change = await svc.extend(
@@ -368,7 +363,7 @@ class Casework:
                     actor=actor,
                     reason=_text(params, "reason"),
                     days=_days(params),
-                    note=note,
+                    **told,
                 )
             elif action in ("answer", "decide"):
                 outcome = str(params.get("outcome") or "")
@@ -376,12 +371,12 @@ class Casework:
                     raise ActionError(f"outcome is one of {', '.join(OUTCOMES)}")
                 method = svc.answer if action == "answer" else svc.decide_review
                 change = await method(
-                    number, actor=actor, text=_text(params, "text"), outcome=outcome, note=note
+                    number, actor=actor, text=_text(params, "text"), outcome=outcome, **told
                 )
             elif action == "link":
-                change = await svc.link(number, str(params["primary"]), actor=actor, note=note)
-            else:  # accept, start, close: no parameters but the note
-                change = await getattr(svc, action)(number, actor=actor, note=note)
+                change = await svc.link(number, str(params["primary"]), actor=actor, **told)
+            else:  # accept, start, close: no parameters but the two texts
+                change = await getattr(svc, action)(number, actor=actor, **told)
         except LifecycleError as exc:
             conflict = "cannot" in str(exc) or exc.__class__.__name__ == "TransitionError"
             raise ActionError(str(exc), conflict=conflict) from exc
@@ -394,30 +389,6 @@ class Casework:
             detail={k: v for k, v in params.items() if k in ("outcome", "department", "flag")},
         )
         return change
-
-    async def _reply(self, case: CaseRow, member: StaffMember, text: str) -> Change:
-        """Push free text to the petitioner through their channel; a public timeline event."""
-        now = self.clock()
-        async with self.db.transaction() as conn:
-            contact = await contacts.get(conn, case.contact_id)
-            lang = contact.lang if contact.lang in self.texts.by_lang else "zh"
-            body = self.texts.get(
-                lang, "push.staff_reply", number=format_tracking_no(case.tracking_no), text=text
-            )
-            await outbox_store.enqueue(
-                conn,
-                contact_id=contact.id,
-                address=contact.address,
-                reply=Reply(body),
-                now=now,
-                kind="push",
-                case_id=case.id,
-                template={"key": "push.staff_reply", "tracking_no": case.tracking_no},
-            )
-            await case_store.add_event(
-                conn, case.id, at=now, actor=member.actor, kind="reply", note=text, public=True
-            )
-        return Change(case, "reply", 1, (case.tracking_no,))
 
     # ------------------------------------------------------------------ dashboard
 

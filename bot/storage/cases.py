@@ -140,13 +140,22 @@ async def add_event(
     actor: str,
     kind: str,
     note: str = "",
+    message: str = "",
     public: bool = True,
     data: dict[str, Any] | None = None,
 ) -> None:
-    """Append an event to a case's timeline."""
+    """Append an event to a case's timeline: ``message`` is what the petitioner was told,
+    ``note`` is internal (staff only, never shown to a citizen)."""
     await conn.execute(
         insert(case_events).values(
-            case_id=case_id, at=at, actor=actor, kind=kind, note=note, public=public, data=data
+            case_id=case_id,
+            at=at,
+            actor=actor,
+            kind=kind,
+            message=message,
+            note=note,
+            public=public,
+            data=data,
         )
     )
 

@@ -192,8 +192,11 @@ case_events = Table(
     Column("at", UTCDateTime(), nullable=False),
     Column("actor", String(64), nullable=False),  # "citizen", "system", or a staff login
     Column("kind", String(32), nullable=False),
+    # what the petitioner was told (告知内容: pushed, and shown in their status answers)
+    Column("message", Text, nullable=False, server_default=""),
+    # staff-side text (internal notes, a citizen's own rating comment): never shown to citizens
     Column("note", Text, nullable=False, server_default=""),
-    Column("public", Boolean, nullable=False, server_default="1"),  # shown to the citizen
+    Column("public", Boolean, nullable=False, server_default="1"),  # on the citizen's timeline
     Column("data", Json, nullable=True),
     Index("ix_case_events_case", "case_id", "id"),
 )

@@ -125,6 +125,7 @@ def detail_out(view: StaffCaseView) -> m.CaseDetailOut:
             at=_utc(e.at),
             actor=e.actor,
             kind=e.kind,
+            message=e.message or "",
             note=e.note or "",
             public=bool(e.public),
             data=e.data if isinstance(e.data, dict) else None,
@@ -548,10 +549,10 @@ _ACTION_SUMMARIES = {
     "answer": "Answer (答复) with a written opinion",
     "decide": "Decide a review or re-check request (复查 / 复核)",
     "close": "Close (办结 / 终结)",
-    "note": "Add a note (internal unless public)",
+    "note": "Add an internal note (never shown to the petitioner)",
     "flag": "Set or clear a staff flag",
     "link": "Link to an earlier case of the same matter",
-    "reply": "Reply to the petitioner through their channel",
+    "reply": "Tell the petitioner something, through their channel (shown in their status)",
 }
 
 ROUTES: list[Route] = [

@@ -219,7 +219,8 @@ class EventOut(Out):
     at: AwareDatetime
     actor: str
     kind: str
-    note: str
+    message: str = Field(description="What the petitioner was told (pushed, in their status)")
+    note: str = Field(description="Internal note: staff only, never shown to the petitioner")
     public: bool
     data: dict[str, Any] | None
 
@@ -283,9 +284,19 @@ class ActionResult(Out):
 
 
 class NoteOnly(Body):
-    """An action without parameters but an optional internal note."""
+    """An action's two optional texts: what the petitioner is told, and an internal note."""
 
-    note: str = Field(default="", max_length=MAX_NOTE, description="Internal note")
+    message: str = Field(
+        default="",
+        max_length=MAX_REPLY,
+        description="告知内容: told to the petitioner with the action's notice and shown in "
+        "their status answers",
+    )
+    note: str = Field(
+        default="",
+        max_length=MAX_NOTE,
+        description="Internal note: staff only, never pushed nor shown to the petitioner",
+    )
 
 
 class AcceptBody(NoteOnly):
@@ -344,10 +355,9 @@ class DecideBody(AnswerBody):
 
 
 class NoteBody(Body):
-    """An internal note (``public`` true: shown on the petitioner's timeline)."""
+    """An internal note: staff only, never pushed nor shown to the petitioner."""
 
     text: str = Field(min_length=1, max_length=MAX_TEXT, pattern=NOT_BLANK)
-    public: bool = False
 
 
 class FlagBody(Body):
@@ -364,9 +374,14 @@ class LinkBody(NoteOnly):
 
 
 class ReplyBody(Body):
-    """Free text pushed to the petitioner through their channel."""
+    """Free text told to the petitioner: pushed through their channel, shown in their status."""
 
     text: str = Field(min_length=1, max_length=MAX_REPLY, pattern=NOT_BLANK)
+    note: str = Field(
+        default="",
+        max_length=MAX_NOTE,
+        description="Internal note: staff only, never pushed nor shown to the petitioner",
+    )
 
 
 ACTION_BODIES: dict[str, type[Body]] = {

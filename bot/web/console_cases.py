@@ -261,13 +261,12 @@ def _params(action: str, form: Any) -> dict[str, Any]:
         params[name] = str(form.get(name, ""))
     if action == "assign":
         params["co_departments"] = [str(v) for v in form.getall("co_departments", []) if v]
-    if action == "note":
-        params["public"] = form.get("public") == "on"
     if action == "flag":
         params["on"] = form.get("on") == "1"
-    note = str(form.get("note", "")).strip()
-    if note:
-        params["note"] = note
+    for text in ("message", "note"):  # told to the petitioner / internal
+        value = str(form.get(text, "")).strip()
+        if value:
+            params[text] = value
     return params
 
 

@@ -35,6 +35,8 @@ PASSWORD = "a long staff passphrase"
 BROADCAST = "【通知】本周六上午信访接待日改在区行政服务中心三楼。"
 REPLY = "您好，您反映的欠薪问题已转人社局核实，请保持电话畅通。"
 ANSWER = "经核实，某某建筑公司已于本周支付拖欠工资。"
+TOLD = "请您保存好工资条和考勤记录，以便核实。"
+INTERNAL = "内部：该工地另有20余人欠薪，注意防范聚集。"
 
 
 def add_staff(server: Server, login: str, *args: str) -> None:
@@ -162,8 +164,12 @@ async def test_staff_work_a_petition_in_the_browser(
             await expect(page.locator("h1")).to_contain_text(shown)
             await expect(page.locator("#fields")).to_contain_text(ANSWERS_ZH["request"])
             await shot(page, "case")
-            await act(page, "accept")
+            # the two texts of an action: what the petitioner is told, and the internal note
+            await act(page, "accept", {"message": TOLD, "note": INTERNAL})
             await expect(page.locator("#case-status")).to_have_text("已受理")
+            await expect(page.locator("#timeline div.told")).to_contain_text(TOLD)
+            await expect(page.locator("#timeline div.note")).to_contain_text(INTERNAL)
+            await shot(page, "case-accepted")
             await act(page, "assign", {"department": "330106-rsj"})
             await expect(page.locator("#department")).to_contain_text("人力资源和社会保障局")
             await act(page, "answer", {"outcome": "supported", "text": ANSWER})
@@ -173,6 +179,8 @@ async def test_staff_work_a_petition_in_the_browser(
             await shot(page, "case-answered")
             await citizen.wait_for(REPLY)
             await citizen.wait_for(ANSWER)
+            await citizen.wait_for(TOLD)
+            assert "注意防范" not in await citizen.inbox()
 
             # broadcast to the petitioner of this case and watch it finish
             await page.click("nav >> text=群发消息")

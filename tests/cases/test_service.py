@@ -328,8 +328,8 @@ async def test_status_lookup_shows_the_latest_public_event_of_any_kind(
     assert await progress(5) == (
         "最新进展：2026-11-26 办理期限延长至 2027-02-11，理由：需要调取企业账目"
     )
-    await svc.note(number, actor="staff:li", text="已约谈企业负责人", public=True)
-    assert await progress(6) == "最新进展：2026-11-26 已约谈企业负责人"
+    await svc.reply(number, actor="staff:li", text="已约谈企业负责人", note="内部：企业态度消极")
+    assert await progress(6) == "最新进展：2026-11-26 工作人员回复：已约谈企业负责人"
     await svc.answer(number, actor="staff:li", text="已责令企业支付。", outcome="supported")
     assert await progress(7) == "最新进展：2026-11-26 已出具处理意见（支持）"
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import insert, inspect, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -25,7 +25,8 @@ from bot.storage.migrate import (
     head_revision,
     upgrade,
 )
-from bot.storage.tables import in_metadata, metadata
+from bot.storage.tables import case_events, in_metadata, metadata
+from tests.cases.lifecycle_support import make_case
 from tests.conftest import _create_pg_database, _drop_pg_database
 
 NOW = datetime(2026, 11, 23, 1, 30, tzinfo=UTC)
@@ -116,3 +117,42 @@ async def test_failed_migration_leaves_nothing_behind(empty_db: Database) -> Non
     assert await current_revision(empty_db) is None
     async with empty_db.read() as conn:
         assert await conn.run_sync(_tables) == {"outbox"}
+
+
+async def test_0007_keeps_transition_notes_internal(empty_db: Database) -> None:
+    """Notes written before 0007 were labelled internal: they stay internal. Only staff
+    replies and notes explicitly made public were written for the citizen."""
+    await upgrade(empty_db, "0006")
+    case_id = await make_case(empty_db, NOW)
+    old = [
+        ("accept", "注意稳控，该户曾越级上访", True),
+        ("reply", "请补充材料", True),
+        ("note", "已电话联系信访人", True),
+        ("note", "内部研判：风险较高", False),
+    ]
+    async with empty_db.transaction() as conn:
+        for kind, note, public in old:
+            await conn.execute(
+                insert(case_events).values(
+                    case_id=case_id, at=NOW, actor="staff:li", kind=kind, note=note, public=public
+                )
+            )
+    await upgrade(empty_db)
+    async with empty_db.read() as conn:
+        rows = (
+            await conn.execute(
+                select(case_events.c.kind, case_events.c.message, case_events.c.note)
+                .where(case_events.c.kind != "submitted")
+                .order_by(case_events.c.id)
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("accept", "", "注意稳控，该户曾越级上访"),
+        ("reply", "请补充材料", ""),
+        ("note", "已电话联系信访人", ""),
+        ("note", "", "内部研判：风险较高"),
+    ]
+    await downgrade(empty_db, "0006")
+    async with empty_db.read() as conn:
+        notes = (await conn.execute(select(case_events.c.note).order_by(case_events.c.id))).all()
+    assert [r[0] for r in notes] == [note for _, note, _ in old]
