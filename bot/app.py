@@ -16,9 +16,7 @@ from bot.channels import telegram, terminal, wechat
 from bot.channels import web as webchat
 from bot.channels.base import Channel
 from bot.channels.mailbox import MailboxChannel
-from bot.dialogs.engine import EngineConfig
-from bot.dialogs.form import load_forms
-from bot.dialogs.texts import load_texts
+from bot.dialogs.engine import EngineConfig, load_engine_config
 from bot.intake import Intake
 from bot.logging import get_logger
 from bot.metrics import OUTBOX_ROWS, REGISTRY
@@ -81,16 +79,14 @@ class Services:
 
 def build_services(settings: Settings) -> Services:
     """Load and validate configuration, then build the services (no I/O on the database)."""
-    forms = load_forms(settings.config_dir)
-    texts = load_texts(settings.config_dir)
-    engine = EngineConfig(
-        forms=forms,
-        texts=texts,
+    engine = load_engine_config(
+        settings.config_dir,
         draft_ttl=settings.draft_ttl,
         lookup_limit=settings.lookup_limit,
         lookup_window=settings.lookup_window,
         max_text_len=settings.max_text_len,
     )
+    texts = engine.texts
     db = Database(settings.effective_database_url)
     case_config = load_case_config(settings.config_dir)
     lifecycle = LifecycleService(db, case_config, texts, timezone=settings.timezone)

@@ -287,38 +287,67 @@ class Intake:
             )
             # the engine keeps only our attachment id; the platform reference stays here
             return Event(
-                kind="attachment", attachment=replace(msg.attachment, media_ref=str(att_id))
+                kind="attachment",
+                attachment=replace(msg.attachment, media_ref=str(att_id)),
+                lang_hint=msg.lang_hint,
             )
         if msg.location is not None:
-            return Event(kind="location", location=msg.location)
+            return Event(kind="location", location=msg.location, lang_hint=msg.lang_hint)
         if msg.command or msg.event == "subscribe":
             return Event(
-                kind="command", command=msg.command or "start", command_arg=msg.command_arg
+                kind="command",
+                command=msg.command or "start",
+                command_arg=msg.command_arg,
+                lang_hint=msg.lang_hint,
             )
-        return Event(kind="text", text=msg.text)
+        return Event(kind="text", text=msg.text, tap=msg.tap, lang_hint=msg.lang_hint)
 
     async def _resolve(
         self, conn: AsyncConnection, contact: Contact, effect: Effect, now: datetime
     ) -> Resolution:
-        if effect.kind == "submit":
-            assert effect.submission is not None
-            enrich = self.lifecycle.registrar.enrich if self.lifecycle else None
-            tracking_no = await create_case(
-                conn, contact=contact, submission=effect.submission, now=now, enrich=enrich
-            )
-            CASES_SUBMITTED.labels(contact.address.channel).inc()
-            log.info("case.submitted", channel=contact.address.channel, tracking_no=tracking_no)
-            return Resolution(effect="submit", tracking_no=tracking_no)
-        if effect.kind in ("rate", "request_review"):
-            return await self._citizen_action(conn, contact, effect, now)
-        if effect.kind == "broadcast_opt":
-            await contacts.set_broadcast_opt_out(conn, contact.id, effect.opt_out)
-            outcome = "unsubscribed" if effect.opt_out else "subscribed"
-            return Resolution(effect="broadcast_opt", outcome=outcome)
-        if effect.kind == "list_cases":
-            own = await cases.for_contact(conn, contact.id)
-            views = [await view_for_owner(conn, c, self._progress(contact)) for c in own]
-            return Resolution(effect="list_cases", cases=tuple(views))
+        resolver = {
+            "submit": self._submit,
+            "rate": self._citizen_action,
+            "request_review": self._citizen_action,
+            "broadcast_opt": self._broadcast_opt,
+            "list_cases": self._list_cases,
+            "lookup_case": self._lookup_case,
+        }[effect.kind]
+        return await resolver(conn, contact, effect, now)
+
+    async def _submit(
+        self, conn: AsyncConnection, contact: Contact, effect: Effect, now: datetime
+    ) -> Resolution:
+        """A confirmed petition becomes a case."""
+        assert effect.submission is not None
+        enrich = self.lifecycle.registrar.enrich if self.lifecycle else None
+        tracking_no = await create_case(
+            conn, contact=contact, submission=effect.submission, now=now, enrich=enrich
+        )
+        CASES_SUBMITTED.labels(contact.address.channel).inc()
+        log.info("case.submitted", channel=contact.address.channel, tracking_no=tracking_no)
+        return Resolution(effect="submit", tracking_no=tracking_no)
+
+    async def _broadcast_opt(
+        self, conn: AsyncConnection, contact: Contact, effect: Effect, now: datetime
+    ) -> Resolution:
+        """退订 / 订阅 of broadcasts."""
+        await contacts.set_broadcast_opt_out(conn, contact.id, effect.opt_out)
+        outcome = "unsubscribed" if effect.opt_out else "subscribed"
+        return Resolution(effect="broadcast_opt", outcome=outcome)
+
+    async def _list_cases(
+        self, conn: AsyncConnection, contact: Contact, effect: Effect, now: datetime
+    ) -> Resolution:
+        """我的事项."""
+        own = await cases.for_contact(conn, contact.id)
+        views = [await view_for_owner(conn, c, self._progress(contact)) for c in own]
+        return Resolution(effect="list_cases", cases=tuple(views))
+
+    async def _lookup_case(
+        self, conn: AsyncConnection, contact: Contact, effect: Effect, now: datetime
+    ) -> Resolution:
+        """A status query by tracking number (someone else's needs the phone digits)."""
         case = await cases.by_tracking_no(conn, effect.tracking_no)
         if case is None:
             return Resolution(effect="lookup_case", outcome="not_found")
@@ -360,9 +389,18 @@ class Intake:
             )
         else:
             done = await self.lifecycle.request_review_for_contact(
-                conn, contact.id, stage=effect.stage, tracking_no=effect.tracking_no, now=now
+                conn,
+                contact.id,
+                stage=effect.stage,
+                tracking_no=effect.tracking_no,
+                reason=effect.reason,
+                confirmed=effect.confirmed,
+                now=now,
             )
         log.info("case.citizen_action", action=effect.kind, outcome=done.outcome)
+        candidates = [
+            await view_for_owner(conn, c, self._progress(contact)) for c in done.candidates
+        ]
         return Resolution(
             effect=effect.kind,
             outcome=done.outcome,
@@ -370,6 +408,7 @@ class Intake:
             date=done.date,
             rating=effect.rating,
             stage=done.stage or effect.stage,
+            candidates=tuple(candidates),
         )
 
 

@@ -60,6 +60,7 @@ class InboundMessage:
     command: str = ""  # a platform-level command: "start", "help", "status", "cancel", ...
     command_arg: str = ""
     event: str = ""  # "subscribe" | "unsubscribe" | "" for plain messages
+    tap: str = ""  # a button tap: the Reply.ask of the question the button belonged to
     lang_hint: str = ""  # the platform's language code, if any
     raw: dict[str, Any] = field(default_factory=dict)  # small, PII-free platform extras
 
@@ -78,10 +79,17 @@ class Reply:
 
     text: str
     choices: tuple[Choice, ...] = ()
+    ask: str = ""  # the question these choices belong to (a tap names it; see Event.tap)
 
     def to_json(self) -> dict[str, Any]:
         """Serialise for storage (inbound reply cache, outbox payload)."""
-        return {"text": self.text, "choices": [[c.value, c.label] for c in self.choices]}
+        out: dict[str, Any] = {
+            "text": self.text,
+            "choices": [[c.value, c.label] for c in self.choices],
+        }
+        if self.ask:
+            out["ask"] = self.ask
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Reply:
@@ -89,6 +97,7 @@ class Reply:
         return cls(
             text=str(data["text"]),
             choices=tuple(Choice(str(v), str(lbl)) for v, lbl in data.get("choices", [])),
+            ask=str(data.get("ask") or ""),
         )
 
 

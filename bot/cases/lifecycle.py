@@ -217,7 +217,9 @@ class Lifecycle:
                 public=rule.public,
                 data={**event_data, **extra} or None,
             )
-            if rule.push is not None or message:
+            # a citizen's own review request is acknowledged in their conversation
+            told_already = action in REOPENS and actor == "citizen"
+            if (rule.push is not None and not told_already) or message:
                 pushes += await self._push(conn, member, rule.push, now, params, message)
             if action in ANSWERS:
                 await self._schedule_followup(conn, member, action, now, params.get("until"))

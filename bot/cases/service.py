@@ -133,10 +133,13 @@ class CaseDetail:
 class CitizenAction:
     """What became of a citizen's rating or review request (for the dialog engine)."""
 
-    outcome: str  # "rated" | "requested" | "none" | "window_closed"
+    # "rated" | "requested" | "confirm" (described, not filed) | "already" (under review)
+    # | "choose" (several cases fit) | "none" | "window_closed"
+    outcome: str
     tracking_no: str = ""
-    date: str = ""  # the decision deadline, or the day the window closed
+    date: str = ""  # the decision deadline, the last day to ask, or the day it closed
     stage: str = ""  # "review" | "recheck"
+    candidates: tuple[CaseRow, ...] = ()  # "choose": the cases the citizen picks from
 
 
 class LifecycleService:
@@ -452,12 +455,16 @@ class LifecycleService:
         tracking_no: str,
         now: datetime,
     ) -> CitizenAction:
-        """A citizen's rating, in intake's transaction: their named or latest answered case."""
+        """A citizen's rating, in intake's transaction: the case they name, else their only
+        answered case; with several, they choose."""
         if rating not in RATINGS:
             raise LifecycleError(f"rating must be one of {', '.join(RATINGS)}")
-        case = await self._own_case(conn, contact_id, tracking_no, RATABLE)
-        if case is None:
+        fitting = await self._own_cases(conn, contact_id, tracking_no, RATABLE)
+        if not fitting:
             return CitizenAction("none")
+        if len(fitting) > 1:
+            return CitizenAction("choose", candidates=tuple(fitting))
+        case = fitting[0]
         await self._apply(conn, case.id, "rate", "citizen", now, rating=rating, comment=comment)
         return CitizenAction("rated", case.tracking_no)
 
@@ -469,25 +476,43 @@ class LifecycleService:
         stage: str,
         tracking_no: str,
         now: datetime,
+        reason: str = "",
+        confirmed: bool = True,
     ) -> CitizenAction:
-        """A citizen's 复查 ("review") or 复核 ("recheck") request, in intake's transaction."""
+        """A citizen's 复查 ("review") or 复核 ("recheck") request, in intake's transaction.
+
+        Unconfirmed, it only says which case it would be filed on and until when it may
+        be (outcome "confirm"); confirmed, it is filed with the citizen's reason.
+        """
         status = "reviewed" if stage == "recheck" else "answered"
-        case = await self._own_case(conn, contact_id, tracking_no, (status,))
-        if case is None:
+        waiting = ("review_requested", "recheck_requested")
+        fitting = await self._own_cases(conn, contact_id, tracking_no, (status,))
+        if not fitting:
+            pending = await self._own_cases(conn, contact_id, tracking_no, waiting)
+            if pending:
+                case = await self._primary(conn, pending[0])
+                return CitizenAction("already", case.tracking_no, self._day(case.due_at), stage)
             return CitizenAction("none", stage=stage)
-        if case.linked_to is not None:
-            primary = await cases.by_id(conn, case.linked_to)
-            if primary is not None:
-                case = primary
+        if len(fitting) > 1:
+            return CitizenAction("choose", stage=stage, candidates=tuple(fitting))
+        case = await self._primary(conn, fitting[0])
         until = case.request_until
         if until is None or now > until:
-            day = until.astimezone(self.tz).date().isoformat() if until else ""
-            return CitizenAction("window_closed", case.tracking_no, day, stage)
+            return CitizenAction("window_closed", case.tracking_no, self._day(until), stage)
+        if not confirmed:
+            return CitizenAction("confirm", case.tracking_no, self._day(until), stage)
         action = "request_recheck" if stage == "recheck" else "request_review"
-        change = await self._apply(conn, case.id, action, "citizen", now)
-        due = change.case.due_at
-        day = due.astimezone(self.tz).date().isoformat() if due else ""
-        return CitizenAction("requested", case.tracking_no, day, stage)
+        change = await self._apply(conn, case.id, action, "citizen", now, reason=reason)
+        return CitizenAction("requested", case.tracking_no, self._day(change.case.due_at), stage)
+
+    def _day(self, when: datetime | None) -> str:
+        return when.astimezone(self.tz).date().isoformat() if when else ""
+
+    async def _primary(self, conn: AsyncConnection, case: CaseRow) -> CaseRow:
+        """The case a linked group is handled on."""
+        if case.linked_to is None:
+            return case
+        return await cases.by_id(conn, case.linked_to) or case
 
     # ------------------------------------------------------------------ helpers
 
@@ -538,18 +563,16 @@ class LifecycleService:
             raise LifecycleError(f"no case {format_tracking_no(parsed.canonical)}")
         return case
 
-    async def _own_case(
+    async def _own_cases(
         self, conn: AsyncConnection, contact_id: int, tracking_no: str, statuses: Sequence[str]
-    ) -> CaseRow | None:
-        """The citizen's case named by ``tracking_no``, else their latest in ``statuses``."""
+    ) -> list[CaseRow]:
+        """The citizen's case named by ``tracking_no`` if it is in ``statuses``, else all
+        their cases in ``statuses``, newest first."""
         own = await cases.for_contact(conn, contact_id, limit=50)
         if tracking_no:
             parsed = parse_tracking_no(tracking_no)
             own = [c for c in own if c.tracking_no == parsed.canonical]
-        for case in own:  # newest first
-            if case.status in statuses:
-                return case
-        return None
+        return [c for c in own if c.status in statuses]
 
 
 LEGAL_STATUSES = ("none", "litigation", "arbitration", "admin_review", "judged")

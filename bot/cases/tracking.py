@@ -85,6 +85,21 @@ def parse_tracking_no(text: str) -> ParsedNumber:
     return ParsedNumber("valid", PREFIX + digits)
 
 
+# "XF" followed by digits and the separators people type inside a number, anywhere in a text
+_IN_TEXT = re.compile(r"XF[\s\-_.·—–~/]*\d(?:[\d\s\-_.·—–~/]*\d)?")
+
+
+def find_tracking_no(text: str) -> tuple[ParsedNumber, str]:
+    """The first ``XF…`` number anywhere in a sentence ("帮我查一下 XF261121-…"), and the
+    text around it with the number taken out; (none, text) when there is no such number."""
+    folded = unicodedata.normalize("NFKC", text)
+    m = _IN_TEXT.search(folded.upper())
+    if m is None:
+        return ParsedNumber("none"), text
+    rest = (folded[: m.start()] + " " + folded[m.end() :]).strip()
+    return parse_tracking_no(m.group(0)), rest
+
+
 def looks_like_tracking_no(text: str) -> bool:
     """True when the text is a tracking number attempt (valid or mistyped)."""
     return parse_tracking_no(text).outcome != "none"

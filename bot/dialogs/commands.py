@@ -11,7 +11,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
-from bot.cases.tracking import parse_tracking_no
+from bot.cases.tracking import find_tracking_no, parse_tracking_no
 from bot.dialogs.validators import normalize_token
 
 Intent = Literal[
@@ -201,6 +201,12 @@ def is_new_word(text: str) -> bool:
     return _lookup(NEW_WORDS, normalize_token(text))
 
 
+def starts_petition(text: str) -> bool:
+    """True for a message that opens with words that start a petition ("我要投诉村委会…")."""
+    token = normalize_token(text).replace(" ", "")
+    return any(token.startswith(w.replace(" ", "")) for w in NEW_WORDS if len(w) >= 2)
+
+
 def is_skip(text: str) -> bool:
     """True for "跳过" / "skip" and the like."""
     return _lookup(SKIP_WORDS, normalize_token(text).lstrip("/"))
@@ -237,11 +243,20 @@ RATING_WORDS: tuple[tuple[str, str], ...] = (
     ("满意", "satisfied"),
 )
 REVIEW_WORDS: dict[str, tuple[str, ...]] = {
-    "review": ("申请复查", "复查申请", "我要复查", "要求复查", "request review", "review"),
+    "review": (
+        "申请复查",
+        "复查申请",
+        "我要复查",
+        "我要申请复查",
+        "要求复查",
+        "request review",
+        "review",
+    ),
     "recheck": (
         "申请复核",
         "复核申请",
         "我要复核",
+        "我要申请复核",
         "要求复核",
         "request re-examination",
         "request recheck",
@@ -264,32 +279,41 @@ class CitizenAction:
     comment: str = ""
     stage: str = ""  # review | recheck
     tracking_no: str = ""  # canonical, when the citizen named the case
+    reason: str = ""  # why a review is asked for ("申请复查，修路的钱还是要村民出")
+
+
+def _rest(text: str, folded: str, word: str) -> tuple[str, str]:
+    """(tracking number named anywhere in what follows ``word``, the remaining words);
+    the words keep what the citizen typed (full-width punctuation) when NFKC folding did
+    not change the length."""
+    original = text.strip()
+    rest = (original if len(original) == len(folded) else folded)[len(word) :]
+    number, words = find_tracking_no(rest)
+    if number.outcome == "none":
+        number = parse_tracking_no(rest)
+        words = "" if number.outcome != "none" else rest
+    canonical = number.canonical if number.outcome == "valid" else ""
+    return canonical, words.strip().strip(_COMMENT_SEPARATORS).strip()[:MAX_COMMENT_CHARS]
 
 
 def parse_citizen_action(text: str) -> CitizenAction | None:
-    """A rating ("不满意，处理太慢") or a review request ("申请复查 XF…") in a whole message."""
+    """A rating ("不满意，处理太慢 XF…") or a review request with its reason ("申请复查，修路的钱
+    还是要村民出") at the start of a message; the case it names, anywhere in it."""
     folded = unicodedata.normalize("NFKC", text).strip()
     lowered = folded.casefold()
     for stage, words in _REVIEW_LONGEST_FIRST:
         for word in words:
             if not lowered.startswith(word):
                 continue
-            rest = folded[len(word) :].strip().lstrip(":：").strip()
-            if not rest:
-                return CitizenAction("request_review", stage=stage)
-            parsed = parse_tracking_no(rest)
-            if parsed.outcome == "valid":
-                return CitizenAction("request_review", stage=stage, tracking_no=parsed.canonical)
-            return None
+            if word.isascii() and lowered[len(word) : len(word) + 1].isalnum():
+                continue
+            number, reason = _rest(text, folded, word)
+            return CitizenAction("request_review", stage=stage, tracking_no=number, reason=reason)
     for word, rating in RATING_WORDS:
         if not lowered.startswith(word):
             continue
-        original = text.strip()
-        # the comment keeps what the citizen typed (full-width punctuation) when NFKC
-        # folding did not change the length
-        rest = (original if len(original) == len(folded) else folded)[len(word) :]
-        if word.isascii() and rest[:1].isalnum():
+        if word.isascii() and lowered[len(word) : len(word) + 1].isalnum():
             return None  # "satisfiedly" is not "satisfied"
-        comment = rest.strip().lstrip(_COMMENT_SEPARATORS).strip()
-        return CitizenAction("rate", rating=rating, comment=comment[:MAX_COMMENT_CHARS])
+        number, comment = _rest(text, folded, word)
+        return CitizenAction("rate", rating=rating, comment=comment, tracking_no=number)
     return None

@@ -24,6 +24,12 @@ Schema of a form file (every human text is a mapping with ``zh`` and ``en``)::
             aliases: [建议]
             note: {zh: ..., en: ...} # told to the citizen when this choice is picked
         when: {field: appeal_type, in: [suggestion, accusation]}
+        role: name                   # what the field is to the rest of the system (ROLES)
+        pii: true                    # personal data: masked for roles without access
+        group: contact               # asked together with the other fields of the group
+        ask: false                   # not a question of its own (attachments: sent any time)
+    groups:                          # one question for several fields, when none is answered
+      contact: {prompt: {zh: ..., en: ...}}
 
 Conditions are structured data, never evaluated code: ``{field: f, eq|ne: v}``,
 ``{field: f, in|not_in: [..]}``, ``{field: f, gte|gt|lte|lt: n}``,
@@ -41,22 +47,34 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import read_mapping
+from bot.dialogs.extract import Gazetteer
+from bot.dialogs.kinds import KINDS
 from bot.dialogs.validators import normalize_token
 
-KINDS = frozenset(
+# What a field is to the code outside the form (story filling, registration): each role
+# at most once per form. ``check-config`` refuses a form without REQUIRED_ROLES.
+ROLES = frozenset(
     {
-        "choice",  # one of ``choices`` (or of ``source``)
-        "yesno",  # yes / no
-        "text",  # one message of free text
-        "longtext",  # several messages appended until "完成/done"
-        "phone",  # mainland mobile number
-        "place",  # free text or a shared location
-        "integer",  # a count, digits or Chinese numerals
-        "names",  # up to ``max_items`` names
-        "tracking_no",  # an earlier tracking number
-        "attachments",  # collect attachments until "完成/done"
+        "appeal_type",
+        "anonymous",
+        "name",
+        "phone",
+        "address",
+        "region",
+        "incident_place",
+        "category",
+        "respondent",
+        "request",
+        "facts",
+        "people_count",
+        "representatives",
+        "legal_status",
+        "reported_before",
+        "earlier_tracking_no",
+        "attachments",
     }
 )
+REQUIRED_ROLES = frozenset({"appeal_type", "name", "phone", "region", "category", "request"})
 LANGS = ("zh", "en")
 SOURCES = ("regions", "categories")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -78,6 +96,11 @@ _FIELD_KEYS = frozenset(
         "source",
         "choices",
         "when",
+        "role",
+        "pii",
+        "searchable",
+        "group",
+        "ask",
     }
 )
 
@@ -195,6 +218,11 @@ class FieldDef:
     max_value: int = 100_000
     max_items: int = 5
     source: str = ""
+    role: str = ""
+    pii: bool = False
+    searchable: bool = False
+    group: str = ""
+    ask: bool = True  # False: never asked on its own (attachments come at any step)
 
     def applies(self, answers: Mapping[str, Any]) -> bool:
         """True when this field is asked given the earlier ``answers``."""
@@ -216,6 +244,7 @@ class Form:
     version: int
     title: I18n
     fields: tuple[FieldDef, ...]
+    groups: Mapping[str, I18n] = field(default_factory=dict)  # group -> its prompt
 
     def field(self, name: str) -> FieldDef | None:
         """The field called ``name``, if the form has one."""
@@ -223,6 +252,19 @@ class Form:
             if f.name == name:
                 return f
         return None
+
+    def by_role(self, role: str) -> FieldDef | None:
+        """The field that plays ``role`` (see ROLES), if the form has one."""
+        for f in self.fields:
+            if f.role == role:
+                return f
+        return None
+
+    def group_of(self, f: FieldDef) -> list[FieldDef]:
+        """The fields asked together with ``f`` (just ``f`` when it has no group)."""
+        if not f.group:
+            return [f]
+        return [g for g in self.fields if g.group == f.group]
 
     def applicable(self, answers: Mapping[str, Any]) -> list[FieldDef]:
         """Fields asked for these answers, in order (conditions see earlier answers only)."""
@@ -248,6 +290,19 @@ class FormRegistry:
     def get(self, form_id: str, version: int) -> Form | None:
         """One exact form version, or None when it is no longer configured."""
         return self.forms.get((form_id, version))
+
+    @functools.cached_property
+    def gazetteer(self) -> Gazetteer:
+        """Districts and subjects with every word that names them, for story extraction."""
+
+        def entries(items: tuple[ChoiceDef, ...], skip: tuple[str, ...] = ()) -> tuple:  # type: ignore[type-arg]
+            return tuple(
+                (c.value, (c.label.zh, c.label.en, *c.aliases))
+                for c in items
+                if c.value not in skip
+            )
+
+        return Gazetteer(entries(self.regions, ("outside",)), entries(self.categories, ("other",)))
 
     def category_label(self, code: str, lang: str) -> str:
         """A category's label for display; the code itself when unknown."""
@@ -447,6 +502,17 @@ def _field(
     max_items = _int(fwhere, raw, "max_items", 5)
     if max_items < 1:
         raise FormError(f"{fwhere}: max_items must be at least 1")
+    role = raw.get("role", "")
+    if role and role not in ROLES:
+        raise FormError(f"{fwhere}: unknown role {role!r} (known: {', '.join(sorted(ROLES))})")
+    flags = {}
+    for key, default in (("pii", False), ("searchable", False), ("ask", True)):
+        flags[key] = raw.get(key, default)
+        if not isinstance(flags[key], bool):
+            raise FormError(f"{fwhere}: '{key}' must be true or false")
+    group = raw.get("group", "")
+    if not isinstance(group, str) or (group and not _NAME.match(group)):
+        raise FormError(f"{fwhere}: 'group' must be a lower-case identifier")
     return FieldDef(
         name=name,
         kind=str(kind),
@@ -462,6 +528,11 @@ def _field(
         max_value=max_value,
         max_items=max_items,
         source=str(source or ""),
+        role=str(role),
+        pii=flags["pii"],
+        searchable=flags["searchable"],
+        group=group,
+        ask=flags["ask"],
     )
 
 
@@ -481,14 +552,34 @@ def parse_form(
     if not isinstance(raw_fields, list) or not raw_fields:
         raise FormError(f"{where}: 'fields' must be a non-empty list")
     fields: dict[str, FieldDef] = {}
+    roles: dict[str, str] = {}
     for raw in raw_fields:
         f = _field(where, raw, fields, catalogues)
         fields[f.name] = f
+        if f.role:
+            if f.role in roles:
+                raise FormError(
+                    f"{where}: role {f.role!r} given to {roles[f.role]!r} and {f.name!r}"
+                )
+            roles[f.role] = f.name
+    raw_groups = data.get("groups", {})
+    if not isinstance(raw_groups, Mapping):
+        raise FormError(f"{where}: 'groups' must be a mapping")
+    groups = {
+        str(g): _req_i18n(f"{where}: group {g!r}", "prompt", (v or {}).get("prompt"))
+        for g, v in raw_groups.items()
+    }
+    used = {f.group for f in fields.values() if f.group}
+    if used != set(groups):
+        raise FormError(
+            f"{where}: groups used by fields {sorted(used)} and defined {sorted(groups)} differ"
+        )
     return Form(
         id=form_id,
         version=version,
         title=_req_i18n(where, "title", data.get("title")),
         fields=tuple(fields.values()),
+        groups=groups,
     )
 
 

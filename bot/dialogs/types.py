@@ -41,11 +41,15 @@ class Resolution:
     case: CaseView | None = None
     cases: tuple[CaseView, ...] = ()  # for "list_cases"
     tracking_no: str = ""  # for "submit": the number of the new case
-    # for "rate": "rated" | "none"; for "request_review": "requested" | "window_closed" | "none"
+    # for "rate": "rated" | "none" | "choose"; for "request_review": "requested" | "confirm"
+    # (not filed yet: the citizen confirms) | "already" (under review) | "window_closed"
+    # | "none" | "choose"
     # for "broadcast_opt": "unsubscribed" | "subscribed"
     date: str = ""  # "request_review": the decision deadline, or the day the window closed
     rating: str = ""  # "rate": the rating recorded
     stage: str = ""  # "request_review": "review" (复查) or "recheck" (复核)
+    # "choose": several cases fit a rating or review request; the citizen picks one
+    candidates: tuple[CaseView, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +63,8 @@ class Event:
     command: str = ""  # platform command: start, help, status, cancel, lang, my_cases, new
     command_arg: str = ""
     resolution: Resolution | None = None
+    tap: str = ""  # a button tap: the question (Reply.ask) the button belonged to
+    lang_hint: str = ""  # the platform's language (Telegram language_code, Accept-Language)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +89,8 @@ class Effect:
     rating: str = ""  # "rate": satisfied | basically_satisfied | dissatisfied
     comment: str = ""  # "rate": the citizen's optional comment
     stage: str = ""  # "request_review": "review" (复查) or "recheck" (复核)
+    reason: str = ""  # "request_review": the citizen's reason
+    confirmed: bool = False  # "request_review": file it (False: only check and describe)
     opt_out: bool = False  # "broadcast_opt": True for 退订, False for 订阅
 
 

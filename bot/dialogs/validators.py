@@ -1,4 +1,4 @@
-"""Pure parsers for what citizens type on phones: choices, phone numbers, counts, names.
+"""Pure helpers for what citizens type on phones: folding, choices, names, free text.
 
 Each parser returns a value or raises :class:`Invalid` whose ``key`` names the texts entry
 that explains, in the citizen's language, why the answer was refused.
@@ -13,36 +13,8 @@ from typing import Any, Protocol
 
 _TRAILING_PUNCT = " \t.,;:!?~。，、；：！？…·"
 _CHOICE_NUMBER = re.compile(r"^[(\[]?(\d{1,3})[)\].、]?$")
-_PHONE_SEPARATORS = re.compile(r"[\s\-()（）.·]+")
-_PHONE = re.compile(r"^1[3-9]\d{9}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
 _NAME_SPLIT = re.compile(r"[\s,;，、；/|]+")
-_CN_DIGITS = {
-    "零": 0,
-    "〇": 0,
-    "一": 1,
-    "壹": 1,
-    "二": 2,
-    "两": 2,
-    "貳": 2,
-    "贰": 2,
-    "三": 3,
-    "叁": 3,
-    "四": 4,
-    "肆": 4,
-    "五": 5,
-    "伍": 5,
-    "六": 6,
-    "陆": 6,
-    "七": 7,
-    "柒": 7,
-    "八": 8,
-    "捌": 8,
-    "九": 9,
-    "玖": 9,
-}
-_CN_UNITS = {"十": 10, "拾": 10, "百": 100, "佰": 100, "千": 1000, "仟": 1000}
-_COUNT_SUFFIXES = ("多人", "余人", "人", "个人", "个", "位", "名", "people", "persons", "person")
 
 
 class Invalid(ValueError):
@@ -82,13 +54,17 @@ def clean_text(text: str) -> str:
     return _CONTROL.sub("", text).strip()
 
 
-def match_choice(text: str, choices: Sequence[HasTokens]) -> int | None:
-    """Index of the choice ``text`` selects: by number (1, １, "1."), label, alias or value."""
+def match_choice(text: str, choices: Sequence[HasTokens], *, numbers: bool = True) -> int | None:
+    """Index of the choice ``text`` selects: by number (1, １, "1."; unless ``numbers`` is
+    false: then the understanding layer has read numbers against what was shown), label,
+    alias or value."""
     token = normalize_token(text)
     if not token:
         return None
     m = _CHOICE_NUMBER.match(token)
     if m:
+        if not numbers:
+            return None
         n = int(m.group(1))
         return n - 1 if 1 <= n <= len(choices) else None
     for i, choice in enumerate(choices):
@@ -99,69 +75,6 @@ def match_choice(text: str, choices: Sequence[HasTokens]) -> int | None:
         if compact in choice.compact_tokens():
             return i
     return None
-
-
-def parse_phone(text: str) -> str:
-    """A mainland mobile number normalised to 11 digits; accepts +86/0086/86 and separators."""
-    # Numbers copied from a phone's contacts often carry invisible bidi or zero-width marks
-    # (Unicode format characters, category Cf): they are not part of the number.
-    visible = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
-    compact = _PHONE_SEPARATORS.sub("", unicodedata.normalize("NFKC", visible))
-    for prefix in ("+86", "0086", "86"):
-        if compact.startswith(prefix) and len(compact) == len(prefix) + 11:
-            compact = compact[len(prefix) :]
-            break
-    if compact and (not compact.isascii() or not compact.isdigit()):
-        raise Invalid("invalid.phone_chars")
-    if not _PHONE.match(compact):
-        raise Invalid("invalid.phone")
-    return compact
-
-
-def _chinese_number(text: str) -> int | None:
-    if not text or any(ch not in _CN_DIGITS and ch not in _CN_UNITS and ch != "万" for ch in text):
-        return None
-    total = 0
-    if "万" in text:
-        high, _, low = text.partition("万")
-        high_value = _chinese_number(high) if high else 1
-        low_value = _chinese_number(low) if low else 0
-        if high_value is None or low_value is None:
-            return None
-        return high_value * 10_000 + low_value
-    section = 0
-    digit: int | None = None
-    for ch in text:
-        if ch in _CN_DIGITS:
-            if digit is not None and digit != 0:
-                return None  # two digits in a row ("二三") is not a number
-            digit = _CN_DIGITS[ch]
-        else:
-            unit = _CN_UNITS[ch]
-            section += (digit if digit is not None else 1) * unit
-            digit = None
-    total = section + (digit or 0)
-    return total
-
-
-def parse_count(text: str, lo: int, hi: int) -> int:
-    """A number of people: "5", "５", "五", "十二人", "12 people"."""
-    token = normalize_token(text).replace(" ", "")
-    for suffix in _COUNT_SUFFIXES:
-        if token.endswith(suffix) and len(token) > len(suffix):
-            token = token[: -len(suffix)]
-            break
-    token = token.removeprefix("共").removeprefix("约")
-    value: int | None
-    if token.isascii() and token.isdigit():
-        value = int(token) if len(token) <= 9 else None
-    else:
-        value = _chinese_number(token)
-    if value is None:
-        raise Invalid("invalid.integer")
-    if not lo <= value <= hi:
-        raise Invalid("invalid.integer_range", min=lo, max=hi)
-    return value
 
 
 def parse_names(text: str, max_items: int, max_len: int) -> list[str]:

@@ -9,9 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.cases.tracking import new_tracking_no
-from bot.dialogs.engine import EngineConfig, step
-from bot.dialogs.form import load_forms
-from bot.dialogs.texts import load_texts
+from bot.dialogs.engine import EngineConfig, load_engine_config, step
 from bot.dialogs.types import CaseView, Effect, Event, Resolution, StepResult
 from bot.messages import Attachment, Location, Reply
 
@@ -21,7 +19,7 @@ START = "2026-11-21T09:00:00+08:00"
 
 def make_config(config_dir: Path = CONFIG_DIR, **overrides: Any) -> EngineConfig:
     """An engine configuration from the shipped config files."""
-    return EngineConfig(forms=load_forms(config_dir), texts=load_texts(config_dir), **overrides)
+    return load_engine_config(config_dir, **overrides)
 
 
 @dataclass
@@ -103,11 +101,17 @@ class FakeStore:
             statuses: tuple[str, ...] = ("answered", "reviewed", "rechecked", "closed")
         else:
             statuses = ("reviewed",) if effect.stage == "recheck" else ("answered",)
-        for number, case in reversed(self.cases.items()):
-            if not case.owner or case.view.status not in statuses:
-                continue
-            if effect.tracking_no and number != effect.tracking_no:
-                continue
+        fitting = [
+            (number, case)
+            for number, case in reversed(self.cases.items())
+            if case.owner
+            and case.view.status in statuses
+            and (not effect.tracking_no or number == effect.tracking_no)
+        ]
+        if len(fitting) > 1:
+            views = tuple(case.view for _, case in fitting)
+            return Resolution(effect.kind, "choose", stage=effect.stage, candidates=views)
+        for number, case in fitting:
             if effect.kind == "rate":
                 return Resolution("rate", "rated", tracking_no=number, rating=effect.rating)
             last_day = case.view.due_date
@@ -117,6 +121,14 @@ class FakeStore:
                     "window_closed",
                     tracking_no=number,
                     date=last_day,
+                    stage=effect.stage,
+                )
+            if not effect.confirmed:  # described first; filed once the citizen confirms
+                return Resolution(
+                    "request_review",
+                    "confirm",
+                    tracking_no=number,
+                    date=last_day or now.date().isoformat(),
                     stage=effect.stage,
                 )
             case.view = replace(case.view, status=f"{effect.stage}_requested")
@@ -199,7 +211,7 @@ class Conversation:
                 eff["tracking_no"] = result.effect.tracking_no
             if result.effect.verify_digits:
                 eff["verify_digits"] = result.effect.verify_digits
-            for name in ("rating", "comment", "stage"):
+            for name in ("rating", "comment", "stage", "reason", "confirmed"):
                 if getattr(result.effect, name):
                     eff[name] = getattr(result.effect, name)
             if result.effect.kind == "broadcast_opt":

@@ -24,22 +24,16 @@ PATH = [
     "新建",
     "检举控告",
     "否",
-    "张三",
-    "13812345678",
-    "杭州市西湖区文三路1号",
-    "西湖",
-    "某小区",
+    "张三，13812345678，杭州市西湖区文三路1号",  # the contact question asks for all three
+    "西湖区某小区",  # the place question asks for district and place
     "环境",
     "某化工厂",
-    "请求依法查处偷排",
-    "该厂夜间向河道偷排废水。",
-    "完成",
+    "请求依法查处偷排。该厂夜间向河道偷排废水。",  # request and facts together
     "6",
     "甲、乙",
     "诉讼中",
     "是",
     "XF261121-048273-3",
-    "完成",
 ]
 COMMAND_TEXTS = [
     "帮助",
@@ -121,7 +115,10 @@ def test_every_command_at_every_step(cfg: EngineConfig) -> None:
             draft_before = state["draft"] if state else None
             draft_after = result.state["draft"]
             if text in ("取消", "cancel"):
-                assert draft_after is None
+                if draft_before and draft_before["answers"]:  # answers are not lost at once
+                    assert draft_after is not None and result.state["await"]["kind"] == "cancel"
+                    result = _run(cfg, result.state, Event("text", text="1"))
+                assert result.state["draft"] is None
             elif draft_before is not None:
                 assert draft_after is not None, text
                 assert draft_after["answers"].keys() <= draft_before["answers"].keys() | {
@@ -225,7 +222,7 @@ def test_submission_contract(cfg: EngineConfig) -> None:
     result = step(cfg, state, Event("text", text="确认提交"), NOW)
     assert result.effect is not None and result.effect.submission is not None
     sub = result.effect.submission
-    assert (sub.form_id, sub.form_version, sub.lang) == ("intake", 1, "zh")
+    assert (sub.form_id, sub.form_version, sub.lang) == ("intake", 2, "zh")
     assert sub.answers["phone"] == "13812345678"
     assert sub.answers["people_count"] == 6
     assert sub.answers["representatives"] == ["甲", "乙"]
@@ -253,18 +250,18 @@ def test_people_count_change_drops_representatives(cfg: EngineConfig) -> None:
 
 def test_draft_pinned_to_its_form_version(cfg: EngineConfig, tmp_path: Path) -> None:
     shutil.copytree(CONFIG_DIR, tmp_path / "config")
-    v1 = tmp_path / "config" / "forms" / "intake.yaml"
-    v2_text = v1.read_text(encoding="utf-8").replace("version: 1", "version: 2", 1)
-    (tmp_path / "config" / "forms" / "intake_v2.yaml").write_text(v2_text, encoding="utf-8")
+    v2 = tmp_path / "config" / "forms" / "intake_v2.yaml"
+    v3_text = v2.read_text(encoding="utf-8").replace("version: 2", "version: 3", 1)
+    (tmp_path / "config" / "forms" / "intake_v3.yaml").write_text(v3_text, encoding="utf-8")
     both = make_config(tmp_path / "config")
     state = _run(cfg, None, Event("text", text="新建")).state
     state = _run(both, state, Event("text", text="咨询")).state
-    assert state["draft"]["version"] == 1  # still on the version it started with
-    assert _run(both, None, Event("text", text="新建")).state["draft"]["version"] == 2
-    v1.unlink()
-    only_v2 = make_config(tmp_path / "config")
-    result = _run(only_v2, state, Event("text", text="张三"))
-    assert result.state["draft"]["version"] == 2
+    assert state["draft"]["version"] == 2  # still on the version it started with
+    assert _run(both, None, Event("text", text="新建")).state["draft"]["version"] == 3
+    v2.unlink()
+    only_v3 = make_config(tmp_path / "config")
+    result = _run(only_v3, state, Event("text", text="张三"))
+    assert result.state["draft"]["version"] == 3
     assert result.state["draft"]["answers"] == {}
     assert "登记表已经更新" in result.replies[0].text
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.dialogs.form import FormError, load_forms
+from bot.dialogs.form import REQUIRED_ROLES, FormError, load_forms
 from bot.dialogs.texts import load_texts
 
 from .harness import CONFIG_DIR
@@ -41,7 +41,9 @@ def test_shipped_config_loads() -> None:
         "legal_status", "reported_before", "earlier_tracking_no", "attachments",
     ]  # fmt: skip
     assert 12 <= len(registry.categories) <= 15
-    assert registry.get("intake", 1) is form
+    assert registry.get("intake", 2) is form
+    assert registry.get("intake", 1) is not None  # kept: drafts started on it finish on it
+    assert {f.role for f in form.fields} >= REQUIRED_ROLES
     assert registry.get("intake", 99) is None
     load_texts(CONFIG_DIR)
 

@@ -1,0 +1,323 @@
+"""What a citizen's story says: phone, name, address, 事发地, subject, request, type. Pure.
+
+A careful clerk reads "我叫张三，电话13812345678，住在杭州市西湖区留下街道杨家牌楼村12号。
+我们村里的路坏了三年了……希望政府帮忙把路修好。" and writes down the name, the phone, the
+address, the district (from the address: the matter is local), the subject (路 → 建议类) and
+the request (the sentence starting at 希望). :func:`extract` does the same with the cues of
+config/understanding.yaml and the regions and categories of config. It only reports what
+the text states: a number after "老板的电话" is not the petitioner's, "王大爷" is no name.
+Phone numbers are read by ``phonenumbers`` (mobiles, landlines, +852/+853/+886, abroad),
+Chinese numerals by ``cn2an``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cn2an
+import phonenumbers
+
+from bot.dialogs.vocabulary import Vocabulary, fold
+
+_SENTENCE_END = "。！？!?\n；;"
+_ENGLISH_END = re.compile(r"[.!?;\n](?:\s|$)")
+_CLAUSE_END = _SENTENCE_END + "，,、：:"
+_CJK = re.compile(r"[\u3400-\u9fff]")
+# Chinese digits read one by one, as people dictate phone numbers ("幺三八…")
+_SPOKEN_DIGITS = str.maketrans("零〇一幺二两三四五六七八九", "0011223456789")
+_SPOKEN_RUN = re.compile(r"[零〇一幺二两三四五六七八九]{7,}")
+_ADDRESS_MARK = re.compile(
+    r"[省市区县镇乡街道村路街巷号弄组幢栋室苑园]|小区|\d+\s*(?:号|室)|"
+    r"\b(?:road|street|rd|st|lane|district|village|county|town|apartment|building|no\.?)\b",
+    re.IGNORECASE,
+)
+_ENGLISH_NAME = re.compile(r"([A-Z][a-z]+(?:[ -][A-Z][a-z]+){0,3})")
+_NOT_ENGLISH_NAMES = frozenset(
+    {"Chinese", "American", "British", "From", "Living", "Writing", "Here", "Sorry", "Hangzhou"}
+)
+_SKIP_AFTER_CUE = " :：是为叫在"
+
+
+# a configured code and every word that names it (label in each language, aliases)
+Entry = tuple[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Gazetteer:
+    """Where things are: the configured districts and subjects, as (code, words)."""
+
+    regions: tuple[Entry, ...]
+    categories: tuple[Entry, ...]
+
+
+def extract(text: str, vocab: Vocabulary, gaz: Gazetteer) -> dict[str, str]:
+    """The fields ``text`` states, by role: name, phone, address, region, category,
+    request, appeal_type. Values are strings; roles the text does not state are absent."""
+    norm = cn2an_safe(unicodedata.normalize("NFKC", text))
+    low = norm.casefold()  # same length as norm: spans found in one slice the other
+    out: dict[str, str] = {}
+    phone = find_phone(norm, vocab)
+    if phone:
+        out["phone"] = phone
+    name = find_name(norm, low, vocab)
+    if name:
+        out["name"] = name
+    span = find_address(norm, low, vocab)
+    if span is not None:
+        out["address"] = norm[span[0] : span[1]]
+    region = find_region(low, gaz.regions, span)
+    if region:
+        out["region"] = region
+    category = best_category(low, vocab, gaz.categories)
+    if category:
+        out["category"] = category
+    request = find_request(norm, low, vocab)
+    if request:
+        out["request"] = request
+    appeal = appeal_type(low, vocab)
+    if appeal:
+        out["appeal_type"] = appeal
+    return out
+
+
+def looks_like_story(text: str, vocab: Vocabulary, found: dict[str, str]) -> bool:
+    """A message that describes a matter (not a one-word answer): long enough and with a
+    matter cue, or stating two fields at once."""
+    if len(text.strip()) < vocab.story_min_chars:
+        return False
+    low = fold(text)
+    return len(found) >= 2 or any(w in low for w in vocab.cue("matter"))
+
+
+def cn2an_safe(text: str) -> str:
+    """``text`` with spoken digit runs as ASCII digits (phone numbers dictated in words)."""
+    return _SPOKEN_RUN.sub(lambda m: m.group(0).translate(_SPOKEN_DIGITS), text)
+
+
+def count_in_words(text: str) -> int | None:
+    """A whole number written in Chinese numerals ("十二", "两百", "一万二"), or None;
+    digits side by side without a unit ("二三": two or three?) are not a number."""
+    if len(text) > 1 and not any(unit in text for unit in "十拾百佰千仟万亿"):
+        return None
+    try:
+        value = cn2an.cn2an(text, "normal")
+    except (ValueError, KeyError, IndexError):
+        return None
+    return int(value) if isinstance(value, int | float) and float(value).is_integer() else None
+
+
+# ---------------------------------------------------------------------------- phone
+
+
+def normalize_phone(number: phonenumbers.PhoneNumber) -> str:
+    """A mainland mobile as its 11 digits; any other number in E.164 (+8657187654321)."""
+    kind = phonenumbers.number_type(number)
+    if number.country_code == 86 and kind in (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    ):
+        national = str(number.national_number)
+        if len(national) == 11 and national.startswith("1"):
+            return national
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def find_phone(text: str, vocab: Vocabulary) -> str:
+    """The petitioner's phone number in a story; a number said to be someone else's is
+    skipped ("老板的电话139…")."""
+    others = vocab.cue("other_person")
+    for match in phonenumbers.PhoneNumberMatcher(text, "CN", phonenumbers.Leniency.VALID):
+        before = fold(text[max(0, match.start - 10) : match.start])
+        clause = re.split(r"[，,。；;！!？?\n]", before)[-1]
+        if any(word in clause for word in others):
+            continue
+        return normalize_phone(match.number)
+    return ""
+
+
+# ---------------------------------------------------------------------------- spans
+
+
+def _sentence_end(text: str, start: int) -> int:
+    """Where the sentence starting at ``start`` ends (English: a period before a space)."""
+    stop = start
+    while stop < len(text) and text[stop] not in _SENTENCE_END:
+        stop += 1
+    english = _ENGLISH_END.search(text, start, stop + 1)
+    return english.start() if english is not None else stop
+
+
+def _clause_end(text: str, start: int, *, english: bool) -> int:
+    """Where the clause starting at ``start`` ends (an English address keeps its commas)."""
+    if english:
+        return _sentence_end(text, start)
+    stop = start
+    while stop < len(text) and text[stop] not in _CLAUSE_END.replace("、", ""):
+        stop += 1
+    return stop
+
+
+# ---------------------------------------------------------------------------- name
+
+
+def _cue_positions(low: str, cues: Sequence[str]) -> list[tuple[int, int]]:
+    """(start, end) of every cue occurrence, longest cue first at a position."""
+    spans: list[tuple[int, int]] = []
+    taken: set[int] = set()
+    for cue in cues:  # longest first
+        start = low.find(cue)
+        while start >= 0:
+            if start not in taken:
+                spans.append((start, start + len(cue)))
+                taken.update(range(start, start + len(cue)))
+            start = low.find(cue, start + 1)
+    return sorted(spans)
+
+
+def _plausible_name(candidate: str, vocab: Vocabulary) -> bool:
+    if not 2 <= len(candidate) <= 4 or not all(_CJK.match(ch) for ch in candidate):
+        return False
+    if any(candidate.endswith(e) for e in vocab.not_name_endings):
+        return False
+    if any(candidate.startswith(c) for c in vocab.compound_surnames):
+        return len(candidate) >= 3
+    return candidate[0] in vocab.surnames
+
+
+def find_name(text: str, low: str, vocab: Vocabulary) -> str:
+    """The petitioner's own name after "我叫 / 我是 / 本人 / my name is"."""
+    stops = vocab.cue("after_name")
+    for _start, end in _cue_positions(low, vocab.cue("name")):
+        rest = text[end:].lstrip(_SKIP_AFTER_CUE)
+        if rest[:1].isascii() and rest[:1].isalpha():
+            m = _ENGLISH_NAME.match(rest)
+            if m and m.group(1).split()[0] not in _NOT_ENGLISH_NAMES:
+                return m.group(1)
+            continue
+        head = ""
+        for ch in rest[:5]:
+            if not _CJK.match(ch):
+                break
+            head += ch
+        cut = len(head)
+        for stop in stops:
+            at = head.find(stop, 2)
+            if 2 <= at < cut:
+                cut = at
+        candidate = head[:cut] if cut <= 4 else head[:3]
+        after = rest[len(candidate) : len(candidate) + 1]
+        if after == "的" or not _plausible_name(candidate, vocab):
+            continue
+        return candidate
+    return ""
+
+
+# ---------------------------------------------------------------------------- address
+
+
+def find_address(text: str, low: str, vocab: Vocabulary) -> tuple[int, int] | None:
+    """(start, end) of the home address after "住在 / 家住 / 地址", verbatim."""
+    stops = vocab.cue("after_address")
+    for _start, end in _cue_positions(low, vocab.cue("address")):
+        begin = end
+        while begin < len(text) and text[begin] in _SKIP_AFTER_CUE:
+            begin += 1
+        stop = _clause_end(text, begin, english=text[begin : begin + 1].isascii())
+        for word in stops:
+            at = low.find(word, begin, stop)
+            if at > begin:
+                stop = at
+        span = text[begin:stop].rstrip(" ,，的")
+        if len(span) >= 4 and _ADDRESS_MARK.search(span):
+            return begin, begin + len(span)
+    return None
+
+
+# ---------------------------------------------------------------------------- district
+
+
+def _mentions(low: str, regions: Sequence[Entry]) -> list[tuple[int, int, str]]:
+    """(start, end, code) of every district name or alias in the text, longest first."""
+    words = sorted(
+        ((fold(w), code) for code, names in regions for w in names),
+        key=lambda item: -len(item[0]),
+    )
+    found: list[tuple[int, int, str]] = []
+    covered: set[int] = set()
+    for word, code in words:
+        if len(word) < 2:
+            continue
+        start = low.find(word)
+        while start >= 0:
+            if start not in covered:
+                if not word.isascii() or _word_boundary(low, start, start + len(word)):
+                    found.append((start, start + len(word), code))
+                covered.update(range(start, start + len(word)))
+            start = low.find(word, start + 1)
+    return sorted(found)
+
+
+def _word_boundary(low: str, start: int, end: int) -> bool:
+    before = low[start - 1 : start]
+    after = low[end : end + 1]
+    return not (before.isascii() and before.isalnum()) and not (after.isascii() and after.isalnum())
+
+
+def find_region(low: str, regions: Sequence[Entry], address: tuple[int, int] | None) -> str:
+    """The district where the matter happened: one named outside the home address, else
+    the home address's district (a local matter)."""
+    mentions = _mentions(low, regions)
+    if not mentions:
+        return ""
+    outside = [m for m in mentions if address is None or not address[0] <= m[0] < address[1]]
+    return (outside or mentions)[0][2]
+
+
+# ---------------------------------------------------------------------------- subject
+
+
+def best_category(low: str, vocab: Vocabulary, categories: Sequence[Entry]) -> str:
+    """The subject whose words the text uses most (longer words weigh more); "" on a tie."""
+    scores: dict[str, int] = {}
+    for code, names in categories:
+        words = {fold(w) for w in names} | set(vocab.category_words.get(code, ()))
+        score = sum(len(w) for w in words if len(w) >= 2 and w in low)
+        if score:
+            scores[code] = score
+    if not scores:
+        return ""
+    ranked = sorted(scores.items(), key=lambda kv: -kv[1])
+    if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
+        return ""
+    return ranked[0][0]
+
+
+# ---------------------------------------------------------------------------- request
+
+
+def find_request(text: str, low: str, vocab: Vocabulary) -> str:
+    """The sentence that asks for something, from its request word to its end."""
+    not_request = vocab.cue("not_request")
+    spans = [
+        (s, e)
+        for s, e in _cue_positions(low, vocab.cue("request"))
+        if not any(low.startswith(n, s) for n in not_request)
+    ]
+    clause_starts = [s for s, _ in spans if s == 0 or low[s - 1] in _CLAUSE_END + " 我们本人特此"]
+    for start in clause_starts or [s for s, _ in spans]:
+        stop = _sentence_end(text, start)
+        request = text[start:stop].rstrip(" ,，.。~～")
+        if len(request) >= 4:
+            return request
+    return ""
+
+
+def appeal_type(low: str, vocab: Vocabulary) -> str:
+    """建议 / 检举 / 咨询 / 求决 when the story's words make it clear, else ""."""
+    for kind, words in vocab.appeal_type.items():
+        if any(w in low for w in words):
+            return kind
+    return ""

@@ -1,0 +1,212 @@
+"""Asking: questions with their options, the read-back, the menu, and what numbers mean.
+
+Only the last reply of a turn carries options, and the state remembers them (``shown``):
+a number or a label picks exactly what was displayed, on every channel, and a button of
+an earlier question (a Telegram keyboard still on screen) is recognised as such.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from bot.dialogs import commands
+from bot.dialogs.form import ChoiceDef, FieldDef, I18n
+from bot.dialogs.kinds import KINDS
+from bot.dialogs.turn import CONFIRM, PICK_EDIT, TurnBase
+from bot.dialogs.understand import Option
+from bot.dialogs.validators import normalize_token
+from bot.messages import Choice, Reply
+
+MENU = (
+    ChoiceDef("menu:new", I18n("新建信访事项", "File a petition"), ("新建", "file a petition")),
+    ChoiceDef(
+        "menu:status", I18n("查询办理进度", "Check status"), ("查询", "进度", "check status")
+    ),
+    ChoiceDef("menu:my_cases", I18n("我的事项", "My cases"), ("我的", "my cases")),
+    ChoiceDef("menu:help", I18n("帮助", "Help"), ("help",)),
+)
+# words that pick a special option besides its label (field choices bring their aliases)
+OPTION_WORDS: dict[str, tuple[str, ...]] = {
+    "done": commands.DONE_WORDS,
+    "skip": commands.SKIP_WORDS,
+    "confirm": commands.CONFIRM_WORDS,
+    "edit": commands.WORDS["edit"],
+    "cancel": commands.WORDS["cancel"],
+    "keep": commands.WORDS["continue"],
+    "lang:zh": ("中文", "chinese", "zh"),
+    "lang:en": ("english", "英文", "英语", "en"),
+    **{c.value: (c.label.zh, c.label.en, *c.aliases) for c in MENU},
+}
+
+
+class Prompting(TurnBase):
+    """Questions, options, the read-back and the menu."""
+
+    # ------------------------------------------------------------------ the turn's end
+
+    def finish_replies(self) -> list[Reply]:
+        """The turn's replies: only the last keeps its options, which become ``shown``."""
+        replies = [r if not r.choices else replace(r, choices=()) for r in self.replies[:-1]]
+        last = self.replies[-1] if self.replies else None
+        if last is not None and last.choices:
+            self.st["asks"] = int(self.st.get("asks") or 0) + 1
+            ask = str(self.st["asks"])
+            self.st["shown"] = {"id": ask, "options": [[c.value, c.label] for c in last.choices]}
+            last = replace(last, ask=ask)
+        elif last is not None:
+            self.st["shown"] = None
+        return [*replies, last] if last is not None else replies
+
+    def shown_options(self) -> tuple[Option, ...]:
+        """The options the last prompt showed, with every spelling that picks each."""
+        shown = self.st.get("shown")
+        if not isinstance(shown, dict):
+            return ()
+        current = self.current_field()
+        choices = {c.value: c for c in current.choices} if current else {}
+        out = []
+        for value, label in shown.get("options") or []:
+            words = [value, label, *OPTION_WORDS.get(value, ())]
+            if value in choices:
+                words += [choices[value].label.zh, choices[value].label.en]
+                words += choices[value].aliases
+            tokens = {normalize_token(w) for w in words if w}
+            out.append(Option(str(value), frozenset(tokens | {t.replace(" ", "") for t in tokens})))
+        return tuple(out)
+
+    # ------------------------------------------------------------------ questions
+
+    def field_choices(self, f: FieldDef, draft: dict[str, Any]) -> tuple[Choice, ...]:
+        """The options shown with a question: its choices, 完成, 跳过, 保留原答案."""
+        choices = [Choice(c.value, c.label.get(self.lang)) for c in f.choices]
+        kind = KINDS[f.kind]
+        collected = draft["buffers"].get(f.name) or (f.kind == "attachments")
+        if kind.done_option and collected:
+            choices.append(Choice("done", self.t("choice.done")))
+        if f.optional:
+            choices.append(Choice("skip", self.t("choice.skip")))
+        if f.name in draft["answers"] and not f.choices:
+            choices.append(Choice("keep", self.t("choice.keep")))
+        return tuple(choices)
+
+    def group_pending(self, f: FieldDef, draft: dict[str, Any]) -> list[FieldDef]:
+        """The fields of ``f``'s group asked together now: none of them answered yet."""
+        group = [g for g in self.current_form().group_of(f) if g.applies(draft["answers"])]
+        if len(group) < 2 or any(g.name in draft["answers"] for g in group):
+            return []
+        return group
+
+    def question(self, f: FieldDef) -> tuple[str, tuple[Choice, ...]]:
+        """The question for ``f`` (its group's question when the group is untouched)."""
+        draft = self.draft
+        assert draft is not None
+        group = self.group_pending(f, draft)
+        prompt = self.current_form().groups[f.group] if group else f.prompt
+        text = self.t("ask.question", n=self.question_number(f), prompt=prompt.get(self.lang))
+        if f.name in draft["answers"]:
+            text += "\n" + self.t("ask.current", answer=self.display(f, draft))
+        choices = () if group else self.field_choices(f, draft)
+        return text, choices
+
+    def prompt_current(self, prefix: str = "") -> None:
+        """Ask the current question (or show the idle menu), optionally after ``prefix``."""
+        draft = self.draft
+        if draft is None:
+            text = self.t("menu.prompt")
+            self.say(f"{prefix}\n\n{text}" if prefix else text, self.menu_choices())
+            return
+        current = draft["current"]
+        if current in (CONFIRM, PICK_EDIT):
+            if prefix:
+                self.say(prefix)
+            if current == PICK_EDIT:
+                self.show_pick_edit()
+            elif draft.get("read_back"):  # shown already: only the question again
+                self.show_confirm()
+            else:
+                self.show_summary()
+            return
+        f = self.current_form().field(current)
+        if f is None:  # defensive: normalise_draft keeps current valid
+            draft["current"] = self.next_field(draft)
+            self.prompt_current(prefix)
+            return
+        text, choices = self.question(f)
+        self.say(f"{prefix}\n\n{text}" if prefix else text, choices)
+
+    def menu_choices(self) -> tuple[Choice, ...]:
+        """The idle menu."""
+        return tuple(Choice(c.value, c.label.get(self.lang)) for c in MENU)
+
+    # ------------------------------------------------------------------ read-back
+
+    def display(self, f: FieldDef, draft: dict[str, Any]) -> str:
+        """An answer as the citizen reads it back: labels, never codes."""
+        if f.kind == "attachments":
+            return self.t("summary.attachments", count=len(draft["attachments"]))
+        value = draft["answers"].get(f.name)
+        if value is None:
+            return self.t("summary.skipped")
+        return KINDS[f.kind].display(f, value, self.lang, self.t)
+
+    def echo(self, fields: list[FieldDef], draft: dict[str, Any]) -> str:
+        """One line saying what was just recorded ("已记录姓名：张三。")."""
+        items = [
+            self.t("echo.item", label=f.label.get(self.lang), value=self.short(f, draft))
+            for f in fields
+        ]
+        return self.t("echo.recorded", items=self.t("echo.sep").join(items)) if items else ""
+
+    def short(self, f: FieldDef, draft: dict[str, Any]) -> str:
+        """A recorded answer, shortened for the echo line."""
+        text = self.display(f, draft)
+        if f.kind == "longtext" and len(text) > 20:
+            return self.t("echo.long", count=len(text))
+        return text if len(text) <= 40 else text[:38] + "…"
+
+    def summary_lines(self, draft: dict[str, Any]) -> list[str]:
+        """The read-back, one numbered line per field; story answers are marked."""
+        story = set(draft.get("from_story", []))
+        lines = []
+        for i, f in enumerate(self.summary_fields(draft), 1):
+            key = "summary.line_story" if f.name in story else "summary.line"
+            lines.append(
+                self.t(key, n=i, label=f.label.get(self.lang), value=self.display(f, draft))
+            )
+        return lines
+
+    def show_summary(self) -> None:
+        """The read-back and the confirmation question (the stand-in for 签名确认)."""
+        draft = self.draft
+        assert draft is not None
+        draft["read_back"] = True
+        lines = [self.t("summary.header"), *self.summary_lines(draft)]
+        if draft.get("from_story"):
+            lines.append(self.t("summary.story_note"))
+        self.say("\n".join(lines))
+        self.show_confirm()
+
+    def show_confirm(self) -> None:
+        """The confirmation question of the read-back."""
+        self.say(
+            self.t("confirm.prompt"),
+            (
+                Choice("confirm", self.t("confirm.submit")),
+                Choice("edit", self.t("confirm.edit")),
+                Choice("cancel", self.t("confirm.cancel")),
+            ),
+        )
+
+    def show_pick_edit(self) -> None:
+        """Which answer to change: every read-back line, numbered as in the read-back."""
+        draft = self.draft
+        assert draft is not None
+        fields = self.summary_fields(draft)
+        self.say(
+            self.t("edit.pick"),
+            tuple(
+                Choice(f"field:{f.name}", f"{f.label.get(self.lang)}：{self.short(f, draft)}")
+                for f in fields
+            ),
+        )

@@ -1,0 +1,162 @@
+"""What a citizen means by a message, before anything is written into the form. Pure.
+
+Every text message is read in this order, and the first reading that fits wins:
+
+1. a command ("帮助", "取消", "修改 3", "/status", "查询 XF…");
+2. the number or the words of an option that was actually shown (the state remembers
+   them: "1" under "1． 完成 2． 跳过" is 完成, never a paragraph of 事实和理由);
+3. a rating or a 复查/复核 request ("不满意，路还是烂的", "申请复查 XF…，理由…");
+4. a tracking number anywhere in the text ("帮我查一下 XF…"), unless the question asks
+   for one;
+5. a greeting, thanks or filler ("你好", "好的", "嗯", "我回来了");
+6. a request for help ("怎么弄", "不知道") or for a person ("转人工");
+7. a stop to broadcasts ("TD", "别再给我发了");
+8. a story: a message that describes a matter and states fields ("我叫张三，电话…");
+9. otherwise an answer to the current question.
+
+A number that matches no shown option while options are shown is ``bad_pick``: the
+citizen is asked again for one of the numbers shown, nothing is guessed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from bot.cases.tracking import ParsedNumber, find_tracking_no, parse_tracking_no
+from bot.dialogs import commands
+from bot.dialogs.commands import CitizenAction, Command
+from bot.dialogs.extract import Gazetteer, extract, looks_like_story
+from bot.dialogs.validators import normalize_token
+from bot.dialogs.vocabulary import Vocabulary
+
+MeaningKind = Literal[
+    "command",
+    "pick",
+    "bad_pick",
+    "action",
+    "lookup",
+    "social",
+    "help",
+    "human",
+    "opt_out",
+    "story",
+    "answer",
+]
+_NUMBER = re.compile(r"^[(\[]?(\d{1,3})[)\].、．]?$")
+# emoji, symbols and punctuation: a message made only of these says nothing
+_NOTHING = re.compile(r"^[\W_\u2600-\u27bf\U0001f000-\U0001faff]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """A shown option: its value and every normalised spelling that picks it."""
+
+    value: str
+    tokens: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the conversation is at when the message arrives."""
+
+    options: tuple[Option, ...] = ()  # what the last prompt showed, in its order
+    in_draft: bool = False
+    kind: str = ""  # the current field's kind ("" when idle, "confirm" at the read-back)
+    fresh_draft: bool = False  # a draft with no answer yet: a story may fill it
+    expects_number: bool = False  # the question asks for an earlier tracking number
+
+
+@dataclass(frozen=True, slots=True)
+class Meaning:
+    """One reading of a message."""
+
+    kind: MeaningKind
+    command: Command | None = None
+    value: str = ""  # pick: the option's value; social: greeting | thanks | filler | back
+    number: ParsedNumber | None = None  # lookup
+    action: CitizenAction | None = None
+    fields: dict[str, str] = field(default_factory=dict)  # story: what it states, by role
+
+
+def understand(text: str, ctx: Context, vocab: Vocabulary, gaz: Gazetteer) -> Meaning:
+    """The meaning of one text message (already cleaned, not empty)."""
+    cmd = commands.parse_command(text)
+    if cmd is not None and not _edit_is_an_answer(cmd, ctx):
+        return Meaning("command", command=cmd)
+    token = normalize_token(text)
+    picked = _pick(token, ctx.options)
+    if picked is not None:
+        return Meaning("pick", value=picked)
+    if ctx.options and _NUMBER.match(token) and ctx.kind != "integer":
+        return Meaning("bad_pick")
+    action = commands.parse_citizen_action(text)
+    if action is not None:
+        return Meaning("action", action=action)
+    if not ctx.expects_number:
+        number, _rest = find_tracking_no(text)
+        if number.outcome == "none" and not ctx.in_draft:
+            number = parse_tracking_no(text)  # a bare 13-digit number is one when idle
+        if number.outcome != "none":
+            return Meaning("lookup", number=number)
+    social = _social(token, vocab)
+    if social:
+        return Meaning("social", value=social)
+    compact = token.replace(" ", "")
+    if token in vocab.help or compact in vocab.help or _NOTHING.match(token):
+        return Meaning("help")
+    if token in vocab.human or compact in vocab.human:
+        return Meaning("human")
+    if token in vocab.opt_out:
+        return Meaning("opt_out")
+    if not ctx.in_draft or ctx.fresh_draft:
+        found = extract(text, vocab, gaz)
+        if looks_like_story(text, vocab, found):
+            return Meaning("story", fields=found)
+    return Meaning("answer")
+
+
+def _edit_is_an_answer(cmd: Command, ctx: Context) -> bool:
+    """ "修改了合同" at a free-text question is an answer, not the edit command."""
+    return (
+        ctx.in_draft
+        and cmd.intent == "edit"
+        and bool(cmd.arg)
+        and not cmd.slash
+        and not cmd.arg.strip().isdigit()
+        and ctx.kind in ("text", "longtext", "place", "names")
+    )
+
+
+def _pick(token: str, options: Sequence[Option]) -> str | None:
+    """The value of the shown option ``token`` selects: by its number or its words."""
+    if not options or not token:
+        return None
+    m = _NUMBER.match(token)
+    if m:
+        n = int(m.group(1))
+        return options[n - 1].value if 1 <= n <= len(options) else None
+    compact = token.replace(" ", "")
+    for option in options:
+        if token in option.tokens or compact in option.tokens:
+            return option.value
+    return None
+
+
+def _social(token: str, vocab: Vocabulary) -> str:
+    """greeting / thanks / filler / back when the whole message is made of such words."""
+    parts = [p for p in re.split(r"[\s,，.。!！~～、]+", token) if p]
+    if not parts:
+        return ""
+    kinds = []
+    for part in parts:
+        kind = next((k for k, words in vocab.social.items() if part in words), "")
+        if not kind:
+            return ""
+        kinds.append(kind)
+    for preferred in ("back", "greeting", "thanks"):
+        if preferred in kinds:
+            return preferred
+    return "filler"
