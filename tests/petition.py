@@ -26,7 +26,11 @@ ANSWERS_ZH: dict[str, str] = {
 }
 DONE_WORDS = {"facts": "完成"}
 # a fragment of each question's zh prompt -> its field, for clients that only see text
+# (the questions of several fields come first: they contain the single questions' words;
+# a group's question answered with one field's answer fills that field, the others follow)
 PROMPTS: dict[str, str] = {
+    "事情发生在哪里": "region",
+    "希望解决什么问题": "request",
     "诉求类型": "appeal_type",
     "匿名": "anonymous",
     "姓名": "name",
@@ -45,6 +49,13 @@ PROMPTS: dict[str, str] = {
     "材料": "attachments",
 }
 CONFIRM_WORD = "确认提交"
+
+
+def field_asked(text: str) -> str | None:
+    """The field a bot message asks for, read from its question (the last paragraph: an
+    echo of the previous answer may come before it and name another field)."""
+    question = text.split("\n\n")[-1]
+    return next((f for key, f in PROMPTS.items() if key in question), None)
 
 
 def current_question(state: dict[str, Any] | None) -> str | None:

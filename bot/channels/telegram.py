@@ -89,6 +89,7 @@ log = get_logger(__name__)
 NAME = "telegram"
 MAX_TEXT_LEN = 4096  # https://core.telegram.org/bots/api#sendmessage
 CALLBACK_DATA_MAX_BYTES = 64  # https://core.telegram.org/bots/api#inlinekeyboardbutton
+TAP_SEPARATOR = "|"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query", "my_chat_member")
 HANDLED_UPDATES = frozenset(ALLOWED_UPDATES)
@@ -198,13 +199,29 @@ def send_error(exc: TelegramError) -> SendError:
     return SendError(f"telegram: {type(exc).__name__}: {exc.message}", retryable=True)
 
 
+def callback_data(ask: str, value: str) -> str:
+    """A button's data names the question it belongs to ("7|yes"), so that a tap on the
+    keyboard of an earlier question is recognised as such instead of answering this one."""
+    return f"{ask}{TAP_SEPARATOR}{value}" if ask else value
+
+
+def read_tap(data: str) -> tuple[str, str]:
+    """(question, value) of a button's data; ("", data) for buttons of older replies."""
+    ask, sep, value = data.partition(TAP_SEPARATOR)
+    return (ask, value) if sep and ask.isdigit() else ("", data)
+
+
 def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
     """Inline buttons for the choices, or None when any value is too long for callback_data."""
     if not reply.choices:
         return None
-    if any(len(c.value.encode()) > CALLBACK_DATA_MAX_BYTES for c in reply.choices):
+    data = [callback_data(reply.ask, c.value) for c in reply.choices]
+    if any(len(d.encode()) > CALLBACK_DATA_MAX_BYTES for d in data):
         return None
-    buttons = [InlineKeyboardButton(c.label, callback_data=c.value) for c in reply.choices]
+    buttons = [
+        InlineKeyboardButton(c.label, callback_data=d)
+        for c, d in zip(reply.choices, data, strict=True)
+    ]
     per_row = 2 if all(len(c.label) <= 8 for c in reply.choices) else 1
     return InlineKeyboardMarkup([buttons[i : i + per_row] for i in range(0, len(buttons), per_row)])
 
@@ -352,12 +369,14 @@ def _button_tap(data: dict[str, Any]) -> Parsed | None:
     ):
         return None
     assert isinstance(message, dict) and isinstance(sender, dict)
+    question, value = read_tap(text)
     return _direct(
         data["update_id"],
         chat_id,
         sender,
-        text,
+        value,
         {"callback": True},
+        tap=question,
         callback_query_id=tap["id"],
         keyboard_message_id=message["message_id"],
     )
@@ -380,7 +399,13 @@ def _private_chat(message: Any) -> int | None:
 
 
 def _direct(
-    uid: int, chat_id: int, sender: dict[str, Any], text: str, raw: dict[str, Any], **kw: Any
+    uid: int,
+    chat_id: int,
+    sender: dict[str, Any],
+    text: str,
+    raw: dict[str, Any],
+    tap: str = "",
+    **kw: Any,
 ) -> Parsed:
     lang = sender.get("language_code")
     return Parsed(
@@ -390,6 +415,7 @@ def _direct(
             external_id=str(uid),
             received_at=utc_now(),
             text=text,
+            tap=tap,
             lang_hint=lang if isinstance(lang, str) else "",
             raw={"update_id": uid, **raw},
         ),
@@ -422,13 +448,15 @@ def _parse_with_library(data: dict[str, Any], bot: Bot) -> Parsed:
         chat = msg.chat if msg is not None else None
         if chat is None or chat.type != "private" or not cq.data:
             return Parsed(uid, callback_query_id=cq.id, reason="callback_not_private")
+        tap, value = read_tap(cq.data)
         return Parsed(
             uid,
             message=InboundMessage(
                 address=Address(NAME, str(chat.id)),
                 external_id=external_id,
                 received_at=now,
-                text=cq.data,
+                text=value,
+                tap=tap,
                 lang_hint=cq.from_user.language_code or "",
                 raw={"update_id": uid, "callback": True},
             ),

@@ -232,6 +232,8 @@ class WebChat:
             external_id=_external_id(address, client_id),
             received_at=utc_now(),
             text=text,
+            # the browser's first language picks the conversation's first language
+            lang_hint=request.headers.get("Accept-Language", "")[:2].lower(),
         )
         return self._replies(await self.intake.handle(msg))
 

@@ -600,6 +600,8 @@ class _Turn(Lookups):
         facts = next((f for f in group if f.role == "facts"), None)
         if facts is not None and len(text) - len(found.get("request", "")) >= facts.min_len:
             found["facts"] = text  # more than the request alone: the story of the matter
+        elif "request" in found:
+            found["request"] = text  # the message is the request, as typed
         picked: list[tuple[FieldDef, Any]] = []
         answers = dict(draft["answers"])
         for f in group:

@@ -22,7 +22,7 @@ import phonenumbers
 
 from bot.dialogs.vocabulary import Vocabulary, fold
 
-_SENTENCE_END = "。！？!?\n；;"
+_SENTENCE_END = "。！？!?\n；"  # an ASCII ; or . inside Chinese text ends nothing
 _ENGLISH_END = re.compile(r"[.!?;\n](?:\s|$)")
 _CLAUSE_END = _SENTENCE_END + "，,、：:"
 _CJK = re.compile(r"[\u3400-\u9fff]")
@@ -142,12 +142,23 @@ def find_phone(text: str, vocab: Vocabulary) -> str:
 
 
 def _sentence_end(text: str, start: int) -> int:
-    """Where the sentence starting at ``start`` ends (English: a period before a space)."""
+    """Where the sentence starting at ``start`` ends: at Chinese sentence punctuation, or
+    for an English sentence at a period, ! ? or ; before a space."""
+    if text[start : start + 1].isascii():
+        english = _ENGLISH_END.search(text, start)
+        stop = english.start() if english is not None else len(text)
+        return min(stop, text.find("\n", start) % (len(text) + 1))
     stop = start
-    while stop < len(text) and text[stop] not in _SENTENCE_END:
+    while stop < len(text):
+        ch = text[stop]
+        if ch in _SENTENCE_END and not (ch in "!?" and _ascii_word(text[stop + 1 : stop + 2])):
+            break
         stop += 1
-    english = _ENGLISH_END.search(text, start, stop + 1)
-    return english.start() if english is not None else stop
+    return stop
+
+
+def _ascii_word(ch: str) -> bool:
+    return ch.isascii() and ch.isalnum()
 
 
 def _clause_end(text: str, start: int, *, english: bool) -> int:

@@ -27,7 +27,7 @@ from bot.cases.tracking import format_tracking_no
 from bot.storage.db import Database
 from bot.storage.tables import cases
 from tests.browser.conftest import ARTIFACTS
-from tests.petition import ANSWERS_ZH, CONFIRM_WORD, PROMPTS
+from tests.petition import ANSWERS_ZH, CONFIRM_WORD, field_asked
 from tests.server import ROOT, Server
 
 pytestmark = pytest.mark.e2e
@@ -73,7 +73,7 @@ class Citizen:
             if "确认提交" in last:
                 await self.say(CONFIRM_WORD)
                 return
-            field = next(f for key, f in PROMPTS.items() if key in last)
+            field = field_asked(last)
             last = await self.say(ANSWERS_ZH[field])
             if field == "facts":
                 last = await self.say("完成")

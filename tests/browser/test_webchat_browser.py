@@ -22,7 +22,6 @@ pytestmark = pytest.mark.e2e
 ORDER = [
     "appeal_type", "name", "phone", "address", "region", "incident_place", "category",
     "respondent", "request", "facts", "people_count", "legal_status", "reported_before",
-    "attachments",
 ]  # fmt: skip
 
 
@@ -47,7 +46,8 @@ async def test_citizen_files_a_petition_in_the_browser(
     server = Server(db_url, tmp_path / "data")
     await server.start()
     try:
-        context = await browser.new_context(viewport={"width": 390, "height": 844})
+        # a Chinese phone: the browser's language (Accept-Language) picks the first language
+        context = await browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
         page = await context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -83,8 +83,15 @@ async def test_citizen_files_a_petition_in_the_browser(
         await page.click("#lang-toggle")
         assert "English" in await bot_says(page, count)
         reply = await send(page, "my cases")
-        assert number[2:8] in reply and "petition" in reply.lower()
+        assert "petition" in reply.lower()
+        # the list is a set of buttons: tapping one shows that case's status
+        case_button = page.locator("button.choice", has_text=number[2:8])
+        await expect(case_button).to_have_count(1)
         await page.screenshot(path=str(ARTIFACTS / "webchat-english.png"))
+        count = await page.locator("li.msg.out .bubble").count()
+        await case_button.click()
+        status = await bot_says(page, count)
+        assert number[2:8] in status and "Status" in status
         assert errors == []
     finally:
         server.stop()

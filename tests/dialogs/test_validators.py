@@ -19,6 +19,7 @@ def parse_phone(text: str) -> str:
 def parse_count(text: str, lo: int, hi: int) -> int:
     return int(KINDS["integer"].parse(_field("integer", {"min": lo, "max": hi}), text, {}))
 
+
 CHOICES = [
     ChoiceDef("suggestion", I18n("建议意见", "Suggestion"), ("建议",)),
     ChoiceDef("accusation", I18n("检举控告", "Accusation"), ("举报",)),

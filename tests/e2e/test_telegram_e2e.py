@@ -22,7 +22,7 @@ from bot.storage.db import Database
 from bot.storage.tables import cases, contacts
 from tests.e2e.test_webchat_e2e import Server
 from tests.fakes_telegram import TOKEN, FakeTelegram, callback_update, text_update
-from tests.petition import ANSWERS_ZH, CONFIRM_WORD, PROMPTS
+from tests.petition import ANSWERS_ZH, CONFIRM_WORD, field_asked
 
 pytestmark = pytest.mark.e2e
 SECRET = "e2e-secret-token"
@@ -105,7 +105,7 @@ class TelegramCitizen:
             last = replies[-1]
             if "确认提交" in last["text"]:
                 return replies
-            field = next((f for key, f in PROMPTS.items() if key in last["text"]), None)
+            field = field_asked(last["text"])
             if field is None and "确认提交" not in last["text"]:
                 # a loaded machine can pause longer than the quiet period between two
                 # replies (greeting, then question): wait for the rest before judging

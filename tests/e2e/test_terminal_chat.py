@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ORDER = [
     "appeal_type", "name", "phone", "address", "region", "incident_place", "category",
     "respondent", "request", "facts", "完成", "people_count", "legal_status",
-    "reported_before", "attachments",
+    "reported_before",
 ]  # fmt: skip
 
 

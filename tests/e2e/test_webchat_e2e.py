@@ -19,7 +19,7 @@ from bot.messages import Address, Reply
 from bot.storage import outbox
 from bot.storage.db import Database
 from bot.storage.tables import cases, contacts, metadata
-from tests.petition import ANSWERS_ZH, CONFIRM_WORD, PROMPTS
+from tests.petition import ANSWERS_ZH, CONFIRM_WORD, field_asked
 from tests.server import Server
 
 pytestmark = pytest.mark.e2e
@@ -79,7 +79,7 @@ async def fill_until_confirm(citizen: Citizen, replies: list[dict[str, Any]]) ->
         last = replies[-1]["text"]
         if "确认提交" in last:
             return joined(replies)
-        field = next((f for key, f in PROMPTS.items() if key in last), None)
+        field = field_asked(last)
         assert field is not None, f"unrecognised question: {last}"
         replies = await citizen.say(ANSWERS_ZH[field])
         if field == "facts":

@@ -22,7 +22,7 @@ from bot.storage.db import Database
 from bot.storage.tables import cases, contacts
 from tests.channels.wechat.payloads import AES_KEY, APP_ID, TOKEN, WeChatSide, event, message
 from tests.fakes_wechat import FakeWeChat
-from tests.petition import ANSWERS_ZH, CONFIRM_WORD, PROMPTS
+from tests.petition import ANSWERS_ZH, CONFIRM_WORD, PROMPTS, field_asked
 from tests.server import Server
 
 pytestmark = pytest.mark.e2e
@@ -125,7 +125,7 @@ async def test_petition_over_wechat_aes(
             for _ in range(40):
                 if "确认提交" in last:
                     break
-                field = next((f for key, f in PROMPTS.items() if key in last), None)
+                field = field_asked(last)
                 assert field is not None, f"unrecognised question: {last}"
                 last = await user.say(ANSWERS_ZH[field])
                 if field == "facts":

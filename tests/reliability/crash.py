@@ -67,7 +67,7 @@ from tests.conftest import CONFIG_DIR
 from tests.dialogs.harness import make_config
 from tests.fakes_telegram import FakeTelegram, text_update
 from tests.fakes_wechat import FakeWeChat
-from tests.petition import ANSWERS_ZH, CONFIRM_WORD, DONE_WORDS, PROMPTS
+from tests.petition import ANSWERS_ZH, CONFIRM_WORD, DONE_WORDS, PROMPTS, field_asked
 from tests.reliability.support import (
     TELEGRAM_HEADERS,
     Fleet,
@@ -423,7 +423,8 @@ class Person:
             if "确认提交" in said:
                 text = CONFIRM_WORD
                 continue
-            question = next(f for k, f in PROMPTS.items() if k in said)
+            question = field_asked(said)
+            assert question is not None, said
             text = answers[question]
             if question in DONE_WORDS:
                 # several messages make one answer: send it, wait for the bot to take
