@@ -11,7 +11,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
-from bot.cases.tracking import find_tracking_no, parse_tracking_no
+from bot.cases.tracking import ParsedNumber, find_tracking_no, parse_tracking_no
 from bot.dialogs.validators import normalize_token
 
 Intent = Literal[
@@ -280,9 +280,10 @@ class CitizenAction:
     stage: str = ""  # review | recheck
     tracking_no: str = ""  # canonical, when the citizen named the case
     reason: str = ""  # why a review is asked for ("申请复查，修路的钱还是要村民出")
+    mistyped: bool = False  # a tracking number was named, but its check digit is wrong
 
 
-def _rest(text: str, folded: str, word: str) -> tuple[str, str]:
+def _rest(text: str, folded: str, word: str) -> tuple[ParsedNumber, str]:
     """(tracking number named anywhere in what follows ``word``, the remaining words);
     the words keep what the citizen typed (full-width punctuation) when NFKC folding did
     not change the length."""
@@ -292,8 +293,7 @@ def _rest(text: str, folded: str, word: str) -> tuple[str, str]:
     if number.outcome == "none":
         number = parse_tracking_no(rest)
         words = "" if number.outcome != "none" else rest
-    canonical = number.canonical if number.outcome == "valid" else ""
-    return canonical, words.strip().strip(_COMMENT_SEPARATORS).strip()[:MAX_COMMENT_CHARS]
+    return number, words.strip().strip(_COMMENT_SEPARATORS).strip()[:MAX_COMMENT_CHARS]
 
 
 def parse_citizen_action(text: str) -> CitizenAction | None:
@@ -308,12 +308,24 @@ def parse_citizen_action(text: str) -> CitizenAction | None:
             if word.isascii() and lowered[len(word) : len(word) + 1].isalnum():
                 continue
             number, reason = _rest(text, folded, word)
-            return CitizenAction("request_review", stage=stage, tracking_no=number, reason=reason)
+            return CitizenAction(
+                "request_review",
+                stage=stage,
+                tracking_no=number.canonical,
+                reason=reason,
+                mistyped=number.outcome == "mistyped",
+            )
     for word, rating in RATING_WORDS:
         if not lowered.startswith(word):
             continue
         if word.isascii() and lowered[len(word) : len(word) + 1].isalnum():
             return None  # "satisfiedly" is not "satisfied"
         number, comment = _rest(text, folded, word)
-        return CitizenAction("rate", rating=rating, comment=comment, tracking_no=number)
+        return CitizenAction(
+            "rate",
+            rating=rating,
+            comment=comment,
+            tracking_no=number.canonical,
+            mistyped=number.outcome == "mistyped",
+        )
     return None

@@ -31,6 +31,7 @@ applied to the form.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -75,6 +76,7 @@ RESUME_AFTER = timedelta(hours=1)
 VERIFY_TTL = timedelta(minutes=15)
 MAX_ATTACHMENTS = 30
 _CONTACT_SPLIT = "，,；;\n、 "
+_CJK = re.compile(r"[\u3400-\u9fff]")
 
 
 def step(
@@ -245,7 +247,8 @@ class _Turn(Lookups):
         elif kind == "pick":
             self.on_pick(meaning.value, waiting)
         elif kind == "bad_pick":
-            self.prompt_current(self.t("input.bad_pick", n=len(self.shown_options())))
+            n = len(self.shown_options())
+            self.prompt_current(self.t("input.bad_pick_one" if n == 1 else "input.bad_pick", n=n))
         elif kind == "action" and meaning.action is not None:
             f = self.current_field()
             if f is not None and f.kind == "longtext":  # "不满意…" may begin the facts
@@ -257,6 +260,8 @@ class _Turn(Lookups):
                         Choice("act:answer", self.t("action.is_answer")),
                     ),
                 )
+            elif meaning.action.mistyped:
+                self.answer_then_reask(self.t("lookup.mistyped"))
             else:
                 self.on_citizen_action(meaning.action)
         elif kind == "lookup" and meaning.number is not None:
@@ -548,6 +553,11 @@ class _Turn(Lookups):
         if f.kind == "longtext":
             self.collect_longtext(f, draft, text)
             return
+        if KINDS[f.kind].free_text:
+            refusal = self.implausible(f, text)
+            if refusal:
+                self.prompt_current(refusal)
+                return
         found = self.stated(text)
         try:
             value = self.parse(f, found.get(f.role) or text, draft)
@@ -555,6 +565,17 @@ class _Turn(Lookups):
             self.prompt_current(self.t(bad.key, **bad.params))
             return
         self.record([(f, value), *self.also_stated(found, draft, exclude=f)])
+
+    def implausible(self, f: FieldDef, text: str) -> str:
+        """Why a free-text answer is plainly the answer to something else: a bare option
+        number, or an option of another question ("申诉求决" as 被反映对象); "" if none."""
+        token = normalize_token(text)
+        if token.isdigit() and len(token) <= 3:
+            return self.t("invalid.bare_number")
+        for other in self.current_form().fields:
+            if other is not f and any(token in c.tokens() for c in other.choices):
+                return self.t("invalid.other_question", label=other.label.get(self.lang))
+        return ""
 
     def stated(self, text: str) -> dict[str, str]:
         """What an answer states besides itself: only personal data said with a cue
@@ -627,7 +648,9 @@ class _Turn(Lookups):
     ) -> dict[str, str]:
         """ "张三，13812345678，杭州市西湖区文三路100号": each part by what it can be."""
         out: dict[str, str] = {}
-        parts = [p for p in _split(text, _CONTACT_SPLIT) if p]
+        # spaces separate the parts of Chinese text ("张三 138… 西湖区…"), not of English names
+        separators = _CONTACT_SPLIT if _CJK.search(text) else _CONTACT_SPLIT.replace(" ", "")
+        parts = [p for p in _split(text, separators) if p]
         by_role = {f.role: f for f in group}
         for part in parts:
             for role in ("phone", "address", "name"):
@@ -702,8 +725,12 @@ class _Turn(Lookups):
         draft["read_back"] = False
         kept = [f for f, _ in values if f.name in draft["answers"]]
         draft["current"] = self.next_field(draft)
-        key = "story.recorded" if story else ""
-        echo = self.t(key, items=self.echo_items(kept, draft)) if key else self.echo(kept, draft)
+        if story:
+            echo = self.t("story.recorded", items=self.echo_items(kept, draft))
+        elif kept and all(draft["answers"][f.name] is None for f in kept):
+            echo = self.t("echo.skipped", labels="、".join(f.label.get(self.lang) for f in kept))
+        else:
+            echo = self.echo(kept, draft)
         self.prompt_current("\n".join(x for x in (echo, *notes) if x))
 
     def echo_items(self, fields: list[FieldDef], draft: dict[str, Any]) -> str:

@@ -71,13 +71,13 @@ def extract(text: str, vocab: Vocabulary, gaz: Gazetteer) -> dict[str, str]:
     region = find_region(low, gaz.regions, span)
     if region:
         out["region"] = region
-    category = best_category(low, vocab, gaz.categories)
-    if category:
-        out["category"] = category
     request = find_request(norm, low, vocab)
     if request:
         out["request"] = request
-    appeal = appeal_type(low, vocab)
+    category = best_category(low, vocab, gaz.categories, fold(request))
+    if category:
+        out["category"] = category
+    appeal = appeal_type(low, vocab, bool(request))
     if appeal:
         out["appeal_type"] = appeal
     return out
@@ -131,7 +131,7 @@ def find_phone(text: str, vocab: Vocabulary) -> str:
     others = vocab.cue("other_person")
     for match in phonenumbers.PhoneNumberMatcher(text, "CN", phonenumbers.Leniency.VALID):
         before = fold(text[max(0, match.start - 10) : match.start])
-        clause = re.split(r"[，,。；;！!？?\n]", before)[-1]
+        clause = re.split(r"[，,。；;！!？?\s]", before)[-1]
         if any(word in clause for word in others):
             continue
         return normalize_phone(match.number)
@@ -174,13 +174,21 @@ def _clause_end(text: str, start: int, *, english: bool) -> int:
 # ---------------------------------------------------------------------------- name
 
 
-def _cue_positions(low: str, cues: Sequence[str]) -> list[tuple[int, int]]:
-    """(start, end) of every cue occurrence, longest cue first at a position."""
+def _clause_start(low: str, at: int, also: str = "") -> bool:
+    return at == 0 or low[at - 1] in _CLAUSE_END + " \t" + also
+
+
+def _cue_positions(low: str, cues: Sequence[str], lead: str = "") -> list[tuple[int, int]]:
+    """(start, end) of every cue occurrence, longest cue first at a position; a
+    one-character cue only at the start of a clause (or after one of ``lead``)."""
     spans: list[tuple[int, int]] = []
     taken: set[int] = set()
     for cue in cues:  # longest first
         start = low.find(cue)
         while start >= 0:
+            if len(cue) == 1 and not _clause_start(low, start, lead):
+                start = low.find(cue, start + 1)
+                continue
             if start not in taken:
                 spans.append((start, start + len(cue)))
                 taken.update(range(start, start + len(cue)))
@@ -208,19 +216,18 @@ def find_name(text: str, low: str, vocab: Vocabulary) -> str:
             if m and m.group(1).split()[0] not in _NOT_ENGLISH_NAMES:
                 return m.group(1)
             continue
+        # the name ends where the text stops being Chinese characters, or where a word
+        # that follows names begins ("我叫张三电话…"); "我是原杭州第二棉纺厂的职工" has no end
         head = ""
         for ch in rest[:5]:
             if not _CJK.match(ch):
                 break
             head += ch
-        cut = len(head)
-        for stop in stops:
-            at = head.find(stop, 2)
-            if 2 <= at < cut:
-                cut = at
-        candidate = head[:cut] if cut <= 4 else head[:3]
-        after = rest[len(candidate) : len(candidate) + 1]
-        if after == "的" or not _plausible_name(candidate, vocab):
+        ends = [len(head)] if len(head) <= 4 else []
+        ends += [at for stop in stops if (at := head.find(stop, 2)) >= 2]
+        cut = min(ends, default=0)
+        candidate = head[:cut]
+        if rest[cut : cut + 1] == "的" or not _plausible_name(candidate, vocab):
             continue
         return candidate
     return ""
@@ -232,7 +239,12 @@ def find_name(text: str, low: str, vocab: Vocabulary) -> str:
 def find_address(text: str, low: str, vocab: Vocabulary) -> tuple[int, int] | None:
     """(start, end) of the home address after "住在 / 家住 / 地址", verbatim."""
     stops = vocab.cue("after_address")
-    for _start, end in _cue_positions(low, vocab.cue("address")):
+    others = vocab.cue("other_subject")
+    for start, end in _cue_positions(low, vocab.cue("address"), lead="我俺家现"):
+        sentence = low[_sentence_start(low, start) : start]
+        mine = max(sentence.rfind("我"), sentence.rfind("俺"), sentence.rfind(" i "))
+        if any(sentence.rfind(w) > mine for w in others if w in sentence):
+            continue  # "我父亲住在…": someone else's home
         begin = end
         while begin < len(text) and text[begin] in _SKIP_AFTER_CUE:
             begin += 1
@@ -241,10 +253,15 @@ def find_address(text: str, low: str, vocab: Vocabulary) -> tuple[int, int] | No
             at = low.find(word, begin, stop)
             if at > begin:
                 stop = at
-        span = text[begin:stop].rstrip(" ,，的")
-        if len(span) >= 4 and _ADDRESS_MARK.search(span):
+        span = text[begin:stop].rstrip(" ,，")
+        if len(span) >= 4 and "的" not in span and _ADDRESS_MARK.search(span):
             return begin, begin + len(span)
     return None
+
+
+def _sentence_start(low: str, at: int) -> int:
+    starts = [low.rfind(ch, 0, at) for ch in "。！？!?\n"]
+    return max(starts) + 1
 
 
 # ---------------------------------------------------------------------------- district
@@ -290,12 +307,15 @@ def find_region(low: str, regions: Sequence[Entry], address: tuple[int, int] | N
 # ---------------------------------------------------------------------------- subject
 
 
-def best_category(low: str, vocab: Vocabulary, categories: Sequence[Entry]) -> str:
-    """The subject whose words the text uses most (longer words weigh more); "" on a tie."""
+def best_category(
+    low: str, vocab: Vocabulary, categories: Sequence[Entry], request: str = ""
+) -> str:
+    """The subject whose words the text uses most (longer words weigh more, words of the
+    request count twice); "" on a tie."""
     scores: dict[str, int] = {}
     for code, names in categories:
         words = {fold(w) for w in names} | set(vocab.category_words.get(code, ()))
-        score = sum(len(w) for w in words if len(w) >= 2 and w in low)
+        score = sum(len(w) * (1 + (w in request)) for w in words if len(w) >= 2 and w in low)
         if score:
             scores[code] = score
     if not scores:
@@ -314,7 +334,7 @@ def find_request(text: str, low: str, vocab: Vocabulary) -> str:
     not_request = vocab.cue("not_request")
     spans = [
         (s, e)
-        for s, e in _cue_positions(low, vocab.cue("request"))
+        for s, e in _cue_positions(low, vocab.cue("request"), lead="我们本人特此")
         if not any(low.startswith(n, s) for n in not_request)
     ]
     clause_starts = [s for s, _ in spans if s == 0 or low[s - 1] in _CLAUSE_END + " 我们本人特此"]
@@ -326,9 +346,20 @@ def find_request(text: str, low: str, vocab: Vocabulary) -> str:
     return ""
 
 
-def appeal_type(low: str, vocab: Vocabulary) -> str:
-    """建议 / 检举 / 咨询 / 求决 when the story's words make it clear, else ""."""
+def appeal_type(low: str, vocab: Vocabulary, has_request: bool) -> str:
+    """建议 / 检举 / 咨询 when the story's words make it clear; 求决 when the citizen asks
+    for something in the first person and nothing says otherwise; else ""."""
     for kind, words in vocab.appeal_type.items():
-        if any(w in low for w in words):
+        if kind == "claim":
+            continue
+        if any(_has_word(low, w) for w in words):
             return kind
-    return ""
+    first_person = any(_has_word(low, w) for w in vocab.appeal_type.get("claim", ()))
+    return "claim" if has_request and first_person else ""
+
+
+def _has_word(low: str, word: str) -> bool:
+    """``word`` in the text; an English word only as a whole word."""
+    if not word.isascii():
+        return word in low
+    return re.search(rf"(?<![a-z]){re.escape(word)}(?![a-z])", low) is not None

@@ -20,6 +20,7 @@ CUE_KINDS = (
     "after_address",
     "phone",
     "other_person",
+    "other_subject",
     "request",
     "not_request",
     "matter",

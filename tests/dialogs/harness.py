@@ -145,8 +145,10 @@ class FakeStore:
 
 def event_from(spec: dict[str, Any]) -> Event | None:
     """The engine event a transcript step describes (None for a pure time advance)."""
-    if "send" in spec:
-        return Event(kind="text", text=str(spec["send"]))
+    if "send" in spec:  # typed text, optionally with the platform's language
+        return Event(kind="text", text=str(spec["send"]), lang_hint=str(spec.get("lang", "")))
+    if "tap" in spec:  # a button tap: the question it belonged to, and its value
+        return Event(kind="text", text=str(spec["tap"]["value"]), tap=str(spec["tap"]["ask"]))
     if "command" in spec:
         return Event(kind="command", command=spec["command"], command_arg=spec.get("arg", ""))
     if "attachment" in spec:

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from bot.dialogs.commands import parse_command
 from bot.dialogs.engine import CONFIRM, PICK_EDIT, STATE_VERSION, EngineConfig, step
+from bot.dialogs.kinds import KINDS
 from bot.dialogs.types import Event
 from bot.messages import Attachment, Location
 from tests.dialogs.harness import START, FakeStore, make_config
@@ -204,3 +205,70 @@ def test_from_a_corrupted_or_foreign_state_the_engine_recovers(sequence: list[An
         assert result.replies
         check_state(result.state)
     run(sequence)
+
+
+# a tracking number, a rating word or the number of a shown option: never a text answer
+INTERJECTIONS = [
+    "XF261121-048273-3",
+    "帮我查一下 XF261121-048273-3",
+    "满意",
+    "基本满意，谢谢",
+    "不满意",
+    "申请复查",
+]
+FREE_TEXT = {f.name for f in CFG.forms.current().fields if KINDS[f.kind].free_text}
+
+
+def _walk(answers: int) -> tuple[dict[str, Any], FakeStore]:
+    """The state after ``answers`` correct answers (the first opens the form)."""
+    store = FakeStore()
+    now = datetime.fromisoformat(START)
+    state: dict[str, Any] | None = _step_all(None, Event(kind="text", text="新建"), store, now)
+    for _ in range(answers):
+        question = current_question(state)
+        if question in (None, CONFIRM, PICK_EDIT):
+            break
+        assert state is not None
+        text = answer_for(question, state, ANSWERS_ZH)
+        state = _step_all(state, Event(kind="text", text=text), store, now)
+    return state, store
+
+
+def _step_all(
+    state: dict[str, Any] | None, event: Event, store: FakeStore, now: datetime
+) -> dict[str, Any]:
+    result = step(CFG, state, event, now)
+    while result.effect is not None:
+        resolution = store.resolve(result.effect, now)
+        result = step(CFG, result.state, Event(kind="resolved", resolution=resolution), now)
+    return result.state
+
+
+@settings(max_examples=max(40, EXAMPLES // 2), deadline=None)
+@given(
+    st.integers(0, 20),
+    st.one_of(st.sampled_from(INTERJECTIONS), st.integers(1, 20).map(str)),
+)
+def test_no_interjection_becomes_a_text_answer(answers: int, text: str) -> None:
+    state, store = _walk(answers)
+    if state is None:
+        state = _step_all(
+            None, Event(kind="text", text="新建"), store, datetime.fromisoformat(START)
+        )
+    shown = (state.get("shown") or {}).get("options") or []
+    if text.isdigit() and shown:  # the number of an option that was actually shown
+        text = str(min(int(text), len(shown)))
+    before = dict((state.get("draft") or {}).get("answers") or {})
+    after_state = _step_all(
+        state, Event(kind="text", text=text), store, datetime.fromisoformat(START)
+    )
+    after = (after_state.get("draft") or {}).get("answers") or {}
+    for name in FREE_TEXT:
+        value = after.get(name)
+        if value is None or before.get(name) == value:
+            continue
+        if text.isdigit():  # a picked option: it may finish a text, never be one
+            assert value not in (text, int(text), [text]), (name, text, value)
+        else:
+            stored = json.dumps(value, ensure_ascii=False)
+            assert text not in stored and "048273" not in stored, (name, text, value)
