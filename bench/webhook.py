@@ -87,6 +87,19 @@ WECHAT = Subject(
     headers_note="plaintext mode, signature checked",
 )
 
+# The headline: citizens walking the whole form (answers, unclear answers asked again,
+# stories in one message, registrations, status queries) instead of one greeting.
+WECHAT_MIX = Subject(
+    name="wechat_mix",
+    channel="wechat",
+    target=0.10,
+    env=WECHAT.env,
+    script="wechat_mix.lua",
+    path=WECHAT.path,
+    probe=_probe_wechat,
+    headers_note="plaintext mode, signature checked; citizens walking the form",
+)
+
 TELEGRAM = Subject(
     name="telegram",
     channel="telegram",
@@ -200,8 +213,11 @@ def run(
         }
 
 
-def main(subject: Subject, argv: list[str] | None = None) -> int:
-    """Command line of one webhook benchmark."""
+def main(subjects: Subject | list[Subject], argv: list[str] | None = None) -> int:
+    """Command line of a webhook benchmark (several subjects: each in turn)."""
+    if isinstance(subjects, list):
+        return max(main(s, argv) for s in subjects)
+    subject = subjects
     parser = argparse.ArgumentParser(
         prog=f"python -m bench.{subject.name}",
         description=f"{subject.name} webhook end to end vs a bare aiohttp POST handler "

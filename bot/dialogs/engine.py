@@ -57,6 +57,7 @@ from bot.dialogs.turn import (
 from bot.dialogs.types import Effect, Event, StepResult, Submission
 from bot.dialogs.understand import Context, Meaning, understand
 from bot.dialogs.validators import Invalid, clean_text, normalize_token, parse_verify_digits
+from bot.dialogs.vocabulary import fold
 from bot.messages import Attachment, Choice, Location, Reply
 
 __all__ = [
@@ -580,10 +581,11 @@ class _Turn(Lookups):
     def stated(self, text: str) -> dict[str, str]:
         """What an answer states besides itself: only personal data said with a cue
         ("我叫张三，电话…"); a district in an address is not where the matter happened."""
-        if len(text) < 6:
+        vocab = self.cfg.vocab
+        cues = (*vocab.cue("name"), *vocab.cue("phone"), *vocab.cue("address"))
+        if len(text) < 6 or not any(cue in fold(text) for cue in cues):
             return {}
-        found = extract(text, self.cfg.vocab, self.cfg.forms.gazetteer)
-        return {k: v for k, v in found.items() if k in ("name", "phone", "address")}
+        return extract(text, vocab, self.cfg.forms.gazetteer, ("name", "phone", "address"))
 
     def parse(self, f: FieldDef, text: str, draft: dict[str, Any]) -> Any:
         """The value ``text`` gives ``f`` (raises Invalid)."""
@@ -612,8 +614,8 @@ class _Turn(Lookups):
         """One answer to a question asking for several fields: take each it states."""
         draft = self.draft
         assert draft is not None
-        found = extract(text, self.cfg.vocab, self.cfg.forms.gazetteer)
         roles = {f.role for f in group}
+        found = extract(text, self.cfg.vocab, self.cfg.forms.gazetteer, tuple(roles))
         if "name" in roles or "phone" in roles:
             found = {**self.contact_parts(group, text, draft), **found}
         if "incident_place" in roles and text.strip() and not self.is_only_region(text, found):

@@ -12,6 +12,7 @@ Chinese numerals by ``cn2an``.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -28,6 +29,11 @@ _CLAUSE_END = _SENTENCE_END + "，,、：:"
 _CJK = re.compile(r"[\u3400-\u9fff]")
 # Chinese digits read one by one, as people dictate phone numbers ("幺三八…")
 _SPOKEN_DIGITS = str.maketrans("零〇一幺二两三四五六七八九", "0011223456789")
+# a request typed without punctuation ends where the phone number or name begins
+_REQUEST_STOP = re.compile(
+    r"(?:我|俺)?(?:的)?(?:电话|手机|联系方式)(?:号码)?(?:是)?\s*[\d+一幺二三四五六七八九零〇]"
+)
+_DIGIT_RUN = re.compile(r"\d[\d\s\-()（）.]{5,}\d")
 _SPOKEN_RUN = re.compile(r"[零〇一幺二两三四五六七八九]{7,}")
 _ADDRESS_MARK = re.compile(
     r"[省市区县镇乡街道村路街巷号弄组幢栋室苑园]|小区|\d+\s*(?:号|室)|"
@@ -45,42 +51,52 @@ _SKIP_AFTER_CUE = " :：是为叫在"
 Entry = tuple[str, tuple[str, ...]]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Gazetteer:
     """Where things are: the configured districts and subjects, as (code, words)."""
 
     regions: tuple[Entry, ...]
     categories: tuple[Entry, ...]
 
+    @functools.cached_property
+    def region_words(self) -> tuple[tuple[str, str], ...]:
+        """(folded word, code) of every district name, longest first (matched per story)."""
+        words = {(fold(w), code) for code, names in self.regions for w in names if len(w) >= 2}
+        return tuple(sorted(words, key=lambda item: (-len(item[0]), item)))
 
-def extract(text: str, vocab: Vocabulary, gaz: Gazetteer) -> dict[str, str]:
-    """The fields ``text`` states, by role: name, phone, address, region, category,
-    request, appeal_type. Values are strings; roles the text does not state are absent."""
+
+ROLES = ("phone", "name", "address", "region", "request", "category", "appeal_type")
+
+
+def extract(
+    text: str, vocab: Vocabulary, gaz: Gazetteer, roles: Sequence[str] = ROLES
+) -> dict[str, str]:
+    """The fields ``text`` states, by role (of ``roles``): name, phone, address, region,
+    category, request, appeal_type. Values are strings; roles not stated are absent."""
     norm = cn2an_safe(unicodedata.normalize("NFKC", text))
     low = norm.casefold()  # same length as norm: spans found in one slice the other
-    out: dict[str, str] = {}
-    phone = find_phone(norm, vocab)
-    if phone:
-        out["phone"] = phone
-    name = find_name(norm, low, vocab)
-    if name:
-        out["name"] = name
-    span = find_address(norm, low, vocab)
-    if span is not None:
-        out["address"] = norm[span[0] : span[1]]
-    region = find_region(low, gaz.regions, span)
-    if region:
-        out["region"] = region
-    request = find_request(norm, low, vocab)
-    if request:
-        out["request"] = request
-    category = best_category(low, vocab, gaz.categories, fold(request))
-    if category:
-        out["category"] = category
-    appeal = appeal_type(low, vocab, bool(request))
-    if appeal:
-        out["appeal_type"] = appeal
-    return out
+    found: dict[str, str] = {}
+    if "phone" in roles:
+        found["phone"] = find_phone(norm, vocab)
+    if "name" in roles:
+        found["name"] = find_name(norm, low, vocab)
+    span = find_address(norm, low, vocab) if {"address", "region"} & set(roles) else None
+    if span is not None and "address" in roles:
+        found["address"] = norm[span[0] : span[1]]
+    if "region" in roles:
+        found["region"] = find_region(low, gaz.region_words, span)
+    request = (
+        find_request(norm, low, vocab)
+        if {"request", "category", "appeal_type"} & set(roles)
+        else ""
+    )
+    if "request" in roles:
+        found["request"] = request
+    if "category" in roles:
+        found["category"] = best_category(low, vocab, gaz, fold(request))
+    if "appeal_type" in roles:
+        found["appeal_type"] = appeal_type(low, vocab, bool(request))
+    return {role: value for role, value in found.items() if value}
 
 
 def looks_like_story(text: str, vocab: Vocabulary, found: dict[str, str]) -> bool:
@@ -128,14 +144,47 @@ def normalize_phone(number: phonenumbers.PhoneNumber) -> str:
 def find_phone(text: str, vocab: Vocabulary) -> str:
     """The petitioner's phone number in a story; a number said to be someone else's is
     skipped ("老板的电话139…")."""
-    others = vocab.cue("other_person")
+    if not _DIGIT_RUN.search(text):
+        return ""  # no run of digits a phone number could be (the matcher is costly)
+    theirs = _their_number(vocab)
     for match in phonenumbers.PhoneNumberMatcher(text, "CN", phonenumbers.Leniency.VALID):
-        before = fold(text[max(0, match.start - 10) : match.start])
-        clause = re.split(r"[，,。；;！!？?\s]", before)[-1]
-        if any(word in clause for word in others):
-            continue
+        if theirs.search(fold(text[max(0, match.start - 16) : match.start])):
+            continue  # "老板叫刘建军，电话…", "他自己的手机…", "my boss's number"
         return normalize_phone(match.number)
     return ""
+
+
+_THEIRS: dict[int, re.Pattern[str]] = {}
+
+
+def _their_number(vocab: Vocabulary) -> re.Pattern[str]:
+    """A third party named right before a number: the number is theirs (built once)."""
+    if id(vocab) not in _THEIRS:
+        words = "|".join(
+            re.escape(w) for w in (*vocab.cue("other_person"), *vocab.cue("other_subject"))
+        )
+        _THEIRS[id(vocab)] = re.compile(
+            rf"(?<![a-z])(?:{words})(?![a-z])(?:'s)?(?:叫)?[\u3400-\u9fff]{{0,4}}?(?:自己)?"
+            r"[，,\s（(]*(?:的)?\s*(?:电话|手机|号码|联系方式|phone|number|mobile)?"
+            r"\s*(?:是|为|:|：)?\s*$"
+        )
+    return _THEIRS[id(vocab)]
+
+
+def _someone_else(before: str, others: Sequence[str]) -> bool:
+    """True when the person last named before a number or an address is a third party
+    ("老板叫刘建军，电话…", "我父亲住在…") rather than the writer (我, 俺, 本人)."""
+    mine = max(before.rfind(w) for w in ("我", "俺", "本人", " i ", "my "))
+    theirs = max((_last(before, w) for w in others), default=-1)
+    return theirs > mine
+
+
+def _last(text: str, word: str) -> int:
+    """Where ``word`` last occurs (an English word only as a whole word), or -1."""
+    if not word.isascii():
+        return text.rfind(word)
+    found = list(re.finditer(rf"(?<![a-z]){re.escape(word)}(?![a-z])", text))
+    return found[-1].start() if found else -1
 
 
 # ---------------------------------------------------------------------------- spans
@@ -240,10 +289,8 @@ def find_address(text: str, low: str, vocab: Vocabulary) -> tuple[int, int] | No
     """(start, end) of the home address after "住在 / 家住 / 地址", verbatim."""
     stops = vocab.cue("after_address")
     others = vocab.cue("other_subject")
-    for start, end in _cue_positions(low, vocab.cue("address"), lead="我俺家现"):
-        sentence = low[_sentence_start(low, start) : start]
-        mine = max(sentence.rfind("我"), sentence.rfind("俺"), sentence.rfind(" i "))
-        if any(sentence.rfind(w) > mine for w in others if w in sentence):
+    for start, end in _cue_positions(low, vocab.cue("address"), lead="我俺家现在"):
+        if _someone_else(low[_sentence_start(low, start) : start], others):
             continue  # "我父亲住在…": someone else's home
         begin = end
         while begin < len(text) and text[begin] in _SKIP_AFTER_CUE:
@@ -253,10 +300,18 @@ def find_address(text: str, low: str, vocab: Vocabulary) -> tuple[int, int] | No
             at = low.find(word, begin, stop)
             if at > begin:
                 stop = at
-        span = text[begin:stop].rstrip(" ,，")
-        if len(span) >= 4 and "的" not in span and _ADDRESS_MARK.search(span):
+        span = text[begin:stop].split("（")[0].split("(")[0].rstrip(" ,，")
+        if "的" in span:  # "家在X的老房子" is a property, not a home; "住X的希望…" runs on
+            head, _, after = span.partition("的")
+            if any(after.startswith(w) for w in _PROPERTY):
+                continue
+            span = head
+        if len(span) >= 4 and _ADDRESS_MARK.search(span):
             return begin, begin + len(span)
     return None
+
+
+_PROPERTY = ("房", "老房", "地", "宅基地", "田", "厂", "店", "公司", "山", "林", "屋")
 
 
 def _sentence_start(low: str, at: int) -> int:
@@ -267,17 +322,11 @@ def _sentence_start(low: str, at: int) -> int:
 # ---------------------------------------------------------------------------- district
 
 
-def _mentions(low: str, regions: Sequence[Entry]) -> list[tuple[int, int, str]]:
+def _mentions(low: str, words: Sequence[tuple[str, str]]) -> list[tuple[int, int, str]]:
     """(start, end, code) of every district name or alias in the text, longest first."""
-    words = sorted(
-        ((fold(w), code) for code, names in regions for w in names),
-        key=lambda item: -len(item[0]),
-    )
     found: list[tuple[int, int, str]] = []
     covered: set[int] = set()
     for word, code in words:
-        if len(word) < 2:
-            continue
         start = low.find(word)
         while start >= 0:
             if start not in covered:
@@ -294,30 +343,50 @@ def _word_boundary(low: str, start: int, end: int) -> bool:
     return not (before.isascii() and before.isalnum()) and not (after.isascii() and after.isalnum())
 
 
-def find_region(low: str, regions: Sequence[Entry], address: tuple[int, int] | None) -> str:
+def find_region(low: str, words: Sequence[tuple[str, str]], address: tuple[int, int] | None) -> str:
     """The district where the matter happened: one named outside the home address, else
     the home address's district (a local matter)."""
-    mentions = _mentions(low, regions)
+    mentions = _mentions(low, words)
     if not mentions:
         return ""
-    outside = [m for m in mentions if address is None or not address[0] <= m[0] < address[1]]
+    outside = [
+        m
+        for m in mentions
+        if (address is None or not address[0] <= m[0] < address[1])
+        and "从" not in low[max(0, m[0] - 2) : m[0]]  # "从淳安迁过来": where they came from
+    ]
     return (outside or mentions)[0][2]
 
 
 # ---------------------------------------------------------------------------- subject
 
 
-def best_category(
-    low: str, vocab: Vocabulary, categories: Sequence[Entry], request: str = ""
-) -> str:
+_PATTERNS: dict[tuple[int, int], tuple[re.Pattern[str], dict[str, str]]] = {}
+
+
+def _subject_words(vocab: Vocabulary, gaz: Gazetteer) -> tuple[re.Pattern[str], dict[str, str]]:
+    """One pattern for every subject word (built once per configuration), and each
+    word's subject: a story is scanned once, not once per word."""
+    key = (id(vocab), id(gaz))
+    if key not in _PATTERNS:
+        code_of: dict[str, str] = {}
+        for code, names in gaz.categories:
+            for word in {fold(w) for w in names} | set(vocab.category_words.get(code, ())):
+                if len(word) >= 2:
+                    code_of.setdefault(word, code)
+        ordered = sorted(code_of, key=lambda w: (-len(w), w))
+        _PATTERNS[key] = (re.compile("|".join(map(re.escape, ordered))), code_of)
+    return _PATTERNS[key]
+
+
+def best_category(low: str, vocab: Vocabulary, gaz: Gazetteer, request: str = "") -> str:
     """The subject whose words the text uses most (longer words weigh more, words of the
     request count twice); "" on a tie."""
+    pattern, code_of = _subject_words(vocab, gaz)
     scores: dict[str, int] = {}
-    for code, names in categories:
-        words = {fold(w) for w in names} | set(vocab.category_words.get(code, ()))
-        score = sum(len(w) * (1 + (w in request)) for w in words if len(w) >= 2 and w in low)
-        if score:
-            scores[code] = score
+    for word in {m.group(0) for m in pattern.finditer(low)}:
+        code = code_of[word]
+        scores[code] = scores.get(code, 0) + len(word) * (1 + (word in request))
     if not scores:
         return ""
     ranked = sorted(scores.items(), key=lambda kv: -kv[1])
@@ -340,6 +409,9 @@ def find_request(text: str, low: str, vocab: Vocabulary) -> str:
     clause_starts = [s for s, _ in spans if s == 0 or low[s - 1] in _CLAUSE_END + " 我们本人特此"]
     for start in clause_starts or [s for s, _ in spans]:
         stop = _sentence_end(text, start)
+        cut = _REQUEST_STOP.search(text, start + 2, stop)
+        if cut is not None:
+            stop = cut.start()
         request = text[start:stop].rstrip(" ,，.。~～")
         if len(request) >= 4:
             return request

@@ -7,6 +7,7 @@ an earlier question (a Telegram keyboard still on screen) is recognised as such.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from typing import Any
 
@@ -40,6 +41,13 @@ OPTION_WORDS: dict[str, tuple[str, ...]] = {
 }
 
 
+@functools.lru_cache(maxsize=4096)
+def _option_tokens(value: str, label: str) -> frozenset[str]:
+    """Every spelling that picks an option shown as ``label`` (read for every message)."""
+    tokens = {normalize_token(w) for w in (value, label, *OPTION_WORDS.get(value, ())) if w}
+    return frozenset(tokens | {t.replace(" ", "") for t in tokens})
+
+
 class Prompting(TurnBase):
     """Questions, options, the read-back and the menu."""
 
@@ -67,12 +75,10 @@ class Prompting(TurnBase):
         choices = {c.value: c for c in current.choices} if current else {}
         out = []
         for value, label in shown.get("options") or []:
-            words = [value, label, *OPTION_WORDS.get(value, ())]
+            tokens = _option_tokens(str(value), str(label))
             if value in choices:
-                words += [choices[value].label.zh, choices[value].label.en]
-                words += choices[value].aliases
-            tokens = {normalize_token(w) for w in words if w}
-            out.append(Option(str(value), frozenset(tokens | {t.replace(" ", "") for t in tokens})))
+                tokens |= choices[value].tokens() | choices[value].compact_tokens()
+            out.append(Option(str(value), tokens))
         return tuple(out)
 
     # ------------------------------------------------------------------ questions

@@ -111,7 +111,7 @@ def understand(text: str, ctx: Context, vocab: Vocabulary, gaz: Gazetteer) -> Me
         return Meaning("human")
     if token in vocab.opt_out:
         return Meaning("opt_out")
-    if not ctx.in_draft or ctx.fresh_draft:
+    if (not ctx.in_draft or ctx.fresh_draft) and len(text) >= vocab.story_min_chars:
         found = extract(text, vocab, gaz)
         if looks_like_story(text, vocab, found):
             return Meaning("story", fields=found)

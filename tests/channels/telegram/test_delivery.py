@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -61,6 +62,14 @@ async def test_plain_text_with_inline_keyboard(fake: FakeTelegram) -> None:
     assert "parse_mode" not in call.params  # plain text: nothing to escape, nothing misread
     buttons = call.params["reply_markup"]["inline_keyboard"]
     assert [b["callback_data"] for row in buttons for b in row] == ["建议", "检举"]
+
+
+async def test_buttons_name_the_question_they_belong_to(fake: FakeTelegram) -> None:
+    ch = channel_for(fake)
+    message = out(3, "是否匿名？", ("yes", "是"), ("no", "否"))
+    await ch.send(replace(message, reply=replace(message.reply, ask="12")))
+    buttons = fake.sent(3)[0].params["reply_markup"]["inline_keyboard"]
+    assert [b["callback_data"] for row in buttons for b in row] == ["12|yes", "12|no"]
 
 
 async def test_long_values_fall_back_to_a_numbered_list(fake: FakeTelegram) -> None:

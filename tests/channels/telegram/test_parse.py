@@ -32,7 +32,9 @@ EXPECTED: dict[str, dict[str, Any] | None] = {
     "command_my": {"command": "my_cases"},
     "command_unknown": {"command": "", "text": "/foo"},
     "deep_link_start": {"command": "start", "command_arg": "campaign-2026"},
-    "callback_query": {"text": "申诉求决", "command": ""},
+    "callback_query": {"text": "申诉求决", "command": "", "tap": ""},  # an older keyboard
+    # a button names the question it belongs to: a tap on an old keyboard is recognised
+    "callback_query_question": {"text": "claim", "tap": "7", "lang_hint": "zh-hans"},
     "photo": {"attachment": ("image", "image/jpeg", "photo.jpg", 51200), "text": "现场照片"},
     "document": {"attachment": ("file", "application/pdf", "合同.pdf", 3072)},
     "voice": {"attachment": ("voice", "audio/ogg", "voice.ogg", 8000)},
