@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.cases.registration import Describe, create_case, view_for_owner, view_for_verified
+from bot.cases.registration import StatusWords, create_case, view_for_owner, view_for_verified
 from bot.cases.service import LifecycleService
 from bot.clock import utc_now
 from bot.dialogs.engine import EngineConfig, state_lang, step
@@ -368,7 +368,7 @@ class Intake:
         log.info("lookup.verify_failed", channel=contact.address.channel)
         return Resolution(effect="lookup_case", outcome="verify_failed")
 
-    def _progress(self, contact: Contact) -> Describe | None:
+    def _progress(self, contact: Contact) -> StatusWords | None:
         """Latest-progress wording in the citizen's language (from the lifecycle texts)."""
         return self.lifecycle.progress_in(contact.lang) if self.lifecycle else None
 

@@ -37,6 +37,17 @@ ANSWERS = ("answer", "decide_review", "decide_recheck")  # each schedules a foll
 REOPENS = ("request_review", "request_recheck")  # each cancels the pending follow-up
 
 ALL_STATUSES = frozenset(STATUS_CODES)
+# the office's current deadline, by status: what it is the deadline of
+_DEADLINE_OF = {
+    "submitted": "acceptance",
+    "transferred": "acceptance",
+    "accepted": "answer",
+    "assigned": "answer",
+    "in_progress": "answer",
+    "extended": "answer",
+    "review_requested": "review",
+    "recheck_requested": "recheck",
+}
 OPEN_STATUSES = ALL_STATUSES - {"rejected", "closed"}
 
 
@@ -549,6 +560,34 @@ class Lifecycle:
             if message:
                 text = self.texts.get(lang, "progress.with_message", event=text, message=message)
         return self.texts.get(lang, "progress.line", date=self._date(event.at), event=text)
+
+    def status_details(self, case: CaseRow, lang: str, *, owner: bool) -> tuple[str, ...]:
+        """What a status answer says beyond the latest event: who handles the case, the
+        office's current deadline named as what it is (受理期限, 办理期限, 复查期限, …),
+        and for the petitioner the latest written opinion and their own remedy deadline."""
+        lang = lang if lang in self.texts.by_lang else "zh"
+        lines = []
+        if case.department and case.status not in ("submitted", "transferred", "rejected"):
+            name = self.department_name(case.department, lang)
+            lines.append(self.texts.get(lang, "lookup.department", department=name))
+        clock = _DEADLINE_OF.get(case.status)
+        if clock and case.due_at is not None:
+            lines.append(self.texts.get(lang, f"lookup.due_{clock}", date=self._date(case.due_at)))
+        if owner and case.answer_text:
+            outcome = (
+                self.texts.get(lang, f"outcome.{case.answer_outcome}")
+                if case.answer_outcome
+                else ""
+            )
+            text = (
+                case.answer_text if len(case.answer_text) <= 300 else case.answer_text[:300] + "…"
+            )
+            lines.append(self.texts.get(lang, "lookup.opinion", outcome=outcome, text=text))
+        remedy = {"answered": "review", "reviewed": "recheck"}.get(case.status)
+        if owner and remedy and case.request_until is not None:
+            until = self._date(case.request_until)
+            lines.append(self.texts.get(lang, f"lookup.remedy_{remedy}", until=until))
+        return tuple(lines)
 
     def followup_at(self, now: datetime) -> datetime | None:
         """When the 回访 for an answer given at ``now`` goes out (None: follow-ups are off)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -73,18 +73,28 @@ async def create_case(
 Describe = Callable[[Any, CaseRow], str]
 
 
+@dataclass(frozen=True)
+class StatusWords:
+    """How a status answer words a case, in the asker's language."""
+
+    event: Describe  # the latest public event
+    # (case, owner) -> lines: handling department, the deadline named as what it is, the
+    # latest opinion and the petitioner's own remedy (the opinion only for the owner)
+    details: Callable[[CaseRow, bool], tuple[str, ...]]
+
+
 async def view_for_owner(
-    conn: AsyncConnection, case: CaseRow, describe: Describe | None = None
+    conn: AsyncConnection, case: CaseRow, words: StatusWords | None = None
 ) -> CaseView:
     """Everything the petitioner may see about their own case."""
-    view = await view_for_verified(conn, case, describe)
+    view = await view_for_verified(conn, case, words, owner=True)
     request = str(case.answers.get("request") or "")
     summary = request[:SUMMARY_CHARS] + ("…" if len(request) > SUMMARY_CHARS else "")
     return replace(view, summary=summary)
 
 
 async def view_for_verified(
-    conn: AsyncConnection, case: CaseRow, describe: Describe | None = None
+    conn: AsyncConnection, case: CaseRow, words: StatusWords | None = None, *, owner: bool = False
 ) -> CaseView:
     """Status only, for someone who proved they know the petition's phone digits.
 
@@ -95,8 +105,8 @@ async def view_for_verified(
     last = await cases.last_public_event(conn, case.id)
     if last is None:
         progress = ""
-    elif describe is not None:
-        progress = describe(last, case)
+    elif words is not None:
+        progress = words.event(last, case)
     else:
         progress = last.message
     return CaseView(
@@ -106,7 +116,8 @@ async def view_for_verified(
         updated_at=case.updated_at.isoformat(),
         category=case.category,
         last_event=progress,
-        due_date=case.due_at.date().isoformat() if case.due_at else "",
+        due_date=case.due_at.date().isoformat() if case.due_at and words is None else "",
+        details=words.details(case, owner) if words is not None else (),
     )
 
 

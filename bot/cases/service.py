@@ -22,6 +22,7 @@ from bot.cases.clocks import Clocks, DeadlineState, deadline_state, due_at, load
 from bot.cases.flagging import FlagKeeper, petition_text
 from bot.cases.flags import STAFF_SETTABLE, FlagRules, load_flag_rules
 from bot.cases.lifecycle import RATINGS, Change, Lifecycle, LifecycleError
+from bot.cases.registration import StatusWords
 from bot.cases.routing import Routing, load_routing
 from bot.cases.similarity import suggest_duplicates
 from bot.cases.tracking import format_tracking_no, parse_tracking_no
@@ -435,13 +436,16 @@ class LifecycleService:
                 out.append(DueCase(case, case.due_at, state))
         return out
 
-    def progress_in(self, lang: str) -> Callable[[Any, CaseRow], str]:
-        """Words for a case's latest timeline event in a status answer, in ``lang``."""
+    def progress_in(self, lang: str) -> StatusWords:
+        """How a status answer words a case in ``lang``: its latest event and details."""
 
         def describe(event: Any, case: CaseRow) -> str:
             return self.lifecycle.describe(event, case, lang)
 
-        return describe
+        def details(case: CaseRow, owner: bool) -> tuple[str, ...]:
+            return self.lifecycle.status_details(case, lang, owner=owner)
+
+        return StatusWords(describe, details)
 
     # ------------------------------------------------------------------ citizen actions
 

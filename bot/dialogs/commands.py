@@ -39,7 +39,17 @@ WORDS: dict[Intent, tuple[str, ...]] = {
     "edit": ("修改", "更改", "编辑", "edit", "change"),
     "cancel": ("取消", "撤销", "放弃", "cancel", "abort", "quit"),
     "continue": ("继续", "继续填写", "continue", "resume"),
-    "status": ("查询", "进度", "查进度", "查询进度", "办理进度", "status", "track"),
+    "status": (
+        "查询",
+        "进度",
+        "查进度",
+        "查询进度",
+        "办理进度",
+        "查询办理进度",
+        "status",
+        "track",
+        "check status",
+    ),
     "my_cases": ("我的", "我的事项", "我的信访", "my cases", "my case", "mine", "my"),
     "lang": ("lang", "language", "语言"),
     # broadcasts (群发通知) only; pushes about the citizen's own cases always go out

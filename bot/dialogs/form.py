@@ -609,4 +609,13 @@ def load_forms(config_dir: Path) -> FormRegistry:
         if key in forms:
             raise FormError(f"{where}: form {form.id!r} version {form.version} defined twice")
         forms[key] = form
+    for form_id in {fid for fid, _ in forms}:
+        newest = max(v for fid, v in forms if fid == form_id)
+        missing = REQUIRED_ROLES - {f.role for f in forms[(form_id, newest)].fields}
+        if missing:  # older versions only finish their drafts; the newest is filled anew
+            raise FormError(
+                f"config/forms: form {form_id!r} version {newest} has no field with the "
+                f"role(s) {', '.join(sorted(missing))} (the story reading and registration "
+                "need them)"
+            )
     return FormRegistry(forms=forms, categories=categories, regions=regions, city=city)

@@ -236,6 +236,7 @@ class Lookups(Prompting):
             lines.append(self.t("lookup.summary", summary=case.summary))
         if case.last_event:
             lines.append(self.t("lookup.last_event", event=case.last_event))
+        lines.extend(case.details)
         if case.due_date:
             lines.append(self.t("lookup.due_date", date=self.fmt_time(case.due_date)))
         if not with_summary:

@@ -27,6 +27,9 @@ class CaseView:
     summary: str = ""  # first characters of the request; only for the owner or verified
     last_event: str = ""  # localized description of the latest public timeline event
     due_date: str = ""
+    # worded lines: department, the current deadline named as what it is, the latest
+    # opinion, the petitioner's own 复查/复核 deadline (see cases.registration.StatusWords)
+    details: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,12 @@ async def test_citizen_files_a_petition_in_the_browser(
         await expect(page.locator("#conn")).to_have_attribute(
             "data-state", "online", timeout=10_000
         )
+        # an empty conversation opens with the menu; large text for elderly readers
+        await expect(page.locator("#start-menu button")).to_have_count(4)
+        await page.click("#size-toggle")
+        await expect(page.locator("html")).to_have_class("large")
+        await page.screenshot(path=str(ARTIFACTS / "webchat-start-large.png"))
+        await page.click("#size-toggle")
         await send(page, "你好")
         # a choice button starts the petition, like a citizen tapping it
         count = await page.locator("li.msg.out .bubble").count()

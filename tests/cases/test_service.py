@@ -258,10 +258,16 @@ async def test_citizen_rates_and_requests_review_by_message(
     assert (case.rating, case.rating_comment) == ("dissatisfied", "只付了一半")
 
     clock.advance(days=3)
-    reply = await _say(intake, clock, "citizen-1", f"申请复查 {shown}", 3)
+    pushes = await _outbox_count(db)
+    reply = await _say(intake, clock, "citizen-1", f"申请复查 {shown}，只付了一半", 3)
+    # described first (the case, the reason, the last day to ask), filed once confirmed
+    assert "确认申请吗" in reply and "只付了一半" in reply
+    assert (await svc.get(number)).status == "answered"
+    reply = await _say(intake, clock, "citizen-1", "1", 5)
     # asked Thu 26 Nov: decided within 30 days, by Sat 26 Dec -> next working day Mon 28 Dec
     assert f"{shown} 的复查申请" in reply and "2026-12-28" in reply
     assert (await svc.get(number)).status == "review_requested"
+    assert await _outbox_count(db) == pushes  # acknowledged once, in the conversation
     detail = await svc.show(number)
     assert [e.actor for e in detail.events][-2:] == ["citizen", "citizen"]
 

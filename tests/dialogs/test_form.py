@@ -171,3 +171,11 @@ def test_texts_required_keys(config: Path) -> None:
     )
     with pytest.raises(FormError, match=r"zh.yaml: missing keys \['status.closed'\]"):
         load_texts(config)
+
+
+def test_the_newest_form_must_declare_the_roles_the_code_needs(tmp_path: Path) -> None:
+    shutil.copytree(CONFIG_DIR, tmp_path / "config")
+    v2 = tmp_path / "config" / "forms" / "intake_v2.yaml"
+    v2.write_text(v2.read_text(encoding="utf-8").replace("    role: phone\n", ""), "utf-8")
+    with pytest.raises(FormError, match=r"role.*phone"):
+        load_forms(tmp_path / "config")

@@ -142,8 +142,10 @@ async def test_no_internal_note_reaches_a_citizen(services: Services, aiohttp_cl
     await first.say("基本满意")
     await second.say("不满意")
     await first.say("申请复查")
+    await first.say("1")  # the request is described first, then confirmed
     await act(main, "decide", tell=False, outcome="explained", text="经复查，维持原处理意见。")
     await first.say("申请复核")
+    await first.say("1")
     await act(main, "decide", tell=True, outcome="explained", text="经复核，维持复查意见。")
     await act(main, "close", tell=False)
     taken = {action for _, action, _, _ in steps} | {"decide", "close"}

@@ -23,7 +23,12 @@
   const SEND_TIMEOUT_MS = 30000;
   const UPLOAD_TIMEOUT_MS = 180000;
   const BANNER_DELAY_MS = 1500;
-  const STORE = { lang: "xinfang.chat.lang", draft: "xinfang.chat.draft", outbox: "xinfang.chat.outbox" };
+  const STORE = {
+    lang: "xinfang.chat.lang",
+    draft: "xinfang.chat.draft",
+    outbox: "xinfang.chat.outbox",
+    size: "xinfang.chat.size",
+  };
   const LANG_CMD = /^\/lang\s+(zh|en)\s*$/i;
 
   const STRINGS = {
@@ -36,7 +41,10 @@
       inputLabel: "输入消息",
       inputHint: "按 Enter 发送，Shift+Enter 换行",
       logLabel: "对话记录",
-      emptyHint: "您好！请在下方输入您要反映的问题或诉求，我们会尽快为您办理。",
+      emptyHint: "您好！这里是信访事项网上受理平台。可以直接写下您要反映的事情，也可以点下面的按钮：",
+      menu: ["新建信访事项", "查询办理进度", "我的事项", "帮助"],
+      sizeLarge: "大字",
+      sizeNormal: "标准字",
       newMessages: "有新消息 ↓",
       connConnecting: "连接中…",
       connOnline: "已连接",
@@ -69,7 +77,10 @@
       inputLabel: "Message",
       inputHint: "Press Enter to send, Shift+Enter for a new line",
       logLabel: "Conversation",
-      emptyHint: "Hello! Describe your issue or request below and we will handle it as soon as possible.",
+      emptyHint: "Hello! This is the online petition service. Write what you want to raise, or tap a button below:",
+      menu: ["File a petition", "Check status", "My cases", "Help"],
+      sizeLarge: "Large text",
+      sizeNormal: "Normal text",
       newMessages: "New messages ↓",
       connConnecting: "Connecting…",
       connOnline: "Connected",
@@ -210,6 +221,8 @@
     document.querySelectorAll("[data-i18n-title]").forEach((el) => {
       el.setAttribute("title", t(el.dataset.i18nTitle));
     });
+    renderStartMenu();
+    renderSize();
     els.langToggle.textContent = S.langToggle;
     els.langToggle.setAttribute("aria-label", S.langToggleAria);
     els.langToggle.setAttribute("lang", S.langToggleLang);
@@ -217,6 +230,35 @@
       el.textContent = fmtTime(el.getAttribute("datetime"));
     });
     setConn(els.conn.dataset.state || "connecting");
+  }
+
+  // The start menu: what a citizen can do, before anything is written (the same words the
+  // bot's menu understands).
+  function renderStartMenu() {
+    const box = $("start-menu");
+    box.replaceChildren();
+    for (const label of STRINGS[state.lang].menu) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "choice";
+      b.textContent = label;
+      b.addEventListener("click", () => enqueueText(label));
+      box.appendChild(b);
+    }
+  }
+
+  // 适老化: large text and buttons with stronger contrast, remembered on this phone.
+  function renderSize() {
+    const large = storage.get(STORE.size) === "large";
+    document.documentElement.classList.toggle("large", large);
+    const toggle = $("size-toggle");
+    toggle.textContent = large ? STRINGS[state.lang].sizeNormal : STRINGS[state.lang].sizeLarge;
+    toggle.setAttribute("aria-pressed", large ? "true" : "false");
+  }
+
+  function toggleSize() {
+    storage.set(STORE.size, storage.get(STORE.size) === "large" ? "" : "large");
+    renderSize();
   }
 
   function toggleLang() {
@@ -732,6 +774,7 @@
     });
     els.input.addEventListener("input", () => { autoGrow(); saveDraft(); });
     els.langToggle.addEventListener("click", toggleLang);
+    $("size-toggle").addEventListener("click", toggleSize);
     els.attach.addEventListener("click", () => els.file.click());
     els.file.addEventListener("change", () => {
       const files = Array.from(els.file.files || []);
