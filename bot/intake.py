@@ -312,6 +312,7 @@ class Intake:
             "broadcast_opt": self._broadcast_opt,
             "list_cases": self._list_cases,
             "lookup_case": self._lookup_case,
+            "last_contact": self._last_contact,
         }[effect.kind]
         return await resolver(conn, contact, effect, now)
 
@@ -327,6 +328,18 @@ class Intake:
         CASES_SUBMITTED.labels(contact.address.channel).inc()
         log.info("case.submitted", channel=contact.address.channel, tracking_no=tracking_no)
         return Resolution(effect="submit", tracking_no=tracking_no)
+
+    async def _last_contact(
+        self, conn: AsyncConnection, contact: Contact, effect: Effect, now: datetime
+    ) -> Resolution:
+        """The contact details of this citizen's last petition (offered for reuse)."""
+        form = self.engine.forms.current()
+        fields = [(role, form.by_role(role)) for role in ("name", "phone", "address")]
+        for case in await cases.for_contact(conn, contact.id, limit=5):
+            prior = [(role, str(case.answers.get(f.name) or "")) for role, f in fields if f]
+            if any(v for _, v in prior):
+                return Resolution("last_contact", "found", prior=tuple(p for p in prior if p[1]))
+        return Resolution("last_contact", "none")
 
     async def _broadcast_opt(
         self, conn: AsyncConnection, contact: Contact, effect: Effect, now: datetime

@@ -23,12 +23,14 @@ ANSWERS_ZH: dict[str, str] = {
     "reported_before": "否",
     "earlier_tracking_no": "跳过",
     "attachments": "跳过",
+    "reuse_contact": "沿用",  # a citizen who filed before keeps their contact details
 }
 DONE_WORDS = {"facts": "完成"}
 # a fragment of each question's zh prompt -> its field, for clients that only see text
 # (the questions of several fields come first: they contain the single questions' words;
 # a group's question answered with one field's answer fills that field, the others follow)
 PROMPTS: dict[str, str] = {
+    "沿用您上次": "reuse_contact",
     "事情发生在哪里": "region",
     "希望解决什么问题": "request",
     "诉求类型": "appeal_type",

@@ -367,6 +367,14 @@ class _Turn(Lookups):
             self.file_review(waiting)
         elif act == "drop":
             self.answer_then_reask(self.t("review.dropped"))
+        elif act in ("reuse", "fresh") and self.draft is not None:
+            prior = self.draft.get("prior")
+            form = self.current_form()
+            if act == "reuse" and isinstance(prior, dict):
+                values = [(f, prior[f.name]) for f in form.fields if f.name in prior]
+                self.record(values)
+            else:
+                self.prompt_current()
         elif act == "cancel_yes" and self.draft is not None:
             self.st["draft"] = None
             self.prompt_current(self.t("draft.cancelled"))

@@ -61,11 +61,6 @@ class Lookups(Prompting):
 
     # ------------------------------------------------------------------ status
 
-    def ask_effect(self, effect: Effect, **pending: Any) -> None:
-        """Hand ``effect`` to intake; its resolution comes back as the next event."""
-        self.st["pending"] = {"effect": effect.kind, "tracking_no": effect.tracking_no, **pending}
-        self.effect = effect
-
     def on_status(self, arg: str) -> None:
         """查询: by the number given, else ask for one."""
         if arg:
@@ -105,6 +100,8 @@ class Lookups(Prompting):
             self.on_citizen_action_done(res, pending)
         elif res.effect == "list_cases":
             self.on_cases(res.cases)
+        elif res.effect == "last_contact":
+            self.offer_prior(dict(res.prior), str(pending.get("prefix") or ""))
         elif res.effect == "broadcast_opt":
             key = (
                 "broadcasts.unsubscribed"

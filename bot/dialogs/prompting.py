@@ -15,9 +15,18 @@ from bot.dialogs import commands
 from bot.dialogs.form import ChoiceDef, FieldDef, I18n
 from bot.dialogs.kinds import KINDS
 from bot.dialogs.turn import CONFIRM, PICK_EDIT, TurnBase
+from bot.dialogs.types import Effect
 from bot.dialogs.understand import Option
 from bot.dialogs.validators import normalize_token
 from bot.messages import Choice, Reply
+
+CONTACT_ROLES = ("name", "phone", "address")
+
+
+def mask_phone(phone: str) -> str:
+    """A phone number with its middle hidden (the screen may be seen by others)."""
+    return phone[:3] + "****" + phone[-4:] if len(phone) >= 11 else phone
+
 
 MENU = (
     ChoiceDef("menu:new", I18n("新建信访事项", "File a petition"), ("新建", "file a petition")),
@@ -138,8 +147,49 @@ class Prompting(TurnBase):
             draft["current"] = self.next_field(draft)
             self.prompt_current(prefix)
             return
+        if f.role in CONTACT_ROLES and self.group_pending(f, draft) and not draft.get("prior"):
+            # a citizen who filed before is offered their contact details again
+            draft["prior"] = "asked"
+            self.ask_effect(Effect(kind="last_contact"), prefix=prefix)
+            return
         text, choices = self.question(f)
         self.say(f"{prefix}\n\n{text}" if prefix else text, choices)
+
+    def offer_prior(self, prior: dict[str, str], prefix: str) -> None:
+        """ "沿用上次的联系方式吗？" with what the last petition gave; else the question."""
+        draft = self.draft
+        f = self.current_field()
+        fields = [
+            g
+            for g in (self.group_pending(f, draft) if f is not None and draft is not None else [])
+            if prior.get(g.role)
+        ]
+        if draft is None or not fields:
+            self.prompt_current(prefix)
+            return
+        draft["prior"] = {g.name: prior[g.role] for g in fields}
+        shown = "，".join(
+            KINDS[g.kind].display(
+                g,
+                mask_phone(prior[g.role]) if g.role == "phone" else prior[g.role],
+                self.lang,
+                self.t,
+            )
+            for g in fields
+        )
+        text = self.t("prior.offer", details=shown)
+        self.say(
+            f"{prefix}\n\n{text}" if prefix else text,
+            (
+                Choice("act:reuse", self.t("prior.reuse")),
+                Choice("act:fresh", self.t("prior.fresh")),
+            ),
+        )
+
+    def ask_effect(self, effect: Effect, **pending: Any) -> None:
+        """Hand ``effect`` to intake; its resolution comes back as the next event."""
+        self.st["pending"] = {"effect": effect.kind, "tracking_no": effect.tracking_no, **pending}
+        self.effect = effect
 
     def menu_choices(self) -> tuple[Choice, ...]:
         """The idle menu."""

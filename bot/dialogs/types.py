@@ -53,6 +53,8 @@ class Resolution:
     stage: str = ""  # "request_review": "review" (复查) or "recheck" (复核)
     # "choose": several cases fit a rating or review request; the citizen picks one
     candidates: tuple[CaseView, ...] = ()
+    # "last_contact": (role, value) of the contact details of the citizen's last petition
+    prior: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +87,15 @@ class Submission:
 class Effect:
     """Something only intake can do; the engine waits for its ``Resolution``."""
 
-    kind: Literal["lookup_case", "list_cases", "submit", "rate", "request_review", "broadcast_opt"]
+    kind: Literal[
+        "lookup_case",
+        "list_cases",
+        "submit",
+        "rate",
+        "request_review",
+        "broadcast_opt",
+        "last_contact",
+    ]
     tracking_no: str = ""
     verify_digits: str = ""
     submission: Submission | None = None

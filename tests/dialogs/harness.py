@@ -38,12 +38,16 @@ class FakeStore:
     cases: dict[str, FakeCase] = field(default_factory=dict)
     seq: int = 0
     submissions: list[dict[str, Any]] = field(default_factory=list)
+    prior: tuple[tuple[str, str], ...] = ()  # contact details of an earlier petition
 
     @classmethod
     def from_yaml(cls, raw: list[dict[str, Any]] | None) -> FakeStore:
         """Build from a transcript's ``cases`` list."""
         store = cls()
         for item in raw or []:
+            if "prior" in item:  # {prior: {name: …, phone: …, address: …}}
+                store.prior = tuple((k, str(v)) for k, v in item["prior"].items())
+                continue
             view = CaseView(
                 tracking_no=item["tracking_no"],
                 status=item.get("status", "submitted"),
@@ -77,6 +81,8 @@ class FakeStore:
         if effect.kind == "broadcast_opt":
             outcome = "unsubscribed" if effect.opt_out else "subscribed"
             return Resolution(effect="broadcast_opt", outcome=outcome)
+        if effect.kind == "last_contact":  # the citizen's earlier petition, if the store has one
+            return Resolution("last_contact", "found" if self.prior else "none", prior=self.prior)
         if effect.kind == "list_cases":
             mine = tuple(c.view for c in self.cases.values() if c.owner)
             return Resolution(effect="list_cases", cases=mine)
