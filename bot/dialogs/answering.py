@@ -1,0 +1,310 @@
+"""Filling the form: answers, questions asked together, stories, the echo, submission.
+
+An answer is applied only after the understanding layer read it as one. Free-text
+answers are checked for plausibility first; a question that asks for several fields takes
+each one the answer states; a story fills every field it states, marked as such in the
+read-back. Every accepted answer is echoed in one line together with the next question.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from bot.dialogs.extract import extract
+from bot.dialogs.form import FieldDef
+from bot.dialogs.kinds import KINDS
+from bot.dialogs.lookups import Lookups
+from bot.dialogs.turn import CONFIRM, copy_json
+from bot.dialogs.types import Effect, Submission
+from bot.dialogs.validators import Invalid, normalize_token
+from bot.dialogs.vocabulary import fold
+from bot.messages import Choice
+
+_CONTACT_SPLIT = "，,；;\n、 "
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+class Answering(Lookups):
+    """Answers, stories and the draft they fill."""
+
+    def start_draft(self, keep_attachments: list[Any] | None = None, announce: bool = True) -> None:
+        form = self.cfg.forms.current()
+        self.form = form
+        now = self.now.isoformat()
+        draft: dict[str, Any] = {
+            "form_id": form.id,
+            "version": form.version,
+            "answers": {},
+            "history": [],
+            "current": "",
+            "buffers": {},
+            "attachments": list(keep_attachments or []),
+            "from_story": [],
+            "started": now,
+            "updated": now,
+        }
+        draft["current"] = self.next_field(draft)
+        self.st["draft"] = draft
+        self.st["await"] = None
+        if announce:
+            self.prompt_current(self.t("draft.started", title=form.title.get(self.lang)))
+
+    # ------------------------------------------------------------------ answers
+
+    def on_answer(self, text: str) -> None:
+        """Text the understanding layer read as an answer to the current question."""
+        draft = self.draft
+        assert draft is not None
+        if draft["current"] == CONFIRM:
+            self.say(self.t("confirm.invalid"))
+            self.show_summary()
+            return
+        f = self.current_field()
+        assert f is not None
+        group = self.group_pending(f, draft)
+        if group:
+            self.on_group_answer(group, text)
+            return
+        if f.kind == "longtext":
+            self.collect_longtext(f, draft, text)
+            return
+        if KINDS[f.kind].free_text:
+            refusal = self.implausible(f, text)
+            if refusal:
+                self.prompt_current(refusal)
+                return
+        found = self.stated(text)
+        try:
+            value = self.parse(f, found.get(f.role) or text, draft)
+        except Invalid as bad:
+            self.prompt_current(self.t(bad.key, **bad.params))
+            return
+        self.record([(f, value), *self.also_stated(found, draft, exclude=f)])
+
+    def implausible(self, f: FieldDef, text: str) -> str:
+        """Why a free-text answer is plainly the answer to something else: a bare option
+        number, or an option of another question ("申诉求决" as 被反映对象); "" if none."""
+        token = normalize_token(text)
+        if token.isdigit() and len(token) <= 3:
+            return self.t("invalid.bare_number")
+        for other in self.current_form().fields:
+            if other is not f and any(token in c.tokens() for c in other.choices):
+                return self.t("invalid.other_question", label=other.label.get(self.lang))
+        return ""
+
+    def stated(self, text: str) -> dict[str, str]:
+        """What an answer states besides itself: only personal data said with a cue
+        ("我叫张三，电话…"); a district in an address is not where the matter happened."""
+        vocab = self.cfg.vocab
+        cues = (*vocab.cue("name"), *vocab.cue("phone"), *vocab.cue("address"))
+        if len(text) < 6 or not any(cue in fold(text) for cue in cues):
+            return {}
+        return extract(text, vocab, self.cfg.forms.gazetteer, ("name", "phone", "address"))
+
+    def parse(self, f: FieldDef, text: str, draft: dict[str, Any]) -> Any:
+        """The value ``text`` gives ``f`` (raises Invalid)."""
+        return KINDS[f.kind].parse(f, text, draft["answers"])
+
+    def also_stated(
+        self, found: dict[str, str], draft: dict[str, Any], *, exclude: FieldDef | None = None
+    ) -> list[tuple[FieldDef, Any]]:
+        """Other unanswered fields a message states ("我叫张三，电话…" at the name question)."""
+        out = []
+        answers = dict(draft["answers"])
+        for f in self.current_form().fields:
+            if f is exclude or not f.role or f.role not in found or f.name in answers:
+                continue
+            if not f.applies(answers) or f.kind == "longtext":
+                continue
+            try:
+                value = KINDS[f.kind].parse(f, found[f.role], answers)
+            except Invalid:
+                continue
+            answers[f.name] = value
+            out.append((f, value))
+        return out
+
+    def on_group_answer(self, group: list[FieldDef], text: str) -> None:
+        """One answer to a question asking for several fields: take each it states."""
+        draft = self.draft
+        assert draft is not None
+        roles = {f.role for f in group}
+        found = extract(text, self.cfg.vocab, self.cfg.forms.gazetteer, tuple(roles))
+        if "name" in roles or "phone" in roles:
+            found = {**self.contact_parts(group, text, draft), **found}
+        if "incident_place" in roles and text.strip() and not self.is_only_region(text, found):
+            found["incident_place"] = text
+        facts = next((f for f in group if f.role == "facts"), None)
+        if facts is not None and len(text) - len(found.get("request", "")) >= facts.min_len:
+            found["facts"] = text  # more than the request alone: the story of the matter
+        elif "request" in found:
+            found["request"] = text  # the message is the request, as typed
+        picked: list[tuple[FieldDef, Any]] = []
+        answers = dict(draft["answers"])
+        for f in group:
+            if f.role not in found:
+                continue
+            try:
+                value = KINDS[f.kind].parse(f, found[f.role], answers)
+            except Invalid:
+                continue
+            answers[f.name] = value
+            picked.append((f, value))
+        if not picked:  # none of the group stated: an answer to its first question
+            first = group[0]
+            try:
+                picked = [(first, self.parse(first, text, draft))]
+            except Invalid as bad:
+                self.prompt_current(self.t(bad.key, **bad.params))
+                return
+        self.record(picked)
+
+    def contact_parts(
+        self, group: list[FieldDef], text: str, draft: dict[str, Any]
+    ) -> dict[str, str]:
+        """ "张三，13812345678，杭州市西湖区文三路100号": each part by what it can be."""
+        out: dict[str, str] = {}
+        # spaces separate the parts of Chinese text ("张三 138… 西湖区…"), not of English names
+        separators = _CONTACT_SPLIT if _CJK.search(text) else _CONTACT_SPLIT.replace(" ", "")
+        parts = [p for p in _split(text, separators) if p]
+        by_role = {f.role: f for f in group}
+        for part in parts:
+            for role in ("phone", "address", "name"):
+                f = by_role.get(role)
+                if f is None or role in out:
+                    continue
+                if role == "address" and not any(
+                    ch in part for ch in "省市区县镇乡街道村路号弄组幢栋"
+                ):
+                    continue
+                if role == "name" and len(part) > 10:
+                    continue
+                try:
+                    KINDS[f.kind].parse(f, part, draft["answers"])
+                except Invalid:
+                    continue
+                out[role] = part
+                break
+        return out
+
+    def is_only_region(self, text: str, found: dict[str, str]) -> bool:
+        f = self.current_form().by_role("region")
+        token = normalize_token(text)
+        return f is not None and any(token in c.tokens() for c in f.choices)
+
+    def collect_longtext(self, f: FieldDef, draft: dict[str, Any], text: str) -> None:
+        try:
+            part = self.parse(f, text, draft)
+        except Invalid as bad:
+            self.prompt_current(self.t(bad.key, **bad.params))
+            return
+        parts: list[str] = draft["buffers"].setdefault(f.name, [])
+        if sum(len(p) for p in parts) + len(parts) + len(part) > f.max_len:
+            self.prompt_current(self.t("facts.total_too_long", max=f.max_len))
+            return
+        parts.append(part)
+        count = len("\n".join(parts))
+        self.say(
+            self.t("facts.received", parts=len(parts), count=count),
+            (Choice("done", self.t("choice.done")),),
+        )
+
+    def finish_longtext(self, f: FieldDef, draft: dict[str, Any]) -> None:
+        parts = draft["buffers"].get(f.name) or []
+        if not parts:
+            if f.name in draft["answers"]:
+                self.record([(f, draft["answers"][f.name])])
+            else:
+                self.prompt_current(self.t("invalid.longtext_empty"))
+            return
+        joined = "\n".join(parts)
+        if len(joined) < f.min_len:
+            self.prompt_current(self.t("invalid.too_short", min=f.min_len))
+            return
+        self.record([(f, joined)])
+
+    def record(self, values: list[tuple[FieldDef, Any]], *, story: bool = False) -> None:
+        """Write answers, then echo them with the next question in one message."""
+        draft = self.draft
+        assert draft is not None
+        notes = []
+        for f, value in values:
+            draft["answers"][f.name] = value
+            draft["history"] = [n for n in draft["history"] if n != f.name] + [f.name]
+            draft["buffers"].pop(f.name, None)
+            marked = [n for n in draft["from_story"] if n != f.name]
+            draft["from_story"] = [*marked, f.name] if story else marked
+            chosen = f.choice(value) if f.choices else None
+            if chosen is not None and chosen.note is not None:
+                notes.append(chosen.note.get(self.lang))
+        self.prune(draft)
+        draft["read_back"] = False
+        kept = [f for f, _ in values if f.name in draft["answers"]]
+        draft["current"] = self.next_field(draft)
+        if story:
+            echo = self.t("story.recorded", items=self.echo_items(kept, draft))
+        elif kept and all(draft["answers"][f.name] is None for f in kept):
+            echo = self.t("echo.skipped", labels="、".join(f.label.get(self.lang) for f in kept))
+        else:
+            echo = self.echo(kept, draft)
+        self.prompt_current("\n".join(x for x in (echo, *notes) if x))
+
+    def echo_items(self, fields: list[FieldDef], draft: dict[str, Any]) -> str:
+        return self.t("echo.sep").join(
+            self.t("echo.item", label=f.label.get(self.lang), value=self.short(f, draft))
+            for f in fields
+        )
+
+    def on_story(self, found: dict[str, str], text: str) -> None:
+        """A message that tells the matter: start (or fill) a petition with what it states."""
+        if self.draft is None:
+            self.start_draft(announce=False)
+            self.say(self.t("story.started"))
+        draft = self.draft
+        assert draft is not None
+        found = dict(found)
+        facts = self.current_form().by_role("facts")
+        if facts is not None and len(text) >= facts.min_len:
+            found["facts"] = text
+        if "address" in found and "region" in found and "incident_place" not in found:
+            found["incident_place"] = found["address"]  # a local matter happened at home
+        values = self.also_stated(found, draft)
+        if facts is not None and "facts" in found and facts.applies(draft["answers"]):
+            values.append((facts, text))
+        values.sort(key=lambda item: self.current_form().fields.index(item[0]))
+        if values:
+            self.record(values, story=True)
+        else:
+            self.prompt_current()
+
+    def submit(self, draft: dict[str, Any]) -> None:
+        form = self.current_form()
+        answers: dict[str, Any] = {}
+        for f in form.applicable(draft["answers"]):
+            value = draft["answers"].get(f.name)
+            answers[f.name] = len(draft["attachments"]) if f.kind == "attachments" else value
+        self.ask_effect(
+            Effect(
+                kind="submit",
+                submission=Submission(
+                    form_id=form.id,
+                    form_version=form.version,
+                    lang=self.lang,
+                    answers=answers,
+                    attachments=tuple(copy_json(a) for a in draft["attachments"]),
+                ),
+            )
+        )
+
+
+def _split(text: str, separators: str) -> list[str]:
+    parts, current = [], ""
+    for ch in text:
+        if ch in separators:
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    parts.append(current.strip())
+    return parts

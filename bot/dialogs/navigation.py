@@ -1,0 +1,242 @@
+"""Moving in the conversation: options picked, commands, 返回, 修改, 继续, 取消, language."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.cases.tracking import ParsedNumber
+from bot.dialogs import commands
+from bot.dialogs.answering import Answering
+from bot.dialogs.commands import Command
+from bot.dialogs.form import FieldDef
+from bot.dialogs.lookups import action_from_json
+from bot.dialogs.turn import CONFIRM, PICK_EDIT
+from bot.dialogs.types import Effect
+from bot.dialogs.validators import normalize_token
+from bot.messages import Choice
+
+
+class Navigation(Answering):
+    """Picks and commands."""
+
+    def on_answer(self, text: str) -> None:
+        """At "which answer to change?", a read-back number or label names the field."""
+        draft = self.draft
+        if draft is not None and draft["current"] == PICK_EDIT:
+            f = self.resolve_field_ref(text)
+            if f is None or f.name not in draft["answers"]:
+                self.prompt_current(self.t("edit.unknown", ref=text))
+                return
+            self.on_edit(draft, f.name)
+            return
+        super().on_answer(text)
+
+    # ------------------------------------------------------------------ picks
+
+    def on_pick(self, value: str, waiting: dict[str, Any]) -> None:
+        """An option that was shown, picked by its number, its words or a tap."""
+        self.st["await"] = None
+        draft = self.draft
+        prefix, _, arg = value.partition(":")
+        if prefix == "act" and arg:
+            self.on_act(arg, waiting)
+        elif prefix == "case" and arg:
+            if waiting.get("kind") == "pick_case":
+                self.on_citizen_action(action_from_json(waiting.get("action") or {}), arg)
+            else:
+                self.lookup(ParsedNumber("valid", arg))
+        elif prefix == "menu" and arg:
+            self.on_command(Command(arg), "")  # type: ignore[arg-type]
+        elif prefix == "lang" and arg:
+            self.st["lang"] = arg
+            self.prompt_current(self.t("lang.switched"))
+        elif prefix == "field" and arg and draft is not None:
+            self.on_edit(draft, arg)
+        elif draft is None:
+            self.prompt_current()
+        elif draft["current"] == CONFIRM:
+            if value == "confirm":
+                self.submit(draft)
+            elif value == "edit":
+                self.on_edit(draft, "")
+            else:
+                self.on_command(Command("cancel"), "")
+        elif value == "keep":
+            self.on_continue(draft)
+        else:
+            self.on_field_pick(draft, value)
+
+    def on_act(self, act: str, waiting: dict[str, Any]) -> None:
+        if act == "file" and waiting.get("kind") == "confirm_review":
+            self.file_review(waiting)
+        elif act == "drop":
+            self.answer_then_reask(self.t("review.dropped"))
+        elif act in ("reuse", "fresh") and self.draft is not None:
+            prior = self.draft.get("prior")
+            form = self.current_form()
+            if act == "reuse" and isinstance(prior, dict):
+                values = [(f, prior[f.name]) for f in form.fields if f.name in prior]
+                self.record(values)
+            else:
+                self.prompt_current()
+        elif act == "cancel_yes" and self.draft is not None:
+            self.st["draft"] = None
+            self.prompt_current(self.t("draft.cancelled"))
+        elif act == "action" and waiting.get("kind") == "action_or_answer":
+            action = commands.parse_citizen_action(str(waiting.get("text") or ""))
+            if action is not None:
+                self.on_citizen_action(action)
+                return
+            self.prompt_current()
+        elif act == "answer" and waiting.get("kind") == "action_or_answer" and self.draft:
+            self.on_answer(str(waiting.get("text") or ""))
+        else:  # cancel_no, or a stale option
+            self.prompt_current()
+
+    def on_field_pick(self, draft: dict[str, Any], value: str) -> None:
+        f = self.current_field()
+        if f is None:
+            self.prompt_current()
+            return
+        if value == "skip" and f.optional:
+            self.record([(f, None)])
+        elif value == "done" and f.kind == "longtext":
+            self.finish_longtext(f, draft)
+        elif value == "done" and f.kind == "attachments":
+            self.record([(f, len(draft["attachments"]))])
+        elif f.choice(value) is not None:
+            self.record([(f, value)])
+        else:
+            self.prompt_current()
+
+    # ------------------------------------------------------------------ commands
+
+    def on_command(self, cmd: Command, text: str) -> None:
+        intent = cmd.intent
+        draft = self.draft
+        if intent == "help":
+            self.on_help()
+        elif intent == "cancel":
+            self.on_cancel()
+        elif intent == "new":
+            if draft is None:
+                if self.first_contact:
+                    self.say(self.t("greeting"))
+                self.start_draft()
+            else:
+                self.prompt_current(self.t("draft.in_progress"))
+        elif intent == "status":
+            self.on_status(cmd.arg)
+        elif intent == "my_cases":
+            self.ask_effect(Effect(kind="list_cases"))
+        elif intent == "lang":
+            self.on_lang(cmd.arg)
+        elif intent in ("unsubscribe", "subscribe"):
+            self.ask_effect(Effect(kind="broadcast_opt", opt_out=intent == "unsubscribe"))
+        elif intent in ("back", "edit", "continue", "skip", "done", "confirm"):
+            if draft is None:
+                self.prompt_current("" if intent == "continue" else self.t("menu.unknown"))
+            elif intent == "back":
+                self.on_back(draft)
+            elif intent == "edit":
+                self.on_edit(draft, cmd.arg)
+            elif intent == "continue":
+                self.on_continue(draft)
+            elif intent == "confirm" and draft["current"] == CONFIRM:
+                self.submit(draft)
+            else:
+                self.on_field_pick(draft, intent)
+        else:
+            self.prompt_current(self.t("command.unknown", command=cmd.arg or text))
+
+    def on_cancel(self) -> None:
+        """取消: nothing to lose goes at once; a draft with answers asks first."""
+        draft = self.draft
+        if draft is None:
+            self.prompt_current(self.t("draft.nothing_to_cancel"))
+        elif not draft["answers"] and not draft["attachments"]:
+            self.st["draft"] = None
+            self.prompt_current(self.t("draft.cancelled"))
+        else:
+            self.st["await"] = {"kind": "cancel"}
+            self.say(
+                self.t("draft.cancel_confirm", count=len(draft["answers"])),
+                (
+                    Choice("act:cancel_yes", self.t("draft.cancel_yes")),
+                    Choice("act:cancel_no", self.t("draft.cancel_no")),
+                ),
+            )
+
+    def on_help(self) -> None:
+        f = self.current_field()
+        if self.draft is None:
+            self.say(self.t("help.idle"), self.menu_choices())
+            return
+        if f is not None:
+            self.say(self.t("help.field", label=f.label.get(self.lang), help=f.help.get(self.lang)))
+        self.prompt_current(self.t("help.commands"))
+
+    def on_lang(self, arg: str) -> None:
+        code = commands.lang_code(arg) if arg else None
+        if code is None:
+            self.say(
+                self.t("lang.choose"), (Choice("lang:zh", "中文"), Choice("lang:en", "English"))
+            )
+            return
+        self.st["lang"] = code
+        self.prompt_current(self.t("lang.switched"))
+
+    def on_back(self, draft: dict[str, Any]) -> None:
+        history: list[str] = draft["history"]
+        current = draft["current"]
+        if current in history:
+            idx = history.index(current)
+            target = history[idx - 1] if idx > 0 else None
+        else:
+            target = history[-1] if history else None
+        if target is None:
+            self.prompt_current(self.t("draft.back_first"))
+            return
+        draft["current"] = target
+        self.prompt_current()
+
+    def resolve_field_ref(self, ref: str) -> FieldDef | None:
+        """The field a citizen means by a read-back number or a label ("3", "手机号")."""
+        draft = self.draft
+        if draft is None:
+            return None
+        fields = self.summary_fields(draft)
+        token = normalize_token(ref).replace(" ", "")
+        if token.isdigit():
+            n = int(token)
+            return fields[n - 1] if 1 <= n <= len(fields) else None
+        for f in fields:
+            if token in {
+                normalize_token(n).replace(" ", "") for n in (f.name, f.label.zh, f.label.en)
+            }:
+                return f
+        for f in fields:  # a unique partial label match ("手机" for "手机号码")
+            if len(token) >= 2 and token in normalize_token(f.label.get(self.lang)):
+                return f
+        return None
+
+    def on_edit(self, draft: dict[str, Any], arg: str) -> None:
+        if not arg:
+            if not draft["history"]:
+                self.prompt_current(self.t("edit.nothing"))
+                return
+            draft["current"] = PICK_EDIT
+            self.show_pick_edit()
+            return
+        f = self.current_form().field(arg) or self.resolve_field_ref(arg)
+        if f is None or (f.name not in draft["answers"] and f.name != draft["current"]):
+            self.prompt_current(self.t("edit.unknown", ref=arg))
+            return
+        draft["current"] = f.name
+        self.prompt_current()
+
+    def on_continue(self, draft: dict[str, Any]) -> None:
+        current = draft["current"]
+        if current == PICK_EDIT or current in draft["answers"]:
+            draft["current"] = self.next_field(draft)
+        self.prompt_current()
