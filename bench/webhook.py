@@ -34,6 +34,7 @@ class Subject:
     path: Callable[[], str]
     probe: Callable[[str], None]
     headers_note: str
+    users: int = 5000  # distinct citizens writing
 
 
 def _probe_wechat(url: str) -> None:
@@ -98,6 +99,8 @@ WECHAT_MIX = Subject(
     path=WECHAT.path,
     probe=_probe_wechat,
     headers_note="plaintext mode, signature checked; citizens walking the form",
+    # few enough that each files several petitions in a short run (about 12 messages each)
+    users=300,
 )
 
 TELEGRAM = Subject(
@@ -226,7 +229,7 @@ def main(subjects: Subject | list[Subject], argv: list[str] | None = None) -> in
     parser.add_argument("--long", action="store_true", help="5 rounds of 20 s (default 2 of 5 s)")
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--users", type=int, default=5000, help="distinct citizens writing")
+    parser.add_argument("--users", type=int, help=f"distinct citizens writing ({subject.users})")
     parser.add_argument("--seconds", type=float, help="length of one round")
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--keep", action="store_true", help="keep databases and server logs")
@@ -246,7 +249,7 @@ def main(subjects: Subject | list[Subject], argv: list[str] | None = None) -> in
                 rounds=rounds,
                 seconds=seconds,
                 connections=args.connections,
-                users=args.users,
+                users=args.users or subject.users,
                 keep=args.keep,
             )
         )

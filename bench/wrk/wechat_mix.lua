@@ -10,13 +10,13 @@ local counter = 0
 local step = {}
 
 local cooperative = {
-  "新建", "申诉求决", "张三，13812345678，杭州市西湖区文三路100号", "嗯",
+  "新建", "申诉求决", "张三，138%08d，杭州市西湖区文三路100号", "嗯",
   "西湖区文三路与学院路交叉口", "劳动社保", "某某建筑公司",
   "请求帮助追讨被拖欠的三个月工资。2026年8月至10月，我在某某建筑公司工地务工，公司一直拖欠工资，多次讨要无果。",
   "很多", "2", "没有", "👍", "否", "确认提交", "我的事项",
 }
 local story = {
-  "我叫李四，电话13912345678，住在杭州市余杭区仓前街道高桥村5组。老板拖欠我们十二个人三个月工资，一共八万多。希望政府帮忙把工资要回来。",
+  "我叫李四，电话139%08d，住在杭州市余杭区仓前街道高桥村5组。老板拖欠我们十二个人三个月工资，一共八万多。希望政府帮忙把工资要回来。",
   "申诉求决", "某某劳务公司", "12", "李四、王五", "1", "否", "确认提交", "查询 XF261121-048273-3",
 }
 
@@ -38,7 +38,9 @@ function request()
   local script = (user % 3 == 0) and story or cooperative
   local n = (step[user] or 0) % #script + 1
   step[user] = n
-  local body = string.format(fmt, user, os.time(), script[n], run, counter)
+  -- every citizen has a phone number of their own (a %08d in the text takes it)
+  local text = string.gsub(script[n], "%%08d", string.format("%08d", user))
+  local body = string.format(fmt, user, os.time(), text, run, counter)
   return wrk.format("POST", path, headers, body)
 end
 

@@ -12,6 +12,7 @@ signal about the matter and are ignored.
 
 from __future__ import annotations
 
+import functools
 import math
 import unicodedata
 from collections import Counter
@@ -63,24 +64,31 @@ def _features(norm: str) -> Counter[str]:
     return grams
 
 
+@functools.lru_cache(maxsize=8192)
+def _vector(text: str) -> tuple[str, Counter[str], float]:
+    """A text's normal form, features and their length; cached, because every
+    registration compares the new petition with the same pool of recent ones (never
+    mutate the returned Counter)."""
+    norm = normalise(text)
+    features = _features(norm) if norm else Counter()
+    return norm, features, math.sqrt(sum(c * c for c in features.values()))
+
+
 def similarity(a: str, b: str) -> float:
     """How alike two texts are, from 0 (nothing shared) to 1 (the same after normalising)."""
     if a == b:
         return 1.0
-    na, nb = sorted((normalise(a), normalise(b)))
+    (na, fa, la), (nb, fb, lb) = sorted((_vector(a), _vector(b)), key=lambda v: v[0])
     if not na or not nb:
         return 0.0
     if na == nb:
         return 1.0
-    fa, fb = _features(na), _features(nb)
     if not fa or not fb:
         return 0.0
     dot = sum(count * fb[gram] for gram, count in sorted(fa.items()) if gram in fb)
     if not dot:
         return 0.0
-    norm_a = math.sqrt(sum(c * c for c in fa.values()))
-    norm_b = math.sqrt(sum(c * c for c in fb.values()))
-    return max(0.0, min(1.0, dot / (norm_a * norm_b)))
+    return max(0.0, min(1.0, dot / (la * lb)))
 
 
 def suggest_duplicates(
