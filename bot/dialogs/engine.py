@@ -251,6 +251,16 @@ class _Turn(Navigation):
             self.answer_then_reask(self.t("human.contact"))
         elif kind == "opt_out":
             self.on_command(Command("unsubscribe"), text)
+        elif kind == "feedback":
+            self.st["await"] = {"kind": "feedback", "text": text}
+            ratings = ("satisfied", "basically_satisfied", "dissatisfied")
+            self.say(
+                self.t("feedback.ask", rating=self.t(f"rating.{meaning.value}")),
+                (
+                    *(Choice(f"act:rate_{r}", self.t(f"rating.{r}")) for r in ratings),
+                    Choice("act:not_feedback", self.t("feedback.not_rating")),
+                ),
+            )
         elif kind == "story":
             self.on_story(meaning.fields, text)
         elif self.draft is not None:
@@ -299,7 +309,13 @@ class _Turn(Navigation):
             if parsed.outcome != "none":
                 self.lookup(parsed)
                 return True
-        if waiting.get("kind") in ("pick_case", "confirm_review", "action_or_answer", "cancel"):
+        if waiting.get("kind") in (
+            "pick_case",
+            "confirm_review",
+            "action_or_answer",
+            "cancel",
+            "feedback",
+        ):
             self.st["await"] = waiting  # kept for the pick that answers it
         return False
 

@@ -7,7 +7,7 @@ from typing import Any
 from bot.cases.tracking import ParsedNumber
 from bot.dialogs import commands
 from bot.dialogs.answering import Answering
-from bot.dialogs.commands import Command
+from bot.dialogs.commands import CitizenAction, Command
 from bot.dialogs.form import FieldDef
 from bot.dialogs.lookups import action_from_json
 from bot.dialogs.turn import CONFIRM, PICK_EDIT
@@ -69,6 +69,11 @@ class Navigation(Answering):
     def on_act(self, act: str, waiting: dict[str, Any]) -> None:
         if act == "file" and waiting.get("kind") == "confirm_review":
             self.file_review(waiting)
+        elif act.startswith("rate_") and waiting.get("kind") == "feedback":
+            comment = str(waiting.get("text") or "")
+            self.on_citizen_action(CitizenAction("rate", rating=act[5:], comment=comment))
+        elif act == "not_feedback":
+            self.prompt_current(self.t("feedback.not_rating_reply"))
         elif act == "drop":
             self.answer_then_reask(self.t("review.dropped"))
         elif act in ("reuse", "fresh") and self.draft is not None:

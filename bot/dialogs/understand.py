@@ -10,7 +10,8 @@ Every text message is read in this order, and the first reading that fits wins:
    for one;
 5. a greeting, thanks or filler ("你好", "好的", "嗯", "我回来了");
 6. a request for help ("怎么弄", "不知道") or for a person ("转人工");
-7. a stop to broadcasts ("TD", "别再给我发了");
+7. a stop to broadcasts ("TD", "别再给我发了"); outside a form, a short free answer to the
+   回访 follow-up ("还没解决呢，路还是烂的", "还行吧"), asked back as a rating;
 8. a story: a message that describes a matter and states fields ("我叫张三，电话…");
 9. otherwise an answer to the current question.
 
@@ -42,9 +43,11 @@ MeaningKind = Literal[
     "help",
     "human",
     "opt_out",
+    "feedback",
     "story",
     "answer",
 ]
+FEEDBACK_MAX_CHARS = 30  # a longer message that mentions 没解决 is more likely a new story
 _NUMBER = re.compile(r"^[(\[]?(\d{1,3})[)\].、．]?$")
 # emoji, symbols and punctuation: a message made only of these says nothing
 _NOTHING = re.compile(r"^[\W_\u2600-\u27bf\U0001f000-\U0001faff]*$")
@@ -111,6 +114,11 @@ def understand(text: str, ctx: Context, vocab: Vocabulary, gaz: Gazetteer) -> Me
         return Meaning("human")
     if token in vocab.opt_out:
         return Meaning("opt_out")
+    if not ctx.in_draft and len(text) <= FEEDBACK_MAX_CHARS:
+        low = token.replace(" ", "")
+        for rating, words in vocab.feedback.items():
+            if any(w.replace(" ", "") in low for w in words):
+                return Meaning("feedback", value=rating)
     if (not ctx.in_draft or ctx.fresh_draft) and len(text) >= vocab.story_min_chars:
         found = extract(text, vocab, gaz)
         if looks_like_story(text, vocab, found):

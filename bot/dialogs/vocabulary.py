@@ -12,6 +12,7 @@ from bot.config import read_mapping
 from bot.dialogs.validators import normalize_token
 
 SOCIAL_KINDS = ("greeting", "thanks", "filler", "back")
+RATINGS = ("dissatisfied", "basically_satisfied", "satisfied")  # the first that matches wins
 APPEAL_TYPES = ("accusation", "suggestion", "consultation", "claim")  # first clear cue wins
 CUE_KINDS = (
     "name",
@@ -44,6 +45,7 @@ class Vocabulary:
     social: Mapping[str, frozenset[str]] = field(default_factory=dict)
     help: frozenset[str] = frozenset()
     human: frozenset[str] = frozenset()
+    feedback: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # rating -> words
     opt_out: frozenset[str] = frozenset()
     story_min_chars: int = 12
     cues: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # longest first
@@ -90,6 +92,7 @@ def parse_vocabulary(data: Mapping[str, Any], categories: tuple[str, ...]) -> Vo
         social={k: frozenset(normalize_token(w) for w in v) for k, v in social.items()},
         help=_tokens(f"{where}: help", data.get("help", [])),
         human=_tokens(f"{where}: human", data.get("human", [])),
+        feedback=_groups(f"{where}: feedback", data.get("feedback", {}), RATINGS),
         opt_out=_tokens(f"{where}: opt_out", data.get("opt_out", [])),
         story_min_chars=min_chars,
         cues=_groups(f"{where}: cues", data.get("cues", {}), CUE_KINDS),
