@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.cases.lifecycle import OPEN_STATUSES
 from bot.cases.registration import StatusWords, create_case, view_for_owner, view_for_verified
 from bot.cases.service import LifecycleService
 from bot.clock import utc_now
@@ -309,10 +310,12 @@ class Intake:
             "submit": self._submit,
             "rate": self._citizen_action,
             "request_review": self._citizen_action,
+            "withdraw": self._citizen_action,
             "broadcast_opt": self._broadcast_opt,
             "list_cases": self._list_cases,
             "lookup_case": self._lookup_case,
             "last_contact": self._last_contact,
+            "add_material": self._add_material,
         }[effect.kind]
         return await resolver(conn, contact, effect, now)
 
@@ -328,6 +331,28 @@ class Intake:
         CASES_SUBMITTED.labels(contact.address.channel).inc()
         log.info("case.submitted", channel=contact.address.channel, tracking_no=tracking_no)
         return Resolution(effect="submit", tracking_no=tracking_no)
+
+    async def _add_material(
+        self, conn: AsyncConnection, contact: Contact, effect: Effect, now: datetime
+    ) -> Resolution:
+        """A file sent outside a form: added to the open case the citizen picked, else the
+        open cases it could be added to (the file waits unlinked until they pick)."""
+        own = [c for c in await cases.for_contact(conn, contact.id) if c.status in OPEN_STATUSES]
+        if effect.tracking_no:
+            own = [c for c in own if c.tracking_no == effect.tracking_no]
+        if not own or not effect.attachment.isdigit():
+            return Resolution("add_material", "none")
+        if effect.confirmed and len(own) == 1:
+            case = own[0]
+            await attachments.link_to_case(conn, [int(effect.attachment)], case.id)
+            await cases.add_event(
+                conn, case.id, at=now, actor="citizen", kind="material_added", public=True
+            )
+            return Resolution("add_material", "added", tracking_no=case.tracking_no)
+        if len(own) == 1:
+            return Resolution("add_material", "confirm", tracking_no=own[0].tracking_no)
+        views = [await view_for_owner(conn, c, self._progress(contact)) for c in own]
+        return Resolution("add_material", "choose", candidates=tuple(views))
 
     async def _last_contact(
         self, conn: AsyncConnection, contact: Contact, effect: Effect, now: datetime
@@ -398,6 +423,15 @@ class Intake:
                 rating=effect.rating,
                 comment=effect.comment,
                 tracking_no=effect.tracking_no,
+                now=now,
+            )
+        elif effect.kind == "withdraw":
+            done = await self.lifecycle.withdraw_for_contact(
+                conn,
+                contact.id,
+                tracking_no=effect.tracking_no,
+                reason=effect.reason,
+                confirmed=effect.confirmed,
                 now=now,
             )
         else:

@@ -48,7 +48,11 @@ _DEADLINE_OF = {
     "review_requested": "review",
     "recheck_requested": "recheck",
 }
-OPEN_STATUSES = ALL_STATUSES - {"rejected", "closed"}
+OPEN_STATUSES = ALL_STATUSES - {"rejected", "closed", "withdrawn"}
+# 撤回: a petitioner may withdraw their petition until it is answered
+WITHDRAWABLE = frozenset(
+    {"submitted", "transferred", "accepted", "assigned", "in_progress", "extended"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,8 @@ TRANSITIONS: Mapping[str, Rule] = {
     "rate": _rule({"answered", "reviewed", "rechecked", "closed"}, None, shared=False),
     "note": _rule(ALL_STATUSES, None, shared=False, public=False),  # internal only
     "reply": _rule(ALL_STATUSES, None, "push.staff_reply", shared=False),  # told to the citizen
+    # the petitioner's own case only (a linked group goes on for the others)
+    "withdraw": _rule(WITHDRAWABLE, "withdrawn", shared=False),
     # a newly registered duplicate joins the handling of an earlier case of the same matter
     "link": _rule({"submitted", "transferred", "accepted"}, None, "push.linked", shared=False),
 }
@@ -206,6 +212,8 @@ class Lifecycle:
             return await self._rate(conn, case, actor, now, note, data)
         if action == "link":
             return await self._link(conn, case, actor, now, note, message, data)
+        if action == "withdraw":
+            return await self._withdraw(conn, case, actor, now, note, data)
         values, params, event_data = self._plan(case, action, now, data)
         assert rule.target is not None
         values["status"] = rule.target
@@ -382,6 +390,34 @@ class Lifecycle:
         )
         pushes = await self._push(conn, case, None, now, {}, message)
         return Change(case, "reply", pushes, (case.tracking_no,))
+
+    async def _withdraw(
+        self,
+        conn: AsyncConnection,
+        case: CaseRow,
+        actor: str,
+        now: datetime,
+        note: str,
+        data: Mapping[str, Any],
+    ) -> Change:
+        """撤回 of one petitioner's case; cases linked under it are handled on without it."""
+        reason = str(data.get("reason") or "").strip()[:MAX_COMMENT]
+        await cases.update_case(
+            conn, case.id, now, status="withdrawn", due_at=None, closed_at=now, linked_to=None
+        )
+        for member in await cases.linked_to(conn, case.id):  # the group keeps its handling
+            await cases.update_case(conn, member.id, now, linked_to=None)
+        await outbox.cancel_scheduled(conn, [case.id], FOLLOWUP, now)
+        await cases.add_event(
+            conn,
+            case.id,
+            at=now,
+            actor=actor,
+            kind="withdraw",
+            note=note,
+            data={"reason": reason} if reason else None,
+        )
+        return Change(await self._load(conn, case.id), "withdraw", 0, (case.tracking_no,))
 
     async def _rate(
         self,

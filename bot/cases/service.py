@@ -21,7 +21,7 @@ from bot.cases.calendar import Calendar, load_calendar
 from bot.cases.clocks import Clocks, DeadlineState, deadline_state, due_at, load_clocks
 from bot.cases.flagging import FlagKeeper, petition_text
 from bot.cases.flags import STAFF_SETTABLE, FlagRules, load_flag_rules
-from bot.cases.lifecycle import RATINGS, Change, Lifecycle, LifecycleError
+from bot.cases.lifecycle import RATINGS, WITHDRAWABLE, Change, Lifecycle, LifecycleError
 from bot.cases.registration import StatusWords
 from bot.cases.routing import Routing, load_routing
 from bot.cases.similarity import suggest_duplicates
@@ -508,6 +508,32 @@ class LifecycleService:
         action = "request_recheck" if stage == "recheck" else "request_review"
         change = await self._apply(conn, case.id, action, "citizen", now, reason=reason)
         return CitizenAction("requested", case.tracking_no, self._day(change.case.due_at), stage)
+
+    async def withdraw_for_contact(
+        self,
+        conn: AsyncConnection,
+        contact_id: int,
+        *,
+        tracking_no: str,
+        now: datetime,
+        reason: str = "",
+        confirmed: bool = True,
+    ) -> CitizenAction:
+        """撤回 of the citizen's own petition before it is answered, in intake's transaction:
+        the case they name, else their only open one; described first, then done."""
+        fitting = await self._own_cases(conn, contact_id, tracking_no, tuple(WITHDRAWABLE))
+        if not fitting:
+            answered = await self._own_cases(conn, contact_id, tracking_no, RATABLE)
+            if tracking_no and answered:
+                return CitizenAction("answered", answered[0].tracking_no)
+            return CitizenAction("none")
+        if len(fitting) > 1:
+            return CitizenAction("choose", candidates=tuple(fitting))
+        case = fitting[0]
+        if not confirmed:
+            return CitizenAction("confirm", case.tracking_no)
+        await self._apply(conn, case.id, "withdraw", "citizen", now, reason=reason)
+        return CitizenAction("withdrawn", case.tracking_no)
 
     def _day(self, when: datetime | None) -> str:
         return when.astimezone(self.tz).date().isoformat() if when else ""

@@ -273,6 +273,16 @@ REVIEW_WORDS: dict[str, tuple[str, ...]] = {
         "re-examination",
     ),
 }
+WITHDRAW_WORDS = (
+    "我要撤回信访",
+    "撤回信访事项",
+    "撤回信访",
+    "申请撤回",
+    "我要撤回",
+    "撤回",
+    "withdraw my petition",
+    "withdraw",
+)
 _REVIEW_LONGEST_FIRST = tuple(
     (stage, tuple(sorted(words, key=len, reverse=True))) for stage, words in REVIEW_WORDS.items()
 )
@@ -284,7 +294,7 @@ MAX_COMMENT_CHARS = 500
 class CitizenAction:
     """A rating (评价) or a 复查/复核 request typed by the citizen."""
 
-    kind: Literal["rate", "request_review"]
+    kind: Literal["rate", "request_review", "withdraw"]
     rating: str = ""  # satisfied | basically_satisfied | dissatisfied
     comment: str = ""
     stage: str = ""  # review | recheck
@@ -321,6 +331,17 @@ def parse_citizen_action(text: str) -> CitizenAction | None:
             return CitizenAction(
                 "request_review",
                 stage=stage,
+                tracking_no=number.canonical,
+                reason=reason,
+                mistyped=number.outcome == "mistyped",
+            )
+    for word in WITHDRAW_WORDS:  # longest first
+        if lowered.startswith(word) and not (
+            word.isascii() and lowered[len(word) : len(word) + 1].isalnum()
+        ):
+            number, reason = _rest(text, folded, word)
+            return CitizenAction(
+                "withdraw",
                 tracking_no=number.canonical,
                 reason=reason,
                 mistyped=number.outcome == "mistyped",

@@ -53,7 +53,7 @@ from bot.dialogs.turn import (
     state_lang,
     usable_state,
 )
-from bot.dialogs.types import Event, StepResult
+from bot.dialogs.types import Effect, Event, StepResult
 from bot.dialogs.understand import Context, Meaning, understand
 from bot.dialogs.validators import clean_text, normalize_token, parse_verify_digits
 from bot.messages import Attachment, Choice, Location, Reply
@@ -315,6 +315,7 @@ class _Turn(Navigation):
             "action_or_answer",
             "cancel",
             "feedback",
+            "add_material",
         ):
             self.st["await"] = waiting  # kept for the pick that answers it
         return False
@@ -341,8 +342,9 @@ class _Turn(Navigation):
             self.say(self.t("input.voice_recognised", text=recognition))
             self.on_text(recognition)
             return
-        if draft is None:
-            self.prompt_current(self.t("attachments.idle"))
+        if draft is None:  # material for a filed case: offered to one of the citizen's open cases
+            material = Effect(kind="add_material", attachment=att.media_ref)
+            self.ask_effect(material, attachment=att.media_ref)
             return
         if self.keep_attachment(_attachment_item(att)):
             self.prompt_current(self.t("attachments.received", count=len(draft["attachments"])))

@@ -96,10 +96,12 @@ class Lookups(Prompting):
         number = str(pending.get("tracking_no") or "")
         if res.effect == "submit":
             self.on_submitted(res)
-        elif res.effect in ("rate", "request_review"):
+        elif res.effect in ("rate", "request_review", "withdraw"):
             self.on_citizen_action_done(res, pending)
         elif res.effect == "list_cases":
             self.on_cases(res.cases)
+        elif res.effect == "add_material":
+            self.on_material(res, str(pending.get("attachment") or ""))
         elif res.effect == "last_contact":
             self.offer_prior(dict(res.prior), str(pending.get("prefix") or ""))
         elif res.effect == "broadcast_opt":
@@ -154,6 +156,8 @@ class Lookups(Prompting):
                 self.t("action.choose_case"),
                 tuple(Choice(f"case:{c.tracking_no}", self.case_line(c)) for c in res.candidates),
             )
+        elif res.effect == "withdraw":
+            self.on_withdraw_done(res, action)
         elif res.effect == "rate":
             if res.outcome == "rated" and res.rating in RATINGS:
                 rating = self.t(f"rating.{res.rating}")
@@ -185,11 +189,60 @@ class Lookups(Prompting):
         else:
             self.answer_then_reask(self.t("review.none"))
 
+    def on_material(self, res: Resolution, attachment: str) -> None:
+        """A file sent outside a form: which open case it adds to (asked), or why none."""
+        number = format_tracking_no(res.tracking_no) if res.tracking_no else ""
+        if res.outcome == "added":
+            self.answer_then_reask(self.t("material.added", number=number))
+        elif res.outcome == "confirm":
+            self.st["await"] = {"kind": "add_material", "attachment": attachment}
+            self.say(
+                self.t("material.confirm", number=number),
+                (
+                    Choice(f"case:{res.tracking_no}", self.t("material.add_to", number=number)),
+                    Choice("act:drop", self.t("material.keep_out")),
+                ),
+            )
+        elif res.outcome == "choose":
+            self.st["await"] = {"kind": "add_material", "attachment": attachment}
+            self.say(
+                self.t("material.choose"),
+                (
+                    *(Choice(f"case:{c.tracking_no}", self.case_line(c)) for c in res.candidates),
+                    Choice("act:drop", self.t("material.keep_out")),
+                ),
+            )
+        else:
+            self.answer_then_reask(self.t("attachments.idle"))
+
+    def on_withdraw_done(self, res: Resolution, action: dict[str, Any]) -> None:
+        """撤回: confirm first, then say it is done (or why it cannot be)."""
+        number = format_tracking_no(res.tracking_no) if res.tracking_no else ""
+        if res.outcome == "confirm":
+            self.st["await"] = {
+                "kind": "confirm_review",
+                "action": action,
+                "tracking_no": res.tracking_no,
+            }
+            self.say(
+                self.t("withdraw.confirm", number=number),
+                (
+                    Choice("act:file", self.t("withdraw.do_it")),
+                    Choice("act:drop", self.t("withdraw.keep_it")),
+                ),
+            )
+        elif res.outcome == "withdrawn":
+            self.answer_then_reask(self.t("withdraw.done", number=number))
+        elif res.outcome == "answered":
+            self.answer_then_reask(self.t("withdraw.answered", number=number))
+        else:
+            self.answer_then_reask(self.t("withdraw.none"))
+
     def file_review(self, waiting: dict[str, Any]) -> None:
-        """The citizen confirmed the described review request: file it."""
+        """The citizen confirmed the described request (复查, 复核 or 撤回): do it."""
         action = waiting.get("action") or {}
         effect = Effect(
-            kind="request_review",
+            kind="withdraw" if action.get("kind") == "withdraw" else "request_review",
             tracking_no=str(waiting.get("tracking_no") or ""),
             stage=str(action.get("stage") or ""),
             reason=str(action.get("reason") or ""),
@@ -289,8 +342,9 @@ def _action_json(action: CitizenAction) -> dict[str, str]:
 
 def action_from_json(data: dict[str, Any]) -> CitizenAction:
     """The citizen action kept in the state while the citizen picks its case."""
+    kind = data.get("kind")
     return CitizenAction(
-        "rate" if data.get("kind") == "rate" else "request_review",
+        kind if kind in ("rate", "withdraw") else "request_review",
         rating=str(data.get("rating") or ""),
         comment=str(data.get("comment") or ""),
         stage=str(data.get("stage") or ""),

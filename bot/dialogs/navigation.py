@@ -41,7 +41,13 @@ class Navigation(Answering):
         if prefix == "act" and arg:
             self.on_act(arg, waiting)
         elif prefix == "case" and arg:
-            if waiting.get("kind") == "pick_case":
+            if waiting.get("kind") == "add_material":
+                attachment = str(waiting.get("attachment") or "")
+                effect = Effect(
+                    kind="add_material", tracking_no=arg, attachment=attachment, confirmed=True
+                )
+                self.ask_effect(effect, attachment=attachment)
+            elif waiting.get("kind") == "pick_case":
                 self.on_citizen_action(action_from_json(waiting.get("action") or {}), arg)
             else:
                 self.lookup(ParsedNumber("valid", arg))
@@ -74,8 +80,11 @@ class Navigation(Answering):
             self.on_citizen_action(CitizenAction("rate", rating=act[5:], comment=comment))
         elif act == "not_feedback":
             self.prompt_current(self.t("feedback.not_rating_reply"))
+        elif act == "drop" and waiting.get("kind") == "add_material":
+            self.answer_then_reask(self.t("material.not_added"))
         elif act == "drop":
-            self.answer_then_reask(self.t("review.dropped"))
+            withdrawing = (waiting.get("action") or {}).get("kind") == "withdraw"
+            self.answer_then_reask(self.t("withdraw.kept" if withdrawing else "review.dropped"))
         elif act in ("reuse", "fresh") and self.draft is not None:
             prior = self.draft.get("prior")
             form = self.current_form()

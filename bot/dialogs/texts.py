@@ -31,6 +31,7 @@ STATUS_CODES = (
     "recheck_requested",
     "rechecked",
     "closed",
+    "withdrawn",  # 撤回: the petitioner withdrew it before it was answered
 )
 REQUIRED_KEYS = frozenset(
     {

@@ -95,6 +95,8 @@ class Effect:
         "request_review",
         "broadcast_opt",
         "last_contact",
+        "withdraw",
+        "add_material",
     ]
     tracking_no: str = ""
     verify_digits: str = ""
@@ -102,9 +104,10 @@ class Effect:
     rating: str = ""  # "rate": satisfied | basically_satisfied | dissatisfied
     comment: str = ""  # "rate": the citizen's optional comment
     stage: str = ""  # "request_review": "review" (复查) or "recheck" (复核)
-    reason: str = ""  # "request_review": the citizen's reason
-    confirmed: bool = False  # "request_review": file it (False: only check and describe)
+    reason: str = ""  # "request_review", "withdraw": the citizen's reason
+    confirmed: bool = False  # "request_review", "withdraw": do it (False: check, describe)
     opt_out: bool = False  # "broadcast_opt": True for 退订, False for 订阅
+    attachment: str = ""  # "add_material": our id of the file sent outside a form
 
 
 @dataclass(slots=True)

@@ -33,6 +33,7 @@ Status = Literal[
     "recheck_requested",
     "rechecked",
     "closed",
+    "withdrawn",
 ]
 Channel = Literal["wechat", "telegram", "web", "terminal"]
 # One list of statuses: the literal above is what the schema shows, checked against it.

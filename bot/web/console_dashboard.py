@@ -68,7 +68,7 @@ async def dashboard(request: web.Request) -> web.Response:
     labels = deps.labels
     statuses = [(code, data.counts_by_status.get(code, 0)) for code in STATUS_CODES]
     statuses += [(c, n) for c, n in data.counts_by_status.items() if c not in STATUS_CODES]
-    closed = {"rejected", "closed"}
+    closed = {"rejected", "closed", "withdrawn"}
     charts = [
         weekly_chart(
             translate(lang, "dash.weekly_channel"),

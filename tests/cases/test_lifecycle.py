@@ -42,6 +42,7 @@ VALID: dict[str, dict[str, Any]] = {
     "rate": {"rating": "basically_satisfied", "comment": "处理及时"},
     "note": {"note": "已电话联系信访人"},
     "reply": {"message": "请补充劳动合同的照片"},
+    "withdraw": {"reason": "已和企业协商解决"},
     "link": {},
 }
 LEGAL = sorted((action, source) for action, rule in TRANSITIONS.items() for source in rule.sources)
@@ -128,8 +129,8 @@ def test_transition_table_is_consistent() -> None:
         assert rule.sources <= ALL_STATUSES, action
         assert rule.target is None or rule.target in ALL_STATUSES, action
     assert allowed_actions("closed") == ["rate", "note", "reply"]
-    # every status but closed and rejected can move on
-    for status in ALL_STATUSES - {"closed", "rejected"}:
+    # every status but closed, rejected and withdrawn can move on
+    for status in ALL_STATUSES - {"closed", "rejected", "withdrawn"}:
         assert any(r.target for r in TRANSITIONS.values() if status in r.sources), status
 
 

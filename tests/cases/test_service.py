@@ -344,3 +344,28 @@ async def test_status_lookup_shows_the_latest_public_event_of_any_kind(
     await _say(intake, clock, "en-stranger", shown, 2)
     reply = await _say(intake, clock, "en-stranger", "8000", 3)
     assert "Latest: 2026-11-26 answered (upheld)" in reply
+
+
+async def test_citizen_withdraws_before_the_answer_and_not_after(
+    db: Database, clock: FixedClock
+) -> None:
+    svc = _service(db, clock)
+    intake = Intake(db, make_config(), clock=clock, lifecycle=svc)
+    number = await _file(db, svc, clock)
+    await svc.accept(number, actor="staff:li")
+    reply = await _say(intake, clock, "citizen-1", "撤回，已经和企业协商好了", 1)
+    assert "撤回后该事项不再办理" in reply and (await svc.get(number)).status == "accepted"
+    reply = await _say(intake, clock, "citizen-1", "1", 2)
+    assert "已撤回" in reply
+    case = await svc.get(number)
+    assert case.status == "withdrawn" and case.due_at is None
+    events = (await svc.show(number)).events
+    assert (events[-1].kind, events[-1].actor, events[-1].data) == (
+        "withdraw",
+        "citizen",
+        {"reason": "已经和企业协商好了"},
+    )
+    # a withdrawn case is no longer open: nothing more to withdraw, and staff cannot act on it
+    assert "没有可以撤回" in await _say(intake, clock, "citizen-1", "撤回", 3)
+    with pytest.raises(LifecycleError):
+        await svc.assign(number, actor="staff:li")

@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bot.cases.lifecycle import WITHDRAWABLE
 from bot.cases.tracking import new_tracking_no
 from bot.dialogs.engine import EngineConfig, load_engine_config, step
 from bot.dialogs.types import CaseView, Effect, Event, Resolution, StepResult
@@ -76,11 +77,25 @@ class FakeStore:
                 "",
             )
             return Resolution(effect="submit", tracking_no=number)
-        if effect.kind in ("rate", "request_review"):
+        if effect.kind in ("rate", "request_review", "withdraw"):
             return self.citizen_action(effect, now)
         if effect.kind == "broadcast_opt":
             outcome = "unsubscribed" if effect.opt_out else "subscribed"
             return Resolution(effect="broadcast_opt", outcome=outcome)
+        if effect.kind == "add_material":  # a file sent outside a form, for an open case
+            open_cases = [
+                c for c in self.cases.values() if c.owner and c.view.status in WITHDRAWABLE
+            ]
+            if effect.tracking_no:
+                open_cases = [c for c in open_cases if c.view.tracking_no == effect.tracking_no]
+            if not open_cases:
+                return Resolution("add_material", "none")
+            if len(open_cases) > 1:
+                views = tuple(c.view for c in open_cases)
+                return Resolution("add_material", "choose", candidates=views)
+            number = open_cases[0].view.tracking_no
+            outcome = "added" if effect.confirmed else "confirm"
+            return Resolution("add_material", outcome, tracking_no=number)
         if effect.kind == "last_contact":  # the citizen's earlier petition, if the store has one
             return Resolution("last_contact", "found" if self.prior else "none", prior=self.prior)
         if effect.kind == "list_cases":
@@ -103,8 +118,10 @@ class FakeStore:
 
         A case's ``due_date`` stands for the last day the citizen may ask for a review.
         """
-        if effect.kind == "rate":
-            statuses: tuple[str, ...] = ("answered", "reviewed", "rechecked", "closed")
+        if effect.kind == "withdraw":
+            statuses: tuple[str, ...] = tuple(WITHDRAWABLE)
+        elif effect.kind == "rate":
+            statuses = ("answered", "reviewed", "rechecked", "closed")
         else:
             statuses = ("reviewed",) if effect.stage == "recheck" else ("answered",)
         fitting = [
@@ -118,6 +135,11 @@ class FakeStore:
             views = tuple(case.view for _, case in fitting)
             return Resolution(effect.kind, "choose", stage=effect.stage, candidates=views)
         for number, case in fitting:
+            if effect.kind == "withdraw":
+                if not effect.confirmed:
+                    return Resolution("withdraw", "confirm", tracking_no=number)
+                case.view = replace(case.view, status="withdrawn")
+                return Resolution("withdraw", "withdrawn", tracking_no=number)
             if effect.kind == "rate":
                 return Resolution("rate", "rated", tracking_no=number, rating=effect.rating)
             last_day = case.view.due_date

@@ -90,6 +90,7 @@ def _run(cfg: EngineConfig, state: dict[str, Any] | None, event: Event) -> StepR
             "lookup_case": Resolution(effect="lookup_case", outcome="not_found"),
             "broadcast_opt": Resolution(effect="broadcast_opt", outcome="unsubscribed"),
             "last_contact": Resolution(effect="last_contact", outcome="none"),
+            "add_material": Resolution(effect="add_material", outcome="none"),
         }[kind]
         second = step(
             cfg, json.loads(json.dumps(result.state)), Event("resolved", resolution=resolution), NOW
