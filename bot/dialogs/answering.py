@@ -110,12 +110,22 @@ class Answering(Lookups):
         self, found: dict[str, str], draft: dict[str, Any], *, exclude: FieldDef | None = None
     ) -> list[tuple[FieldDef, Any]]:
         """Other unanswered fields a message states ("我叫张三，电话…" at the name question)."""
+        fields = [
+            f
+            for f in self.current_form().fields
+            if f is not exclude and f.name not in draft["answers"] and f.kind != "longtext"
+        ]
+        return self.take(fields, found, draft)
+
+    def take(
+        self, fields: list[FieldDef], found: dict[str, str], draft: dict[str, Any]
+    ) -> list[tuple[FieldDef, Any]]:
+        """The fields whose value ``found`` states (by role) and their kind accepts, in order
+        (each answer taken counts for the conditions of the next)."""
         out = []
         answers = dict(draft["answers"])
-        for f in self.current_form().fields:
-            if f is exclude or not f.role or f.role not in found or f.name in answers:
-                continue
-            if not f.applies(answers) or f.kind == "longtext":
+        for f in fields:
+            if not f.role or f.role not in found or not f.applies(answers):
                 continue
             try:
                 value = KINDS[f.kind].parse(f, found[f.role], answers)
@@ -140,17 +150,7 @@ class Answering(Lookups):
             found["facts"] = text  # more than the request alone: the story of the matter
         elif "request" in found:
             found["request"] = text  # the message is the request, as typed
-        picked: list[tuple[FieldDef, Any]] = []
-        answers = dict(draft["answers"])
-        for f in group:
-            if f.role not in found:
-                continue
-            try:
-                value = KINDS[f.kind].parse(f, found[f.role], answers)
-            except Invalid:
-                continue
-            answers[f.name] = value
-            picked.append((f, value))
+        picked = self.take(group, found, draft)
         if not picked:  # none of the group stated: an answer to its first question
             first = group[0]
             try:

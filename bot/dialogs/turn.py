@@ -32,7 +32,6 @@ class EngineConfig:
     texts: Texts
     vocab: Vocabulary = field(default_factory=Vocabulary)
     draft_ttl: timedelta = timedelta(hours=72)
-    draft_reminder: timedelta = timedelta(hours=24)  # before expiry; 0 turns it off
     lookup_limit: int = 5
     lookup_window: timedelta = timedelta(hours=1)
     max_text_len: int = 5000
