@@ -11,6 +11,7 @@ from datetime import timedelta
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from bot import reminders
 from bot.cases.service import LifecycleService, load_case_config
 from bot.channels import telegram, terminal, wechat
 from bot.channels import web as webchat
@@ -165,11 +166,21 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await ensure_schema(services.db, auto_upgrade=s.auto_migrate)
-        worker_task = None
+        worker_task = reminders_task = None
         if run_worker:
             worker = services.worker()
             services.broadcasts.on_enqueued = worker.wake  # a new broadcast starts at once
             worker_task = asyncio.create_task(worker.run(stop), name="outbox-worker")
+            reminders_task = asyncio.create_task(
+                reminders.run(
+                    services.db,
+                    services.engine.texts,
+                    stop,
+                    ttl=s.draft_ttl,
+                    before=s.draft_reminder,
+                ),
+                name="draft-reminders",
+            )
         lifecycle_service = services.intake.lifecycle
         gaps = lifecycle_service.calendar_gaps() if lifecycle_service is not None else []
         if gaps:
@@ -183,6 +194,8 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
         yield
         chat.stopping.set()
         stop.set()
+        if reminders_task is not None:
+            await reminders_task  # stop is set: it ends after its current sweep
         if worker_task is not None:
             loop_now = asyncio.get_running_loop().time()
             deadline = shutdown_deadline[0] if shutdown_deadline else loop_now

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
 
     # dialog
     draft_ttl_hours: float = Field(default=72, gt=0)
+    # one reminder this long before an untouched draft expires (0: none); 30 of 72 hours
+    # keeps it inside WeChat's 48-hour customer-service window
+    draft_reminder_hours: float = Field(default=30, ge=0)
     lookup_limit: int = Field(default=5, ge=1)  # failed status lookups allowed per window
     lookup_window_minutes: float = Field(default=60, gt=0)
     max_text_len: int = Field(default=5000, ge=100)
@@ -138,6 +141,11 @@ class Settings(BaseSettings):
     def draft_ttl(self) -> timedelta:
         """How long an untouched draft survives."""
         return timedelta(hours=self.draft_ttl_hours)
+
+    @property
+    def draft_reminder(self) -> timedelta:
+        """How long before a draft's expiry its one reminder goes out."""
+        return timedelta(hours=self.draft_reminder_hours)
 
     @property
     def lookup_window(self) -> timedelta:
