@@ -27,6 +27,16 @@ def test_render_text_numbers_choices_without_buttons() -> None:
     )
 
 
+def test_render_text_numbers_in_the_conversations_language() -> None:
+    # WeChat renders without being told the language: an English prompt gets "1." numbers
+    english = Reply("What kind of petition is it?", (Choice("claim", "Claim"),))
+    assert render_text(english, Capabilities(buttons=False)) == (
+        "What kind of petition is it?\n1. Claim"
+    )
+    chinese = Reply("请选择诉求类型：", (Choice("claim", "申诉求决"),))
+    assert render_text(chinese, Capabilities(buttons=False)).endswith("1． 申诉求决")
+
+
 def test_render_text_leaves_choices_to_buttons() -> None:
     reply = Reply("请选择诉求类型：", CHOICES)
     assert render_text(reply, Capabilities(buttons=True)) == "请选择诉求类型："

@@ -48,11 +48,13 @@ class Channel(Protocol):
         ...
 
 
-def render_text(reply: Reply, caps: Capabilities, lang: str = "zh") -> str:
-    """The reply as plain text: choices become a numbered list when buttons are missing."""
+def render_text(reply: Reply, caps: Capabilities, lang: str = "") -> str:
+    """The reply as plain text: choices become a numbered list when buttons are missing,
+    numbered the way the conversation's language writes it (told, or read off the text)."""
     if not reply.choices or caps.buttons:
         return reply.text
-    sep = "." if lang == "en" else "．"
+    chinese = lang == "zh" or (not lang and any("\u3400" <= ch <= "\u9fff" for ch in reply.text))
+    sep = "．" if chinese else "."
     lines = [f"{i}{sep} {c.label}" for i, c in enumerate(reply.choices, 1)]
     return reply.text + "\n" + "\n".join(lines)
 
