@@ -21,6 +21,7 @@ from bot.cases.registration import StatusWords, create_case, view_for_owner, vie
 from bot.cases.service import LifecycleService
 from bot.clock import utc_now
 from bot.dialogs.engine import EngineConfig, state_lang, step
+from bot.dialogs.prompting import CONTACT_ROLES
 from bot.dialogs.types import Effect, Event, Resolution, StepResult
 from bot.keyed_locks import KeyedLocks
 from bot.logging import get_logger
@@ -359,7 +360,7 @@ class Intake:
     ) -> Resolution:
         """The contact details of this citizen's last petition (offered for reuse)."""
         form = self.engine.forms.current()
-        fields = [(role, form.by_role(role)) for role in ("name", "phone", "address")]
+        fields = [(role, form.by_role(role)) for role in CONTACT_ROLES]
         for case in await cases.for_contact(conn, contact.id, limit=5):
             prior = [(role, str(case.answers.get(f.name) or "")) for role, f in fields if f]
             if any(v for _, v in prior):

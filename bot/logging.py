@@ -26,6 +26,12 @@ def mask_id(value: object) -> str:
     return f"id:{digest}"
 
 
+def mask_phone(phone: str) -> str:
+    """13800138000 → 138****8000 (for staff without personal-data access, and on screens
+    others may see)."""
+    return phone[:3] + "****" + phone[-4:] if len(phone) >= 8 else "*" * len(phone)
+
+
 def mask_text(value: str) -> str:
     """Hide mobile numbers and ID-card numbers inside free text."""
     value = _MOBILE.sub("1**********", value)

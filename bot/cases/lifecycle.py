@@ -543,7 +543,7 @@ class Lifecycle:
         contact = await contacts.get(conn, case.contact_id)
         lang = contact.lang if contact.lang in self.texts.by_lang else "zh"
         values = self._format(case, lang, params)
-        if key is None or key == "push.staff_reply":
+        if key is None:
             key = "push.staff_reply"
             text = self.texts.get(lang, key, text=message, **values)
         else:

@@ -21,7 +21,8 @@ from bot.dialogs.validators import Invalid, normalize_token
 from bot.dialogs.vocabulary import fold
 from bot.messages import Choice
 
-_CONTACT_SPLIT = "，,；;\n、 "
+_CONTACT_PARTS = re.compile(r"[，,；;\n、\s]+")  # "张三 138… 西湖区…": spaces too
+_ENGLISH_PARTS = re.compile(r"[，,；;\n]+")  # "Li Ming, …": a space is inside a name
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
@@ -98,9 +99,10 @@ class Answering(Lookups):
         ("我叫张三，电话…"); a district in an address is not where the matter happened."""
         vocab = self.cfg.vocab
         cues = (*vocab.cue("name"), *vocab.cue("phone"), *vocab.cue("address"))
-        if len(text) < 6 or not any(cue in fold(text) for cue in cues):
+        folded = fold(text)
+        if len(text) < 6 or not any(cue in folded for cue in cues):
             return {}
-        return extract(text, vocab, self.cfg.forms.gazetteer, ("name", "phone", "address"))
+        return extract(text, vocab, self.cfg.gazetteer, ("name", "phone", "address"))
 
     def parse(self, f: FieldDef, text: str, draft: dict[str, Any]) -> Any:
         """The value ``text`` gives ``f`` (raises Invalid)."""
@@ -140,10 +142,10 @@ class Answering(Lookups):
         draft = self.draft
         assert draft is not None
         roles = {f.role for f in group}
-        found = extract(text, self.cfg.vocab, self.cfg.forms.gazetteer, tuple(roles))
+        found = extract(text, self.cfg.vocab, self.cfg.gazetteer, tuple(roles))
         if "name" in roles or "phone" in roles:
             found = {**self.contact_parts(group, text, draft), **found}
-        if "incident_place" in roles and text.strip() and not self.is_only_region(text, found):
+        if "incident_place" in roles and text.strip() and not self.is_only_region(text):
             found["incident_place"] = text
         facts = next((f for f in group if f.role == "facts"), None)
         if facts is not None and len(text) - len(found.get("request", "")) >= facts.min_len:
@@ -166,8 +168,8 @@ class Answering(Lookups):
         """ "张三，13812345678，杭州市西湖区文三路100号": each part by what it can be."""
         out: dict[str, str] = {}
         # spaces separate the parts of Chinese text ("张三 138… 西湖区…"), not of English names
-        separators = _CONTACT_SPLIT if _CJK.search(text) else _CONTACT_SPLIT.replace(" ", "")
-        parts = [p for p in _split(text, separators) if p]
+        splitter = _CONTACT_PARTS if _CJK.search(text) else _ENGLISH_PARTS
+        parts = [p.strip() for p in splitter.split(text) if p.strip()]
         by_role = {f.role: f for f in group}
         for part in parts:
             for role in ("phone", "address", "name"):
@@ -188,7 +190,8 @@ class Answering(Lookups):
                 break
         return out
 
-    def is_only_region(self, text: str, found: dict[str, str]) -> bool:
+    def is_only_region(self, text: str) -> bool:
+        """The answer is just a district ("西湖区"): no exact place in it."""
         f = self.current_form().by_role("region")
         token = normalize_token(text)
         return f is not None and any(token in c.tokens() for c in f.choices)
@@ -250,12 +253,6 @@ class Answering(Lookups):
             echo = self.echo(kept, draft)
         self.prompt_current("\n".join(x for x in (echo, *notes) if x))
 
-    def echo_items(self, fields: list[FieldDef], draft: dict[str, Any]) -> str:
-        return self.t("echo.sep").join(
-            self.t("echo.item", label=f.label.get(self.lang), value=self.short(f, draft))
-            for f in fields
-        )
-
     def on_story(self, found: dict[str, str], text: str) -> None:
         """A message that tells the matter: start (or fill) a petition with what it states."""
         if self.draft is None:
@@ -296,15 +293,3 @@ class Answering(Lookups):
                 ),
             )
         )
-
-
-def _split(text: str, separators: str) -> list[str]:
-    parts, current = [], ""
-    for ch in text:
-        if ch in separators:
-            parts.append(current.strip())
-            current = ""
-        else:
-            current += ch
-    parts.append(current.strip())
-    return parts

@@ -206,30 +206,10 @@ def from_platform(command: str, arg: str) -> Command:
     return Command(intent, arg.strip(), True)
 
 
-def is_new_word(text: str) -> bool:
-    """True for words that start a new petition ("新建", "我要投诉", "new", ...)."""
-    return _lookup(NEW_WORDS, normalize_token(text))
-
-
 def starts_petition(text: str) -> bool:
     """True for a message that opens with words that start a petition ("我要投诉村委会…")."""
     token = normalize_token(text).replace(" ", "")
     return any(token.startswith(w.replace(" ", "")) for w in NEW_WORDS if len(w) >= 2)
-
-
-def is_skip(text: str) -> bool:
-    """True for "跳过" / "skip" and the like."""
-    return _lookup(SKIP_WORDS, normalize_token(text).lstrip("/"))
-
-
-def is_done(text: str) -> bool:
-    """True for "完成" / "done" and the like."""
-    return _lookup(DONE_WORDS, normalize_token(text).lstrip("/"))
-
-
-def is_confirm(text: str) -> bool:
-    """True for "确认提交" / "confirm" and the like."""
-    return _lookup(CONFIRM_WORDS, normalize_token(text).lstrip("/"))
 
 
 def lang_code(arg: str) -> str | None:

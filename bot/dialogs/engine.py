@@ -40,6 +40,7 @@ from bot.dialogs import commands
 from bot.dialogs.commands import Command
 from bot.dialogs.extract import extract
 from bot.dialogs.form import FieldDef
+from bot.dialogs.lookups import RATINGS
 from bot.dialogs.navigation import Navigation
 from bot.dialogs.turn import (
     CONFIRM,
@@ -214,7 +215,7 @@ class _Turn(Navigation):
         self.st["await"] = None
         if self.on_await(text, waiting):
             return
-        meaning = understand(text, self.context(), self.cfg.vocab, self.cfg.forms.gazetteer)
+        meaning = understand(text, self.context(), self.cfg.vocab, self.cfg.gazetteer)
         self.on_meaning(meaning, text, waiting)
 
     def on_meaning(self, meaning: Meaning, text: str, waiting: dict[str, Any]) -> None:
@@ -253,11 +254,10 @@ class _Turn(Navigation):
             self.on_command(Command("unsubscribe"), text)
         elif kind == "feedback":
             self.st["await"] = {"kind": "feedback", "text": text}
-            ratings = ("satisfied", "basically_satisfied", "dissatisfied")
             self.say(
                 self.t("feedback.ask", rating=self.t(f"rating.{meaning.value}")),
                 (
-                    *(Choice(f"act:rate_{r}", self.t(f"rating.{r}")) for r in ratings),
+                    *(Choice(f"act:rate_{r}", self.t(f"rating.{r}")) for r in RATINGS),
                     Choice("act:not_feedback", self.t("feedback.not_rating")),
                 ),
             )
@@ -266,7 +266,7 @@ class _Turn(Navigation):
         elif self.draft is not None:
             self.on_answer(text)
         elif commands.starts_petition(text) or self.names_type(text):
-            self.on_story(extract(text, self.cfg.vocab, self.cfg.forms.gazetteer), text)
+            self.on_story(extract(text, self.cfg.vocab, self.cfg.gazetteer), text)
         elif self.first_contact:
             self.greet()
         else:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import cn2an
@@ -58,6 +58,25 @@ class Gazetteer:
     regions: tuple[Entry, ...]
     categories: tuple[Entry, ...]
 
+    def with_subject_words(self, words: Mapping[str, Sequence[str]]) -> Gazetteer:
+        """The same, with more words for each subject (config/understanding.yaml)."""
+        categories = tuple(
+            (code, (*names, *words.get(code, ()))) for code, names in self.categories
+        )
+        return Gazetteer(self.regions, categories)
+
+    @functools.cached_property
+    def subject_words(self) -> tuple[re.Pattern[str], dict[str, str]]:
+        """One pattern for every subject word, and each word's subject (built once): a
+        story is scanned once, not once per word."""
+        code_of: dict[str, str] = {}
+        for code, names in self.categories:
+            for word in sorted({fold(w) for w in names}):
+                if len(word) >= 2:
+                    code_of.setdefault(word, code)
+        ordered = sorted(code_of, key=lambda w: (-len(w), w))
+        return re.compile("|".join(map(re.escape, ordered))), code_of
+
     @functools.cached_property
     def region_words(self) -> tuple[tuple[str, str], ...]:
         """(folded word, code) of every district name, longest first (matched per story)."""
@@ -93,7 +112,7 @@ def extract(
     if "request" in roles:
         found["request"] = request
     if "category" in roles:
-        found["category"] = best_category(low, vocab, gaz, fold(request))
+        found["category"] = best_category(low, gaz, fold(request))
     if "appeal_type" in roles:
         found["appeal_type"] = appeal_type(low, vocab, bool(request))
     return {role: value for role, value in found.items() if value}
@@ -146,29 +165,12 @@ def find_phone(text: str, vocab: Vocabulary) -> str:
     skipped ("老板的电话139…")."""
     if not _DIGIT_RUN.search(text):
         return ""  # no run of digits a phone number could be (the matcher is costly)
-    theirs = _their_number(vocab)
+    theirs = vocab.their_number
     for match in phonenumbers.PhoneNumberMatcher(text, "CN", phonenumbers.Leniency.VALID):
         if theirs.search(fold(text[max(0, match.start - 16) : match.start])):
             continue  # "老板叫刘建军，电话…", "他自己的手机…", "my boss's number"
         return normalize_phone(match.number)
     return ""
-
-
-_THEIRS: dict[int, re.Pattern[str]] = {}
-
-
-def _their_number(vocab: Vocabulary) -> re.Pattern[str]:
-    """A third party named right before a number: the number is theirs (built once)."""
-    if id(vocab) not in _THEIRS:
-        words = "|".join(
-            re.escape(w) for w in (*vocab.cue("other_person"), *vocab.cue("other_subject"))
-        )
-        _THEIRS[id(vocab)] = re.compile(
-            rf"(?<![a-z])(?:{words})(?![a-z])(?:'s)?(?:叫)?[\u3400-\u9fff]{{0,4}}?(?:自己)?"
-            r"[，,\s（(]*(?:的)?\s*(?:电话|手机|号码|联系方式|phone|number|mobile)?"
-            r"\s*(?:是|为|:|：)?\s*$"
-        )
-    return _THEIRS[id(vocab)]
 
 
 def _someone_else(before: str, others: Sequence[str]) -> bool:
@@ -361,28 +363,10 @@ def find_region(low: str, words: Sequence[tuple[str, str]], address: tuple[int, 
 # ---------------------------------------------------------------------------- subject
 
 
-_PATTERNS: dict[tuple[int, int], tuple[re.Pattern[str], dict[str, str]]] = {}
-
-
-def _subject_words(vocab: Vocabulary, gaz: Gazetteer) -> tuple[re.Pattern[str], dict[str, str]]:
-    """One pattern for every subject word (built once per configuration), and each
-    word's subject: a story is scanned once, not once per word."""
-    key = (id(vocab), id(gaz))
-    if key not in _PATTERNS:
-        code_of: dict[str, str] = {}
-        for code, names in gaz.categories:
-            for word in {fold(w) for w in names} | set(vocab.category_words.get(code, ())):
-                if len(word) >= 2:
-                    code_of.setdefault(word, code)
-        ordered = sorted(code_of, key=lambda w: (-len(w), w))
-        _PATTERNS[key] = (re.compile("|".join(map(re.escape, ordered))), code_of)
-    return _PATTERNS[key]
-
-
-def best_category(low: str, vocab: Vocabulary, gaz: Gazetteer, request: str = "") -> str:
+def best_category(low: str, gaz: Gazetteer, request: str = "") -> str:
     """The subject whose words the text uses most (longer words weigh more, words of the
     request count twice); "" on a tie."""
-    pattern, code_of = _subject_words(vocab, gaz)
+    pattern, code_of = gaz.subject_words
     scores: dict[str, int] = {}
     for word in {m.group(0) for m in pattern.finditer(low)}:
         code = code_of[word]

@@ -18,14 +18,10 @@ from bot.dialogs.turn import CONFIRM, PICK_EDIT, TurnBase
 from bot.dialogs.types import Effect
 from bot.dialogs.understand import Option
 from bot.dialogs.validators import normalize_token
+from bot.logging import mask_phone
 from bot.messages import Choice, Reply
 
-CONTACT_ROLES = ("name", "phone", "address")
-
-
-def mask_phone(phone: str) -> str:
-    """A phone number with its middle hidden (the screen may be seen by others)."""
-    return phone[:3] + "****" + phone[-4:] if len(phone) >= 11 else phone
+CONTACT_ROLES = ("name", "phone", "address")  # offered again to a returning citizen
 
 
 MENU = (
@@ -208,11 +204,14 @@ class Prompting(TurnBase):
 
     def echo(self, fields: list[FieldDef], draft: dict[str, Any]) -> str:
         """One line saying what was just recorded ("已记录姓名：张三。")."""
-        items = [
+        return self.t("echo.recorded", items=self.echo_items(fields, draft)) if fields else ""
+
+    def echo_items(self, fields: list[FieldDef], draft: dict[str, Any]) -> str:
+        """The recorded answers, "姓名：张三；联系电话：…"."""
+        return self.t("echo.sep").join(
             self.t("echo.item", label=f.label.get(self.lang), value=self.short(f, draft))
             for f in fields
-        ]
-        return self.t("echo.recorded", items=self.t("echo.sep").join(items)) if items else ""
+        )
 
     def short(self, f: FieldDef, draft: dict[str, Any]) -> str:
         """A recorded answer, shortened for the echo line."""

@@ -8,11 +8,13 @@ replies so far and the form; :mod:`bot.dialogs.prompting` asks and reads back;
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bot.dialogs.extract import Gazetteer
 from bot.dialogs.form import FieldDef, Form, FormRegistry, load_forms
 from bot.dialogs.texts import Texts, load_texts
 from bot.dialogs.types import Effect
@@ -35,6 +37,12 @@ class EngineConfig:
     lookup_limit: int = 5
     lookup_window: timedelta = timedelta(hours=1)
     max_text_len: int = 5000
+
+    @functools.cached_property
+    def gazetteer(self) -> Gazetteer:
+        """Districts and subjects with every word that names them: the form's catalogues
+        and the subject words of the vocabulary (built once)."""
+        return self.forms.gazetteer.with_subject_words(self.vocab.category_words)
 
 
 def load_engine_config(config_dir: Path, **settings: Any) -> EngineConfig:

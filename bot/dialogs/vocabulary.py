@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -54,6 +56,19 @@ class Vocabulary:
     surnames: frozenset[str] = frozenset()
     compound_surnames: tuple[str, ...] = ()
     not_name_endings: tuple[str, ...] = ()
+
+    @functools.cached_property
+    def their_number(self) -> re.Pattern[str]:
+        """A third party named right before a number: the number is theirs ("老板叫刘建军，
+        电话…", "他自己的手机…", "my boss's number"); matched against the text before it."""
+        words = "|".join(
+            re.escape(w) for w in (*self.cue("other_person"), *self.cue("other_subject"))
+        )
+        return re.compile(
+            rf"(?<![a-z])(?:{words})(?![a-z])(?:'s)?(?:叫)?[\u3400-\u9fff]{{0,4}}?(?:自己)?"
+            r"[，,\s（(]*(?:的)?\s*(?:电话|手机|号码|联系方式|phone|number|mobile)?"
+            r"\s*(?:是|为|:|：)?\s*$"
+        )
 
     def cue(self, kind: str) -> tuple[str, ...]:
         """The cue words of ``kind`` (see CUE_KINDS), longest first."""

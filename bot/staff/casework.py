@@ -27,7 +27,7 @@ from bot.cases.lifecycle import OUTCOMES, Change, LifecycleError, allowed_action
 from bot.cases.service import LifecycleService
 from bot.cases.tracking import parse_tracking_no
 from bot.dialogs.texts import Texts
-from bot.logging import mask_text
+from bot.logging import mask_phone, mask_text
 from bot.staff.access import AccessDenied, Permission, StaffMember
 from bot.storage import cases as case_store
 from bot.storage import staff as staff_store
@@ -161,11 +161,6 @@ class Dashboard:
 def mask_name(name: str) -> str:
     """张三丰 → 张**."""
     return name[:1] + "*" * max(len(name) - 1, 1) if name else ""
-
-
-def mask_phone(phone: str) -> str:
-    """13800138000 → 138****8000."""
-    return phone[:3] + "****" + phone[-4:] if len(phone) >= 8 else "*" * len(phone)
 
 
 def mask_case(case: CaseRow) -> CaseRow:

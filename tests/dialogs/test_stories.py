@@ -57,7 +57,7 @@ def score(path: Path = STORIES) -> tuple[dict[str, tuple[float, float]], list[st
     stated: Counter[str] = Counter()
     misses: list[str] = []
     for story in stories:
-        got = extract("\n".join(story["messages"]), cfg.vocab, cfg.forms.gazetteer)
+        got = extract("\n".join(story["messages"]), cfg.vocab, cfg.gazetteer)
         want = {k: str(v) for k, v in (story.get("expect") or {}).items()}
         for field in FIELDS:
             if field in got:
