@@ -17,6 +17,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from hypothesis import settings
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -27,6 +28,11 @@ from bot.storage.tables import metadata
 PG_URL = os.environ.get("XINFANG_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("XINFANG_TEST_REQUIRE_PG") == "1"
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+
+# CI (HYPOTHESIS_PROFILE=ci) runs the same examples every time, so a landing never depends
+# on a lucky draw and never spends minutes shrinking; sessions keep exploring at random.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def _asyncpg_dsn(url: str) -> str:
