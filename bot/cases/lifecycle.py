@@ -10,7 +10,7 @@ the primary and mirrored on every linked case, each with its own event and its o
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any, Protocol
@@ -18,22 +18,26 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.cases.authority import extension_refusal
 from bot.cases.calendar import Calendar
 from bot.cases.clocks import ClockRule, Clocks, due_at
 from bot.cases.tracking import format_tracking_no
 from bot.dialogs.texts import STATUS_CODES, Texts
 from bot.messages import Address, Reply
 from bot.storage import cases, contacts, outbox
-from bot.storage.cases import CaseRow
+from bot.storage.cases import CaseRow, Opinion
 
 OUTCOMES = ("supported", "explained", "not_supported")  # 支持 / 解释说明 / 不予支持
 RATINGS = ("satisfied", "basically_satisfied", "dissatisfied")  # 满意 / 基本满意 / 不满意
 MAX_TEXT = 20_000
 MAX_COMMENT = 1_000
+OPINION_CHARS = 300  # of an opinion in a status answer
 MAX_MESSAGE = 2_000  # what staff tell the petitioner with an action (as a staff reply)
 
 FOLLOWUP = "followup"  # outbox kind of the 回访 follow-up, scheduled after an answer
 ANSWERS = ("answer", "decide_review", "decide_recheck")  # each schedules a follow-up
+# the written opinion each answer produces: 处理意见, 复查意见, 复核意见
+OPINION_STAGE = {"answer": "answer", "decide_review": "review", "decide_recheck": "recheck"}
 REOPENS = ("request_review", "request_recheck")  # each cancels the pending follow-up
 
 ALL_STATUSES = frozenset(STATUS_CODES)
@@ -104,7 +108,12 @@ ACTIONS = tuple(TRANSITIONS)
 
 
 class LifecycleError(ValueError):
-    """A transition was refused: the message says why, in terms staff understand."""
+    """A transition was refused: the message says why, in terms staff understand; ``code``
+    names the reason for pages that word it in their own language."""
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class TransitionError(LifecycleError):
@@ -205,7 +214,9 @@ class Lifecycle:
         if len(message) > MAX_MESSAGE:
             raise LifecycleError(f"message is too long ({len(message)} > {MAX_MESSAGE} characters)")
         if action == "note":
-            return await self._note(conn, case, actor, now, note)
+            return await self._note(
+                conn, case, actor, now, note, str(data.get("co_department") or "")
+            )
         if action == "reply":
             return await self._reply(conn, case, actor, now, note, message)
         if action == "rate":
@@ -241,6 +252,16 @@ class Lifecycle:
             if (rule.push is not None and not told_already) or message:
                 pushes += await self._push(conn, member, rule.push, now, params, message)
             if action in ANSWERS:
+                await cases.add_opinion(
+                    conn,
+                    member.id,
+                    stage=OPINION_STAGE[action],
+                    outcome=str(params["outcome"]),
+                    text=str(params["text"]),
+                    decided_by=actor,
+                    department=_deciding_department(data, case),
+                    at=now,
+                )
                 await self._schedule_followup(conn, member, action, now, params.get("until"))
         after = await self._load(conn, case_id)
         return Change(after, action, pushes, tuple(m.tracking_no for m in group))
@@ -295,14 +316,23 @@ class Lifecycle:
             days = _int(data.get("days"), "days")
             if not 1 <= days <= c.extension_max_days:
                 raise LifecycleError(
-                    f"an extension is 1 to {c.extension_max_days} days, not {days}"
-                )
-            if case.extensions >= c.extensions_allowed:
-                raise LifecycleError(
-                    f"case {format_tracking_no(case.tracking_no)} already has "
-                    f"{case.extensions} extension(s); {c.extensions_allowed} allowed"
+                    f"an extension is 1 to {c.extension_max_days} days, not {days}",
+                    "extension_days",
                 )
             base = case.answer_due_at or self.due(case.accepted_at or now, c.answer)
+            refused = extension_refusal(case, now, c.extensions_allowed, base)
+            if refused == "extension_used":
+                raise LifecycleError(
+                    f"case {format_tracking_no(case.tracking_no)} already has "
+                    f"{case.extensions} extension(s); {c.extensions_allowed} allowed",
+                    refused,
+                )
+            if refused == "extension_late":
+                raise LifecycleError(
+                    f"case {format_tracking_no(case.tracking_no)}: an extension is asked "
+                    f"before the deadline ({self._date(base)}), not after it",
+                    refused,
+                )
             new_due = self.due(base, ClockRule(days, c.answer.working_days))
             values = {
                 "answer_due_at": new_due,
@@ -364,12 +394,15 @@ class Lifecycle:
         actor: str,
         now: datetime,
         note: str,
+        co_department: str = "",
     ) -> Change:
-        """An internal note: staff only, never pushed nor shown to the petitioner."""
+        """An internal note: staff only, never pushed nor shown to the petitioner; from a
+        co-handling department, that department's 协办意见 to the lead."""
         if not note:
             raise LifecycleError("a note needs text")
+        data = {"co_department": co_department} if co_department else None
         await cases.add_event(
-            conn, case.id, at=now, actor=actor, kind="note", note=note, public=False
+            conn, case.id, at=now, actor=actor, kind="note", note=note, public=False, data=data
         )
         return Change(case, "note", 0, (case.tracking_no,))
 
@@ -597,10 +630,12 @@ class Lifecycle:
                 text = self.texts.get(lang, "progress.with_message", event=text, message=message)
         return self.texts.get(lang, "progress.line", date=self._date(event.at), event=text)
 
-    def status_details(self, case: CaseRow, lang: str, *, owner: bool) -> tuple[str, ...]:
+    def status_details(
+        self, case: CaseRow, lang: str, *, owner: bool, opinions: Sequence[Opinion] = ()
+    ) -> tuple[str, ...]:
         """What a status answer says beyond the latest event: who handles the case, the
         office's current deadline named as what it is (受理期限, 办理期限, 复查期限, …),
-        and for the petitioner the latest written opinion and their own remedy deadline."""
+        and for the petitioner every written opinion, in order, and their own remedy."""
         lang = lang if lang in self.texts.by_lang else "zh"
         lines = []
         if case.department and case.status not in ("submitted", "transferred", "rejected"):
@@ -609,16 +644,22 @@ class Lifecycle:
         clock = _DEADLINE_OF.get(case.status)
         if clock and case.due_at is not None:
             lines.append(self.texts.get(lang, f"lookup.due_{clock}", date=self._date(case.due_at)))
-        if owner and case.answer_text:
-            outcome = (
-                self.texts.get(lang, f"outcome.{case.answer_outcome}")
-                if case.answer_outcome
-                else ""
-            )
-            text = (
-                case.answer_text if len(case.answer_text) <= 300 else case.answer_text[:300] + "…"
-            )
-            lines.append(self.texts.get(lang, "lookup.opinion", outcome=outcome, text=text))
+        if owner:
+            for i, opinion in enumerate(opinions):
+                # the latest opinion at length; earlier ones shortened (the case page has all)
+                limit = OPINION_CHARS if i == len(opinions) - 1 else OPINION_CHARS // 3
+                text = opinion.text if len(opinion.text) <= limit else opinion.text[:limit] + "…"
+                line = self.texts.get(
+                    lang,
+                    "lookup.opinion",
+                    stage=self.texts.get(lang, f"opinion.{opinion.stage}"),
+                    date=self._date(opinion.decided_at),
+                    outcome=self.texts.get(lang, f"outcome.{opinion.outcome}")
+                    if opinion.outcome in OUTCOMES
+                    else "-",
+                    text=text,
+                )
+                lines.append(line)
         remedy = {"answered": "review", "reviewed": "recheck"}.get(case.status)
         if owner and remedy and case.request_until is not None:
             until = self._date(case.request_until)
@@ -689,6 +730,12 @@ class Lifecycle:
             else:
                 out[name] = str(value)
         return out
+
+
+def _deciding_department(data: Mapping[str, Any], case: CaseRow) -> str:
+    """Who wrote an opinion: the given department ("" is the petition office), else the lead."""
+    given = data.get("by_department")
+    return case.department if given is None else str(given)
 
 
 def _required(data: Mapping[str, Any], name: str, limit: int = 2000) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,7 +14,7 @@ from bot.cases.search import case_search_doc
 from bot.cases.tracking import new_tracking_no
 from bot.dialogs.types import CaseView, Submission
 from bot.storage import attachments, cases
-from bot.storage.cases import CaseRow
+from bot.storage.cases import CaseRow, Opinion
 from bot.storage.contacts import Contact
 
 ACCEPTANCE_DAYS = 15  # 受理告知 within 15 days of registration (信访工作条例 第三十一条)
@@ -78,9 +78,9 @@ class StatusWords:
     """How a status answer words a case, in the asker's language."""
 
     event: Describe  # the latest public event
-    # (case, owner) -> lines: handling department, the deadline named as what it is, the
-    # latest opinion and the petitioner's own remedy (the opinion only for the owner)
-    details: Callable[[CaseRow, bool], tuple[str, ...]]
+    # (case, owner, opinions) -> lines: handling department, the deadline named as what it
+    # is, every written opinion and the petitioner's own remedy (opinions only for the owner)
+    details: Callable[[CaseRow, bool, Sequence[Opinion]], tuple[str, ...]]
 
 
 async def view_for_owner(
@@ -103,6 +103,7 @@ async def view_for_verified(
     it, only what staff wrote for the petitioner (never an internal note) can be shown.
     """
     last = await cases.last_public_event(conn, case.id)
+    opinions = await cases.opinions(conn, case.id) if owner and words is not None else []
     if last is None:
         progress = ""
     elif words is not None:
@@ -117,7 +118,7 @@ async def view_for_verified(
         category=case.category,
         last_event=progress,
         due_date=case.due_at.date().isoformat() if case.due_at and words is None else "",
-        details=words.details(case, owner) if words is not None else (),
+        details=words.details(case, owner, opinions) if words is not None else (),
     )
 
 

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.cases.authority import Authority, load_authority
 from bot.cases.calendar import Calendar, load_calendar
 from bot.cases.clocks import Clocks, DeadlineState, deadline_state, due_at, load_clocks
 from bot.cases.flagging import FlagKeeper, petition_text
@@ -29,7 +30,7 @@ from bot.cases.tracking import format_tracking_no, parse_tracking_no
 from bot.clock import utc_now
 from bot.dialogs.texts import Texts
 from bot.storage import cases
-from bot.storage.cases import CaseLink, CaseRow
+from bot.storage.cases import CaseLink, CaseRow, Opinion
 from bot.storage.db import Database
 
 # actions after which flags are recomputed: links change groups, the others add citizen text
@@ -46,6 +47,7 @@ class CaseConfig:
     calendar: Calendar
     routing: Routing
     flag_rules: FlagRules
+    authority: Authority
 
 
 def load_case_config(config_dir: Path) -> CaseConfig:
@@ -55,6 +57,7 @@ def load_case_config(config_dir: Path) -> CaseConfig:
         calendar=load_calendar(config_dir),
         routing=load_routing(config_dir),
         flag_rules=load_flag_rules(config_dir),
+        authority=load_authority(config_dir),
     )
 
 
@@ -263,10 +266,19 @@ class LifecycleService:
         outcome: str,
         note: str = "",
         message: str = "",
+        by_department: str | None = None,
     ) -> Change:
-        """答复: the written opinion (支持 / 解释说明 / 不予支持)."""
+        """答复: the written opinion (支持 / 解释说明 / 不予支持) of ``by_department``
+        (None: the lead department)."""
         return await self._do(
-            tracking_no, "answer", actor, note, message, text=text, outcome=outcome
+            tracking_no,
+            "answer",
+            actor,
+            note,
+            message,
+            text=text,
+            outcome=outcome,
+            by_department=by_department,
         )
 
     async def decide_review(
@@ -278,11 +290,22 @@ class LifecycleService:
         outcome: str,
         note: str = "",
         message: str = "",
+        by_department: str | None = None,
     ) -> Change:
-        """复查 or 复核 decision, whichever the case is waiting for."""
+        """复查 or 复核 decision, whichever the case is waiting for, by ``by_department``
+        ("": the petition office itself; None: the lead department)."""
         case = await self.get(tracking_no)
         action = "decide_recheck" if case.status == "recheck_requested" else "decide_review"
-        return await self._do(tracking_no, action, actor, note, message, text=text, outcome=outcome)
+        return await self._do(
+            tracking_no,
+            action,
+            actor,
+            note,
+            message,
+            text=text,
+            outcome=outcome,
+            by_department=by_department,
+        )
 
     async def close(
         self, tracking_no: str, *, actor: str, note: str = "", message: str = ""
@@ -290,9 +313,12 @@ class LifecycleService:
         """办结 / 终结."""
         return await self._do(tracking_no, "close", actor, note, message)
 
-    async def note(self, tracking_no: str, *, actor: str, text: str) -> Change:
-        """An internal note on the timeline: staff only, never pushed nor shown to citizens."""
-        return await self._do(tracking_no, "note", actor, text)
+    async def note(
+        self, tracking_no: str, *, actor: str, text: str, co_department: str = ""
+    ) -> Change:
+        """An internal note on the timeline: staff only, never pushed nor shown to citizens;
+        from a co-handling department (``co_department``) it is that department's 协办意见."""
+        return await self._do(tracking_no, "note", actor, text, co_department=co_department)
 
     async def reply(self, tracking_no: str, *, actor: str, text: str, note: str = "") -> Change:
         """A message to the petitioner: pushed through their channel, shown in their status."""
@@ -442,8 +468,8 @@ class LifecycleService:
         def describe(event: Any, case: CaseRow) -> str:
             return self.lifecycle.describe(event, case, lang)
 
-        def details(case: CaseRow, owner: bool) -> tuple[str, ...]:
-            return self.lifecycle.status_details(case, lang, owner=owner)
+        def details(case: CaseRow, owner: bool, opinions: Sequence[Opinion]) -> tuple[str, ...]:
+            return self.lifecycle.status_details(case, lang, owner=owner, opinions=opinions)
 
         return StatusWords(describe, details)
 

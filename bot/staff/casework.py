@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, exists, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.cases.authority import Actor, extension_refusal, refusal
 from bot.cases.clocks import DeadlineState
 from bot.cases.flags import FIRST_PETITION, STAFF_SETTABLE
 from bot.cases.lifecycle import OUTCOMES, Change, LifecycleError, allowed_actions
@@ -41,7 +42,7 @@ from bot.storage.case_query import (
     list_cases,
     scope_clause,
 )
-from bot.storage.cases import CaseLink, CaseRow
+from bot.storage.cases import CaseLink, CaseRow, Opinion
 from bot.storage.db import Database
 from bot.storage.staff import AuditRow
 from bot.storage.tables import attachments, case_events, cases
@@ -76,9 +77,10 @@ class CaseNotFound(LookupError):
 class ActionError(ValueError):
     """The action was refused: bad parameters or an illegal transition (message says why)."""
 
-    def __init__(self, message: str, *, conflict: bool = False) -> None:
+    def __init__(self, message: str, *, conflict: bool = False, code: str = "") -> None:
         super().__init__(message)
         self.conflict = conflict  # True for a transition the current status does not allow
+        self.code = code  # a reason code (authority.REFUSALS, lifecycle codes) when known
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +107,9 @@ class StaffCaseView:
     deadline: DeadlineState | None
     attachments: list[AttachmentRow]
     allowed_actions: list[str]  # of CASE_ACTIONS, for this member and the current status
+    opinions: list[Opinion] = field(default_factory=list)  # every written opinion, in order
+    # CASE_ACTIONS the status allows but this member may not take: action -> reason code
+    refused: dict[str, str] = field(default_factory=dict)
 
     @property
     def suggested(self) -> list[CaseLink]:
@@ -251,16 +256,19 @@ class Casework:
                 if other is not None:
                     numbers[other.id] = other.tracking_no
             files = await _attachments(conn, case.id)
+            opinions = await case_store.opinions(conn, case.id)
         await self._audit(member, "case.read", case_id=case.id, ip=ip, via=via)
         deadline = self.lifecycle.deadline(case.due_at) if case.due_at else None
+        refused = self.refused(member, case, opinions)
+        allowed = [a for a in self.allowed(member, case) if a not in refused]
         if not member.can(Permission.CASE_PII):
             case = mask_case(case)
         return StaffCaseView(
-            case, events, links, numbers, deadline, files, self.allowed(member, case)
+            case, events, links, numbers, deadline, files, allowed, opinions, refused
         )
 
     def allowed(self, member: StaffMember, case: CaseRow) -> builtins.list[str]:
-        """The CASE_ACTIONS this member may take on the case in its current status."""
+        """The CASE_ACTIONS the case's current status allows, for a member who may act."""
         if not member.can(Permission.CASE_ACT):
             return []
         machine = set(allowed_actions(case.status))
@@ -269,6 +277,29 @@ class Casework:
             names = _MACHINE.get(action, (action,))
             if action in ("note", "flag", "reply") or machine.intersection(names):
                 out.append(action)
+        return out
+
+    async def permitted(self, member: StaffMember, case: CaseRow) -> builtins.list[str]:
+        """The actions this member may take on the case now (status and authority)."""
+        async with self.db.read() as conn:
+            refused = self.refused(member, case, await case_store.opinions(conn, case.id))
+        return [a for a in self.allowed(member, case) if a not in refused]
+
+    def refused(
+        self, member: StaffMember, case: CaseRow, opinions: Sequence[Opinion]
+    ) -> dict[str, str]:
+        """Of the actions the status allows, those the authority rules (who decides, the
+        extension limits) refuse this member, each with its reason code."""
+        rules = self.lifecycle.config.authority
+        who = Actor(member.actor, member.departments, office=member.sees_all_departments)
+        out = {}
+        for action in self.allowed(member, case):
+            code = refusal(rules, _machine_action(action, case), who, case, opinions)
+            if code is None and action == "extend":
+                allowed = self.lifecycle.config.clocks.extensions_allowed
+                code = extension_refusal(case, self.clock(), allowed)
+            if code is not None:
+                out[action] = code
         return out
 
     async def attachment(
@@ -315,6 +346,9 @@ class Casework:
             if action == "link":
                 primary = str(params.get("primary") or "")
                 await self._visible(conn, member, primary)  # both cases must be in scope
+            refused = self.refused(member, case, await case_store.opinions(conn, case.id))
+        if action in refused:
+            raise ActionError(f"{action} refused: {refused[action]}", code=refused[action])
         number = case.tracking_no
         actor = member.actor
         # two texts, never confused: what the petitioner is told, and the internal note
@@ -332,7 +366,13 @@ class Casework:
                 await svc.set_flag(number, flag, actor=actor, on=bool(params.get("on", True)))
                 change = Change(await svc.get(number), "flag", 0, (number,))
             elif action == "note":
-                change = await svc.note(number, actor=actor, text=_text(params, "text"))
+                lead = case.department in member.departments
+                change = await svc.note(
+                    number,
+                    actor=actor,
+                    text=_text(params, "text"),
+                    co_department="" if lead else _co_department(member, case),
+                )
             elif action == "reject":
                 change = await svc.reject(
                     number,
@@ -366,7 +406,12 @@ class Casework:
                     raise ActionError(f"outcome is one of {', '.join(OUTCOMES)}")
                 method = svc.answer if action == "answer" else svc.decide_review
                 change = await method(
-                    number, actor=actor, text=_text(params, "text"), outcome=outcome, **told
+                    number,
+                    actor=actor,
+                    text=_text(params, "text"),
+                    outcome=outcome,
+                    by_department=_deciding_department(member, case),
+                    **told,
                 )
             elif action == "link":
                 change = await svc.link(number, str(params["primary"]), actor=actor, **told)
@@ -374,7 +419,7 @@ class Casework:
                 change = await getattr(svc, action)(number, actor=actor, **told)
         except LifecycleError as exc:
             conflict = "cannot" in str(exc) or exc.__class__.__name__ == "TransitionError"
-            raise ActionError(str(exc), conflict=conflict) from exc
+            raise ActionError(str(exc), conflict=conflict, code=exc.code) from exc
         await self._audit(
             member,
             f"case.{action}",
@@ -568,6 +613,26 @@ class Casework:
                 detail=detail or None,
                 ip=ip,
             )
+
+
+def _machine_action(action: str, case: CaseRow) -> str:
+    """The state machine's name of a staff action on this case ("decide" is either)."""
+    if action == "decide":
+        return "decide_recheck" if case.status == "recheck_requested" else "decide_review"
+    return action
+
+
+def _deciding_department(member: StaffMember, case: CaseRow) -> str:
+    """The department an opinion is written in: the lead's when the member belongs to it,
+    else the member's own; "" for the supervising office (督办 staff)."""
+    if member.sees_all_departments or not member.departments:
+        return ""
+    return case.department if case.department in member.departments else member.departments[0]
+
+
+def _co_department(member: StaffMember, case: CaseRow) -> str:
+    """The co-handling department a member writes for on this case, if any."""
+    return next((d for d in member.departments if d in case.co_departments), "")
 
 
 def scope_of(member: StaffMember) -> Scope:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import delete, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.storage.tables import case_departments, case_events, case_links, cases
+from bot.storage.tables import case_departments, case_events, case_links, case_opinions, cases
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +158,53 @@ async def add_event(
             data=data,
         )
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Opinion:
+    """A written opinion of a case: 处理意见 (answer), 复查意见 (review), 复核意见 (recheck)."""
+
+    id: int
+    case_id: int
+    stage: str
+    outcome: str
+    text: str
+    decided_by: str
+    department: str
+    decided_at: datetime
+
+
+async def add_opinion(
+    conn: AsyncConnection,
+    case_id: int,
+    *,
+    stage: str,
+    outcome: str,
+    text: str,
+    decided_by: str,
+    department: str,
+    at: datetime,
+) -> None:
+    """Keep a written opinion of a case; earlier opinions stay as they were."""
+    await conn.execute(
+        insert(case_opinions).values(
+            case_id=case_id,
+            stage=stage,
+            outcome=outcome,
+            text=text,
+            decided_by=decided_by,
+            department=department,
+            decided_at=at,
+        )
+    )
+
+
+async def opinions(conn: AsyncConnection, case_id: int) -> list[Opinion]:
+    """Every written opinion of a case, oldest first."""
+    rows = await conn.execute(
+        select(case_opinions).where(case_opinions.c.case_id == case_id).order_by(case_opinions.c.id)
+    )
+    return [Opinion(**row._mapping) for row in rows]
 
 
 async def by_tracking_no(conn: AsyncConnection, tracking_no: str) -> CaseRow | None:

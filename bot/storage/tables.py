@@ -201,6 +201,22 @@ case_events = Table(
     Index("ix_case_events_case", "case_id", "id"),
 )
 
+# every written opinion of a case (处理意见, 复查意见, 复核意见), kept in order: a later
+# decision never overwrites an earlier one (cases.answer_text is the latest, for lists)
+case_opinions = Table(
+    "case_opinions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("case_id", Id, ForeignKey("cases.id"), nullable=False),
+    Column("stage", String(8), nullable=False),  # answer | review | recheck
+    Column("outcome", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("decided_by", String(64), nullable=False),  # the staff login (actor) who decided
+    Column("department", String(32), nullable=False, server_default=""),  # "" = the office
+    Column("decided_at", UTCDateTime(), nullable=False),
+    Index("ix_case_opinions_case", "case_id", "id"),
+)
+
 attachments = Table(
     "attachments",
     metadata,

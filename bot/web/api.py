@@ -168,6 +168,18 @@ def detail_out(view: StaffCaseView) -> m.CaseDetailOut:
             for a in view.attachments
         ],
         allowed_actions=view.allowed_actions,
+        refused_actions=view.refused,
+        opinions=[
+            m.OpinionOut(
+                stage=o.stage,  # type: ignore[arg-type]
+                outcome=o.outcome,
+                text=o.text,
+                decided_by=o.decided_by,
+                department=o.department,
+                decided_at=_utc(o.decided_at),
+            )
+            for o in view.opinions
+        ],
     )
 
 
@@ -396,7 +408,7 @@ def action_handler(action: str) -> Any:
             pushes=change.pushes,
             group=list(change.group),
             case=m.CaseOut(**case_out(case)),
-            allowed_actions=work.allowed(call.member, case),
+            allowed_actions=await work.permitted(call.member, change.case),
         )
 
     return act

@@ -226,6 +226,17 @@ class EventOut(Out):
     data: dict[str, Any] | None
 
 
+class OpinionOut(Out):
+    """A written opinion: 处理意见 (answer), 复查意见 (review) or 复核意见 (recheck)."""
+
+    stage: Literal["answer", "review", "recheck"]
+    outcome: str
+    text: str
+    decided_by: str = Field(description="The account that decided")
+    department: str = Field(description="The deciding department; empty: the petition office")
+    decided_at: AwareDatetime
+
+
 class LinkOut(Out):
     """A linked or suggested duplicate case."""
 
@@ -269,6 +280,12 @@ class CaseDetailOut(CaseOut):
     suggested: list[LinkOut]
     attachments: list[AttachmentOut]
     allowed_actions: list[str] = Field(description="Actions this member may take now")
+    refused_actions: dict[str, str] = Field(
+        description="Actions the status allows but this member may not take, with the reason "
+        "code (co_handler, decided_before, same_department, extension_used, extension_late, "
+        "extension_approval)"
+    )
+    opinions: list[OpinionOut] = Field(description="Every written opinion, oldest first")
 
 
 class ActionResult(Out):

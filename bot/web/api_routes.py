@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from bot.cases.authority import REFUSALS
 from bot.logging import get_logger
 from bot.staff.access import AccessDenied, Permission, Role, StaffMember
 from bot.staff.broadcasts import BroadcastService
@@ -258,8 +259,12 @@ async def api_errors(request: web.Request, handler: auth.Handler) -> web.StreamR
     except AccessDenied as exc:
         response = error_response(403, "forbidden", str(exc))
     except ActionError as exc:
-        status = 409 if exc.conflict else 422
-        response = error_response(status, "conflict" if exc.conflict else "invalid", str(exc))
+        if exc.code in REFUSALS:  # who may decide (the 条例's authority rules)
+            response = error_response(403, exc.code, str(exc))
+        else:
+            status = 409 if exc.conflict else 422
+            code = exc.code or ("conflict" if exc.conflict else "invalid")
+            response = error_response(status, code, str(exc))
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == JSON:
             raise

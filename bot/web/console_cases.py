@@ -248,6 +248,7 @@ async def case_detail(request: web.Request) -> web.Response:
         "can_link": "link" in view.allowed_actions,
         "staff_flags": sorted(STAFF_SETTABLE),
         "outcomes": OUTCOMES,
+        "extension_max_days": deps.casework.lifecycle.config.clocks.extension_max_days,
         "departments": _department_options(deps, lang),
         "inline_images": INLINE_IMAGES,
         "playable_audio": PLAYABLE_AUDIO,
@@ -272,6 +273,8 @@ def _params(action: str, form: Any) -> dict[str, Any]:
 
 def _refusal(exc: ActionError, action: str, deps: Console, lang: str) -> str:
     """An ActionError in the interface language (the service speaks English)."""
+    if exc.code:
+        return translate(lang, f"refusal.{exc.code}")
     message = str(exc)
     status = getattr(exc.__cause__, "status", "")  # a TransitionError knows the status
     if exc.conflict and status:

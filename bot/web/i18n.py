@@ -137,6 +137,21 @@ TEXTS: dict[str, dict[str, str]] = {
         "case.answered_at": "答复时间",
         "case.extensions": "延期次数",
         "case.answer": "答复意见",
+        "case.opinions": "意见书",
+        "case.office": "信访部门（督办）",
+        "case.co_opinion": "协办意见：{department}",
+        "opinion.answer": "处理意见",
+        "opinion.review": "复查意见",
+        "opinion.recheck": "复核意见",
+        "refusal.co_handler": (
+            "本单位为协办单位：可查看并提出协办意见（内部备注），答复及其他办理由主办单位负责。"
+        ),
+        "refusal.decided_before": "您已对本事项作出过处理或复查意见，复查、复核须由其他人员作出。",
+        "refusal.same_department": "复查、复核须由原办理单位以外的单位或督办人员作出。",
+        "refusal.extension_used": "本事项已延期，办理期限只能延长一次。",
+        "refusal.extension_late": "办理期限已过，不能再申请延期。",
+        "refusal.extension_approval": "延期须经督办人员批准，请联系督办人员办理。",
+        "refusal.extension_days": "延期天数超出允许范围。",
         "case.rating": "评价",
         "case.transferred_to": "转送机关",
         "case.co_departments": "协办单位",
@@ -390,6 +405,31 @@ TEXTS: dict[str, dict[str, str]] = {
         "case.answered_at": "Answered",
         "case.extensions": "Extensions",
         "case.answer": "Answer",
+        "case.opinions": "Written opinions",
+        "case.office": "Petition office (supervision)",
+        "case.co_opinion": "Co-handler's opinion: {department}",
+        "opinion.answer": "Written answer",
+        "opinion.review": "Review decision",
+        "opinion.recheck": "Re-examination decision",
+        "refusal.co_handler": (
+            "Your department co-handles this case: you may read it and add co-handler "
+            "opinions (internal notes); the lead department answers and acts."
+        ),
+        "refusal.decided_before": (
+            "You took an earlier decision on this case; a review or "
+            "re-examination is decided by someone else."
+        ),
+        "refusal.same_department": (
+            "A review or re-examination is decided by another department or by supervision staff."
+        ),
+        "refusal.extension_used": (
+            "The case has had its extension; the deadline is extended only once."
+        ),
+        "refusal.extension_late": "The deadline has passed; an extension is no longer possible.",
+        "refusal.extension_approval": (
+            "Extensions are approved by supervision staff; please ask them."
+        ),
+        "refusal.extension_days": "The number of days is outside the allowed range.",
         "case.rating": "Rating",
         "case.transferred_to": "Transferred to",
         "case.co_departments": "Co-handling",

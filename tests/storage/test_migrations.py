@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from bot.messages import Address
-from bot.storage import contacts
+from bot.storage import cases, contacts
 from bot.storage.db import Database
 from bot.storage.migrate import (
     SchemaOutOfDate,
@@ -156,3 +156,35 @@ async def test_0007_keeps_transition_notes_internal(empty_db: Database) -> None:
     async with empty_db.read() as conn:
         notes = (await conn.execute(select(case_events.c.note).order_by(case_events.c.id))).all()
     assert [r[0] for r in notes] == [note for _, note, _ in old]
+
+
+async def test_0008_recovers_the_opinions_the_timeline_knows(empty_db: Database) -> None:
+    """Decisions taken before 0008 become opinions (decider, date, outcome); only the
+    latest text survived in answer_text, the earlier ones are marked as lost."""
+    await upgrade(empty_db, "0007")
+    case_id = await make_case(
+        empty_db, NOW, department="330102-zjj", answer_text="复查：维持原意见"
+    )
+    async with empty_db.transaction() as conn:
+        for minutes, kind, actor, outcome in (
+            (1, "answer", "staff:zhang", "explained"),
+            (2, "decide_review", "staff:sup", "supported"),
+        ):
+            await conn.execute(
+                insert(case_events).values(
+                    case_id=case_id,
+                    at=NOW + timedelta(minutes=minutes),
+                    actor=actor,
+                    kind=kind,
+                    data={"outcome": outcome},
+                )
+            )
+    await upgrade(empty_db)
+    async with empty_db.read() as conn:
+        opinions = await cases.opinions(conn, case_id)
+    assert [(o.stage, o.outcome, o.decided_by, o.department) for o in opinions] == [
+        ("answer", "explained", "staff:zhang", "330102-zjj"),
+        ("review", "supported", "staff:sup", "330102-zjj"),
+    ]
+    assert opinions[0].text.startswith("（原文已被") and opinions[1].text == "复查：维持原意见"
+    assert opinions[1].decided_at == NOW + timedelta(minutes=2)

@@ -297,7 +297,10 @@ async def test_case_is_worked_through_the_console_and_audited(
     refused = await act("answer", {"outcome": "supported", "text": "x"})
     assert refused.startswith("error:") and "已受理" in refused
     assert (await act("assign", {"department": "330102-zjj"})).startswith("ok:")
-    assert (await act("extend", {"days": "10", "reason": ""})).startswith("error:请填写")
+    # a handler does not extend (督办 staff approve extensions): the page says why
+    page = await (await client.get(page_url)).text()
+    assert 'id="action-extend"' not in page and "延期须经督办人员批准" in page
+    assert (await act("extend", {"days": "10", "reason": "x"})).startswith("error:延期须经督办")
     assert (await act("note", {"text": "内部意见：先核实", "public": ""})).startswith("ok:")
     assert (await act("flag", {"flag": "urgent", "on": "1"})).startswith("ok:")
     assert (await act("reply", {"text": "您好，我们正在核实。"})).startswith("ok:")

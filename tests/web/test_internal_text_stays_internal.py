@@ -26,6 +26,8 @@ from bot.storage.tables import contacts, outbox
 from tests.cases.lifecycle_support import make_case
 
 SUPERVISOR = StaffMember(2, "duban", "", Role.SUPERVISOR, ())
+REVIEWER = StaffMember(2, "duban-fucha", "", Role.SUPERVISOR, ())  # 复查
+RECHECKER = StaffMember(1, "admin", "", Role.ADMIN, ())  # 复核
 SECRET = "机密批注"  # every internal note carries it; no citizen output may
 
 
@@ -103,7 +105,9 @@ async def test_no_internal_note_reaches_a_citizen(services: Services, aiohttp_cl
 
     told_with: list[str] = []
 
-    async def act(number: str, action: str, *, tell: bool, **params: Any) -> None:
+    async def act(
+        number: str, action: str, *, tell: bool, by: StaffMember = SUPERVISOR, **params: Any
+    ) -> None:
         """Take ``action`` with an internal note, and with a message when ``tell``."""
         texts = {"note": internal(action)}
         if action == "reply":
@@ -112,7 +116,7 @@ async def test_no_internal_note_reaches_a_citizen(services: Services, aiohttp_cl
             texts = {"text": internal(action)}
         elif tell:
             texts["message"] = told(action)
-        await work.act(SUPERVISOR, number, action, {**params, **texts})
+        await work.act(by, number, action, {**params, **texts})
         if tell:
             told_with.append(action)
         await worker.run_once()
@@ -143,10 +147,13 @@ async def test_no_internal_note_reaches_a_citizen(services: Services, aiohttp_cl
     await second.say("不满意")
     await first.say("申请复查")
     await first.say("1")  # the request is described first, then confirmed
-    await act(main, "decide", tell=False, outcome="explained", text="经复查，维持原处理意见。")
+    # 复查 and 复核 are decided by accounts that took no earlier decision on the case
+    review = {"outcome": "explained", "text": "经复查，维持原处理意见。"}
+    await act(main, "decide", tell=False, by=REVIEWER, **review)
     await first.say("申请复核")
     await first.say("1")
-    await act(main, "decide", tell=True, outcome="explained", text="经复核，维持复查意见。")
+    recheck = {"outcome": "explained", "text": "经复核，维持复查意见。"}
+    await act(main, "decide", tell=True, by=RECHECKER, **recheck)
     await act(main, "close", tell=False)
     taken = {action for _, action, _, _ in steps} | {"decide", "close"}
     assert taken == set(CASE_ACTIONS), "every staff action is walked"
