@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.cases.clocks import DeadlineState
 from bot.cases.flags import FIRST_PETITION, STAFF_SETTABLE
 from bot.cases.lifecycle import OUTCOMES, Change, LifecycleError, allowed_actions
+from bot.cases.search import PERSONAL_ANSWERS, audit_query
 from bot.cases.service import LifecycleService
 from bot.cases.tracking import parse_tracking_no
 from bot.dialogs.texts import Texts
@@ -64,7 +65,6 @@ CASE_ACTIONS = (
 # State-machine actions staff take, by the name the console and API use.
 _MACHINE = {"decide": ("decide_review", "decide_recheck")}
 MAX_REPLY = 2000
-PII_ANSWERS = ("name", "phone", "address", "representatives")
 DASHBOARD_WEEKS = 12
 DASHBOARD_LIST = 20
 
@@ -170,7 +170,7 @@ def mask_case(case: CaseRow) -> CaseRow:
     for key, value in answers.items():
         if not value:
             continue
-        if key in PII_ANSWERS:
+        if key in PERSONAL_ANSWERS:
             answers[key] = mask_phone(str(value)) if key == "phone" else mask_name(str(value))
         elif isinstance(value, str):
             answers[key] = mask_text(value)  # numbers written in the citizen's own words
@@ -231,7 +231,7 @@ class Casework:
                 per_page=per_page,
                 clock=self.deadline_clock(),
             )
-        await self._audit(member, "case.search", ip=ip, via=via, detail=_filter_detail(flt))
+        await self._audit(member, "case.search", ip=ip, via=via, detail=filter_summary(flt))
         return dataclasses.replace(result, rows=_shown(member, result.rows))
 
     async def detail(
@@ -572,15 +572,18 @@ class Casework:
 
 def scope_of(member: StaffMember) -> Scope:
     """The department scope of a staff member."""
-    return Scope.of(None if member.sees_all_departments else member.departments)
+    departments = None if member.sees_all_departments else member.departments
+    return Scope.of(departments, personal=member.can(Permission.CASE_PII))
 
 
-def _filter_detail(flt: CaseFilter) -> dict[str, Any]:
-    """A filter as audit detail (the search text included: staff searches are audited)."""
+def filter_summary(flt: CaseFilter) -> dict[str, Any]:
+    """A filter as audit detail (the search text masked: it may be a name or a phone)."""
     out: dict[str, Any] = {}
     for f in dataclasses.fields(flt):
         value = getattr(flt, f.name)
-        if value:
+        if f.name == "q" and value:
+            out["q"] = audit_query(value)
+        elif value:
             out[f.name] = value.isoformat() if isinstance(value, datetime) else value
     return out
 
@@ -652,6 +655,7 @@ __all__ = [
     "Rate",
     "StaffCaseView",
     "WeekCounts",
+    "filter_summary",
     "mask_case",
     "scope_of",
 ]
