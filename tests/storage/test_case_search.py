@@ -9,13 +9,20 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from bot.cases.search import case_pii_doc, case_search_doc, parse_query
+from bot.cases.search import (
+    PERSONAL_ANSWERS,
+    PUBLIC_ANSWERS,
+    case_pii_doc,
+    case_search_doc,
+    parse_query,
+)
 from bot.cases.tracking import new_tracking_no
+from bot.dialogs.form import load_forms
 from bot.storage import case_query
 from bot.storage.case_query import COUNT_CAP, CaseFilter, Scope, list_cases
 from bot.storage.db import Database
 from bot.storage.tables import cases
-from tests.cases.lifecycle_support import make_case
+from tests.cases.lifecycle_support import CONFIG_DIR, make_case
 
 NOW = datetime(2026, 11, 23, 1, 30, tzinfo=UTC)
 DAY = NOW.date() - timedelta(days=1)  # every case: 2026-11-22, tracking numbers XF261122…
@@ -143,6 +150,18 @@ async def _found(db: Database, ids: dict[str, int], query: str, scope: Scope) ->
     async with db.read() as conn:
         page = await list_cases(conn, CaseFilter(q=query), scope)
     return {kinds[c.id] for c in page.rows}
+
+
+def test_the_forms_personal_fields_are_never_in_the_public_document() -> None:
+    """Every field of config/forms/*.yaml marked ``pii`` (or with a name, phone, address or
+    representatives role) is searched as personal data, never as public text."""
+    personal_roles = {"name", "phone", "address", "representatives"}
+    for form in load_forms(CONFIG_DIR).forms.values():
+        for f in form.fields:
+            if f.pii or f.role in personal_roles:
+                assert f.name in PERSONAL_ANSWERS and f.name not in PUBLIC_ANSWERS, f.name
+            elif f.name in PUBLIC_ANSWERS:
+                assert not f.pii, f.name
 
 
 def test_tracking_numbers_do_not_overlap_the_personal_numbers() -> None:
