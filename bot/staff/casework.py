@@ -70,7 +70,11 @@ DASHBOARD_LIST = 20
 
 
 class CaseNotFound(LookupError):
-    """No such case, or not one this staff member may see (HTTP 404)."""
+    """No such case, or not one this staff member may see (HTTP 404 either way)."""
+
+    def __init__(self, message: str, hidden_case_id: int | None = None) -> None:
+        super().__init__(message)
+        self.hidden_case_id = hidden_case_id  # the case exists, outside the member's scope
 
 
 class ActionError(ValueError):
@@ -321,6 +325,7 @@ class Casework:
         note = _text(params, "note", required=False)
         told = {"note": note, "message": _text(params, "message", limit=MAX_REPLY, required=False)}
         svc = self.lifecycle
+        audited = action  # the audit log's name of the act
         try:
             if action == "reply":
                 text = _text(params, "text", limit=MAX_REPLY)
@@ -329,8 +334,10 @@ class Casework:
                 flag = str(params.get("flag") or "")
                 if flag not in STAFF_SETTABLE:
                     raise ActionError(f"flag is one of {', '.join(sorted(STAFF_SETTABLE))}")
-                await svc.set_flag(number, flag, actor=actor, on=bool(params.get("on", True)))
+                on = bool(params.get("on", True))
+                await svc.set_flag(number, flag, actor=actor, on=on)
                 change = Change(await svc.get(number), "flag", 0, (number,))
+                audited = "flag.set" if on else "flag.clear"  # two acts, told apart
             elif action == "note":
                 change = await svc.note(number, actor=actor, text=_text(params, "text"))
             elif action == "reject":
@@ -377,7 +384,7 @@ class Casework:
             raise ActionError(str(exc), conflict=conflict) from exc
         await self._audit(
             member,
-            f"case.{action}",
+            f"case.{audited}",
             case_id=case.id,
             ip=ip,
             via=via,
@@ -539,8 +546,10 @@ class Casework:
             if parsed.outcome == "valid"
             else None
         )
-        if case is None or not member.in_scope(case.department, case.co_departments):
+        if case is None:
             raise CaseNotFound(f"no case {tracking_no}")
+        if not member.in_scope(case.department, case.co_departments):
+            raise CaseNotFound(f"no case {tracking_no}", case.id)
         return case
 
     async def _audit(

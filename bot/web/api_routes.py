@@ -253,10 +253,8 @@ async def api_errors(request: web.Request, handler: auth.Handler) -> web.StreamR
         response = await handler(request)
     except ApiError as exc:
         response = error_response(exc.status, exc.code, exc.detail, exc.fields)
-    except CaseNotFound as exc:
-        response = error_response(404, "not_found", str(exc))
-    except AccessDenied as exc:
-        response = error_response(403, "forbidden", str(exc))
+    except (CaseNotFound, AccessDenied):
+        raise  # refusals: audited and answered by the staff middleware (bot.web.auth)
     except ActionError as exc:
         status = 409 if exc.conflict else 422
         response = error_response(status, "conflict" if exc.conflict else "invalid", str(exc))
@@ -286,10 +284,7 @@ def endpoint(route: Route) -> auth.Handler:
             if found is None:
                 raise ApiError(401, "unauthenticated", "send Authorization: Bearer <token>")
             if route.permission is not None:
-                try:
-                    found.member.require(route.permission)
-                except AccessDenied as exc:
-                    raise ApiError(403, "forbidden", str(exc)) from None
+                found.member.require(route.permission)  # AccessDenied: 403, audited
             query = parse_query(route.query, request) if route.query else None
             body = (
                 await parse_body(route.body, request, optional=route.body_optional)

@@ -314,7 +314,7 @@ async def test_case_is_worked_through_the_console_and_audited(
         pushed = [r.payload for r in await conn.execute(select(outbox).order_by(outbox.c.id))]
     texts = " ".join(str(p) for p in pushed)
     assert "您好，我们正在核实。" in texts and "内部意见" not in texts
-    for action in ("accept", "assign", "note", "flag", "reply", "answer"):
+    for action in ("accept", "assign", "note", "flag.set", "reply", "answer"):
         rows = await _audit(services, f"case.{action}")
         assert rows and rows[0].actor == "zjj", action
     assert await _audit(services, "case.read")
