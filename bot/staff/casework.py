@@ -501,11 +501,19 @@ class Casework:
         actor: str = "",
         action: str = "",
         tracking_no: str = "",
+        since: date | None = None,
+        until: date | None = None,
         before_id: int | None = None,
         limit: int = 100,
     ) -> tuple[builtins.list[AuditRow], dict[int, str]]:
-        """Audit entries, newest first, and the tracking numbers of their cases (audit.read)."""
+        """Audit entries, newest first, and the tracking numbers of their cases (audit.read).
+
+        ``since`` and ``until`` are office days, both included.
+        """
         member.require(Permission.AUDIT_READ)
+        midnight = datetime.min.time().replace(tzinfo=self.lifecycle.tz)
+        start = datetime.combine(since, midnight) if since else None
+        end = datetime.combine(until + timedelta(days=1), midnight) if until else None
         async with self.db.read() as conn:
             case_id: int | None = None
             if tracking_no:
@@ -523,6 +531,8 @@ class Casework:
                 actor=actor,
                 action=action,
                 case_id=case_id,
+                since=start,
+                until=end,
                 before_id=before_id,
                 limit=max(1, min(limit, 500)),
             )

@@ -426,7 +426,7 @@ async def test_audit_log_page_filters_and_pages(
         await client.get(f"/staff/cases/{filed['zjj']}")
     await log_in(client, "admin")
     page = await (await client.get(f"/staff/audit?actor=zjj&case={filed['zjj']}")).text()
-    assert page.count('<td class="nowrap">case.read</td>') == 3
+    assert page.count('<td class="nowrap" title="case.read">查看信访事项</td>') == 3
     unknown = await (await client.get("/staff/audit?case=XF000000-000000-0")).text()
     assert "没有符合条件的记录" in unknown
 
