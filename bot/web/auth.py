@@ -185,6 +185,8 @@ async def _record_refusal(
         "request": f"{request.method} {route.canonical if route else request.path}",
         **(detail or {}),
     }
+    if "action" in request.match_info:  # the console's case action, a path parameter
+        what["action"] = request.match_info["action"][:32]
     target = number.canonical if number.outcome == "valid" else ""
     await audit(request, REFUSED, case_id=case_id, target=target, detail=what, who=who)
 

@@ -68,6 +68,7 @@ async def test_a_viewer_posting_an_action_is_refused_and_audited(
             "reason": "role",
             "permission": "case.act",
             "request": "POST /staff/cases/{tracking_no}/actions/{action}",
+            "action": "accept",
             "via": "session",
         },
         {
