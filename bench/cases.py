@@ -137,12 +137,13 @@ def _case_rows(
     now: datetime,
     seen: set[str],
 ) -> list[dict[str, Any]]:
-    from bot.cases.search import case_search_doc, search_doc
+    from bot.cases.search import case_pii_doc, case_search_doc, tracking_doc
     from bot.cases.tracking import new_tracking_no
 
     statuses = [s for s, w in STATUSES for _ in range(w)]
     # case_search_doc(answers, tn) is the number's document followed by the answers' one;
     # the answers come from a few texts, so their documents are computed once per call
+    # (the personal document, a name and a phone, per case)
     answer_docs: dict[str, str] = {}
     rows = []
     for i in ids:
@@ -157,7 +158,7 @@ def _case_rows(
         answers: dict[str, object] = {"request": text, "facts": text + "，详见附件", "name": "某某"}
         if text not in answer_docs:
             answer_docs[text] = case_search_doc(answers)
-            assert case_search_doc(answers, tn) == search_doc([tn]) + " " + answer_docs[text]
+            assert case_search_doc(answers, tn) == tracking_doc(tn) + " " + answer_docs[text]
         rows.append(
             {
                 "id": i + 1,
@@ -183,9 +184,10 @@ def _case_rows(
                 else submitted + timedelta(days=rng.choice([15, 60, 90])),
                 "department": rng.choice(DEPARTMENTS),
                 "co_departments": [],
-                "search_doc": search_doc([tn]) + " " + answer_docs[text],
+                "search_doc": tracking_doc(tn) + " " + answer_docs[text],
             }
         )
+        rows[-1]["search_pii"] = case_pii_doc(answers, rows[-1]["phone"])
     return rows
 
 
@@ -325,8 +327,14 @@ async def measure(url: str, lookups: int, repeats: int, only: str = "") -> dict[
             "full text 拖欠 + region": (CaseFilter(q="拖欠", regions=("R05",)), Sort(), 1),
             "full text, no match (拆迁)": (CaseFilter(q="拆迁"), Sort(), 1),
             "tracking number": (CaseFilter(q=sample[0]), Sort(), 1),
+            "tracking number part": (CaseFilter(q=sample[0][8:14]), Sort(), 1),
+            "phone, last 4 digits": (CaseFilter(q="5678"), Sort(), 1),
         }
-        scopes = {"all departments": Scope.of(None), "one department": Scope.of({"D12"})}
+        scopes = {
+            "all departments": Scope.of(None, personal=True),
+            "all departments, no case.pii": Scope.of(None),
+            "one department": Scope.of({"D12"}, personal=True),
+        }
         list_rows = []
         for scope_name, scope in scopes.items():
             for name, (flt, sort, page_no) in filters.items():

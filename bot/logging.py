@@ -38,6 +38,18 @@ def mask_text(value: str) -> str:
     return _ID_CARD.sub("******************", value)
 
 
+def split_personal_numbers(value: str) -> tuple[str, list[str]]:
+    """The text without what :func:`mask_text` hides, and the hidden numbers themselves."""
+    found: list[str] = []
+
+    def take(match: re.Match[str]) -> str:
+        found.append(match.group(0))
+        return " "
+
+    rest = _ID_CARD.sub(take, _MOBILE.sub(take, value))
+    return rest, found
+
+
 def _mask_value(key: str, value: Any) -> Any:
     if value is None or value == "":
         return value

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.cases.flags import registration_flags
-from bot.cases.search import case_search_doc
+from bot.cases.search import case_pii_doc, case_search_doc
 from bot.cases.tracking import new_tracking_no
 from bot.dialogs.types import CaseView, Submission
 from bot.storage import attachments, cases
@@ -57,6 +57,7 @@ async def create_case(
         people_count=_int(answers.get("people_count"), 1),
         answers=answers,
         search_doc=case_search_doc(answers, tracking_no),
+        search_pii=case_pii_doc(answers, phone),
         flags=registration_flags(answers, earlier),
         submitted_at=now,
         updated_at=now,

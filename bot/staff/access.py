@@ -47,7 +47,11 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
 
 
 class AccessDenied(Exception):
-    """The staff member may not do this (HTTP 403; 404 for cases out of scope)."""
+    """The staff member's role may not do this (HTTP 403)."""
+
+    def __init__(self, message: str, permission: str = "") -> None:
+        super().__init__(message)
+        self.permission = permission  # the Permission the role lacks
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +72,7 @@ class StaffMember:
     def require(self, permission: Permission) -> None:
         """Raise AccessDenied unless the role has this permission."""
         if not self.can(permission):
-            raise AccessDenied(f"{self.role} may not {permission}")
+            raise AccessDenied(f"{self.role} may not {permission}", permission)
 
     @property
     def sees_all_departments(self) -> bool:

@@ -279,10 +279,23 @@ class StaffAccounts:
                 await store.touch_session(conn, hashed, now, expires)
         return LiveSession(row.staff.member(), row.csrf_token, hashed)
 
-    async def close_session(self, token: str) -> None:
-        """Log out."""
+    async def close_session(self, token: str, *, ip: str = "") -> None:
+        """Log out (audited as ``logout`` when the session was live)."""
+        hashed = token_hash(token)
+        now = self.clock()
         async with self.db.transaction() as conn:
-            await store.delete_session(conn, token_hash(token))
+            live = await store.session_by_hash(conn, hashed, now)
+            await store.delete_session(conn, hashed)
+            if live is not None:
+                await store.add_audit(
+                    conn,
+                    at=now,
+                    actor=live.staff.login,
+                    action="logout",
+                    staff_id=live.staff.id,
+                    ip=ip,
+                    detail={"via": "session"},
+                )
 
     # --- API tokens -----------------------------------------------------------------
 

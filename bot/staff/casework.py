@@ -25,6 +25,7 @@ from bot.cases.authority import Actor, extension_refusal, refusal
 from bot.cases.clocks import DeadlineState
 from bot.cases.flags import FIRST_PETITION, STAFF_SETTABLE
 from bot.cases.lifecycle import OUTCOMES, Change, LifecycleError, allowed_actions
+from bot.cases.search import PERSONAL_ANSWERS, audit_query
 from bot.cases.service import LifecycleService
 from bot.cases.tracking import parse_tracking_no
 from bot.dialogs.texts import Texts
@@ -65,13 +66,16 @@ CASE_ACTIONS = (
 # State-machine actions staff take, by the name the console and API use.
 _MACHINE = {"decide": ("decide_review", "decide_recheck")}
 MAX_REPLY = 2000
-PII_ANSWERS = ("name", "phone", "address", "representatives")
 DASHBOARD_WEEKS = 12
 DASHBOARD_LIST = 20
 
 
 class CaseNotFound(LookupError):
-    """No such case, or not one this staff member may see (HTTP 404)."""
+    """No such case, or not one this staff member may see (HTTP 404 either way)."""
+
+    def __init__(self, message: str, hidden_case_id: int | None = None) -> None:
+        super().__init__(message)
+        self.hidden_case_id = hidden_case_id  # the case exists, outside the member's scope
 
 
 class ActionError(ValueError):
@@ -175,7 +179,7 @@ def mask_case(case: CaseRow) -> CaseRow:
     for key, value in answers.items():
         if not value:
             continue
-        if key in PII_ANSWERS:
+        if key in PERSONAL_ANSWERS:
             answers[key] = mask_phone(str(value)) if key == "phone" else mask_name(str(value))
         elif isinstance(value, str):
             answers[key] = mask_text(value)  # numbers written in the citizen's own words
@@ -236,7 +240,7 @@ class Casework:
                 per_page=per_page,
                 clock=self.deadline_clock(),
             )
-        await self._audit(member, "case.search", ip=ip, via=via, detail=_filter_detail(flt))
+        await self._audit(member, "case.search", ip=ip, via=via, detail=filter_summary(flt))
         return dataclasses.replace(result, rows=_shown(member, result.rows))
 
     async def detail(
@@ -355,6 +359,7 @@ class Casework:
         note = _text(params, "note", required=False)
         told = {"note": note, "message": _text(params, "message", limit=MAX_REPLY, required=False)}
         svc = self.lifecycle
+        audited = action  # the audit log's name of the act
         try:
             if action == "reply":
                 text = _text(params, "text", limit=MAX_REPLY)
@@ -363,8 +368,10 @@ class Casework:
                 flag = str(params.get("flag") or "")
                 if flag not in STAFF_SETTABLE:
                     raise ActionError(f"flag is one of {', '.join(sorted(STAFF_SETTABLE))}")
-                await svc.set_flag(number, flag, actor=actor, on=bool(params.get("on", True)))
+                on = bool(params.get("on", True))
+                await svc.set_flag(number, flag, actor=actor, on=on)
                 change = Change(await svc.get(number), "flag", 0, (number,))
+                audited = "flag.set" if on else "flag.clear"  # two acts, told apart
             elif action == "note":
                 lead = case.department in member.departments
                 change = await svc.note(
@@ -422,7 +429,7 @@ class Casework:
             raise ActionError(str(exc), conflict=conflict, code=exc.code) from exc
         await self._audit(
             member,
-            f"case.{action}",
+            f"case.{audited}",
             case_id=case.id,
             ip=ip,
             via=via,
@@ -539,11 +546,19 @@ class Casework:
         actor: str = "",
         action: str = "",
         tracking_no: str = "",
+        since: date | None = None,
+        until: date | None = None,
         before_id: int | None = None,
         limit: int = 100,
     ) -> tuple[builtins.list[AuditRow], dict[int, str]]:
-        """Audit entries, newest first, and the tracking numbers of their cases (audit.read)."""
+        """Audit entries, newest first, and the tracking numbers of their cases (audit.read).
+
+        ``since`` and ``until`` are office days, both included.
+        """
         member.require(Permission.AUDIT_READ)
+        midnight = datetime.min.time().replace(tzinfo=self.lifecycle.tz)
+        start = datetime.combine(since, midnight) if since else None
+        end = datetime.combine(until + timedelta(days=1), midnight) if until else None
         async with self.db.read() as conn:
             case_id: int | None = None
             if tracking_no:
@@ -561,6 +576,8 @@ class Casework:
                 actor=actor,
                 action=action,
                 case_id=case_id,
+                since=start,
+                until=end,
                 before_id=before_id,
                 limit=max(1, min(limit, 500)),
             )
@@ -584,8 +601,10 @@ class Casework:
             if parsed.outcome == "valid"
             else None
         )
-        if case is None or not member.in_scope(case.department, case.co_departments):
+        if case is None:
             raise CaseNotFound(f"no case {tracking_no}")
+        if not member.in_scope(case.department, case.co_departments):
+            raise CaseNotFound(f"no case {tracking_no}", case.id)
         return case
 
     async def _audit(
@@ -637,15 +656,18 @@ def _co_department(member: StaffMember, case: CaseRow) -> str:
 
 def scope_of(member: StaffMember) -> Scope:
     """The department scope of a staff member."""
-    return Scope.of(None if member.sees_all_departments else member.departments)
+    departments = None if member.sees_all_departments else member.departments
+    return Scope.of(departments, personal=member.can(Permission.CASE_PII))
 
 
-def _filter_detail(flt: CaseFilter) -> dict[str, Any]:
-    """A filter as audit detail (the search text included: staff searches are audited)."""
+def filter_summary(flt: CaseFilter) -> dict[str, Any]:
+    """A filter as audit detail (the search text masked: it may be a name or a phone)."""
     out: dict[str, Any] = {}
     for f in dataclasses.fields(flt):
         value = getattr(flt, f.name)
-        if value:
+        if f.name == "q" and value:
+            out["q"] = audit_query(value)
+        elif value:
             out[f.name] = value.isoformat() if isinstance(value, datetime) else value
     return out
 
@@ -717,6 +739,7 @@ __all__ = [
     "Rate",
     "StaffCaseView",
     "WeekCounts",
+    "filter_summary",
     "mask_case",
     "scope_of",
 ]

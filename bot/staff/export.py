@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -40,7 +40,7 @@ from bot.cases.tracking import format_tracking_no
 from bot.clock import utc_now
 from bot.logging import get_logger
 from bot.staff.access import Permission, StaffMember
-from bot.staff.casework import mask_case, scope_of
+from bot.staff.casework import filter_summary, mask_case, scope_of
 from bot.staff.labels import Labels
 from bot.storage.case_query import CaseFilter, Clock, Sort, iter_cases
 from bot.storage.cases import CaseRow
@@ -356,21 +356,3 @@ class CaseExporter:
                 ip=ip,
             )
         log.info("case.exported", staff=member.login, format=fmt, rows=count)
-
-
-def filter_summary(flt: CaseFilter) -> dict[str, Any]:
-    """A filter as JSON for the audit log (the search text is kept: staff typed it)."""
-    out: dict[str, Any] = {}
-    for name in ("statuses", "categories", "regions", "departments", "channels", "flags"):
-        values: Sequence[str] = getattr(flt, name)
-        if values:
-            out[name] = list(values)
-    if flt.deadline:
-        out["deadline"] = flt.deadline
-    if flt.submitted_from:
-        out["submitted_from"] = flt.submitted_from.isoformat()
-    if flt.submitted_to:
-        out["submitted_to"] = flt.submitted_to.isoformat()
-    if flt.q:
-        out["q"] = flt.q[:200]
-    return out

@@ -48,8 +48,8 @@ _WORK_MEM = text(
     "SELECT set_config('work_mem', :mem, true) "
     "WHERE pg_size_bytes(current_setting('work_mem')) < :floor"
 ).bindparams(mem=f"{LIST_WORK_MEM // 2**20}MB", floor=LIST_WORK_MEM)
-# what a CaseRow needs: every column but the search document (read only by the index)
-LIST_COLUMNS = tuple(c for c in cases.c if c.name != "search_doc")
+# what a CaseRow needs: every column but the search documents (read only by the index)
+LIST_COLUMNS = tuple(c for c in cases.c if c.name not in ("search_doc", "search_pii"))
 Deadline = Literal["", "overdue", "near_due"]
 
 
@@ -111,14 +111,16 @@ class CasePage:
 
 @dataclass(frozen=True)
 class Scope:
-    """The departments whose cases a staff member sees; ``None`` means all."""
+    """The departments whose cases a staff member sees (``None`` means all), and whether
+    their search reads personal data (``personal``: staff with case.pii)."""
 
     departments: frozenset[str] | None = field(default=None)
+    personal: bool = False
 
     @classmethod
-    def of(cls, departments: Collection[str] | None) -> Scope:
+    def of(cls, departments: Collection[str] | None, *, personal: bool = False) -> Scope:
         """A scope from a staff member's departments (None: everything)."""
-        return cls(None if departments is None else frozenset(departments))
+        return cls(None if departments is None else frozenset(departments), personal)
 
 
 def json_contains_all(
@@ -175,8 +177,9 @@ def _case_id(conn: AsyncConnection, walk: bool) -> Any:
 
 
 def _text_clause(
-    conn: AsyncConnection, query: str, *, walk: bool = False
+    conn: AsyncConnection, query: str, *, personal: bool, walk: bool = False
 ) -> ColumnElement[bool] | None:
+    """Full text: the public search document, and the personal one when ``personal``."""
     number = parse_tracking_no(query)
     if number.outcome == "valid":
         return cases.c.tracking_no == number.canonical
@@ -185,7 +188,7 @@ def _text_clause(
         return None
     if conn.dialect.name == "postgresql":
         simple: ColumnElement[str] = literal_column("'simple'")  # inline: a regconfig constant
-        ts = func.to_tsquery(simple, tsquery(terms))
+        ts = func.to_tsquery(simple, tsquery(terms, personal=personal))
         if walk:  # the function behind @@: the same test, which no index answers
             return func.ts_match_vq(cases_search_tsv, ts, type_=Boolean)
         match: ColumnElement[bool] = cases_search_tsv.op("@@")(ts)
@@ -193,7 +196,7 @@ def _text_clause(
     return _case_id(conn, walk).in_(  # type: ignore[no-any-return]
         select(literal_column("rowid"))
         .select_from(text("cases_fts"))
-        .where(text("cases_fts MATCH :fts").bindparams(fts=fts5_query(terms)))
+        .where(text("cases_fts MATCH :fts").bindparams(fts=fts5_query(terms, personal=personal)))
     )
 
 
@@ -244,7 +247,7 @@ def where_clauses(
         # would fetch every match of a common term and then check the departments; within
         # departments, testing their cases row by row costs at most the scope's size
         by_row = walk or (conn.dialect.name == "postgresql" and scope_or_departments)
-        clause = _text_clause(conn, flt.q, walk=by_row)
+        clause = _text_clause(conn, flt.q, personal=scope.personal, walk=by_row)
         if clause is not None:
             where.append(clause)
     return where

@@ -337,11 +337,18 @@ async def list_audit(
     actor: str = "",
     action: str = "",
     case_id: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
     before_id: int | None = None,
     limit: int = 100,
 ) -> list[AuditRow]:
-    """Audit entries, newest first, filtered; page with ``before_id`` (the last id seen)."""
+    """Audit entries, newest first, filtered (``since`` <= at < ``until``); page with
+    ``before_id`` (the last id seen)."""
     query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+    if since is not None:
+        query = query.where(audit_log.c.at >= since)
+    if until is not None:
+        query = query.where(audit_log.c.at < until)
     if actor:
         query = query.where(audit_log.c.actor == actor)
     if action:

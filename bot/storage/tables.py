@@ -140,8 +140,10 @@ cases = Table(
     Column("rating_comment", Text, nullable=False, server_default=""),
     Column("rated_at", UTCDateTime(), nullable=True),
     Column("linked_to", Id, ForeignKey("cases.id"), nullable=True),  # primary of a linked group
-    # full-text search (migration 0003): CJK bigrams + lower-cased words, see cases/search.py
+    # full-text search (migration 0003): CJK bigrams + lower-cased words, see cases/search.py;
+    # what every staff member may search, and the personal data (case.pii only, 0009)
     Column("search_doc", Text, nullable=False, server_default=""),
+    Column("search_pii", Text, nullable=False, server_default=""),
     Index("ix_cases_contact", "contact_id", "id"),
     Index("ix_cases_phone", "phone"),
     Index("ix_cases_status_submitted", "status", "submitted_at"),
@@ -381,9 +383,9 @@ broadcasts = Table(
 )
 
 # Search objects that only migrations create, in each database's own dialect, and so not in
-# the metadata: FTS5 virtual tables on SQLite (0003); on PostgreSQL the generated column
-# ``cases.search_tsv`` = to_tsvector('simple', search_doc) and its GIN index, and the
-# descending deadline index (0006).
+# the metadata: FTS5 virtual tables on SQLite (0003, two columns since 0009); on PostgreSQL
+# the generated column ``cases.search_tsv`` (search_doc weighted A, search_pii B: 0006,
+# 0009) and its GIN index, and the descending deadline index (0006).
 DIALECT_SEARCH_OBJECTS = ("cases_fts", "ix_cases_search", "search_tsv", "ix_cases_due_desc")
 
 # ``cases.search_tsv`` for queries (PostgreSQL only; ``select(cases)`` never reads it).

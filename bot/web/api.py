@@ -515,6 +515,8 @@ async def audit_log(call: Call[m.AuditQuery, None]) -> m.AuditPage:
         actor=q.actor,
         action=q.action,
         tracking_no=q.case,
+        since=q.since,
+        until=q.until,
         before_id=q.before_id,
         limit=q.limit,
     )

@@ -59,6 +59,13 @@ MAX_LIST = 50  # values of one repeatable query filter
 FIRST_DAY, LAST_DAY = date(1990, 1, 1), date(2999, 12, 31)  # date filters outside: a typo
 
 
+def plausible_day(value: date | None) -> date | None:
+    """A date filter's day, refused outside FIRST_DAY..LAST_DAY (a typo)."""
+    if value is not None and not FIRST_DAY <= value <= LAST_DAY:
+        raise ValueError(f"a day between {FIRST_DAY} and {LAST_DAY}")
+    return value
+
+
 class Body(BaseModel):
     """A JSON request body: strict types, unknown fields refused."""
 
@@ -152,9 +159,7 @@ class CaseFilters(Query):
     @field_validator("submitted_from", "submitted_to")
     @classmethod
     def _plausible_day(cls, value: date | None) -> date | None:
-        if value is not None and not FIRST_DAY <= value <= LAST_DAY:
-            raise ValueError(f"a day between {FIRST_DAY} and {LAST_DAY}")
-        return value
+        return plausible_day(value)
 
 
 class CaseListQuery(CaseFilters):
@@ -529,8 +534,15 @@ class AuditQuery(Query):
     actor: str = Field(default="", max_length=64)
     action: str = Field(default="", max_length=48)
     case: str = Field(default="", max_length=40, description="A tracking number")
+    since: date | None = Field(default=None, description="First day (office time), inclusive")
+    until: date | None = Field(default=None, description="Last day (office time), inclusive")
     before_id: int | None = Field(default=None, ge=1)
     limit: int = Field(default=100, ge=1, le=500)
+
+    @field_validator("since", "until")
+    @classmethod
+    def _plausible_day(cls, value: date | None) -> date | None:
+        return plausible_day(value)
 
 
 class AuditEntryOut(Out):

@@ -254,10 +254,8 @@ async def api_errors(request: web.Request, handler: auth.Handler) -> web.StreamR
         response = await handler(request)
     except ApiError as exc:
         response = error_response(exc.status, exc.code, exc.detail, exc.fields)
-    except CaseNotFound as exc:
-        response = error_response(404, "not_found", str(exc))
-    except AccessDenied as exc:
-        response = error_response(403, "forbidden", str(exc))
+    except (CaseNotFound, AccessDenied):
+        raise  # refusals: audited and answered by the staff middleware (bot.web.auth)
     except ActionError as exc:
         if exc.code in REFUSALS:  # who may decide (the 条例's authority rules)
             response = error_response(403, exc.code, str(exc))
@@ -291,10 +289,7 @@ def endpoint(route: Route) -> auth.Handler:
             if found is None:
                 raise ApiError(401, "unauthenticated", "send Authorization: Bearer <token>")
             if route.permission is not None:
-                try:
-                    found.member.require(route.permission)
-                except AccessDenied as exc:
-                    raise ApiError(403, "forbidden", str(exc)) from None
+                found.member.require(route.permission)  # AccessDenied: 403, audited
             query = parse_query(route.query, request) if route.query else None
             body = (
                 await parse_body(route.body, request, optional=route.body_optional)

@@ -8,11 +8,13 @@
 * API: ``Authorization: Bearer <token>`` (see ``xinfang staff token``); the console's own
   scripts may use the cookie plus the CSRF header instead.
 * Login: per-address throttle in the process, per-account lock-out in the database.
+* Refusals: a request refused for its CSRF token, its role (``AccessDenied``) or the
+  department scope (``CaseNotFound`` of a case that exists) is written to the audit log
+  here, in the middleware every staff request passes, and answered as 403 / 404.
 """
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from collections import defaultdict, deque
@@ -23,10 +25,12 @@ from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
+from bot.cases.tracking import parse_tracking_no
 from bot.clock import utc_now
 from bot.logging import get_logger
 from bot.staff.access import AccessDenied, Permission, StaffMember
 from bot.staff.accounts import LiveSession, StaffAccounts
+from bot.staff.casework import CaseNotFound
 from bot.storage import staff as store
 from bot.web.security import SECURITY_HEADERS
 
@@ -39,8 +43,11 @@ LOGIN_PATH = "/staff/login"
 PUBLIC_PATHS = frozenset({LOGIN_PATH, "/api/v1/openapi.json"})
 STATIC_PREFIX = "/staff/static/"  # the console's CSS, scripts and icon: the login page needs them
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+REFUSED = "access.refused"  # the audit action of a refused request (detail: reason)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# the console's answer to a refused page request: (request, 403 or 404) -> response
+RefusalPage = Callable[[web.Request, int], web.StreamResponse]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +92,7 @@ class StaffAuth:
     accounts: StaffAccounts
     cookie_secure: bool
     throttle: LoginThrottle
+    refusal_page: RefusalPage | None = None  # set by the console; plain text without it
 
     def set_cookie(self, response: web.StreamResponse, token: str) -> None:
         """Attach a new session cookie (lives as long as the session's absolute limit)."""
@@ -126,22 +134,10 @@ def member(request: web.Request) -> StaffMember:
 
 
 def require(request: web.Request, permission: Permission) -> StaffMember:
-    """The staff member, if their role has ``permission``; 403 otherwise."""
+    """The staff member, if their role has ``permission``; AccessDenied (403) otherwise."""
     who = member(request)
-    try:
-        who.require(permission)
-    except AccessDenied as exc:
-        raise _forbidden(request, str(exc)) from None
+    who.require(permission)
     return who
-
-
-def _forbidden(request: web.Request, reason: str) -> web.HTTPException:
-    if request.path.startswith(API_PREFIX):
-        return web.HTTPForbidden(
-            text=json.dumps({"error": "forbidden", "detail": reason}),
-            content_type="application/json",
-        )
-    return web.HTTPForbidden(text=reason)
 
 
 async def audit(
@@ -151,9 +147,10 @@ async def audit(
     case_id: int | None = None,
     target: str = "",
     detail: dict[str, Any] | None = None,
+    who: Identity | None = None,
 ) -> None:
-    """Write an audit log entry for the current staff member."""
-    found = identity(request)
+    """Write an audit log entry for the current staff member (or ``who``)."""
+    found = who or identity(request)
     if found is None:
         raise web.HTTPUnauthorized()
     auth = request.app[STAFF_AUTH]
@@ -169,6 +166,49 @@ async def audit(
             detail={**(detail or {}), "via": found.via},
             ip=client_ip(request),
         )
+
+
+async def _record_refusal(
+    request: web.Request,
+    who: Identity,
+    reason: str,
+    *,
+    case_id: int | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """The audit entry of a refused request: who, which route and case, and why (the
+    route's template, never the query string: a search may hold personal data)."""
+    route = request.match_info.route.resource
+    number = parse_tracking_no(request.match_info.get("tracking_no", ""))
+    what = {
+        "reason": reason,  # csrf | role | scope
+        "request": f"{request.method} {route.canonical if route else request.path}",
+        **(detail or {}),
+    }
+    if "action" in request.match_info:  # the console's case action, a path parameter
+        what["action"] = request.match_info["action"][:32]
+    target = number.canonical if number.outcome == "valid" else ""
+    await audit(request, REFUSED, case_id=case_id, target=target, detail=what, who=who)
+
+
+async def _refused(
+    request: web.Request, exc: AccessDenied | CaseNotFound, is_api: bool
+) -> web.StreamResponse:
+    """Audit a refusal by role or scope (a case that does not exist is no refusal) and
+    answer it: 403 for the role, 404 for the scope (the same as an unknown case)."""
+    found = identity(request)
+    if isinstance(exc, AccessDenied):
+        status, code = 403, "forbidden"
+        if found is not None:
+            await _record_refusal(request, found, "role", detail={"permission": exc.permission})
+    else:
+        status, code = 404, "not_found"
+        if found is not None and exc.hidden_case_id is not None:
+            await _record_refusal(request, found, "scope", case_id=exc.hidden_case_id)
+    if is_api:
+        return _api_error(status, code, str(exc))
+    page = request.app[STAFF_AUTH].refusal_page
+    return page(request, status) if page else web.Response(status=status, text=str(exc))
 
 
 def _same_origin(request: web.Request) -> bool:
@@ -219,14 +259,15 @@ async def staff_middleware(request: web.Request, handler: Handler) -> web.Stream
             if not _same_origin(request):
                 raise web.HTTPForbidden(text="cross-site login refused")
         elif session is not None:
+            found = Identity(session.member, "session", session.csrf, session.token_hash)
             if request.method in _UNSAFE and not _csrf_ok(
                 request, session, await _form_csrf(request)
             ):
                 log.info("staff.csrf_refused", path=path, login=session.member.login)
+                await _record_refusal(request, found, "csrf")
                 if is_api:
                     return _api_error(403, "csrf", "missing or wrong CSRF token")
                 raise web.HTTPForbidden(text="CSRF check failed: reload the page and try again")
-            found = Identity(session.member, "session", session.csrf, session.token_hash)
     request[IDENTITY] = found
     if found is None and path not in PUBLIC_PATHS and not path.startswith(STATIC_PREFIX):
         if is_api:
@@ -234,7 +275,10 @@ async def staff_middleware(request: web.Request, handler: Handler) -> web.Stream
         if request.method == "GET":
             raise web.HTTPFound(f"{LOGIN_PATH}?next={_safe_next(request.path_qs)}")
         raise web.HTTPForbidden(text="not logged in")
-    response = await handler(request)
+    try:
+        response = await handler(request)
+    except (AccessDenied, CaseNotFound) as exc:
+        response = await _refused(request, exc, is_api)
     if is_console:
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
@@ -243,7 +287,9 @@ async def staff_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 def _api_error(status: int, code: str, detail: str) -> web.Response:
-    headers = {"WWW-Authenticate": 'Bearer realm="xinfang"'} if status == 401 else None
+    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="xinfang"'
     return web.json_response({"error": code, "detail": detail}, status=status, headers=headers)
 
 

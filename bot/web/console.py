@@ -130,6 +130,14 @@ def render(
     return response
 
 
+def refusal_page(request: web.Request, status: int) -> web.Response:
+    """The page of a refused request (the staff middleware has audited it): 404 for a case
+    out of scope (the same page as an unknown case), 403 for what the role may not do."""
+    if status == 404:
+        return render(request, "not_found.html", {}, status=404)
+    return web.Response(status=403, text=translate(lang_of(request), "common.forbidden"))
+
+
 async def login_page(request: web.Request) -> web.Response:
     """GET /staff/login."""
     if identity(request) is not None:
@@ -165,7 +173,7 @@ async def login(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     """POST /staff/logout (CSRF-checked like every form)."""
     auth = request.app[STAFF_AUTH]
-    await auth.accounts.close_session(request.cookies.get(COOKIE, ""))
+    await auth.accounts.close_session(request.cookies.get(COOKIE, ""), ip=client_ip(request))
     response = web.HTTPSeeOther(LOGIN_PATH)
     auth.clear_cookie(response)
     raise response

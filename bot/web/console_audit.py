@@ -1,68 +1,84 @@
-"""GET /staff/audit: the audit log for admins — filter by actor, action, case; newest first."""
+"""GET /staff/audit: the audit log for admins — filter by date range, account, action and
+case; newest first; action names in the console language (the code in the title)."""
 
 from __future__ import annotations
 
 import urllib.parse
+from datetime import date
 
 from aiohttp import web
-from sqlalchemy import select
 
-from bot.cases.tracking import parse_tracking_no
 from bot.staff.access import Permission
-from bot.storage import cases as case_store
-from bot.storage.staff import list_audit
-from bot.storage.tables import cases
-from bot.web.auth import require
-from bot.web.console import render
+from bot.staff.casework import CASE_ACTIONS
+from bot.web.api_models import plausible_day
+from bot.web.auth import STAFF_AUTH, require
+from bot.web.console import lang_of, render
 from bot.web.console_deps import console
+from bot.web.i18n import TEXTS, translate
 
 PAGE = 100
+_LABEL = "audit.a."  # i18n keys of the actions that are not case actions
+
+
+def action_label(code: str, lang: str) -> str:
+    """An audit action's name in ``lang``: its own label, a case action's, or the code."""
+    for key in (_LABEL + code, "action." + code.removeprefix("case.")):
+        text = translate(lang, key)
+        if text != key:
+            return text
+    return code
+
+
+def action_codes() -> list[str]:
+    """Every audit action the console names (for the filter's suggestions)."""
+    own = [k.removeprefix(_LABEL) for k in TEXTS["zh"] if k.startswith(_LABEL)]
+    return sorted({*own, *(f"case.{a}" for a in CASE_ACTIONS if a != "flag")})
+
+
+def _day(raw: str) -> date | None:
+    """A date filter's day; None when empty, malformed or implausible."""
+    try:
+        return plausible_day(date.fromisoformat(raw)) if raw else None
+    except ValueError:
+        return None
 
 
 async def audit_page(request: web.Request) -> web.Response:
     """Audit entries, newest first, paged by id (``before`` = the last id seen)."""
-    require(request, Permission.AUDIT_READ)
+    member = require(request, Permission.AUDIT_READ)
     deps = console(request)
-    actor = request.query.get("actor", "").strip()[:64]
-    action = request.query.get("action", "").strip()[:64]
-    number = request.query.get("case", "").strip()[:40]
-    try:
-        before = int(request.query.get("before", "")) if request.query.get("before") else None
-    except ValueError:
-        before = None
-    async with deps.db.read() as conn:
-        case_id: int | None = None
-        unknown_case = False
-        if number:
-            parsed = parse_tracking_no(number)
-            found = (
-                await case_store.by_tracking_no(conn, parsed.canonical)
-                if parsed.outcome == "valid"
-                else None
-            )
-            case_id, unknown_case = (found.id, False) if found else (None, True)
-        rows = (
-            []
-            if unknown_case
-            else await list_audit(
-                conn, actor=actor, action=action, case_id=case_id, before_id=before, limit=PAGE + 1
-            )
-        )
-        more = len(rows) > PAGE
-        rows = rows[:PAGE]
-        ids = sorted({r.case_id for r in rows if r.case_id is not None})
-        numbers: dict[int, str] = {}
-        if ids:  # one query for the page's cases
-            result = await conn.execute(
-                select(cases.c.id, cases.c.tracking_no).where(cases.c.id.in_(ids))
-            )
-            numbers = {int(i): str(n) for i, n in result}
-    filters = {"actor": actor, "action": action, "case": number}
+    lang = lang_of(request)
+    query = request.query
+    filters = {
+        "actor": query.get("actor", "").strip()[:64],
+        "action": query.get("action", "").strip()[:48],
+        "case": query.get("case", "").strip()[:40],
+        "since": query.get("since", "").strip()[:10],
+        "until": query.get("until", "").strip()[:10],
+    }
+    raw_before = query.get("before", "")
+    before = int(raw_before) if raw_before.isdigit() and len(raw_before) <= 18 else None
+    rows, numbers = await deps.casework.audit_log(
+        member,
+        actor=filters["actor"],
+        action=filters["action"],
+        tracking_no=filters["case"],
+        since=_day(filters["since"]),
+        until=_day(filters["until"]),
+        before_id=before,
+        limit=PAGE + 1,
+    )
+    more = len(rows) > PAGE
+    rows = rows[:PAGE]
     given = {k: v for k, v in filters.items() if v}
+    accounts = await request.app[STAFF_AUTH].accounts.all()
     context = {
         "rows": rows,
         "numbers": numbers,
         "filters": filters,
+        "labels": {r.action: action_label(r.action, lang) for r in rows},
+        "actions": [(code, action_label(code, lang)) for code in action_codes()],
+        "logins": sorted(a.login for a in accounts),
         "older": urllib.parse.urlencode({**given, "before": rows[-1].id}) if more else "",
         "newest": urllib.parse.urlencode(given),
         "paged": before is not None,

@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.dialogs.texts import STATUS_CODES
-from bot.staff.access import AccessDenied, Permission
+from bot.staff.access import Permission
 from bot.staff.broadcasts import KINDS, Audience, BroadcastError, check_text
 from bot.web.auth import client_ip, require
 from bot.web.console import lang_of, render
@@ -157,8 +157,6 @@ async def cancel(request: web.Request) -> web.Response:
         await deps.broadcasts.cancel(progress.id, member, ip=client_ip(request))
     except BroadcastError as exc:
         flash(response, "error", translate(lang, "action.refused", message=str(exc)))
-    except AccessDenied:
-        raise web.HTTPForbidden(text=translate(lang, "common.forbidden")) from None
     else:
         flash(response, "ok", translate(lang, "bc.cancel_done"))
     raise response

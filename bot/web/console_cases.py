@@ -15,8 +15,8 @@ from bot.cases.flags import STAFF_SETTABLE
 from bot.cases.lifecycle import OPEN_STATUSES, OUTCOMES
 from bot.cases.tracking import format_tracking_no
 from bot.dialogs.texts import STATUS_CODES
-from bot.staff.access import AccessDenied, Permission, StaffMember
-from bot.staff.casework import ActionError, CaseNotFound, StaffCaseView
+from bot.staff.access import Permission, StaffMember
+from bot.staff.casework import ActionError, StaffCaseView
 from bot.storage.case_query import Clock
 from bot.storage.cases import CaseRow
 from bot.web.auth import client_ip, require
@@ -231,10 +231,7 @@ async def case_detail(request: web.Request) -> web.Response:
     deps = console(request)
     lang = lang_of(request)
     number = request.match_info["tracking_no"]
-    try:
-        view = await deps.casework.detail(member, number, ip=client_ip(request))
-    except CaseNotFound:
-        return render(request, "not_found.html", {}, status=404)
+    view = await deps.casework.detail(member, number, ip=client_ip(request))
     linked, suggested = _link_rows(view)
     context = {
         "view": view,
@@ -306,10 +303,6 @@ async def case_action(request: web.Request) -> web.Response:
         change = await deps.casework.act(
             member, number, action, _params(action, form), ip=client_ip(request)
         )
-    except CaseNotFound:
-        return render(request, "not_found.html", {}, status=404)
-    except AccessDenied:
-        raise web.HTTPForbidden(text=translate(lang, "common.forbidden")) from None
     except ActionError as exc:
         flash(response, "error", _refusal(exc, action, deps, lang))
         raise response from None
@@ -323,13 +316,12 @@ async def attachment(request: web.Request) -> web.StreamResponse:
     """GET /staff/cases/{tracking_no}/attachments/{id}: a file of a case in scope."""
     member = require(request, Permission.CASE_READ)
     deps = console(request)
-    try:
-        attachment_id = int(request.match_info["attachment_id"])
-        row, path = await deps.casework.attachment(
-            member, request.match_info["tracking_no"], attachment_id, ip=client_ip(request)
-        )
-    except (ValueError, CaseNotFound):
-        return render(request, "not_found.html", {}, status=404)
+    row, path = await deps.casework.attachment(
+        member,
+        request.match_info["tracking_no"],
+        int(request.match_info["attachment_id"]),  # digits: the route says so
+        ip=client_ip(request),
+    )
     if not path.is_file():
         return render(request, "not_found.html", {}, status=404)
     mime = (row.mime or "").split(";")[0].strip().lower()

@@ -26,7 +26,9 @@ def install(app: web.Application, services: Services) -> None:
     """Authentication middleware, templates and the /staff and /api/v1 routes."""
     s = services.settings
     throttle = LoginThrottle(s.staff_login_per_ip_per_minute)
-    app[STAFF_AUTH] = StaffAuth(services.accounts, s.web_cookie_secure, throttle)
+    app[STAFF_AUTH] = StaffAuth(
+        services.accounts, s.web_cookie_secure, throttle, refusal_page=console.refusal_page
+    )
     app[CONSOLE] = build_console(services)
     app.middlewares.append(staff_middleware)
     console.setup_templates(app)

@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.app import Services
-from bot.cases.search import case_search_doc
+from bot.cases.search import case_pii_doc, case_search_doc
 from bot.storage import cases
 from bot.storage.tables import audit_log, case_events, outbox
+from bot.storage.tables import cases as case_table
 from tests.cases.lifecycle_support import make_case
 
 NOW = datetime.now(UTC)
@@ -59,8 +60,19 @@ async def file_case(
     when: datetime | None = None,
     **values: Any,
 ) -> str:
-    """A case of ``department`` with a petitioner's name and phone; its tracking number."""
-    answers = {"request": request, "name": "王小明", "phone": "13912345678", "address": "西湖区"}
+    """A case of ``department`` with a petitioner's name and phone; its tracking number.
+
+    ``answers`` adds to (or replaces) the petitioner's answers; the search documents are
+    built from them as registration builds them.
+    """
+    answers = {
+        "request": request,
+        "name": "王小明",
+        "phone": "13912345678",
+        "address": "西湖区",
+        **values.pop("answers", {}),
+    }
+    phone = str(answers["phone"])
     case_id = await make_case(
         services.db,
         when or NOW - timedelta(days=1),
@@ -68,14 +80,21 @@ async def file_case(
         status=status,
         department=department,
         answers=answers,
-        search_doc=case_search_doc(answers),
         flags=values.pop("flags", ["first_petition"]),
-        phone="13912345678",
+        phone=phone,
         **values,
     )
-    async with services.db.read() as conn:
+    async with services.db.transaction() as conn:
         row = await cases.by_id(conn, case_id)
-    assert row is not None
+        assert row is not None
+        await conn.execute(
+            update(case_table)
+            .where(case_table.c.id == case_id)
+            .values(
+                search_doc=case_search_doc(answers, row.tracking_no),
+                search_pii=case_pii_doc(answers, phone),
+            )
+        )
     return row.tracking_no
 
 

@@ -368,15 +368,22 @@ async def test_a_handler_cannot_reach_another_departments_case(
     assert form.status == 404
     assert await db_state(services, theirs) == before
     async with services.db.read() as conn:
-        actions = [
-            r[0]
-            for r in await conn.execute(
+        entries = (
+            await conn.execute(
                 audit_log.select()
-                .with_only_columns(audit_log.c.action)
+                .with_only_columns(
+                    audit_log.c.action, audit_log.c.case_id, audit_log.c.target, audit_log.c.detail
+                )
                 .where(audit_log.c.actor == "rsj")
             )
-        ]
-    assert not [a for a in actions if a not in ("case.search", "case.export")]
+        ).all()
+    # every attempt on the hidden case is a refusal by scope (the unknown number is none)
+    refused = [e for e in entries if e.action not in ("case.search", "case.export")]
+    assert len(refused) == 4 + len(ACTIONS) + 2  # API reads, API actions, console page, form
+    assert {e.action for e in refused} == {"access.refused"}
+    assert {(e.case_id, e.target, e.detail["reason"]) for e in refused} == {
+        (before[0].id, theirs, "scope")
+    }
 
 
 async def test_cookie_authenticated_api_calls_need_the_csrf_token(

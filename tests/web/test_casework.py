@@ -96,6 +96,8 @@ async def test_actions_go_through_the_state_machine_and_are_audited(services: Se
     await work.act(ZJJ, number, "flag", {"flag": "urgent", "on": True})
     view = await work.detail(ZJJ, number)
     assert "urgent" in view.case.flags
+    await work.act(ZJJ, number, "flag", {"flag": "urgent", "on": False})
+    assert "urgent" not in (await work.detail(ZJJ, number)).case.flags
     kinds = [(e.kind, e.public) for e in view.events]
     assert ("note", False) in kinds and ("reply", True) in kinds
     async with services.db.read() as conn:
@@ -106,7 +108,8 @@ async def test_actions_go_through_the_state_machine_and_are_audited(services: Se
         "case.accept",
         "case.note",
         "case.reply",
-        "case.flag",
+        "case.flag.set",  # setting and clearing a flag are told apart
+        "case.flag.clear",
     ]
 
 

@@ -317,7 +317,7 @@ async def test_case_is_worked_through_the_console_and_audited(
         pushed = [r.payload for r in await conn.execute(select(outbox).order_by(outbox.c.id))]
     texts = " ".join(str(p) for p in pushed)
     assert "您好，我们正在核实。" in texts and "内部意见" not in texts
-    for action in ("accept", "assign", "note", "flag", "reply", "answer"):
+    for action in ("accept", "assign", "note", "flag.set", "reply", "answer"):
         rows = await _audit(services, f"case.{action}")
         assert rows and rows[0].actor == "zjj", action
     assert await _audit(services, "case.read")
@@ -429,7 +429,7 @@ async def test_audit_log_page_filters_and_pages(
         await client.get(f"/staff/cases/{filed['zjj']}")
     await log_in(client, "admin")
     page = await (await client.get(f"/staff/audit?actor=zjj&case={filed['zjj']}")).text()
-    assert page.count('<td class="nowrap">case.read</td>') == 3
+    assert page.count('<td class="nowrap" title="case.read">查看信访事项</td>') == 3
     unknown = await (await client.get("/staff/audit?case=XF000000-000000-0")).text()
     assert "没有符合条件的记录" in unknown
 
