@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from bot.deliveries import Deliveries
 from bot.logging import get_logger
 from bot.staff.access import AccessDenied, Permission, Role, StaffMember
 from bot.staff.broadcasts import BroadcastService
@@ -62,6 +63,7 @@ class ApiServices:
     broadcasts: BroadcastService
     exporter: CaseExporter
     timezone: ZoneInfo
+    deliveries: Deliveries
 
     @classmethod
     def of(cls, services: Services) -> ApiServices:
@@ -71,6 +73,7 @@ class ApiServices:
             services.broadcasts,
             services.exporter,
             ZoneInfo(services.settings.timezone),
+            services.deliveries,
         )
 
 
