@@ -28,7 +28,7 @@ from bot.web.i18n import translate
 PATH = "/staff/deliveries"
 PER_PAGE = 50
 MAX_IDS = 200  # rows one form post may act on
-TEXT_CHARS = 300  # of a message shown in the list
+TEXT_CHARS = 160  # of a message shown in the list
 ERROR_CHARS = 300  # of the platform's words
 
 
