@@ -59,7 +59,7 @@ def notice_kind(d: Delivery) -> str:
 
 
 class Deliveries:
-    """Problem deliveries for staff: list, count, retry, cancel."""
+    """Deliveries for staff: problems listed and counted, retried, cancelled; notice states."""
 
     def __init__(
         self,

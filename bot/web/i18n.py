@@ -249,6 +249,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "audit.ip": "地址",
         "audit.filter": "筛选",
         "audit.empty": "没有符合条件的记录。",
+        **DELIVERY_TEXTS["zh"],
     },
     "en": {
         "app.title": "Petition office console",
@@ -489,12 +490,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "audit.ip": "Address",
         "audit.filter": "Filter",
         "audit.empty": "No entries match.",
+        **DELIVERY_TEXTS["en"],
     },
 }
-
-
-for _lang, _texts in DELIVERY_TEXTS.items():
-    TEXTS[_lang].update(_texts)
 
 
 def translate(lang: str, key: str, **params: Any) -> str:
