@@ -17,6 +17,7 @@ from bot.channels import telegram, terminal, wechat
 from bot.channels import web as webchat
 from bot.channels.base import Channel
 from bot.channels.mailbox import MailboxChannel
+from bot.deliveries import Deliveries
 from bot.dialogs.engine import EngineConfig, load_engine_config
 from bot.intake import Intake
 from bot.logging import get_logger
@@ -56,6 +57,7 @@ class Services:
     casework: Casework
     broadcasts: BroadcastService
     exporter: CaseExporter
+    deliveries: Deliveries
     channels: dict[str, Channel] = field(default_factory=dict)
 
     def worker(self) -> OutboxWorker:
@@ -120,6 +122,7 @@ def build_services(settings: Settings) -> Services:
         casework,
         broadcasts,
         exporter,
+        Deliveries(db),
         channels,
     )
 
@@ -170,6 +173,7 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
         if run_worker:
             worker = services.worker()
             services.broadcasts.on_enqueued = worker.wake  # a new broadcast starts at once
+            services.deliveries.on_requeued = worker.wake  # so does a staff retry
             worker_task = asyncio.create_task(worker.run(stop), name="outbox-worker")
             reminders_task = asyncio.create_task(
                 reminders.run(

@@ -236,7 +236,7 @@ class Lifecycle:
         for member in group:
             await cases.update_case(conn, member.id, now, **values)
             extra = {} if member.id == case.id else {"via": case.tracking_no}
-            await cases.add_event(
+            event_id = await cases.add_event(
                 conn,
                 member.id,
                 at=now,
@@ -250,7 +250,9 @@ class Lifecycle:
             # a citizen's own review request is acknowledged in their conversation
             told_already = action in REOPENS and actor == "citizen"
             if (rule.push is not None and not told_already) or message:
-                pushes += await self._push(conn, member, rule.push, now, params, message)
+                pushes += await self._push(
+                    conn, member, rule.push, now, params, message, event_id=event_id
+                )
             if action in ANSWERS:
                 await cases.add_opinion(
                     conn,
@@ -262,7 +264,8 @@ class Lifecycle:
                     department=_deciding_department(data, case),
                     at=now,
                 )
-                await self._schedule_followup(conn, member, action, now, params.get("until"))
+                until = params.get("until")
+                await self._schedule_followup(conn, member, action, now, until, event_id)
         after = await self._load(conn, case_id)
         return Change(after, action, pushes, tuple(m.tracking_no for m in group))
 
@@ -418,10 +421,10 @@ class Lifecycle:
         """A message from staff to the petitioner: pushed and shown in their status."""
         if not message:
             raise LifecycleError("message is required")
-        await cases.add_event(
+        event_id = await cases.add_event(
             conn, case.id, at=now, actor=actor, kind="reply", note=note, message=message
         )
-        pushes = await self._push(conn, case, None, now, {}, message)
+        pushes = await self._push(conn, case, None, now, {}, message, event_id=event_id)
         return Change(case, "reply", pushes, (case.tracking_no,))
 
     async def _withdraw(
@@ -522,7 +525,7 @@ class Lifecycle:
         for member in members:
             await cases.update_case(conn, member.id, now, linked_to=primary.id, **shared)
             await cases.put_link(conn, member.id, primary.id, kind="linked", score=1.0, now=now)
-            await cases.add_event(
+            event_id = await cases.add_event(
                 conn,
                 member.id,
                 at=now,
@@ -533,7 +536,9 @@ class Lifecycle:
                 public=True,
                 data={"primary": primary.tracking_no},
             )
-            pushes += await self._push(conn, member, "push.linked", now, params, message)
+            pushes += await self._push(
+                conn, member, "push.linked", now, params, message, event_id=event_id
+            )
         await cases.add_event(
             conn,
             primary.id,
@@ -566,12 +571,15 @@ class Lifecycle:
         now: datetime,
         params: Mapping[str, Any],
         message: str = "",
+        *,
+        event_id: int,
     ) -> int:
         """Write one push for ``case``'s petitioner, in their language; returns 1.
 
         The push is the action's text (``key``), followed by what staff wrote for the
         petitioner (``message``); an action without a push of its own sends the message
-        alone, as a staff reply.
+        alone, as a staff reply. ``event_id``: the timeline event the push tells of (its
+        delivery state is shown there).
         """
         contact = await contacts.get(conn, case.contact_id)
         lang = contact.lang if contact.lang in self.texts.by_lang else "zh"
@@ -591,7 +599,7 @@ class Lifecycle:
             now=now,
             kind="push",
             case_id=case.id,
-            template={"key": key, "tracking_no": case.tracking_no},
+            template={"key": key, "tracking_no": case.tracking_no, "event_id": event_id},
         )
         return 1
 
@@ -681,8 +689,10 @@ class Lifecycle:
         action: str,
         now: datetime,
         until: datetime | None,
+        event_id: int,
     ) -> None:
-        """Schedule the 回访 for ``case``'s petitioner, in their language, through the outbox."""
+        """Schedule the 回访 for ``case``'s petitioner, in their language, through the outbox
+        (shown on the answer's timeline event ``event_id``)."""
         at = self.followup_at(now)
         if at is None:
             return
@@ -704,7 +714,7 @@ class Lifecycle:
             now=now,
             kind=FOLLOWUP,
             case_id=case.id,
-            template={"key": "followup.ask", "tracking_no": case.tracking_no},
+            template={"key": "followup.ask", "tracking_no": case.tracking_no, "event_id": event_id},
         )
 
     def _format(self, case: CaseRow, lang: str, params: Mapping[str, Any]) -> dict[str, str]:

@@ -143,11 +143,12 @@ async def add_event(
     message: str = "",
     public: bool = True,
     data: dict[str, Any] | None = None,
-) -> None:
-    """Append an event to a case's timeline: ``message`` is what the petitioner was told,
-    ``note`` is internal (staff only, never shown to a citizen)."""
-    await conn.execute(
-        insert(case_events).values(
+) -> int:
+    """Append an event to a case's timeline; returns its id. ``message`` is what the
+    petitioner was told, ``note`` is internal (staff only, never shown to a citizen)."""
+    result = await conn.execute(
+        insert(case_events)
+        .values(
             case_id=case_id,
             at=at,
             actor=actor,
@@ -157,7 +158,9 @@ async def add_event(
             public=public,
             data=data,
         )
+        .returning(case_events.c.id)
     )
+    return int(result.scalar_one())
 
 
 @dataclass(frozen=True, slots=True)

@@ -638,6 +638,8 @@ class Delivery:
     tracking_no: str  # of case_id, "" without a case
     push: str  # the push text key (e.g. "push.accepted"), "" for replies
     reachable: bool  # False: the citizen blocked the bot or unsubscribed
+    event_id: int | None = None  # the case timeline event this notice tells the citizen of
+    text: str = ""  # the message as sent: personal data, for roles with case.pii only
 
 
 @dataclass(frozen=True, slots=True)
@@ -746,20 +748,35 @@ async def count_problems(
     return {(r[0], r[1]): int(r[2]) for r in rows}
 
 
+def _as_staff_see() -> Select[Any]:
+    """Outbox rows with their case's tracking number and the contact's reachability."""
+    return select(
+        outbox, cases.c.tracking_no, contacts.c.reachable, literal("").label("problem")
+    ).select_from(
+        outbox.outerjoin(cases, cases.c.id == outbox.c.case_id).join(
+            contacts, contacts.c.id == outbox.c.contact_id
+        )
+    )
+
+
 async def get_deliveries(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, Delivery]:
     """Rows by id, as staff see them (no problem classification)."""
     if not ids:
         return {}
-    result = await conn.execute(
-        select(outbox, cases.c.tracking_no, contacts.c.reachable, literal("").label("problem"))
-        .select_from(
-            outbox.outerjoin(cases, cases.c.id == outbox.c.case_id).join(
-                contacts, contacts.c.id == outbox.c.contact_id
-            )
-        )
-        .where(outbox.c.id.in_(list(ids)))
-    )
+    result = await conn.execute(_as_staff_see().where(outbox.c.id.in_(list(ids))))
     return {r.id: _delivery(r) for r in result.all()}
+
+
+async def of_case(conn: AsyncConnection, case_id: int, contact_id: int) -> list[Delivery]:
+    """Every message sent or to be sent about one case, oldest first (no problem
+    classification). ``contact_id`` is the case's petitioner: the lookup walks their rows
+    (ix_outbox_contact) instead of the whole outbox, which has no index on case_id."""
+    result = await conn.execute(
+        _as_staff_see()
+        .where(outbox.c.contact_id == contact_id, outbox.c.case_id == case_id)
+        .order_by(outbox.c.id)
+    )
+    return [_delivery(r) for r in result.all()]
 
 
 def _retryable(now: datetime) -> ColumnElement[bool]:
@@ -864,7 +881,9 @@ async def _staff_update(
 
 
 def _delivery(r: Any) -> Delivery:
-    template = (r.payload or {}).get("template") or {}
+    payload = r.payload or {}
+    template = payload.get("template") or {}
+    event_id = template.get("event_id")
     return Delivery(
         id=r.id,
         contact_id=r.contact_id,
@@ -884,4 +903,6 @@ def _delivery(r: Any) -> Delivery:
         tracking_no=r.tracking_no or "",
         push=str(template.get("key") or ""),
         reachable=bool(r.reachable),
+        event_id=event_id if isinstance(event_id, int) else None,
+        text=str(payload.get("text") or ""),
     )

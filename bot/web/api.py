@@ -1,4 +1,5 @@
-"""The staff JSON API under /api/v1: cases, actions, dashboard, exports, broadcasts, audit.
+"""The staff JSON API under /api/v1: cases, actions, dashboard, exports, broadcasts,
+deliveries (:mod:`bot.web.api_deliveries`), audit.
 
 Authentication is :mod:`bot.web.auth`'s (bearer token, or the console cookie plus
 ``X-CSRF-Token``). Every case operation goes through :class:`Casework`, so department
@@ -19,12 +20,15 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from bot.cases.tracking import format_tracking_no
-from bot.staff.access import Permission
+from bot.deliveries import Notice
+from bot.staff.access import Permission, StaffMember
 from bot.staff.broadcasts import Audience, BroadcastError, BroadcastProgress
 from bot.staff.casework import AttachmentRow, StaffCaseView, mask_case
 from bot.storage.case_query import CaseFilter, Sort
 from bot.storage.cases import CaseRow
+from bot.web import api_deliveries
 from bot.web import api_models as m
+from bot.web.api_deliveries import delivery_out
 from bot.web.api_routes import (
     API_PREFIX,
     ApiError,
@@ -37,14 +41,13 @@ from bot.web.api_routes import (
 )
 from bot.web.openapi import document
 
-MAX_ID = 10**18 - 1
 CASE = PathParam(
     "tracking_no",
     {"type": "string", "minLength": 1, "maxLength": 40},
     "Tracking number, in any typed form (XF261121-048273-5)",
 )
-ATTACHMENT = PathParam("attachment_id", {"type": "integer", "minimum": 0, "maximum": MAX_ID})
-BROADCAST = PathParam("broadcast_id", {"type": "integer", "minimum": 0, "maximum": MAX_ID})
+ATTACHMENT = PathParam("attachment_id", {"type": "integer", "minimum": 0, "maximum": m.MAX_ID})
+BROADCAST = PathParam("broadcast_id", {"type": "integer", "minimum": 0, "maximum": m.MAX_ID})
 ID = r"\d+"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # Attachments shown inline; anything else (HTML, SVG, scripts) only ever downloads.
@@ -104,8 +107,10 @@ def attachment_url(tracking_no: str, attachment: AttachmentRow) -> str:
     return f"{API_PREFIX}/cases/{tracking_no}/attachments/{attachment.id}"
 
 
-def detail_out(view: StaffCaseView) -> m.CaseDetailOut:
-    """The case page as JSON."""
+def detail_out(
+    view: StaffCaseView, notices: dict[int, list[Notice]], member: StaffMember
+) -> m.CaseDetailOut:
+    """The case page as JSON, each event with the notices it sent (``notices`` by event)."""
     case = view.case
 
     def link(link: Any) -> m.LinkOut | None:
@@ -129,6 +134,7 @@ def detail_out(view: StaffCaseView) -> m.CaseDetailOut:
             note=e.note or "",
             public=bool(e.public),
             data=e.data if isinstance(e.data, dict) else None,
+            deliveries=[delivery_out(n, member) for n in notices.get(e.id, [])],
         )
         for e in view.events
     ]
@@ -345,7 +351,7 @@ async def export_xlsx(call: Call[m.ExportQuery, None]) -> web.StreamResponse:
 def _id(call: Call[Any, Any], name: str) -> int:
     """A numeric path parameter (the route allows digits only); too big is not found."""
     value = int(call.path(name))
-    if value > MAX_ID:
+    if value > m.MAX_ID:
         raise ApiError(404, "not_found", f"no {name.removesuffix('_id')} {value}")
     return value
 
@@ -355,7 +361,8 @@ async def case_detail(call: Call[None, None]) -> m.CaseDetailOut:
     view = await call.services.casework.detail(
         call.member, call.path("tracking_no"), ip=call.ip, via=call.via
     )
-    return detail_out(view)
+    notices = await call.services.deliveries.of_case(view.case.id, view.case.contact_id)
+    return detail_out(view, notices, call.member)
 
 
 async def attachment(call: Call[None, None]) -> web.StreamResponse:
@@ -750,6 +757,7 @@ ROUTES: list[Route] = [
         response=m.AuditPage,
         errors=(422,),
     ),
+    *api_deliveries.ROUTES,
 ]
 
 

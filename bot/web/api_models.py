@@ -9,11 +9,12 @@ strict (no type coercion, unknown fields refused); query strings are parsed leni
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from bot.cases.lifecycle import MAX_TEXT
+from bot.deliveries import STATES
 from bot.dialogs.texts import STATUS_CODES
 from bot.staff.broadcasts import MAX_TEXT_CHARS
 from bot.staff.casework import MAX_REPLY
@@ -36,6 +37,10 @@ Status = Literal[
     "withdrawn",
 ]
 Channel = Literal["wechat", "telegram", "web", "terminal"]
+DeliveryState = Literal[
+    "scheduled", "queued", "sending", "retrying", "stuck", "sent", "failed", "cancelled"
+]
+assert get_args(DeliveryState) == STATES, "api_models.DeliveryState is out of step with STATES"
 # One list of statuses: the literal above is what the schema shows, checked against it.
 assert get_args(Status) == STATUS_CODES, "api_models.Status is out of step with STATUS_CODES"
 Flag = Literal[
@@ -57,6 +62,7 @@ MAX_NOTE = 2_000
 MAX_REASON = 2_000
 MAX_LIST = 50  # values of one repeatable query filter
 FIRST_DAY, LAST_DAY = date(1990, 1, 1), date(2999, 12, 31)  # date filters outside: a typo
+MAX_ID = 10**18 - 1  # numeric ids in paths and bodies
 
 
 def plausible_day(value: date | None) -> date | None:
@@ -218,6 +224,39 @@ class DeadlineOut(Out):
     state: DeadlineState
 
 
+class DeliveryOut(Out):
+    """A message to a citizen and its delivery state (the platform id never appears)."""
+
+    id: int
+    state: DeliveryState = Field(
+        description="sent: handed to the platform (no read or delivery receipts exist)"
+    )
+    status: str = Field(description="The outbox row's status (pending, sending, failed, …)")
+    channel: str
+    kind: str = Field(description="Outbox kind: push, followup, reply, broadcast, reminder")
+    notice: str = Field(
+        description="What it tells: accepted (受理告知), answered (答复), followup (回访), "
+        "staff_reply, broadcast, …"
+    )
+    tracking_no: str | None = Field(description="The case it is about")
+    event_id: int | None = Field(description="The case timeline event it tells of")
+    attempts: int
+    created_at: AwareDatetime
+    next_attempt_at: AwareDatetime = Field(description="When it is (or was) due")
+    lease_until: AwareDatetime | None
+    sent_at: AwareDatetime | None
+    reason: str = Field(
+        description="Why it failed, is stuck or waits for a retry: wechat_out_of_window, "
+        "wechat_unsubscribed, telegram_blocked, network, lease_expired, other, … ('' if none)"
+    )
+    reason_text: str = Field(description="The reason in the account's language")
+    platform_code: str = Field(description="The platform's error code, e.g. 45015, 403")
+    error: str = Field(description="The platform's own words (numbers that look personal masked)")
+    reachable: bool = Field(description="False: the citizen blocked the bot or unsubscribed")
+    recipient: str = Field(description="A pseudonym of the citizen's platform id, as in logs")
+    text: str | None = Field(description="The message; null for roles without case.pii")
+
+
 class EventOut(Out):
     """One timeline event; ``public`` false means staff only (never shown to citizens)."""
 
@@ -229,6 +268,9 @@ class EventOut(Out):
     note: str = Field(description="Internal note: staff only, never shown to the petitioner")
     public: bool
     data: dict[str, Any] | None
+    deliveries: list[DeliveryOut] = Field(
+        default_factory=list, description="The notices this event sent the petitioner"
+    )
 
 
 class OpinionOut(Out):
@@ -523,6 +565,55 @@ class BroadcastList(Out):
     """Recent broadcasts, newest first."""
 
     items: list[BroadcastOut]
+
+
+# --------------------------------------------------------------------------- deliveries
+
+
+class DeliveryQuery(Query):
+    """Failed and stuck messages: filters and the page."""
+
+    state: Literal["failed", "stuck"] | None = None
+    channel: Channel | None = None
+    kind: Literal["push", "followup", "reply", "broadcast", "reminder"] | None = None
+    case: str = Field(default="", max_length=40, description="A tracking number")
+    page: int = Field(default=1, ge=1, le=10_000)
+    per_page: int = Field(default=50, ge=1, le=200)
+
+
+class DeliveryPageOut(Out):
+    """One page of failed and stuck messages, newest first."""
+
+    items: list[DeliveryOut]
+    total: int
+    page: int
+    per_page: int
+    pages: int
+    counts: dict[str, dict[str, int]] = Field(
+        description='Every problem per state and channel: {"failed": {"wechat": 2}, …}'
+    )
+
+
+class DeliveryIdsIn(Body):
+    """The outbox rows to act on."""
+
+    ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(min_length=1, max_length=200)
+
+
+class DeliveryOutcomeOut(Out):
+    """What a retry or cancel did to one row."""
+
+    id: int
+    done: bool
+    status: str = Field(description="The status it had ('' when there is no such row)")
+
+
+class DeliveryActionOut(Out):
+    """The outcome per row; rows already sent, cancelled or being sent are left as they are."""
+
+    action: Literal["retry", "cancel"]
+    done: int
+    outcomes: list[DeliveryOutcomeOut]
 
 
 # --------------------------------------------------------------------------- audit

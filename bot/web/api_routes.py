@@ -20,6 +20,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from bot.cases.authority import REFUSALS
+from bot.deliveries import Deliveries
 from bot.logging import get_logger
 from bot.staff.access import AccessDenied, Permission, Role, StaffMember
 from bot.staff.broadcasts import BroadcastService
@@ -63,6 +64,7 @@ class ApiServices:
     broadcasts: BroadcastService
     exporter: CaseExporter
     timezone: ZoneInfo
+    deliveries: Deliveries
 
     @classmethod
     def of(cls, services: Services) -> ApiServices:
@@ -72,6 +74,7 @@ class ApiServices:
             services.broadcasts,
             services.exporter,
             ZoneInfo(services.settings.timezone),
+            services.deliveries,
         )
 
 

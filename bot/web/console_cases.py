@@ -235,6 +235,7 @@ async def case_detail(request: web.Request) -> web.Response:
     linked, suggested = _link_rows(view)
     context = {
         "view": view,
+        "notices": await deps.deliveries.of_case(view.case.id, view.case.contact_id),
         "case": view.case,
         "fields": form_fields(view.case, deps, lang),
         "linked": linked,

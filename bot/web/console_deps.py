@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from bot.deliveries import Deliveries
 from bot.dialogs.form import FormRegistry
 from bot.staff.broadcasts import BroadcastService
 from bot.staff.casework import Casework
@@ -32,6 +33,7 @@ class Console:
     casework: Casework
     broadcasts: BroadcastService
     exporter: CaseExporter
+    deliveries: Deliveries
     labels: Labels
     forms: FormRegistry
     tz: ZoneInfo
@@ -53,6 +55,7 @@ def build_console(services: Services) -> Console:
         casework=services.casework,
         broadcasts=services.broadcasts,  # shared with the API: wakes the worker on start
         exporter=services.exporter,
+        deliveries=services.deliveries,  # shared with the API: wakes the worker on retry
         labels=services.exporter.labels,
         forms=services.engine.forms,
         tz=ZoneInfo(s.timezone),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.web.i18n_deliveries import DELIVERY_TEXTS
+
 LANGS = ("zh", "en")
 
 TEXTS: dict[str, dict[str, str]] = {
@@ -286,20 +288,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "audit.reason.scope": "不在本部门范围",
         "audit.reason.role": "角色无此权限",
         "audit.reason.csrf": "表单安全校验失败",
-        "outbox.title": "投递异常",
-        "outbox.help": "发送失败或长时间未完成的消息。重试前会检查是否已送达。",
-        "outbox.state": "情况",
-        "outbox.state.failed": "失败",
-        "outbox.state.stuck": "滞留",
-        "outbox.kind": "类型",
-        "outbox.attempts": "尝试次数",
-        "outbox.error": "错误",
-        "outbox.created": "创建时间",
-        "outbox.retry": "重试",
-        "outbox.cancel": "取消",
-        "outbox.empty": "没有投递异常。",
-        "outbox.done": "已处理 {count} 条。",
-        "outbox.selected": "选中的消息",
+        **DELIVERY_TEXTS["zh"],
     },
     "en": {
         "app.title": "Petition office console",
@@ -589,23 +578,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "audit.reason.scope": "Outside the account's departments",
         "audit.reason.role": "Not allowed for the role",
         "audit.reason.csrf": "Form security check failed (CSRF)",
-        "outbox.title": "Failed deliveries",
-        "outbox.help": (
-            "Messages that failed or have been stuck. A retry first checks whether it "
-            "was delivered."
-        ),
-        "outbox.state": "State",
-        "outbox.state.failed": "failed",
-        "outbox.state.stuck": "stuck",
-        "outbox.kind": "Kind",
-        "outbox.attempts": "Attempts",
-        "outbox.error": "Error",
-        "outbox.created": "Created",
-        "outbox.retry": "Retry",
-        "outbox.cancel": "Cancel",
-        "outbox.empty": "No failed deliveries.",
-        "outbox.done": "{count} handled.",
-        "outbox.selected": "Selected messages",
+        **DELIVERY_TEXTS["en"],
     },
 }
 

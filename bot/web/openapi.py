@@ -179,6 +179,7 @@ def document(routes: Sequence[Route]) -> dict[str, Any]:
             {"name": "actions"},
             {"name": "dashboard"},
             {"name": "broadcasts"},
+            {"name": "deliveries"},
             {"name": "audit"},
         ],
         "paths": paths,

@@ -13,6 +13,7 @@ from bot.web import (
     console_broadcasts,
     console_cases,
     console_dashboard,
+    console_deliveries,
 )
 from bot.web.api_routes import ApiServices
 from bot.web.auth import STAFF_AUTH, LoginThrottle, StaffAuth, staff_middleware
@@ -36,5 +37,6 @@ def install(app: web.Application, services: Services) -> None:
     console_dashboard.add_routes(app)
     console_cases.add_routes(app)
     console_broadcasts.add_routes(app)
+    console_deliveries.add_routes(app)
     console_audit.add_routes(app)
     api.add_routes(app, ApiServices.of(services))

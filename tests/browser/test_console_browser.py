@@ -1,6 +1,7 @@
 """The staff console in a real browser (Debian's chromium driven by Playwright) against
 `xinfang serve`: a petition filed through the web chat is found, worked, answered and
-replied to; a broadcast reaches the petitioner's web chat; the list is exported.
+replied to; two notices that did not go through are found on the delivery page and one is
+retried; a broadcast reaches the petitioner's web chat; the list is exported.
 
 Screenshots of every page go to test-artifacts/console-*.png.
 """
@@ -21,11 +22,11 @@ import aiohttp
 import pytest
 from openpyxl import load_workbook
 from playwright.async_api import Browser, ConsoleMessage, Page, expect
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.cases.tracking import format_tracking_no
 from bot.storage.db import Database
-from bot.storage.tables import cases
+from bot.storage.tables import cases, outbox
 from tests.browser.conftest import ARTIFACTS
 from tests.petition import ANSWERS_ZH, CONFIRM_WORD, field_asked
 from tests.server import ROOT, Server
@@ -94,6 +95,29 @@ class Citizen:
 
 async def shot(page: Page, name: str) -> None:
     await page.screenshot(path=str(ARTIFACTS / f"console-{name}.png"), full_page=True)
+
+
+async def fail_notices(db: Database, number: str) -> tuple[int, int]:
+    """The acceptance notice failed on WeChat (45015) and the answer on Telegram (blocked),
+    as if the petitioner had come through those channels; returns their outbox ids."""
+    async with db.transaction() as conn:
+        found = await conn.execute(
+            select(outbox.c.id, outbox.c.payload)
+            .join(cases, cases.c.id == outbox.c.case_id)
+            .where(cases.c.tracking_no == number)
+        )
+        keys = {r.payload["template"]["key"]: r.id for r in found}
+        failed, blocked = keys["push.accepted"], keys["push.answered"]
+        for row_id, channel, error in (
+            (failed, "wechat", "45015: response out of time limit or subscription is canceled"),
+            (blocked, "telegram", "telegram 403: Forbidden: bot was blocked by the user"),
+        ):
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.id == row_id)
+                .values(channel=channel, status="failed", attempts=1, last_error=error)
+            )
+    return failed, blocked
 
 
 async def act(page: Page, action: str, fields: dict[str, str] | None = None) -> None:
@@ -181,6 +205,29 @@ async def test_staff_work_a_petition_in_the_browser(
             await citizen.wait_for(ANSWER)
             await citizen.wait_for(TOLD)
             assert "注意防范" not in await citizen.inbox()
+
+            # two notices did not go through: retry one on the delivery page
+            failed, blocked = await fail_notices(db, number)
+            await page.click("nav >> text=投递异常")
+            await expect(page.locator("h1")).to_contain_text("投递异常")
+            await expect(page.locator("#deliveries tbody tr")).to_have_count(2)
+            await expect(page.locator(f"#delivery-{failed}")).to_contain_text("超出微信48小时")
+            await expect(page.locator(f"#delivery-{blocked}")).to_contain_text("已屏蔽机器人")
+            await shot(page, "deliveries")
+            await page.locator(f"#delivery-{blocked} button.retry").click()
+            await expect(page.locator("p.flash.ok")).to_have_text("已重新排队 1 条消息。")
+            await expect(page.locator("#deliveries tbody tr")).to_have_count(1)
+            await shot(page, "deliveries-retried")
+            await page.click(f"#delivery-{failed} a.tn")
+            await expect(page.locator(f"#notice-{failed}")).to_have_attribute(
+                "data-state", "failed"
+            )
+            await expect(page.locator(f"#notice-{blocked}")).to_have_attribute(
+                "data-state", "retrying"
+            )
+            await shot(page, "case-deliveries")
+            timeline = ARTIFACTS / "console-timeline-deliveries.png"
+            await page.locator("#timeline").screenshot(path=str(timeline))
 
             # broadcast to the petitioner of this case and watch it finish
             await page.click("nav >> text=群发消息")

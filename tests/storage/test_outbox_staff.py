@@ -16,6 +16,7 @@ from bot.storage import cases, contacts
 from bot.storage import outbox as rows
 from bot.storage.contacts import Contact
 from bot.storage.db import Database
+from bot.storage.tables import audit_log
 from bot.storage.tables import outbox as outbox_table
 from tests.conftest import FixedClock
 from tests.fakes import FakeChannel
@@ -239,3 +240,91 @@ async def test_scheduled_rows_wait_then_join_the_tail_of_their_chat(
             await conn.execute(select(outbox_table.c.id).where(outbox_table.c.id == later))
         ).all()
     assert gone == []
+
+
+async def test_each_row_has_a_state_staff_read(
+    db: Database, clock: FixedClock, scene: dict[str, int]
+) -> None:
+    desk = Deliveries(db, clock=clock, stuck_after=timedelta(minutes=15))
+    names = ("failed", "lease_expired", "lease_live", "retry_overdue", "retry_waiting")
+    names += ("pending_new", "sent")
+    async with db.read() as conn:
+        found = await rows.get_deliveries(conn, [scene[n] for n in names])
+    assert {n: desk.state(found[scene[n]]) for n in names} == {
+        "failed": "failed",
+        "lease_expired": "stuck",
+        "lease_live": "sending",
+        "retry_overdue": "stuck",
+        "retry_waiting": "retrying",
+        "pending_new": "queued",
+        "sent": "sent",
+    }
+    notice = desk.notice(found[scene["lease_expired"]])
+    assert (notice.notice, notice.reason.code) == ("push", "lease_expired")
+
+
+async def test_retry_and_cancel_are_audited_with_the_actor(
+    db: Database, clock: FixedClock, scene: dict[str, int]
+) -> None:
+    desk = Deliveries(db, clock=clock)
+    woken: list[bool] = []
+    desk.on_requeued = lambda: woken.append(True)
+    await desk.retry([scene["failed"], scene["sent"]], actor="staff:li")
+    await desk.cancel([scene["pending_new"]], actor="duban", staff_id=None, ip="10.0.0.9", via="x")
+    await desk.retry_all_failed(actor="staff:wang")  # nothing left but the unreachable one
+    assert woken == [True]  # only a retry that changed something wakes the worker
+    async with db.read() as conn:
+        entries = (await conn.execute(select(audit_log).order_by(audit_log.c.id))).all()
+    assert [(e.actor, e.action, e.target, e.case_id, e.ip, e.detail) for e in entries] == [
+        (
+            "staff:li",
+            "outbox.retry",
+            f"outbox:{scene['failed']}",
+            scene["case_id"],
+            "",
+            {"channel": "fake", "previous_status": "failed"},
+        ),
+        (
+            "duban",
+            "outbox.cancel",
+            f"outbox:{scene['pending_new']}",
+            scene["case_id"],
+            "10.0.0.9",
+            {"channel": "fake", "previous_status": "pending", "via": "x"},
+        ),
+    ]
+
+
+async def test_a_scheduled_notice_keeps_its_event_when_it_becomes_due(
+    db: Database, clock: FixedClock
+) -> None:
+    alice = await _contact(db, clock, "alice")
+    async with db.transaction() as conn:
+        case_id = await cases.insert_case(conn, **case_values(alice.id, NUMBER, clock()))
+        event = await cases.add_event(conn, case_id, at=clock(), actor="staff:li", kind="answer")
+        await rows.schedule(
+            conn,
+            contact_id=alice.id,
+            address=alice.address,
+            reply=Reply("回访"),
+            at=clock() + timedelta(days=7),
+            now=clock(),
+            kind="followup",
+            case_id=case_id,
+            template={"key": "followup.ask", "event_id": event},
+        )
+    desk = Deliveries(db, clock=clock)
+    [waiting] = (await desk.of_case(case_id, alice.id))[event]
+    assert (waiting.state, waiting.notice, waiting.delivery.text) == (
+        "scheduled",
+        "followup",
+        "回访",
+    )
+    clock.advance(days=7)
+    async with db.transaction() as conn:
+        await rows.claim_due(
+            conn, worker="w1", now=clock(), limit=5, lease=LEASE, channels=["fake"]
+        )
+    [due] = (await desk.of_case(case_id, alice.id))[event]  # a new row, the same event
+    assert due.delivery.id != waiting.delivery.id and due.state == "sending"
+    assert await desk.of_case(case_id, alice.id + 1) == {}

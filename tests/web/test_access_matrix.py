@@ -123,6 +123,16 @@ CONSOLE = [
         body={},
         fresh_broadcast=True,
     ),
+    Endpoint("GET", "/staff/deliveries", expect(200, 200, 403, 403, 403, 302)),
+    *(
+        Endpoint(
+            "POST",
+            f"/staff/deliveries/{action}",
+            expect(303, 303, 403, 403, 403, 403),
+            body={"id": "999999"},
+        )
+        for action in ("retry", "cancel")
+    ),
     Endpoint("GET", "/staff/audit", expect(200, 403, 403, 403, 403, 302)),
 ]
 
@@ -193,6 +203,16 @@ API = [
         expect(200, 200, 403, 403, 403, 401),
         path="/api/v1/broadcasts/{broadcast}/cancel",
         fresh_broadcast=True,
+    ),
+    Endpoint("GET", "/api/v1/deliveries", expect(200, 200, 403, 403, 403, 401)),
+    *(
+        Endpoint(
+            "POST",
+            f"/api/v1/deliveries/{action}",
+            expect(200, 200, 403, 403, 403, 401),
+            body={"ids": [999999]},
+        )
+        for action in ("retry", "cancel")
     ),
     Endpoint("GET", "/api/v1/audit", expect(200, 403, 403, 403, 403, 401)),
 ]

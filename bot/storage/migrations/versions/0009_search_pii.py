@@ -10,7 +10,7 @@ Both are rebuilt for every case. SQLite: ``cases_fts`` gets both as columns; Pos
 ``search_tsv`` weights search_doc A and search_pii B.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-06 09:00:00
 """
 
@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql
 from bot.cases.search import case_pii_doc, case_search_doc
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,93 @@
+"""Why a message was not delivered, as a stable reason code staff texts are keyed by.
+
+The outbox keeps the platform's own words (``last_error``: "45015: …", "telegram 403: …");
+:func:`explain` names the known ones, so the console and the API can say what happened in
+staff language while the raw text, with the platform's error code, stays visible beside it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.channels.wechat_api import BUSY_ERRORS, OUT_OF_WINDOW, TOKEN_ERRORS
+from bot.storage.outbox import INTERRUPTED, UNCONFIRMED
+
+# WeChat global return codes the outbox meets when sending (customer-service and template
+# messages): https://developers.weixin.qq.com/doc/offiaccount/Getting_Started/Global_Return_Code.html
+WECHAT_REASONS: dict[int, str] = {
+    OUT_OF_WINDOW: "wechat_out_of_window",  # 45015: no message from the citizen in 48 hours
+    43004: "wechat_unsubscribed",  # the citizen unfollowed the Official Account
+    40003: "wechat_bad_openid",  # not a user of this Official Account
+    45047: "wechat_too_many",  # customer-service messages over the limit since their last one
+    **{code: "wechat_busy" for code in BUSY_ERRORS},  # quota reached / system busy
+    **{code: "wechat_token" for code in TOKEN_ERRORS},  # access_token rejected: check AppSecret
+}
+TELEGRAM_REASONS: dict[str, str] = {
+    "403": "telegram_blocked",  # blocked the bot, deactivated
+    "429": "rate_limited",
+    "400": "telegram_bad_request",
+}
+REASONS = (
+    *sorted(set(WECHAT_REASONS.values())),
+    "telegram_blocked",
+    "telegram_chat_not_found",
+    "telegram_bad_request",
+    "rate_limited",
+    "network",
+    "unconfirmed",
+    "interrupted",
+    "lease_expired",
+    "retry_overdue",
+    "unreachable",
+    "other",
+)
+_WECHAT = re.compile(r"(-?\d+):")
+_TELEGRAM = re.compile(r"telegram (\d{3}):")
+_NETWORK = re.compile(r"telegram network:|HTTP \d{3} from |/cgi-bin/\S*: \w+")
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """A reason code (one of :data:`REASONS`, "" for none) and the platform's error code."""
+
+    code: str
+    platform_code: str = ""  # "45015", "403", … as the platform gave it; "" when none
+
+
+def explain(
+    *, channel: str, status: str, problem: str, error: str, reachable: bool = True
+) -> Reason:
+    """Why a row is failed, stuck or waiting for a retry (code "" for any other row)."""
+    if status not in ("failed", "pending", "sending"):
+        return Reason("")  # sent, cancelled, scheduled: an earlier error is history
+    found = _from_error(channel, error)
+    if problem == "stuck":
+        code = "lease_expired" if status == "sending" else "retry_overdue"
+        return Reason(code, found.platform_code)
+    if found.code in ("", "other") and not reachable and status == "failed":
+        return Reason("unreachable", found.platform_code)
+    return found
+
+
+def _from_error(channel: str, error: str) -> Reason:
+    error = error.strip()
+    if not error:
+        return Reason("")
+    if error.startswith(UNCONFIRMED):
+        return Reason("unconfirmed")
+    if error.startswith(INTERRUPTED):
+        return Reason("interrupted")
+    wechat = _WECHAT.match(error) if channel == "wechat" else None
+    if wechat:
+        errcode = int(wechat.group(1))
+        return Reason(WECHAT_REASONS.get(errcode, "other"), str(errcode))
+    telegram = _TELEGRAM.match(error)
+    if telegram:
+        status = telegram.group(1)
+        if status == "400" and "chat not found" in error.lower():
+            return Reason("telegram_chat_not_found", status)
+        return Reason(TELEGRAM_REASONS.get(status, "other"), status)
+    if _NETWORK.match(error):
+        return Reason("network")
+    return Reason("other")
