@@ -53,6 +53,9 @@ _DEADLINE_OF = {
     "recheck_requested": "recheck",
 }
 OPEN_STATUSES = ALL_STATUSES - {"rejected", "closed", "withdrawn"}
+REVIEWING = frozenset({"review_requested", "recheck_requested"})
+# an answered status -> the clock of the petitioner's remedy from it (None: final)
+REMEDY_WINDOW = {"answered": "review_request", "reviewed": "recheck_request", "rechecked": None}
 # 撤回: a petitioner may withdraw their petition until it is answered
 WITHDRAWABLE = frozenset(
     {"submitted", "transferred", "accepted", "assigned", "in_progress", "extended"}
@@ -89,9 +92,14 @@ TRANSITIONS: Mapping[str, Rule] = {
     "start": _rule({"assigned"}, "in_progress"),
     "extend": _rule({"assigned", "in_progress", "extended"}, "extended", "push.extended"),
     "answer": _rule({"assigned", "in_progress", "extended"}, "answered", "push.answered"),
-    "request_review": _rule({"answered"}, "review_requested", "push.review_requested"),
+    # a remedy is each petitioner's own: their case leaves a linked group for it
+    "request_review": _rule(
+        {"answered"}, "review_requested", "push.review_requested", shared=False
+    ),
     "decide_review": _rule({"review_requested"}, "reviewed", "push.reviewed"),
-    "request_recheck": _rule({"reviewed"}, "recheck_requested", "push.recheck_requested"),
+    "request_recheck": _rule(
+        {"reviewed"}, "recheck_requested", "push.recheck_requested", shared=False
+    ),
     "decide_recheck": _rule({"recheck_requested"}, "rechecked", "push.rechecked"),
     "close": _rule(
         {"rejected", "transferred", "answered", "reviewed", "rechecked"}, "closed", "push.closed"
@@ -228,11 +236,16 @@ class Lifecycle:
         values, params, event_data = self._plan(case, action, now, data)
         assert rule.target is not None
         values["status"] = rule.target
-        group = [case, *await cases.linked_to(conn, case.id)]
+        if rule.shared:
+            group = [case, *await cases.linked_to(conn, case.id)]
+        else:
+            await self._leave_group(conn, case, now)
+            group = [case]
         if action in ANSWERS or action in REOPENS:
             # a new answer replaces the earlier follow-up; a review request cancels it
             await outbox.cancel_scheduled(conn, [m.id for m in group], FOLLOWUP, now)
         pushes = 0
+        told: set[int] = set()  # one push per citizen per event, however many cases they have
         for member in group:
             await cases.update_case(conn, member.id, now, **values)
             extra = {} if member.id == case.id else {"via": case.tracking_no}
@@ -249,7 +262,9 @@ class Lifecycle:
             )
             # a citizen's own review request is acknowledged in their conversation
             told_already = action in REOPENS and actor == "citizen"
-            if (rule.push is not None and not told_already) or message:
+            told_already = told_already or member.contact_id in told
+            if (rule.push is not None or message) and not told_already:
+                told.add(member.contact_id)
                 pushes += await self._push(
                     conn, member, rule.push, now, params, message, event_id=event_id
                 )
@@ -264,6 +279,8 @@ class Lifecycle:
                     department=_deciding_department(data, case),
                     at=now,
                 )
+                if told_already:
+                    continue  # the citizen's follow-up is about their case already told
                 until = params.get("until")
                 await self._schedule_followup(conn, member, action, now, until, event_id)
         after = await self._load(conn, case_id)
@@ -438,11 +455,8 @@ class Lifecycle:
     ) -> Change:
         """撤回 of one petitioner's case; cases linked under it are handled on without it."""
         reason = str(data.get("reason") or "").strip()[:MAX_COMMENT]
-        await cases.update_case(
-            conn, case.id, now, status="withdrawn", due_at=None, closed_at=now, linked_to=None
-        )
-        for member in await cases.linked_to(conn, case.id):  # the group keeps its handling
-            await cases.update_case(conn, member.id, now, linked_to=None)
+        await self._leave_group(conn, case, now)  # the others keep their handling
+        await cases.update_case(conn, case.id, now, status="withdrawn", due_at=None, closed_at=now)
         await outbox.cancel_scheduled(conn, [case.id], FOLLOWUP, now)
         await cases.add_event(
             conn,
@@ -507,7 +521,7 @@ class Lifecycle:
                 f"case {format_tracking_no(case.tracking_no)} is already handled with "
                 f"{format_tracking_no(primary.tracking_no)}"
             )
-        if primary.status not in OPEN_STATUSES:
+        if primary.status not in OPEN_STATUSES or primary.status in REVIEWING:
             raise TransitionError(primary.tracking_no, primary.status, "link")
         members = [case, *await cases.linked_to(conn, case.id)]
         shared = {
@@ -521,10 +535,38 @@ class Lifecycle:
             "extensions": primary.extensions,
         }
         params = {"primary": format_tracking_no(primary.tracking_no)}
+        # joining an answered matter: the new petitioner gets its opinions and, from the day
+        # they are told, their own window to ask for 复查/复核
+        answered = primary.status in REMEDY_WINDOW
+        opinions = await cases.opinions(conn, primary.id) if answered else []
+        opinion: dict[str, Any] = {}
+        if answered:
+            window = REMEDY_WINDOW[primary.status]
+            until = self.due(now, getattr(self.clocks, window)) if window else None
+            shared.update(
+                answer_text=primary.answer_text,
+                answer_outcome=primary.answer_outcome,
+                answered_at=now,
+                request_until=until,
+            )
+            opinion = {"text": primary.answer_text, "outcome": primary.answer_outcome}
+            opinion["until"] = until or now
         pushes = 0
+        told: set[int] = set()
         for member in members:
             await cases.update_case(conn, member.id, now, linked_to=primary.id, **shared)
             await cases.put_link(conn, member.id, primary.id, kind="linked", score=1.0, now=now)
+            for kept in opinions:
+                await cases.add_opinion(
+                    conn,
+                    member.id,
+                    stage=kept.stage,
+                    outcome=kept.outcome,
+                    text=kept.text,
+                    decided_by=kept.decided_by,
+                    department=kept.department,
+                    at=kept.decided_at,
+                )
             event_id = await cases.add_event(
                 conn,
                 member.id,
@@ -536,9 +578,15 @@ class Lifecycle:
                 public=True,
                 data={"primary": primary.tracking_no},
             )
+            if member.contact_id in told:
+                continue  # one push per citizen, however many of their cases join
+            told.add(member.contact_id)
             pushes += await self._push(
                 conn, member, "push.linked", now, params, message, event_id=event_id
             )
+            if answered:
+                key = f"push.{primary.status}"
+                pushes += await self._push(conn, member, key, now, opinion, event_id=event_id)
         await cases.add_event(
             conn,
             primary.id,
@@ -553,6 +601,19 @@ class Lifecycle:
         return Change(after, "link", pushes, tuple(m.tracking_no for m in members))
 
     # ------------------------------------------------------------------ helpers
+
+    async def _leave_group(self, conn: AsyncConnection, case: CaseRow, now: datetime) -> None:
+        """Take ``case`` out of its linked group (for this petitioner's own remedy or
+        withdrawal); when it was the primary, the next case carries the group's handling."""
+        if case.linked_to is not None:
+            await cases.update_case(conn, case.id, now, linked_to=None)
+            return
+        members = await cases.linked_to(conn, case.id)
+        if members:
+            heir, *rest = members
+            await cases.update_case(conn, heir.id, now, linked_to=None)
+            for member in rest:
+                await cases.update_case(conn, member.id, now, linked_to=heir.id)
 
     async def _load(self, conn: AsyncConnection, case_id: int) -> CaseRow:
         case = await cases.by_id(conn, case_id, lock=True)

@@ -520,12 +520,12 @@ class LifecycleService:
         if not fitting:
             pending = await self._own_cases(conn, contact_id, tracking_no, waiting)
             if pending:
-                case = await self._primary(conn, pending[0])
+                case = pending[0]
                 return CitizenAction("already", case.tracking_no, self._day(case.due_at), stage)
             return CitizenAction("none", stage=stage)
         if len(fitting) > 1:
             return CitizenAction("choose", stage=stage, candidates=tuple(fitting))
-        case = await self._primary(conn, fitting[0])
+        case = fitting[0]  # the petitioner's own case, even in a linked group
         until = case.request_until
         if until is None or now > until:
             return CitizenAction("window_closed", case.tracking_no, self._day(until), stage)
@@ -563,12 +563,6 @@ class LifecycleService:
 
     def _day(self, when: datetime | None) -> str:
         return when.astimezone(self.tz).date().isoformat() if when else ""
-
-    async def _primary(self, conn: AsyncConnection, case: CaseRow) -> CaseRow:
-        """The case a linked group is handled on."""
-        if case.linked_to is None:
-            return case
-        return await cases.by_id(conn, case.linked_to) or case
 
     # ------------------------------------------------------------------ helpers
 

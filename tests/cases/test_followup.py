@@ -125,9 +125,10 @@ async def test_linked_cases_each_get_their_followup(db: Database, clock: FixedCl
     await _apply(db, lc, primary, "assign", clock(), department="labour_bureau")
     await _apply(db, lc, primary, "answer", clock(), **ANSWER)
     assert [len(await followups(db, c)) for c in (primary, other)] == [1, 1]
-    await _apply(db, lc, other, "request_review", clock())  # reopens the whole group
-    for c in (primary, other):
-        assert [r.status for r in await followups(db, c)] == ["cancelled"]
+    # a 复查 request is the requester's own: only their follow-up is no longer needed
+    await _apply(db, lc, other, "request_review", clock())
+    assert [r.status for r in await followups(db, other)] == ["cancelled"]
+    assert [r.status for r in await followups(db, primary)] == ["scheduled"]
 
 
 async def test_followups_off_or_after_the_window(db: Database, clock: FixedClock) -> None:
