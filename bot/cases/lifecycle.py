@@ -119,9 +119,10 @@ class LifecycleError(ValueError):
     """A transition was refused: the message says why, in terms staff understand; ``code``
     names the reason for pages that word it in their own language."""
 
-    def __init__(self, message: str, code: str = "") -> None:
+    def __init__(self, message: str, code: str = "", **params: Any) -> None:
         super().__init__(message)
         self.code = code
+        self.params = params  # what the code's text names (a field, a date, a limit)
 
 
 class TransitionError(LifecycleError):
@@ -131,7 +132,9 @@ class TransitionError(LifecycleError):
         allowed = sorted(a for a, r in TRANSITIONS.items() if status in r.sources)
         super().__init__(
             f"case {format_tracking_no(tracking_no)} is {status!r}: action {action!r} is not "
-            f"allowed (allowed from {status!r}: {', '.join(allowed) or 'none'})"
+            f"allowed (allowed from {status!r}: {', '.join(allowed) or 'none'})",
+            "conflict",
+            status=status,
         )
         self.tracking_no = tracking_no
         self.status = status
@@ -220,7 +223,12 @@ class Lifecycle:
         note = note.strip()[:MAX_TEXT]
         message = message.strip()
         if len(message) > MAX_MESSAGE:
-            raise LifecycleError(f"message is too long ({len(message)} > {MAX_MESSAGE} characters)")
+            raise LifecycleError(
+                f"message is too long ({len(message)} > {MAX_MESSAGE} characters)",
+                "too_long",
+                field="message",
+                limit=MAX_MESSAGE,
+            )
         if action == "note":
             return await self._note(
                 conn, case, actor, now, note, str(data.get("co_department") or "")
@@ -317,7 +325,9 @@ class Lifecycle:
             co = [str(d).strip() for d in data.get("co_departments") or () if str(d).strip()]
             for code in (department, *co):
                 if not self.department_known(code):
-                    raise LifecycleError(f"unknown department {code!r}")
+                    raise LifecycleError(
+                        f"unknown department {code!r}", "unknown_department", department=code
+                    )
             co = [d for d in dict.fromkeys(co) if d != department]
             values = {"department": department, "co_departments": co}
             if case.accepted_at is None:  # assigned straight after a transfer: accepted now
@@ -338,6 +348,7 @@ class Lifecycle:
                 raise LifecycleError(
                     f"an extension is 1 to {c.extension_max_days} days, not {days}",
                     "extension_days",
+                    limit=c.extension_max_days,
                 )
             base = case.answer_due_at or self.due(case.accepted_at or now, c.answer)
             refused = extension_refusal(case, now, c.extensions_allowed, base)
@@ -365,7 +376,9 @@ class Lifecycle:
             text = _required(data, "text", MAX_TEXT)
             outcome = str(data.get("outcome") or "")
             if outcome not in OUTCOMES:
-                raise LifecycleError(f"outcome must be one of {', '.join(OUTCOMES)}")
+                raise LifecycleError(
+                    f"outcome must be one of {', '.join(OUTCOMES)}", "invalid", field="outcome"
+                )
             values = {"answer_text": text, "answer_outcome": outcome, "due_at": None}
             if action == "answer":
                 until = self.due(now, c.review_request)
@@ -384,7 +397,9 @@ class Lifecycle:
                 closed = until.astimezone(self.tz).date().isoformat() if until else "-"
                 raise LifecycleError(
                     f"case {format_tracking_no(case.tracking_no)}: the window to ask for "
-                    f"{'复查' if action == 'request_review' else '复核'} closed on {closed}"
+                    f"{'复查' if action == 'request_review' else '复核'} closed on {closed}",
+                    "window_closed",
+                    date=closed,
                 )
             rule = c.review_decision if action == "request_review" else c.recheck_decision
             decision_due = self.due(now, rule)
@@ -400,7 +415,9 @@ class Lifecycle:
                 raise LifecycleError(
                     f"case {format_tracking_no(case.tracking_no)} cannot be closed before "
                     f"{self._date(open_until)}: the petitioner may still ask for "
-                    f"{'复查' if case.status == 'answered' else '复核'}"
+                    f"{'复查' if case.status == 'answered' else '复核'}",
+                    "close_too_early",
+                    date=self._date(open_until),
                 )
             return {"closed_at": now, "due_at": None, "request_until": None}, {}, {}
         raise LifecycleError(f"action {action!r} has no plan")  # unreachable: table is closed
@@ -419,7 +436,7 @@ class Lifecycle:
         """An internal note: staff only, never pushed nor shown to the petitioner; from a
         co-handling department, that department's 协办意见 to the lead."""
         if not note:
-            raise LifecycleError("a note needs text")
+            raise LifecycleError("a note needs text", "required", field="note_text")
         data = {"co_department": co_department} if co_department else None
         await cases.add_event(
             conn, case.id, at=now, actor=actor, kind="note", note=note, public=False, data=data
@@ -437,7 +454,7 @@ class Lifecycle:
     ) -> Change:
         """A message from staff to the petitioner: pushed and shown in their status."""
         if not message:
-            raise LifecycleError("message is required")
+            raise LifecycleError("message is required", "required", field="reply_text")
         event_id = await cases.add_event(
             conn, case.id, at=now, actor=actor, kind="reply", note=note, message=message
         )
@@ -480,7 +497,9 @@ class Lifecycle:
     ) -> Change:
         rating = str(data.get("rating") or "")
         if rating not in RATINGS:
-            raise LifecycleError(f"rating must be one of {', '.join(RATINGS)}")
+            raise LifecycleError(
+                f"rating must be one of {', '.join(RATINGS)}", "invalid", field="rating"
+            )
         comment = str(data.get("comment") or note).strip()[:MAX_COMMENT]
         await cases.update_case(
             conn, case.id, now, rating=rating, rating_comment=comment, rated_at=now
@@ -512,14 +531,16 @@ class Lifecycle:
         """Link ``case`` (and cases linked to it) under a primary case: one handling."""
         primary_id = data.get("primary_id")
         if not isinstance(primary_id, int):
-            raise LifecycleError("link needs the primary case")
+            raise LifecycleError("link needs the primary case", "required", field="primary")
         primary = await self._load(conn, primary_id)
         if primary.linked_to is not None:
             primary = await self._load(conn, primary.linked_to)
         if primary.id == case.id or case.linked_to == primary.id:
             raise LifecycleError(
                 f"case {format_tracking_no(case.tracking_no)} is already handled with "
-                f"{format_tracking_no(primary.tracking_no)}"
+                f"{format_tracking_no(primary.tracking_no)}",
+                "already_linked",
+                primary=format_tracking_no(primary.tracking_no),
             )
         if primary.status not in OPEN_STATUSES or primary.status in REVIEWING:
             raise TransitionError(primary.tracking_no, primary.status, "link")
@@ -812,9 +833,14 @@ def _deciding_department(data: Mapping[str, Any], case: CaseRow) -> str:
 def _required(data: Mapping[str, Any], name: str, limit: int = 2000) -> str:
     value = str(data.get(name) or "").strip()
     if not value:
-        raise LifecycleError(f"{name} is required")
+        raise LifecycleError(f"{name} is required", "required", field=name)
     if len(value) > limit:
-        raise LifecycleError(f"{name} is too long ({len(value)} > {limit} characters)")
+        raise LifecycleError(
+            f"{name} is too long ({len(value)} > {limit} characters)",
+            "too_long",
+            field=name,
+            limit=limit,
+        )
     return value
 
 
@@ -822,4 +848,4 @@ def _int(value: Any, name: str) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise LifecycleError(f"{name} must be a whole number") from None
+        raise LifecycleError(f"{name} must be a whole number", "invalid", field=name) from None

@@ -81,10 +81,13 @@ class CaseNotFound(LookupError):
 class ActionError(ValueError):
     """The action was refused: bad parameters or an illegal transition (message says why)."""
 
-    def __init__(self, message: str, *, conflict: bool = False, code: str = "") -> None:
+    def __init__(
+        self, message: str, *, conflict: bool = False, code: str = "", **params: Any
+    ) -> None:
         super().__init__(message)
         self.conflict = conflict  # True for a transition the current status does not allow
-        self.code = code  # a reason code (authority.REFUSALS, lifecycle codes) when known
+        self.code = code  # why, for pages to word in their language (see REFUSAL_CODES)
+        self.params = params  # what the code's text names (a field, a date, a limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,7 +347,11 @@ class Casework:
         """Take a lifecycle action, a note, a flag, a link or a reply on a visible case."""
         member.require(Permission.CASE_ACT)
         if action not in CASE_ACTIONS:
-            raise ActionError(f"unknown action {action!r}; one of {', '.join(CASE_ACTIONS)}")
+            raise ActionError(
+                f"unknown action {action!r}; one of {', '.join(CASE_ACTIONS)}",
+                code="invalid",
+                field="action",
+            )
         async with self.db.read() as conn:
             case = await self._visible(conn, member, tracking_no)
             if action == "link":
@@ -367,7 +374,11 @@ class Casework:
             elif action == "flag":
                 flag = str(params.get("flag") or "")
                 if flag not in STAFF_SETTABLE:
-                    raise ActionError(f"flag is one of {', '.join(sorted(STAFF_SETTABLE))}")
+                    raise ActionError(
+                        f"flag is one of {', '.join(sorted(STAFF_SETTABLE))}",
+                        code="invalid",
+                        field="flag",
+                    )
                 on = bool(params.get("on", True))
                 await svc.set_flag(number, flag, actor=actor, on=on)
                 change = Change(await svc.get(number), "flag", 0, (number,))
@@ -410,7 +421,9 @@ class Casework:
             elif action in ("answer", "decide"):
                 outcome = str(params.get("outcome") or "")
                 if outcome not in OUTCOMES:
-                    raise ActionError(f"outcome is one of {', '.join(OUTCOMES)}")
+                    raise ActionError(
+                        f"outcome is one of {', '.join(OUTCOMES)}", code="invalid", field="outcome"
+                    )
                 method = svc.answer if action == "answer" else svc.decide_review
                 change = await method(
                     number,
@@ -425,8 +438,8 @@ class Casework:
             else:  # accept, start, close: no parameters but the two texts
                 change = await getattr(svc, action)(number, actor=actor, **told)
         except LifecycleError as exc:
-            conflict = "cannot" in str(exc) or exc.__class__.__name__ == "TransitionError"
-            raise ActionError(str(exc), conflict=conflict, code=exc.code) from exc
+            conflict = exc.code in ("conflict", "close_too_early")
+            raise ActionError(str(exc), conflict=conflict, code=exc.code, **exc.params) from exc
         await self._audit(
             member,
             f"case.{audited}",
@@ -675,9 +688,14 @@ def filter_summary(flt: CaseFilter) -> dict[str, Any]:
 def _text(params: dict[str, Any], name: str, *, limit: int = 20_000, required: bool = True) -> str:
     value = str(params.get(name) or "").strip()
     if required and not value:
-        raise ActionError(f"{name} is required")
+        raise ActionError(f"{name} is required", code="required", field=name)
     if len(value) > limit:
-        raise ActionError(f"{name} is too long ({len(value)} > {limit} characters)")
+        raise ActionError(
+            f"{name} is too long ({len(value)} > {limit} characters)",
+            code="too_long",
+            field=name,
+            limit=limit,
+        )
     return value
 
 
@@ -685,9 +703,9 @@ def _days(params: dict[str, Any]) -> int:
     try:
         days = int(params.get("days"))  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ActionError("days must be a whole number") from None
+        raise ActionError("days must be a whole number", code="invalid", field="days") from None
     if days < 1:
-        raise ActionError("days must be at least 1")
+        raise ActionError("days must be at least 1", code="invalid", field="days")
     return days
 
 

@@ -18,6 +18,7 @@ from bot.cases.flags import (
     LITIGATION,
     MAJOR,
     REPEAT_PETITION,
+    REPEATED_LATER,
     URGENT,
 )
 from bot.cases.routing import load_routing
@@ -34,6 +35,7 @@ FLAGS: dict[str, tuple[str, str]] = {
     URGENT: ("紧急", "Urgent"),
     MAJOR: ("重大疑难", "Major or difficult"),
     HIGHER_ASSIGNED: ("上级交办", "Assigned by a higher level"),
+    REPEATED_LATER: ("已重复访", "Petitioned again later"),
 }
 CHANNELS: dict[str, tuple[str, str]] = {
     "wechat": ("微信公众号", "WeChat"),

@@ -264,7 +264,7 @@ async def api_errors(request: web.Request, handler: auth.Handler) -> web.StreamR
             response = error_response(403, exc.code, str(exc))
         else:
             status = 409 if exc.conflict else 422
-            code = exc.code or ("conflict" if exc.conflict else "invalid")
+            code = "conflict" if exc.conflict else "invalid"
             response = error_response(status, code, str(exc))
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == JSON:

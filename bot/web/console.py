@@ -86,6 +86,7 @@ def _context(request: web.Request) -> dict[str, Any]:
         "static": static,
         "lang_url": lang_url,
         "label": label,
+        "actor": lambda code: actor_name(code, lang),
         "local": deps.local,
         "can": can,
         "lang": lang,
@@ -95,6 +96,13 @@ def _context(request: web.Request) -> dict[str, Any]:
         "path": request.path,
         "flash": take_flash(request),
     }
+
+
+def actor_name(code: str, lang: str) -> str:
+    """Who acted, as staff read it: 信访人, 系统, or the staff login (``staff:<login>``)."""
+    if code in ("citizen", "system"):
+        return translate(lang, f"actor.{code}")
+    return code.removeprefix("staff:")
 
 
 def setup_templates(app: web.Application) -> None:

@@ -270,24 +270,18 @@ def _params(action: str, form: Any) -> dict[str, Any]:
 
 
 def _refusal(exc: ActionError, action: str, deps: Console, lang: str) -> str:
-    """An ActionError in the interface language (the service speaks English)."""
-    if exc.code:
-        return translate(lang, f"refusal.{exc.code}")
-    message = str(exc)
-    status = getattr(exc.__cause__, "status", "")  # a TransitionError knows the status
-    if exc.conflict and status:
-        return translate(
-            lang,
-            "action.conflict",
-            status=deps.labels.status(status, lang),
-            action=translate(lang, f"action.{action}"),
-        )
-    required = re.fullmatch(r"(\w+) is required", message)
-    if required:
-        key = required.group(1)
-        field = translate(lang, f"field.{key}")
-        return translate(lang, "action.required", field=field if field != f"field.{key}" else key)
-    return translate(lang, "action.refused", message=message)
+    """An ActionError in the interface language, from its code and parameters."""
+    if not exc.code:  # every refusal has a code; the message is the last resort
+        return translate(lang, "action.refused", message=str(exc))
+    params = {**exc.params, "action": translate(lang, f"action.{action}")}
+    if "field" in params:
+        key = f"field.{params['field']}"
+        params["field"] = translate(lang, key) if translate(lang, key) != key else params["field"]
+    if "status" in params:
+        params["status"] = deps.labels.status(str(params["status"]), lang)
+    if "department" in params:
+        params["department"] = deps.labels.department(str(params["department"]), lang)
+    return translate(lang, f"refusal.{exc.code}", **params)
 
 
 async def case_action(request: web.Request) -> web.Response:
