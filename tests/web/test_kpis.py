@@ -10,21 +10,26 @@ count of the cases listed next to it, written by hand from the comments of FIXTU
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import update
 
 from bot.app import Services
 from bot.cases.kpis import MEASURES, Period, PeriodError, period_of, slice_of
+from bot.cases.tracking import format_tracking_no
 from bot.staff.access import Role, StaffMember
 from bot.storage import cases
 from bot.storage.case_query import CaseFilter
 from bot.storage.tables import cases as cases_table
 from tests.cases.lifecycle_support import make_case
+from tests.web.api_support import api_for
+from tests.web.conftest import log_in
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 4, 20, 10, 0, tzinfo=TZ)
@@ -72,8 +77,7 @@ FIXTURE: dict[str, Story] = {
     "C": Story(
         "01-05",
         (*ACCEPTED, ("01-12", "start", {})),
-        why="due Mar 10, still open on Apr 20: counts against 按期办结率; 在办 at the end "
-        "of March",
+        why="due Mar 10, still open on Apr 20: counts against 按期办结率; 在办 at the end of March",
     ),
     "D": Story(
         "01-05",
@@ -284,3 +288,82 @@ def test_periods() -> None:
         period_of("custom", date(2026, 3, 2), date(2026, 3, 1))
     with pytest.raises(PeriodError):
         period_of("week", date(2026, 3, 2))
+
+
+async def _json(response: Any, status: int) -> Any:
+    assert response.status == status, await response.text()
+    return await response.json()
+
+
+def _figures_of(kpis: dict[str, Any]) -> dict[str, Any]:
+    return {
+        code: k["denominator"] if k["numerator"] is None else (k["numerator"], k["denominator"])
+        for code, k in kpis.items()
+    }
+
+
+async def test_api_and_xlsx_report_give_the_same_numbers(
+    client: Any, services: Services, numbers: dict[str, str]
+) -> None:
+    name_of = {v: k for k, v in numbers.items()}
+    api = await api_for(client, services, "admin")
+    board = await _json(await api.get("/api/v1/dashboard?period=month&from=2026-03-15"), 200)
+    assert board["period"]["first"] == "2026-03-01" and board["period"]["last"] == "2026-03-31"
+    assert _figures_of(board["kpis"]) == MARCH_ADMIN
+    same = "/api/v1/dashboard?period=custom&from=2026-03-01&to=2026-03-31"
+    assert _figures_of((await _json(await api.get(same), 200))["kpis"]) == MARCH_ADMIN
+    missed = await _json(await api.get(board["kpis"]["on_time"]["missed"]), 200)
+    assert {name_of[c["tracking_no"]] for c in missed["items"]} == {"B", "C"}
+    assert (await api.get("/api/v1/cases?kpi=on_time&kpi_from=2026-03-01")).status == 422
+
+    report = await _json(await api.get("/api/v1/reports/departments?from=2026-03-01"), 200)
+    assert _figures_of(report["total"]) == MARCH_ADMIN
+    # zjj: Z2 answered on time (1/1) ranks above rsj's 3/5
+    assert [(r["department"], r["rank"]) for r in report["rows"]] == [
+        ("330102-zjj", 1),
+        ("330106-rsj", 2),
+    ]
+    rsj = await api_for(client, services, "rsj")
+    own = await _json(await rsj.get("/api/v1/reports/departments?from=2026-03-01"), 200)
+    assert [r["department"] for r in own["rows"]] == ["330106-rsj"]
+    assert _figures_of(own["rows"][0]["kpis"]) == MARCH_RSJ == _figures_of(own["total"])
+
+    xlsx = await api.get("/api/v1/reports/departments.xlsx?period=month&from=2026-03-01&lang=zh")
+    assert xlsx.status == 200 and xlsx.content_type.endswith("spreadsheetml.sheet")
+    sheet = load_workbook(io.BytesIO(await xlsx.read())).active
+    assert sheet is not None
+    rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+    assert rows[0][0] == "各单位考核报表 · 2026年3月"
+    assert rows[1][:7] == ["排名", "承办单位", "信访总量", "已办结", "在办", "转出", "按期办结率"]
+    labels = services.exporter.labels
+    # rank, department, 新收 已办结 在办 转出, 按期 及时受理 一次办结 满意 参评
+    assert rows[2] == [1, labels.department("330102-zjj"), 1, 1, 1, 0, 1, 1, None, 1, 1]
+    assert rows[3] == [2, labels.department("330106-rsj"), 6, 4, 4, 1, 0.6, 0.5, 0.25, 0.5, 0.5]
+    assert rows[4][1:7] == ["合计", 7, 5, 5, 1, 4 / 6]
+    viewer = await api_for(client, services, "viewer")
+    assert (await viewer.get("/api/v1/reports/departments.xlsx")).status == 403
+
+
+async def test_console_period_selector_and_drill_down(
+    client: Any, services: Services, numbers: dict[str, str]
+) -> None:
+    await log_in(client, "duban")
+    page = await (await client.get("/staff/?period=quarter&from=2026-02-10")).text()
+    assert "2026年第1季度" in page and "11 / 13" in page  # 及时受理率 of Q1
+    page = await (await client.get("/staff/?period=month&from=2026-03-01")).text()
+    assert 'id="period-name">2026年3月<' in page and "66.7%" in page  # 按期办结率 4/6
+    link = (
+        "/staff/cases?kpi=on_time&amp;kpi_part=missed&amp;kpi_from=2026-03-01&amp;kpi_to=2026-03-31"
+    )
+    assert link in page
+    assert "period=month&amp;from=2026-02-01" in page  # the previous month
+    listed = await (await client.get(link.replace("&amp;", "&"))).text()
+    assert "考核明细：按期办结率 · 未达标 · 2026年3月" in listed
+    shown = {name for name, number in numbers.items() if format_tracking_no(number) in listed}
+    assert shown == {"B", "C"}
+    bad = await (await client.get("/staff/?period=custom&from=2026-03-01")).text()
+    assert "统计时段无效" in bad
+    xlsx = await client.get("/staff/report.xlsx?period=year&from=2026-01-01")
+    assert xlsx.status == 200
+    sheet = load_workbook(io.BytesIO(await xlsx.read())).active
+    assert sheet is not None and sheet["A1"].value == "各单位考核报表 · 2026年"
