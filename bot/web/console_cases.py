@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.cases.flags import STAFF_SETTABLE
-from bot.cases.kpis import KpiSlice, period_between
+from bot.cases.kpis import MEASURES, KpiSlice, period_between
 from bot.cases.lifecycle import OPEN_STATUSES, OUTCOMES
 from bot.cases.tracking import format_tracking_no
 from bot.dialogs.texts import STATUS_CODES
@@ -69,9 +69,10 @@ def kpi_note(kpi: KpiSlice | None, deps: Console, lang: str) -> dict[str, str] |
     first = kpi.start.astimezone(deps.tz).date()
     last = kpi.end.astimezone(deps.tz).date() - timedelta(days=1)
     period = period_between(first, last)
+    count = MEASURES[kpi.measure].good is None  # a count has no parts
     text = translate(
         lang,
-        "kpi.drilldown",
+        "kpi.drilldown_count" if count else "kpi.drilldown",
         measure=translate(lang, f"kpi.{kpi.measure}"),
         part=translate(lang, f"kpi.part.{kpi.part}"),
         period=period_name(period, lang),
