@@ -373,4 +373,6 @@ def filter_summary(flt: CaseFilter) -> dict[str, Any]:
         out["submitted_to"] = flt.submitted_to.isoformat()
     if flt.q:
         out["q"] = flt.q[:200]
+    if flt.kpi is not None:
+        out["kpi"] = flt.kpi.as_json()
     return out

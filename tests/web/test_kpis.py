@@ -361,6 +361,9 @@ async def test_console_period_selector_and_drill_down(
     assert "考核明细：按期办结率 · 未达标 · 2026年3月" in listed
     shown = {name for name, number in numbers.items() if format_tracking_no(number) in listed}
     assert shown == {"B", "C"}
+    query = link.split("?")[1].replace("&amp;", "&")
+    exported = await (await client.get(f"/staff/cases/export.csv?{query}")).text()
+    assert {n for n, no in numbers.items() if format_tracking_no(no) in exported} == {"B", "C"}
     bad = await (await client.get("/staff/?period=custom&from=2026-03-01")).text()
     assert "统计时段无效" in bad
     xlsx = await client.get("/staff/report.xlsx?period=year&from=2026-01-01")
