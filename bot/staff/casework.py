@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, func, literal_column, select
+from sqlalchemy import func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.cases import kpis
 from bot.cases.authority import Actor, extension_refusal, refusal
 from bot.cases.clocks import DeadlineState
-from bot.cases.flags import FIRST_PETITION, STAFF_SETTABLE
+from bot.cases.flags import STAFF_SETTABLE
+from bot.cases.kpis import AcceptanceClock, Figure, KpiSlice, Period, Window, period_of
 from bot.cases.lifecycle import OUTCOMES, Change, LifecycleError, allowed_actions
 from bot.cases.search import PERSONAL_ANSWERS, audit_query
 from bot.cases.service import LifecycleService
@@ -39,14 +41,13 @@ from bot.storage.case_query import (
     Clock,
     Scope,
     Sort,
-    json_contains_all,
     list_cases,
     scope_clause,
 )
 from bot.storage.cases import CaseLink, CaseRow, Opinion
 from bot.storage.db import Database
 from bot.storage.staff import AuditRow
-from bot.storage.tables import attachments, case_events, cases
+from bot.storage.tables import attachments, cases
 
 CASE_ACTIONS = (
     "accept",
@@ -125,19 +126,6 @@ class StaffCaseView:
 
 
 @dataclass(frozen=True, slots=True)
-class Rate:
-    """A measure: numerator over denominator (None when nothing to measure yet)."""
-
-    numerator: int
-    denominator: int
-
-    @property
-    def value(self) -> float | None:
-        """The rate in 0..1, or None without data."""
-        return self.numerator / self.denominator if self.denominator else None
-
-
-@dataclass(frozen=True, slots=True)
 class WeekCounts:
     """New cases in one week (Monday start, office time) by channel, category and region."""
 
@@ -162,9 +150,8 @@ class Dashboard:
     near_due: list[CaseRow]
     near_due_total: int
     weekly: list[WeekCounts]
-    on_time: Rate  # 按期办结率: answered by the answer deadline, of all answered
-    satisfaction: Rate  # 满意率: 满意 + 基本满意, of all rated
-    first_contact: Rate  # 初信初访办结率: first petitions answered without a 复查 request
+    period: Period
+    figures: dict[str, Figure]  # every measure of bot.cases.kpis over the period
     missing_calendar_years: list[int]
     overdue_capped: bool = False  # overdue_total is the list's count cap; there are more
     near_due_capped: bool = False
@@ -212,13 +199,30 @@ class Casework:
     # ------------------------------------------------------------------ reads
 
     def deadline_clock(self) -> Clock:
-        """Now and the end of the near-due window, for CaseFilter(deadline=…)."""
+        """Now, the end of the near-due window and the acceptance clock, for
+        CaseFilter(deadline=…) and CaseFilter(kpi=…)."""
         now = self.clock()
         cfg = self.lifecycle.config
         today = now.astimezone(self.lifecycle.tz).date()
         last = cfg.calendar.add_days(today, cfg.clocks.near_due_days, working=True)
         end = datetime.combine(last + timedelta(days=1), datetime.min.time(), self.lifecycle.tz)
-        return Clock(now=now, near_due_until=end)
+        return Clock(now=now, near_due_until=end, acceptance=self.acceptance_clock())
+
+    def acceptance_clock(self) -> AcceptanceClock:
+        """受理期限 of a petition by its day of submission (the KPIs' 及时受理率)."""
+        cfg = self.lifecycle.config
+        return AcceptanceClock(cfg.clocks.acceptance, cfg.calendar, self.lifecycle.tz)
+
+    def period(
+        self, kind: str = "month", day: date | None = None, last: date | None = None
+    ) -> Period:
+        """A KPI period in office time; by default the current month (raises PeriodError)."""
+        today = self.clock().astimezone(self.lifecycle.tz).date()
+        return period_of(kind, day or today, last)
+
+    def window(self, conn: AsyncConnection, period: Period) -> Window:
+        """The KPI window of a period, measured now."""
+        return kpis.window(period, self.clock(), self.acceptance_clock(), conn.dialect.name)
 
     async def list(
         self,
@@ -452,9 +456,11 @@ class Casework:
 
     # ------------------------------------------------------------------ dashboard
 
-    async def dashboard(self, member: StaffMember) -> Dashboard:
-        """Counts, deadline lists, weekly intake and the three rates, in the member's scope."""
+    async def dashboard(self, member: StaffMember, period: Period | None = None) -> Dashboard:
+        """Counts, deadline lists, weekly intake and the KPIs of a period (by default the
+        current month), in the member's scope."""
         member.require(Permission.CASE_READ)
+        period = period or self.period()
         scope = scope_of(member)
         clock = self.deadline_clock()
         async with self.db.read() as conn:
@@ -483,26 +489,7 @@ class Casework:
                 clock=clock,
             )
             weekly = await self._weekly(conn, where)
-            on_time = await _rate(
-                conn,
-                [*where, cases.c.answered_at.is_not(None)],
-                cases.c.answered_at <= cases.c.answer_due_at,
-            )
-            satisfaction = await _rate(
-                conn,
-                [*where, cases.c.rating != ""],
-                cases.c.rating.in_(("satisfied", "basically_satisfied")),
-            )
-            review_asked = exists(
-                select(1).where(
-                    case_events.c.case_id == cases.c.id,
-                    case_events.c.kind == "request_review",
-                )
-            )
-            first = json_contains_all(conn, cases.c.flags, [FIRST_PETITION])
-            first_contact = await _rate(
-                conn, [*where, cases.c.answered_at.is_not(None), first], ~review_asked
-            )
+            figures = (await kpis.count(conn, self.window(conn, period), where))[None]
         return Dashboard(
             counts_by_status=by_status,
             overdue=_shown(member, overdue.rows),
@@ -510,9 +497,8 @@ class Casework:
             near_due=_shown(member, near.rows),
             near_due_total=near.total,
             weekly=weekly,
-            on_time=on_time,
-            satisfaction=satisfaction,
-            first_contact=first_contact,
+            period=period,
+            figures=figures,
             missing_calendar_years=self.lifecycle.calendar_gaps(),
             overdue_capped=overdue.total_capped,
             near_due_capped=near.total_capped,
@@ -681,6 +667,8 @@ def filter_summary(flt: CaseFilter) -> dict[str, Any]:
         if f.name == "q" and value:
             out["q"] = audit_query(value)
         elif value:
+            if isinstance(value, KpiSlice):
+                value = value.as_json()
             out[f.name] = value.isoformat() if isinstance(value, datetime) else value
     return out
 
@@ -730,12 +718,6 @@ def _fixed_offset_hours(tz: str) -> int:
     return int(delta.total_seconds() // 3600) if delta else 0
 
 
-async def _rate(conn: AsyncConnection, where: list[Any], good: Any) -> Rate:
-    query = select(func.count(), func.count().filter(good)).where(and_(*where))
-    total, hits = (await conn.execute(query)).one()
-    return Rate(int(hits or 0), int(total or 0))
-
-
 async def _attachments(conn: AsyncConnection, case_id: int) -> list[AttachmentRow]:
     rows = await conn.execute(
         select(attachments).where(attachments.c.case_id == case_id).order_by(attachments.c.id)
@@ -754,7 +736,6 @@ __all__ = [
     "CaseNotFound",
     "Casework",
     "Dashboard",
-    "Rate",
     "StaffCaseView",
     "WeekCounts",
     "filter_summary",

@@ -21,7 +21,6 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
-    exists,
     false,
     func,
     literal_column,
@@ -30,10 +29,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.cases.kpis import AcceptanceClock, KpiSlice
 from bot.cases.lifecycle import OPEN_STATUSES
 from bot.cases.search import fts5_query, parse_query, tsquery
 from bot.cases.tracking import parse_tracking_no
 from bot.storage.cases import CaseRow, _case
+from bot.storage.sql import json_contains_all
 from bot.storage.tables import case_departments, cases, cases_search_tsv
 
 SORTS = ("submitted_at", "due_at", "updated_at", "tracking_no", "status")
@@ -67,6 +68,7 @@ class CaseFilter:
     submitted_from: datetime | None = None
     submitted_to: datetime | None = None  # exclusive
     q: str = ""  # full text (Chinese bigrams, words) or a tracking number
+    kpi: KpiSlice | None = None  # the cases behind a dashboard figure (bot.cases.kpis)
 
 
 @dataclass(frozen=True)
@@ -83,10 +85,12 @@ class Sort:
 
 @dataclass(frozen=True)
 class Clock:
-    """The moments deadline filters compare with: now, and the end of the near-due window."""
+    """What deadline filters compare with: now, the end of the near-due window, and the
+    acceptance clock (for KPI drill-downs)."""
 
     now: datetime
     near_due_until: datetime
+    acceptance: AcceptanceClock | None = None
 
 
 @dataclass(frozen=True)
@@ -121,29 +125,6 @@ class Scope:
     def of(cls, departments: Collection[str] | None, *, personal: bool = False) -> Scope:
         """A scope from a staff member's departments (None: everything)."""
         return cls(None if departments is None else frozenset(departments), personal)
-
-
-def json_contains_all(
-    conn: AsyncConnection, column: Any, values: Collection[str]
-) -> ColumnElement[bool]:
-    """The JSON list in ``column`` holds every one of ``values``."""
-    if conn.dialect.name == "postgresql":
-        contains: ColumnElement[bool] = column.op("?&")(
-            bindparam(None, list(values), type_=_pg_text_array())
-        )
-        return contains
-    clauses = []
-    for value in values:
-        each = func.json_each(column).table_valued("value")
-        clauses.append(exists(select(1).select_from(each).where(each.c.value == value)))
-    return and_(*clauses)
-
-
-def _pg_text_array() -> Any:
-    from sqlalchemy.dialects.postgresql import ARRAY
-    from sqlalchemy.types import Text
-
-    return ARRAY(Text)
 
 
 def scope_clause(
@@ -229,7 +210,7 @@ def where_clauses(
     if flt.departments:
         where.append(in_departments(flt.departments, _case_id(conn, walk)))
     if flt.flags:
-        where.append(json_contains_all(conn, cases.c.flags, flt.flags))
+        where.append(json_contains_all(conn.dialect.name, cases.c.flags, flt.flags))
     if flt.submitted_from is not None:
         where.append(cases.c.submitted_at >= flt.submitted_from)
     if flt.submitted_to is not None:
@@ -242,6 +223,10 @@ def where_clauses(
             where.append(cases.c.due_at < clock.now)
         else:
             where.append(and_(cases.c.due_at >= clock.now, cases.c.due_at <= clock.near_due_until))
+    if flt.kpi is not None:
+        if clock is None or clock.acceptance is None:
+            raise ValueError("a KPI filter needs the clock with the acceptance clock")
+        where.append(flt.kpi.clause(clock.now, clock.acceptance, conn.dialect.name))
     if flt.q.strip():
         # PostgreSQL estimates a phrase as the product of its bigrams (far too rare), so it
         # would fetch every match of a common term and then check the departments; within

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import ColumnElement, Table, Text, and_, bindparam, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -54,3 +55,17 @@ def _insert_ignore(
         .on_conflict_do_nothing(index_elements=list(conflict))
         .returning(*(table.c[name] for name in returning))
     )
+
+
+def json_contains_all(dialect: str, column: Any, values: Collection[str]) -> ColumnElement[bool]:
+    """The JSON list in ``column`` holds every one of ``values`` (``dialect``: the engine's)."""
+    if dialect == "postgresql":
+        contains: ColumnElement[bool] = column.op("?&", is_comparison=True)(
+            bindparam(None, list(values), type_=postgresql.ARRAY(Text))
+        )
+        return contains
+    clauses = []
+    for value in values:
+        each = func.json_each(column).table_valued("value")
+        clauses.append(exists(select(1).select_from(each).where(each.c.value == value)))
+    return and_(*clauses)

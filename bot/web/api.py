@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from bot.cases.kpis import PeriodError, period_between, slice_of
 from bot.cases.tracking import format_tracking_no
 from bot.deliveries import Notice
 from bot.staff.access import Permission, StaffMember
@@ -26,9 +27,10 @@ from bot.staff.broadcasts import Audience, BroadcastError, BroadcastProgress
 from bot.staff.casework import AttachmentRow, StaffCaseView, mask_case
 from bot.storage.case_query import CaseFilter, Sort
 from bot.storage.cases import CaseRow
-from bot.web import api_deliveries
+from bot.web import api_deliveries, api_kpis
 from bot.web import api_models as m
 from bot.web.api_deliveries import delivery_out
+from bot.web.api_kpis import kpi_out, period_of_query, period_out
 from bot.web.api_routes import (
     API_PREFIX,
     ApiError,
@@ -204,6 +206,19 @@ def case_filter(q: m.CaseFilters, tz: ZoneInfo) -> CaseFilter:
             "submitted_from is after submitted_to",
             [FieldError(loc=["query", "submitted_from"], msg="after submitted_to", type="range")],
         )
+    kpi = None
+    if q.kpi is not None:
+        try:
+            if q.kpi_from is None or q.kpi_to is None:
+                raise PeriodError("kpi needs kpi_from and kpi_to")
+            kpi = slice_of(period_between(q.kpi_from, q.kpi_to), q.kpi, q.kpi_part, tz)
+        except PeriodError as exc:
+            raise ApiError(
+                422,
+                "validation_failed",
+                str(exc),
+                [FieldError(loc=["query", "kpi"], msg=str(exc), type="period")],
+            ) from None
     return CaseFilter(
         statuses=tuple(q.status),
         categories=tuple(q.category),
@@ -215,6 +230,7 @@ def case_filter(q: m.CaseFilters, tz: ZoneInfo) -> CaseFilter:
         submitted_from=start.astimezone(UTC) if start else None,
         submitted_to=end.astimezone(UTC) if end else None,
         q=q.q,
+        kpi=kpi,
     )
 
 
@@ -421,13 +437,11 @@ def action_handler(action: str) -> Any:
     return act
 
 
-async def dashboard(call: Call[None, None]) -> m.DashboardOut:
+async def dashboard(call: Call[m.PeriodQuery, None]) -> m.DashboardOut:
     """GET /api/v1/dashboard."""
-    board = await call.services.casework.dashboard(call.member)
-
-    def rate(r: Any) -> m.RateOut:
-        return m.RateOut(numerator=r.numerator, denominator=r.denominator, value=r.value)
-
+    work = call.services.casework
+    period = period_of_query(call.query, work)
+    board = await work.dashboard(call.member, period)
     return m.DashboardOut(
         counts_by_status=dict(board.counts_by_status),
         overdue=[m.CaseOut(**case_out(c)) for c in board.overdue],
@@ -446,9 +460,8 @@ async def dashboard(call: Call[None, None]) -> m.DashboardOut:
             )
             for w in board.weekly
         ],
-        on_time=rate(board.on_time),
-        satisfaction=rate(board.satisfaction),
-        first_contact=rate(board.first_contact),
+        period=period_out(period, call.services.timezone),
+        kpis={code: kpi_out(f, period) for code, f in board.figures.items()},
         missing_calendar_years=list(board.missing_calendar_years),
     )
 
@@ -679,11 +692,14 @@ ROUTES: list[Route] = [
         f"{API_PREFIX}/dashboard",
         dashboard,
         "dashboard",
-        "Counts, deadline lists, weekly intake and rates",
+        "Counts, deadline lists, weekly intake and the measures of a period",
         "dashboard",
         Permission.CASE_READ,
+        query=m.PeriodQuery,
         response=m.DashboardOut,
+        errors=(422,),
     ),
+    *api_kpis.ROUTES,
     Route(
         "POST",
         f"{API_PREFIX}/broadcasts/preview",

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from bot.cases.kpis import MEASURES, PARTS, PERIOD_KINDS
 from bot.cases.lifecycle import MAX_TEXT
 from bot.deliveries import STATES
 from bot.dialogs.texts import STATUS_CODES
@@ -52,6 +53,24 @@ Flag = Literal[
     "major_difficult",
     "assigned_by_higher",
 ]
+Measure = Literal[
+    "total",
+    "on_time",
+    "timely_acceptance",
+    "satisfaction",
+    "participation",
+    "first_settled",
+    "repeat",
+    "group",
+    "finished",
+    "in_progress",
+    "transferred",
+]
+assert get_args(Measure) == tuple(MEASURES), "api_models.Measure is out of step with kpis"
+Part = Literal["base", "good", "missed"]
+assert get_args(Part) == PARTS
+PeriodKind = Literal["month", "quarter", "year", "custom"]
+assert get_args(PeriodKind) == PERIOD_KINDS
 StaffFlag = Literal["urgent", "major_difficult", "assigned_by_higher"]
 Outcome = Literal["supported", "explained", "not_supported"]
 SortBy = Literal["submitted_at", "due_at", "updated_at", "tracking_no", "status"]
@@ -159,10 +178,18 @@ class CaseFilters(Query):
         max_length=200,
         description="Full text (Chinese words or phrases) or a tracking number",
     )
+    kpi: Measure | None = Field(
+        default=None, description="The cases behind a dashboard figure (with kpi_from, kpi_to)"
+    )
+    kpi_part: Part = Field(
+        default="base", description="base: the denominator; good: the numerator; missed"
+    )
+    kpi_from: date | None = Field(default=None, description="First day of the KPI period")
+    kpi_to: date | None = Field(default=None, description="Last day of the KPI period")
     sort: SortBy = "submitted_at"
     order: Literal["asc", "desc"] = "desc"
 
-    @field_validator("submitted_from", "submitted_to")
+    @field_validator("submitted_from", "submitted_to", "kpi_from", "kpi_to")
     @classmethod
     def _plausible_day(cls, value: date | None) -> date | None:
         return plausible_day(value)
@@ -469,12 +496,67 @@ ACTION_BODIES: dict[str, type[Body]] = {
 # --------------------------------------------------------------------------- dashboard
 
 
-class RateOut(Out):
-    """numerator / denominator; value null when nothing to measure yet."""
+class PeriodQuery(Query):
+    """A KPI period: the month, quarter or year holding ``from`` (default: today, office
+    time), or a custom one from ``from`` to ``to`` (at most three years)."""
 
-    numerator: int
-    denominator: int
-    value: float | None
+    period: PeriodKind = "month"
+    from_: date | None = Field(default=None, alias="from", description="A day of the period")
+    to: date | None = Field(default=None, description="Last day of a custom period, inclusive")
+
+    @field_validator("from_", "to")
+    @classmethod
+    def _plausible_day(cls, value: date | None) -> date | None:
+        if value is not None and not FIRST_DAY <= value <= LAST_DAY:
+            raise ValueError(f"a day between {FIRST_DAY} and {LAST_DAY}")
+        return value
+
+
+class ReportQuery(PeriodQuery):
+    """The department report: its period, and the language of the XLSX headers."""
+
+    lang: Literal["zh", "en"] | None = Field(
+        default=None, description="Header language of the XLSX file; default the account's"
+    )
+
+
+class PeriodOut(Out):
+    """A KPI period: first and last day (inclusive) in office time, and [start, end)."""
+
+    kind: PeriodKind
+    first: date
+    last: date
+    start: AwareDatetime
+    end: AwareDatetime
+
+
+class KpiOut(Out):
+    """One measure: a count (numerator null) or numerator / denominator."""
+
+    code: Measure
+    numerator: int | None = Field(description="null for a count")
+    denominator: int = Field(description="The cases measured over (a count: the count)")
+    value: float | None = Field(description="numerator / denominator; null without data")
+    cases: str | None = Field(default=None, description="The case list of the denominator's cases")
+    missed: str | None = Field(
+        default=None, description="The case list of the cases that miss the measure"
+    )
+
+
+class ReportRowOut(Out):
+    """One department of the report (cases counted under their lead department)."""
+
+    department: str
+    rank: int | None = Field(description="By 按期办结率; null when nothing fell due")
+    kpis: dict[str, KpiOut]
+
+
+class ReportOut(Out):
+    """The department report of a period: rows ranked by 按期办结率, and the total."""
+
+    period: PeriodOut
+    rows: list[ReportRowOut]
+    total: dict[str, KpiOut]
 
 
 class WeekOut(Out):
@@ -488,7 +570,7 @@ class WeekOut(Out):
 
 
 class DashboardOut(Out):
-    """Counts, deadline lists, weekly intake and rates within the member's scope."""
+    """Counts, deadline lists, weekly intake and the measures of a period, in scope."""
 
     counts_by_status: dict[str, int]
     overdue: list[CaseOut]
@@ -498,9 +580,10 @@ class DashboardOut(Out):
     near_due_total: int
     near_due_capped: bool
     weekly: list[WeekOut]
-    on_time: RateOut = Field(description="按期办结率")
-    satisfaction: RateOut = Field(description="满意率")
-    first_contact: RateOut = Field(description="初信初访办结率")
+    period: PeriodOut
+    kpis: dict[str, KpiOut] = Field(
+        description="Every measure of the period by code (docs/architecture.md, KPIs)"
+    )
     missing_calendar_years: list[int]
 
 

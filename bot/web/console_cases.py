@@ -6,12 +6,13 @@ import re
 import tempfile
 import urllib.parse
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 
 from bot.cases.flags import STAFF_SETTABLE
+from bot.cases.kpis import MEASURES, KpiSlice, period_between
 from bot.cases.lifecycle import OPEN_STATUSES, OUTCOMES
 from bot.cases.tracking import format_tracking_no
 from bot.dialogs.texts import STATUS_CODES
@@ -24,6 +25,7 @@ from bot.web.console import lang_of, render
 from bot.web.console_deps import Console, console, flash
 from bot.web.console_filters import PER_PAGE_CHOICES, pages_around, parse_list_query
 from bot.web.i18n import translate
+from bot.web.periods import period_name, period_params
 
 CHANNELS = ("wechat", "telegram", "web", "terminal")
 # attachments a browser may show inline; everything else is a download
@@ -60,6 +62,24 @@ def deadline_marks(rows: Iterable[CaseRow], clock: Clock) -> dict[int, str]:
     return marks
 
 
+def kpi_note(kpi: KpiSlice | None, deps: Console, lang: str) -> dict[str, str] | None:
+    """What a KPI drill-down lists, in words, and the dashboard of its period."""
+    if kpi is None:
+        return None
+    first = kpi.start.astimezone(deps.tz).date()
+    last = kpi.end.astimezone(deps.tz).date() - timedelta(days=1)
+    period = period_between(first, last)
+    count = MEASURES[kpi.measure].good is None  # a count has no parts
+    text = translate(
+        lang,
+        "kpi.drilldown_count" if count else "kpi.drilldown",
+        measure=translate(lang, f"kpi.{kpi.measure}"),
+        part=translate(lang, f"kpi.part.{kpi.part}"),
+        period=period_name(period, lang),
+    )
+    return {"text": text, "back": "/staff/?" + urllib.parse.urlencode(period_params(period))}
+
+
 def _choices(deps: Console, member: StaffMember, lang: str) -> dict[str, list[tuple[str, str]]]:
     """(code, name) options of each filter, from config."""
     labels = deps.labels
@@ -87,6 +107,7 @@ async def case_list(request: web.Request) -> web.Response:
     )
     context = {
         "lq": lq,
+        "kpi": kpi_note(lq.flt.kpi, deps, lang),
         "result": result,
         "marks": deadline_marks(result.rows, deps.casework.deadline_clock()),
         "choices": _choices(deps, member, lang),

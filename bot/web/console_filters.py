@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from multidict import MultiMapping
 
+from bot.cases.kpis import KpiSlice, Part, PeriodError, period_between, slice_of
 from bot.storage.case_query import MAX_PER_PAGE, SORTS, CaseFilter, Deadline, Sort
 
 PER_PAGE_CHOICES = (25, 50, 100, 200)
@@ -19,6 +20,7 @@ MAX_VALUES = 100  # values of one multi-valued parameter
 MAX_Q = 200
 # list columns that sort, and the sort key behind them
 SORTABLE = {key: key for key in SORTS if key != "updated_at"}
+KPI_PARAMS = ("kpi", "kpi_part", "kpi_from", "kpi_to")  # a drill-down from the dashboard
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ def parse_list_query(query: MultiMapping[str], tz: ZoneInfo) -> ListQuery:
     q = str(query.get("q", "")).strip()[:MAX_Q]
     if q:
         params.append(("q", q))
+    kpi = _kpi(query, tz, params, errors)
     by = str(query.get("sort", ""))
     descending = query.get("dir", "desc") != "asc"
     sort = Sort(by, descending) if by in SORTS else Sort()
@@ -133,8 +136,29 @@ def parse_list_query(query: MultiMapping[str], tz: ZoneInfo) -> ListQuery:
         submitted_from=bounds["from"],
         submitted_to=bounds["to"],
         q=q,
+        kpi=kpi,
     )
     return ListQuery(flt, sort, page, min(per_page, MAX_PER_PAGE), params, errors)
+
+
+def _kpi(
+    query: MultiMapping[str], tz: ZoneInfo, params: list[tuple[str, str]], errors: list[str]
+) -> KpiSlice | None:
+    """A dashboard figure's drill-down: kpi, kpi_part, kpi_from and kpi_to (inclusive)."""
+    raw = {name: str(query.get(name, "")).strip()[:32] for name in KPI_PARAMS}
+    if not raw["kpi"]:
+        return None
+    first, last = _date(raw["kpi_from"]), _date(raw["kpi_to"])
+    try:
+        if first is None or last is None:
+            raise PeriodError("kpi_from and kpi_to are dates")
+        part = cast(Part, raw["kpi_part"] or "base")
+        found = slice_of(period_between(first, last), raw["kpi"], part, tz)
+    except PeriodError:
+        errors.append(" ".join(raw.values()))
+        return None
+    params.extend(raw.items())
+    return found
 
 
 def pages_around(page: int, pages: int, width: int = 2) -> Iterable[int]:

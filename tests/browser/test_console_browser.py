@@ -1,7 +1,8 @@
 """The staff console in a real browser (Debian's chromium driven by Playwright) against
 `xinfang serve`: a petition filed through the web chat is found, worked, answered and
 replied to; two notices that did not go through are found on the delivery page and one is
-retried; a broadcast reaches the petitioner's web chat; the list is exported.
+retried; the dashboard's period selector and a drill-down show it among the measures; a
+broadcast reaches the petitioner's web chat; the list is exported.
 
 Screenshots of every page go to test-artifacts/console-*.png.
 """
@@ -15,8 +16,10 @@ import re
 import subprocess
 import sys
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -228,6 +231,22 @@ async def test_staff_work_a_petition_in_the_browser(
             await shot(page, "case-deliveries")
             timeline = ARTIFACTS / "console-timeline-deliveries.png"
             await page.locator("#timeline").screenshot(path=str(timeline))
+
+            # the assessed measures: pick this year in the period selector, then open the
+            # cases behind a figure (the drill-down is a filter of the case list)
+            await page.click("nav >> text=工作概况")
+            await page.select_option("#period-kind", "year")
+            await page.click("#period-show")
+            year = datetime.now(ZoneInfo("Asia/Shanghai")).year
+            await expect(page.locator("#period-name")).to_have_text(f"{year}年")
+            await expect(page.locator("#kpi-finished .n")).to_have_text("1")
+            await expect(page.locator("#kpi-participation .kpi-missed")).to_have_text("未达标 1 件")
+            await shot(page, "dashboard-kpis")
+            await page.click("#kpi-finished a")
+            await expect(page.locator("#kpi-note")).to_contain_text(f"已办结 · {year}年")
+            await expect(page.locator("#case-list tbody tr")).to_have_count(1)
+            await expect(page.locator("#case-list")).to_contain_text(shown)
+            await shot(page, "kpi-drilldown")
 
             # broadcast to the petitioner of this case and watch it finish
             await page.click("nav >> text=群发消息")

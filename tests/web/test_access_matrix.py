@@ -80,6 +80,7 @@ CONSOLE = [
     Endpoint("GET", "/staff/cases", everyone(200, 302)),
     Endpoint("GET", "/staff/cases/export.csv", expect(200, 200, 200, 200, 403, 302)),
     Endpoint("GET", "/staff/cases/export.xlsx", expect(200, 200, 200, 200, 403, 302)),
+    Endpoint("GET", "/staff/report.xlsx", expect(200, 200, 200, 200, 403, 302)),
     Endpoint("GET", C, expect(200, 200, 200, 404, 200, 302), path="/staff/cases/{case}"),
     Endpoint(
         "POST",
@@ -181,6 +182,8 @@ API = [
         for action, (done, body) in ACTIONS.items()
     ),
     Endpoint("GET", "/api/v1/dashboard", everyone(200, 401)),
+    Endpoint("GET", "/api/v1/reports/departments", everyone(200, 401)),
+    Endpoint("GET", "/api/v1/reports/departments.xlsx", expect(200, 200, 200, 200, 403, 401)),
     Endpoint(
         "POST",
         "/api/v1/broadcasts/preview",

@@ -214,6 +214,10 @@ async def test_dashboard(client: Any, services: Services) -> None:
     admin = await _json(await api.get("/api/v1/dashboard"), 200)
     assert admin["counts_by_status"] == {"submitted": 2}
     assert len(admin["weekly"]) == 12 and sum(w["total"] for w in admin["weekly"]) == 2
+    assert admin["period"]["kind"] == "month" and admin["period"]["first"].endswith("-01")
+    assert set(admin["kpis"]) >= {"on_time", "timely_acceptance", "first_settled", "total"}
+    bad = await api.get("/api/v1/dashboard?period=custom&from=2026-03-02")
+    assert bad.status == 422
     handler = await api_for(client, services, "zjj")
     assert (await _json(await handler.get("/api/v1/dashboard"), 200))["counts_by_status"] == {
         "submitted": 1

@@ -123,9 +123,11 @@ async def test_dashboard_counts_rates_and_weeks(services: Services) -> None:
     await work.act(ADMIN, a, "answer", {"outcome": "supported", "text": "已责令支付"})
     board = await work.dashboard(ADMIN)
     assert board.counts_by_status == {"submitted": 2, "answered": 1}
-    assert (board.on_time.numerator, board.on_time.denominator) == (1, 1)
-    assert board.first_contact.value == 1.0
-    assert board.satisfaction.value is None
+    assert board.period == work.period()  # the current month by default
+    figures = board.figures
+    assert figures["finished"].denominator == 1  # answered now, so in this month
+    assert (figures["participation"].numerator, figures["participation"].denominator) == (0, 1)
+    assert figures["satisfaction"].value is None  # nothing rated yet
     assert sum(w.total for w in board.weekly) == 3
     assert len(board.weekly) == 12 and board.weekly[-1].week_start <= NOW.date()
     mine = await work.dashboard(ZJJ)

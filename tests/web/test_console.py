@@ -147,10 +147,11 @@ async def test_dashboard_counts_charts_rates_and_deadline_lists(
     page = await (await client.get("/staff/")).text()
     assert 'href="/staff/cases?status=submitted"><span class="n">2</span>' in page
     assert format_tracking_no(overdue) in page.split('id="overdue"')[1].split("</table>")[0]
-    assert page.count('<svg class="chart"') == 3 and page.count('<svg class="meter"') == 3
-    for title in ("按期办结率", "满意率", "初信初访办结率"):
+    assert page.count('<svg class="chart"') == 3 and page.count('<svg class="meter"') == 5
+    for title in ("按期办结率", "及时受理率", "满意率", "参评率", "初信初访一次办结率", "信访总量"):
         assert title in page
     assert "0 / 0" in page  # nothing answered yet: numerator / denominator shown
+    assert 'id="report"' in page and "report.xlsx?period=month" in page
     english = await (await client.get("/staff/?lang=en")).text()
     assert "On-time answer rate" in english and "Xihu District" in english
 
