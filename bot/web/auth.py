@@ -32,6 +32,8 @@ from bot.staff.access import AccessDenied, Permission, StaffMember
 from bot.staff.accounts import LiveSession, StaffAccounts
 from bot.staff.casework import CaseNotFound
 from bot.storage import staff as store
+from bot.web.console_deps import flash
+from bot.web.i18n import LANG_COOKIE, LANGS, translate
 from bot.web.security import SECURITY_HEADERS
 
 log = get_logger(__name__)
@@ -211,6 +213,15 @@ async def _refused(
     return page(request, status) if page else web.Response(status=status, text=str(exc))
 
 
+def _page_of(request: web.Request) -> str:
+    """The console page a form was sent from: the same-origin Referer, else the form's
+    target without its action part (/staff/cases/X/actions/answer → /staff/cases/X)."""
+    referer = urlsplit(request.headers.get("Referer", ""))
+    if referer.netloc == request.host and referer.path.startswith(CONSOLE_PREFIX + "/"):
+        return referer.path + (f"?{referer.query}" if referer.query else "")
+    return request.path.split("/actions/")[0] if "/actions/" in request.path else CONSOLE_PREFIX
+
+
 def _same_origin(request: web.Request) -> bool:
     origin = request.headers.get("Origin")
     if origin is None:  # not sent by every browser on same-origin form posts
@@ -267,14 +278,21 @@ async def staff_middleware(request: web.Request, handler: Handler) -> web.Stream
                 await _record_refusal(request, found, "csrf")
                 if is_api:
                     return _api_error(403, "csrf", "missing or wrong CSRF token")
-                raise web.HTTPForbidden(text="CSRF check failed: reload the page and try again")
+                # back to the page, which still holds the typed text (console-drafts.js)
+                back = web.HTTPSeeOther(_page_of(request))
+                lang = request.cookies.get(LANG_COOKIE) or session.member.lang
+                flash(
+                    back, "error", translate(lang if lang in LANGS else "zh", "session.csrf_kept")
+                )
+                raise back
     request[IDENTITY] = found
     if found is None and path not in PUBLIC_PATHS and not path.startswith(STATIC_PREFIX):
         if is_api:
             return _api_error(401, "unauthenticated", "send Authorization: Bearer <token>")
         if request.method == "GET":
             raise web.HTTPFound(f"{LOGIN_PATH}?next={_safe_next(request.path_qs)}")
-        raise web.HTTPForbidden(text="not logged in")
+        # a form sent after the session expired: log in, then back to the form's page
+        raise web.HTTPSeeOther(f"{LOGIN_PATH}?next={_safe_next(_page_of(request))}&expired=1")
     try:
         response = await handler(request)
     except (AccessDenied, CaseNotFound) as exc:

@@ -26,11 +26,10 @@ from bot.web.auth import (
     next_path,
 )
 from bot.web.console_deps import CONSOLE, FLASH_COOKIE, take_flash
-from bot.web.i18n import LANGS, translate
+from bot.web.i18n import LANG_COOKIE, LANGS, translate
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-LANG_COOKIE = "xf_lang"
 
 
 def lang_of(request: web.Request) -> str:
@@ -150,7 +149,9 @@ async def login_page(request: web.Request) -> web.Response:
     """GET /staff/login."""
     if identity(request) is not None:
         raise web.HTTPFound(next_path(request.query.get("next", "")))
-    return render(request, "login.html", {"error": "", "next": request.query.get("next", "")})
+    # a form sent after the session expired: its text is kept by the page (console-drafts.js)
+    expired = translate(lang_of(request), "login.expired") if request.query.get("expired") else ""
+    return render(request, "login.html", {"error": expired, "next": request.query.get("next", "")})
 
 
 async def login(request: web.Request) -> web.Response:

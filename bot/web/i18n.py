@@ -12,6 +12,8 @@ from bot.web.i18n_deliveries import DELIVERY_TEXTS
 
 LANGS = ("zh", "en")
 
+LANG_COOKIE = "xf_lang"  # the console language chosen with ?lang=
+
 TEXTS: dict[str, dict[str, str]] = {
     "zh": {
         "app.title": "信访工作台",
@@ -229,6 +231,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "action.reply": "回复信访人",
         "action.done": "已完成：{action}（{number}）",
         "action.refused": "操作未完成：{message}",
+        "login.expired": "登录已过期，请重新登录。您填写的内容已保留，登录后可在原页面继续提交。",
+        "session.csrf_kept": "页面已过期，操作未提交。您填写的内容已保留，请检查后重新提交。",
         "refusal.conflict": "当前状态为“{status}”，不能执行“{action}”。",
         "refusal.required": "请填写：{field}",
         "refusal.too_long": "{field}过长：最多 {limit} 字。",
@@ -582,6 +586,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "action.reply": "Reply to petitioner",
         "action.done": "Done: {action} ({number})",
         "action.refused": "Not done: {message}",
+        "login.expired": (
+            "Your session has expired; please log in again. What you typed is kept: you will "
+            "be back on the page to send it."
+        ),
+        "session.csrf_kept": (
+            "The page had expired and nothing was sent. What you typed is kept: check it and "
+            "send it again."
+        ),
         "refusal.conflict": "The case is “{status}”: “{action}” is not possible now.",
         "refusal.required": "Please fill in: {field}",
         "refusal.too_long": "{field} is too long: at most {limit} characters.",

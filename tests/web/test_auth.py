@@ -66,13 +66,38 @@ async def test_unauthenticated_console_redirects_and_forms_need_csrf(client: Any
     location = URL(response.headers["Location"])
     assert (location.path, location.query["next"]) == ("/staff/login", "/staff/cases?q=1")
     staff = await log_in(client, "zjj")
+    # refused forms go back to their page (303, not logged out) with the reason
     refused = await client.post("/staff/logout", data={}, allow_redirects=False)
-    assert refused.status == 403
+    assert refused.status == 303 and "xf_flash" in refused.cookies
     wrong = await client.post("/staff/logout", data={"_csrf": "x" * 43}, allow_redirects=False)
-    assert wrong.status == 403
+    assert wrong.status == 303
     cross = await staff.post("/staff/logout", headers={"Origin": "https://evil.example"})
-    assert cross.status == 403
+    assert cross.status == 303
+    assert (await client.get("/staff/cases", allow_redirects=False)).status == 200  # still in
     assert (await staff.post("/staff/logout")).status == 303
+
+
+async def test_a_form_sent_after_the_session_expired_comes_back_after_login(
+    client: Any,
+) -> None:
+    """The session is gone: the form's page is where login leads, and the login page says
+    that the typed text is kept (the page restores it, see console-drafts.js)."""
+    path = "/staff/cases/XF2611210482733/actions/reply"
+    response = await client.post(
+        path,
+        data={"text": "您好，材料已收到。"},
+        headers={"Referer": f"http://{client.host}:{client.port}/staff/cases/XF2611210482733"},
+        allow_redirects=False,
+    )
+    assert response.status == 303
+    location = URL(response.headers["Location"])
+    assert location.path == "/staff/login" and location.query["expired"] == "1"
+    assert location.query["next"] == "/staff/cases/XF2611210482733"
+    page = await (await client.get(str(location))).text()
+    assert "登录已过期" in page and "内容已保留" in page
+    client.session.cookie_jar.update_cookies({"xf_lang": "en"})
+    page = await (await client.get(str(location))).text()
+    assert "Your session has expired" in page
 
 
 async def test_disabling_an_account_ends_its_sessions(client: Any, services: Services) -> None:

@@ -273,7 +273,9 @@ async def test_every_unsafe_request_without_csrf_is_refused(
             response = await client.post(
                 path, data={"text": "x", "kind": "all", **token}, allow_redirects=False
             )
-            assert response.status == 403, path
+            # refused: back to the page (which keeps the typed text) with the reason
+            assert response.status == 303, path
+            assert "xf_flash" in response.cookies and "/login" not in response.headers["Location"]
     assert not await _audit(services, "case.accept")
     async with services.db.read() as conn:
         assert (await conn.execute(select(outbox.c.id))).first() is None
