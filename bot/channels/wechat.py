@@ -102,7 +102,7 @@ WAIT_SECONDS = 4.5  # the webhook answers by then; WeChat gives up at 5
 MEDIA_SECONDS = 2.0  # media/get inside the request; later in the background
 SUCCESS = "success"  # "no passive reply": WeChat neither retries nor shows an error
 TOO_LARGE_NOTE = (
-    "您发送的{kind}超过 {mb} MB，未能保存到材料中。请压缩或分段后重新发送，也可以改用文字说明。"
+    "您发送的{kind}超过 {limit}，未能保存到材料中。请压缩或分段后重新发送，也可以改用文字说明。"
 )
 KIND_WORDS = {"image": "图片", "voice": "语音", "video": "视频", "file": "文件"}
 
@@ -197,9 +197,29 @@ def one_message(notes: list[Reply]) -> Callable[[list[Reply]], list[Reply]]:
     """
 
     def join(replies: list[Reply]) -> list[Reply]:
-        return [Reply(t) for t in pack([render_text(r, CAPABILITIES) for r in notes + replies])]
+        texts = [render_text(r, CAPABILITIES) for r in notes + replies]
+        return [Reply(t) for t in fill("\n\n".join(texts))] if texts else []
 
     return join
+
+
+def fill(text: str) -> list[str]:
+    """Text cut into messages as full as TEXT_LIMIT_BYTES allows, at a line break when one
+    is in the second half of a message."""
+    parts: list[str] = []
+    while not _fits(text):
+        cut, size = 0, 0
+        for ch in text:  # the longest prefix that fits
+            size += len(ch.encode("utf-8"))
+            if size > TEXT_LIMIT_BYTES:
+                break
+            cut += 1
+        newline = text.rfind("\n", 0, cut)
+        if newline > cut // 2:
+            cut = newline
+        parts.append(text[:cut].rstrip("\n"))
+        text = text[cut:].lstrip("\n")
+    return [*parts, text] if text or not parts else parts
 
 
 # -- outbound --------------------------------------------------------------------------
@@ -483,8 +503,9 @@ class WeChatWebhook:
 
     def _too_large_note(self, msg: InboundMessage) -> Reply:
         kind = msg.attachment.kind if msg.attachment is not None else "file"
-        mb = max(1, self.max_upload_bytes // 1_048_576)
-        return Reply(TOO_LARGE_NOTE.format(kind=KIND_WORDS.get(kind, "文件"), mb=mb))
+        size = self.max_upload_bytes
+        limit = f"{size // 1_048_576} MB" if size >= 1_048_576 else f"{max(1, size // 1024)} KB"
+        return Reply(TOO_LARGE_NOTE.format(kind=KIND_WORDS.get(kind, "文件"), limit=limit))
 
     async def _enqueue(
         self,
