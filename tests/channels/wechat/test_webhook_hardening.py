@@ -3,6 +3,8 @@ citizen text that breaks naive XML (SQLite and PostgreSQL, the ``db`` fixture)."
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -12,6 +14,7 @@ import xmltodict
 from sqlalchemy import select
 
 from bot.channels.wechat import TEXT_LIMIT_BYTES, one_message
+from bot.channels.wechat_replay import NonceGuard
 from bot.channels.wechat_xml import BadMessage, check_xml, text_reply
 from bot.clock import utc_now
 from bot.intake import Intake, IntakeResult
@@ -186,3 +189,20 @@ async def test_template_job_finished_event_is_accepted(rig_factory: RigFactory) 
     assert await rig.post(failed) == (200, "success")
     async with rig.db.read() as conn:
         assert (await conn.execute(select(inbound_messages.c.id))).all() == []
+
+
+async def test_nonce_guard_batches_and_decides_each_use(db: Any) -> None:
+    guard = NonceGuard(db, 300.0)
+    now = str(int(time.time()))
+    results = await asyncio.gather(
+        guard.first_use(now, "n1", b"body-a"),
+        guard.first_use(now, "n1", b"body-b"),  # the same query, another body: a replay
+        guard.first_use(now, "n1", b"body-a"),  # the same query and body: WeChat's retry
+        guard.first_use(now, "n2", b"body-b"),
+        NonceGuard(db, 300.0).first_use(now, "n3", b"x"),  # another process
+    )
+    assert results == [True, False, True, True, True]
+    other = NonceGuard(db, 300.0)  # another process sees what this one recorded
+    assert await other.first_use(now, "n1", b"body-b") is False
+    assert await other.first_use(now, "n3", b"y") is False
+    assert await other.first_use(now, "n3", b"x") is True
