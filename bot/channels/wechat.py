@@ -78,7 +78,7 @@ from bot.messages import (
 )
 from bot.metrics import REJECTED_REQUESTS
 from bot.settings import Settings
-from bot.storage import inbound, outbox
+from bot.storage import contacts, inbound, outbox
 from bot.storage.db import Database
 from bot.storage.files import TooLarge
 from bot.storage.tables import attachments
@@ -455,8 +455,8 @@ class WeChatWebhook:
         notes: list[Reply] = []
         if parsed.media_id:
             msg, too_large = await self._fetch_media(msg, parsed.media_id, started + MEDIA_SECONDS)
-            if too_large:
-                notes.append(self._too_large_note(msg))
+            if too_large and msg.attachment is not None:
+                notes.append(self._too_large_note(msg.attachment.kind))
         # At wait_seconds a passive reply is pointless: WeChat gave up on this request at 5 s
         # and retries it. From then on _process diverts a direct answer to the outbox, and
         # "success" is sent after the commit, never before it: if this process dies before
@@ -481,7 +481,10 @@ class WeChatWebhook:
             return web.Response(text=SUCCESS)
         messages = pack([render_text(r, CAPABILITIES) for r in notes + result.replies])
         if len(messages) > 1 and not result.duplicate:
-            await self._enqueue(result, msg.address, messages[1:], delay=1.0)
+            # what did not fit the passive reply: as few customer-service messages as the
+            # text limit allows (5 per 48 hours since June 2023)
+            rest = fill("\n\n".join(messages[1:]))
+            await self._enqueue(result, msg.address, rest, delay=1.0)
         return self._passive(messages[0], msg.address.address, parsed.reply_from, query, aes)
 
     async def _process(
@@ -501,8 +504,7 @@ class WeChatWebhook:
                 result = replace(result, direct=False)
             return result
 
-    def _too_large_note(self, msg: InboundMessage) -> Reply:
-        kind = msg.attachment.kind if msg.attachment is not None else "file"
+    def _too_large_note(self, kind: str) -> Reply:
         size = self.max_upload_bytes
         limit = f"{size // 1_048_576} MB" if size >= 1_048_576 else f"{max(1, size // 1024)} KB"
         return Reply(TOO_LARGE_NOTE.format(kind=KIND_WORDS.get(kind, "文件"), limit=limit))
@@ -566,7 +568,8 @@ class WeChatWebhook:
             return msg, True
         except (TimeoutError, WeChatApiError, WeChatTransportError, OSError) as exc:
             log.warning("wechat.media_deferred", reason=type(exc).__name__)
-            self._spawn(self._fetch_later(media_id, msg.attachment), name="wechat-media")
+            later = self._fetch_later(media_id, msg.attachment, msg.address)
+            self._spawn(later, name="wechat-media")
             return msg, False
         return replace(msg, attachment=_stored(msg.attachment, media)), False
 
@@ -575,15 +578,16 @@ class WeChatWebhook:
             media_id, self.attachments_dir, self.max_upload_bytes, fallback_name=att.filename
         )
 
-    async def _fetch_later(self, media_id: str, att: Attachment) -> None:
+    async def _fetch_later(self, media_id: str, att: Attachment, address: Address) -> None:
         """Download media after the answer and point its attachment row at the file."""
         for attempt in range(3):
             try:
                 media = await self._download(media_id, att)
                 break
             except TooLarge:
-                # the reference stays; the citizen was answered already (too late to tell)
-                log.warning("wechat.media_too_large", limit=self.max_upload_bytes, late=True)
+                # the reference stays; the citizen, answered already, is told separately
+                log.info("wechat.media_too_large", limit=self.max_upload_bytes, late=True)
+                await self._tell_too_large(address, att.kind)
                 return
             except (WeChatApiError, WeChatTransportError, OSError, TimeoutError) as exc:
                 log.warning("wechat.media_retry", attempt=attempt, reason=type(exc).__name__)
@@ -603,6 +607,19 @@ class WeChatWebhook:
                 return
             await asyncio.sleep(1.0)
         log.warning("wechat.media_unlinked", key=media.key)
+
+    async def _tell_too_large(self, address: Address, kind: str) -> None:
+        async with self.db.transaction() as conn:
+            contact = await contacts.find(conn, address)
+            if contact is not None:
+                await outbox.enqueue(
+                    conn,
+                    contact_id=contact.id,
+                    address=address,
+                    reply=self._too_large_note(kind),
+                    now=utc_now(),
+                    kind="reply",
+                )
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:

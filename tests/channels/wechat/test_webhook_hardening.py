@@ -206,3 +206,20 @@ async def test_nonce_guard_batches_and_decides_each_use(db: Any) -> None:
     assert await other.first_use(now, "n1", b"body-b") is False
     assert await other.first_use(now, "n3", b"y") is False
     assert await other.first_use(now, "n3", b"x") is True
+
+
+async def test_oversized_media_found_after_the_answer_is_told_by_message(
+    rig_factory: RigFactory,
+) -> None:
+    rig = await rig_factory(max_upload_bytes=1024)
+    rig.fake.inject("5xx", "media")  # the download inside the request fails: deferred
+    rig.fake.add_media("MEDIA_BIG2", b"x" * 5000, "image/jpeg", "big.jpg")
+    await rig.post(event("subscribe", EventKey=""))
+    status, _ = await rig.post(
+        message("image", msg_id=7003, PicUrl="http://x", MediaId="MEDIA_BIG2")
+    )
+    assert status == 200
+    await rig.hook.shutdown()
+    assert [r.media_ref for r in await rig.attachment_rows()] == ["wechat-media:MEDIA_BIG2"]
+    told = [t for t in await rig.outbox_texts() if "未能保存" in t]
+    assert len(told) == 1 and told[0].startswith("您发送的图片超过 1 KB")
