@@ -365,3 +365,29 @@ async def test_cli_installs_the_menu(fake: FakeWeChat, tmp_path: Path) -> None:
     assert proc.returncode == 0
     assert "新建投诉 / 查询进度 / 帮助" in out_bytes.decode()
     assert fake.menus and fake.token_requests == 1
+
+
+async def test_check_config_refuses_templates_that_break_the_2023_rules(tmp_path: Path) -> None:
+    import os
+    import shutil
+    import sys
+
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG_DIR, config)
+    yaml_path = config / "wechat.yaml"
+    yaml_path.write_text(
+        yaml_path.read_text(encoding="utf-8").replace("{status: 已受理", "{status: 已经受理完毕"),
+        encoding="utf-8",
+    )
+    env = {
+        **os.environ,
+        "XINFANG_CONFIG_DIR": str(config),
+        "XINFANG_DATA_DIR": str(tmp_path),
+        "XINFANG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cc.sqlite3'}",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "check-config", env=env, stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await proc.communicate()
+    assert proc.returncode == 2
+    assert "push.accepted" in err.decode() and "phrase2" in err.decode()
