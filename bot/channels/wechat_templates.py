@@ -31,6 +31,7 @@ SAMPLE = {  # what a real notice fills in, for the start-up check
     "time": "2026年11月21日 09:30",
     "text": "您的信访事项有新进展",
 }
+_CANONICAL_NO = re.compile(r"^XF\d{13}$")  # bot/cases/tracking.py: XF + 12 digits + check
 _CJK = re.compile(r"^[\u4e00-\u9fff]+$")
 _ASCII_STRING = re.compile(r"^[\x21-\x7e]+$")  # letters, digits and symbols, no spaces
 _TIME = re.compile(r"^(\d{4}年\d{1,2}月\d{1,2}日( \d{1,2}:\d{2})?|\d{1,2}:\d{2})$")
@@ -181,7 +182,7 @@ def notice_values(
     """The values a notice fills in: its data, the formatted number, its time, its text."""
     values = {str(k): str(v) for k, v in template.items() if v is not None}
     tracking_no = str(template.get("tracking_no") or "")
-    if tracking_no:
+    if _CANONICAL_NO.match(tracking_no):  # anything else is shown as it came
         values["tracking_no"] = format_tracking_no(tracking_no)
     at = now
     if template.get("at"):
