@@ -391,3 +391,13 @@ async def test_check_config_refuses_templates_that_break_the_2023_rules(tmp_path
     _, err = await proc.communicate()
     assert proc.returncode == 2
     assert "push.accepted" in err.decode() and "phrase2" in err.decode()
+
+
+def test_public_url_and_plaintext_settings() -> None:
+    from bot.settings import SettingsError, load_settings
+
+    settings = load_settings(public_url="https://xinfang.example.gov.cn/")
+    assert settings.public_url == "https://xinfang.example.gov.cn"
+    assert settings.wechat_allow_plaintext is False  # refused by default once AES is set
+    with pytest.raises(SettingsError, match="XINFANG_PUBLIC_URL"):
+        load_settings(public_url="xinfang.example.gov.cn")
