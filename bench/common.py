@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import platform
+import secrets
 import shutil
 import signal
 import socket
@@ -183,10 +184,33 @@ def wrk(
     seconds: float = 10.0,
     threads: int = 1,
     timeout: float = 10.0,
+    wechat_token: str = "",
 ) -> dict[str, Any]:
-    """Run wrk on the load CPU with a script from bench/wrk; the script's done() prints JSON."""
+    """Run wrk on the load CPU with a script from bench/wrk; the script's done() prints JSON.
+
+    ``wechat_token``: the WeChat scripts get a pool of signed paths (one per request).
+    """
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: run `make bench` (installs Debian's wrk)")
+    env = dict(os.environ)
+    with tempfile.TemporaryDirectory(prefix="xf-wrk-") as tmp:
+        if wechat_token:
+            count = max(20_000, round(seconds * WECHAT_PATHS_PER_SECOND))
+            pool = wechat_path_pool(wechat_token, count, Path(tmp))
+            env.update(XF_BENCH_WECHAT_PATHS=str(pool), XF_BENCH_WRK_THREADS=str(threads))
+        return _wrk(url, script, args, connections, seconds, threads, timeout, env)
+
+
+def _wrk(
+    url: str,
+    script: str,
+    args: Sequence[str],
+    connections: int,
+    seconds: float,
+    threads: int,
+    timeout: float,
+    env: dict[str, str],
+) -> dict[str, Any]:
     cmd = [
         *pinned(LOAD_CPU),
         "wrk",
@@ -199,7 +223,7 @@ def wrk(
         url,
         *(["--", *args] if args else []),
     ]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
     for line in out.splitlines():
         if line.startswith("BENCH_JSON "):
             data: dict[str, Any] = json.loads(line.removeprefix("BENCH_JSON "))
@@ -225,11 +249,30 @@ class Rounds:
 
 
 def wechat_query(token: str) -> str:
-    """A signed /wechat query string (plaintext mode), valid for the server's skew window."""
+    """A signed /wechat query string (plaintext mode), valid for the server's skew window.
+
+    Every call has its own nonce: the webhook accepts a (timestamp, nonce) pair once.
+    """
     timestamp = str(int(time.time()))
-    nonce = "bench" + timestamp[-5:]
+    nonce = secrets.token_hex(8)
     signature = hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()
     return f"signature={signature}&timestamp={timestamp}&nonce={nonce}"
+
+
+WECHAT_PATHS_PER_SECOND = 5000  # signed queries prepared per second of a wrk run
+
+
+def wechat_path_pool(token: str, count: int, directory: Path) -> Path:
+    """A file of ``count`` signed /wechat paths, one per line, for the wrk scripts.
+
+    wrk's Lua has no SHA-1, and the webhook refuses a signed query used twice with
+    another body, so each request takes a path of its own from this pool.
+    """
+    path = directory / f"wechat-paths-{secrets.token_hex(4)}.txt"
+    with path.open("w", encoding="ascii") as fh:
+        for _ in range(count):
+            fh.write(f"/wechat?{wechat_query(token)}\n")
+    return path
 
 
 def run_id() -> str:

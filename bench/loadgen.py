@@ -83,7 +83,10 @@ async def run(
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     make = wechat_request if kind == "wechat" else telegram_request
-    path = f"/wechat?{wechat_query('benchtoken')}" if kind == "wechat" else "/telegram"
+
+    def path() -> str:  # a signed query is accepted once: one per request
+        return f"/wechat?{wechat_query('benchtoken')}" if kind == "wechat" else "/telegram"
+
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     late_answers = 0  # WeChat "success": the reply went to the outbox
@@ -107,7 +110,7 @@ async def run(
                 if delay > 0:
                     await asyncio.sleep(delay)
                 sent_from = due if rate > 0 else time.perf_counter()
-                writer.write(make(f"{host}:{port}", path, i, run_id, text))
+                writer.write(make(f"{host}:{port}", path(), i, run_id, text))
                 try:
                     status, body = await _read_response(reader)
                 except (asyncio.IncompleteReadError, ConnectionError):

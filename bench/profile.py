@@ -16,7 +16,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench import common
-from bench.webhook import TELEGRAM, WECHAT
+from bench.webhook import TELEGRAM, WECHAT, WECHAT_TOKEN
 
 
 def summarise(raw: Path, top: int = 30) -> str:
@@ -91,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         stack.callback(server.stop)
         run = common.run_id()
         wrk_args = [subject.path(), str(args.users), f"{run}10", "你好"]
-        common.wrk(server.url + subject.path(), subject.script, wrk_args, seconds=2)
+        token = WECHAT_TOKEN if subject.channel == "wechat" else ""
+        common.wrk(
+            server.url + subject.path(), subject.script, wrk_args, seconds=2, wechat_token=token
+        )
         spy = [
             *common.pinned(common.LOAD_CPU),
             pyspy,
@@ -112,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             wrk_args,
             connections=args.connections,
             seconds=args.seconds + 1,
+            wechat_token=token,
         )
         recorder.wait()
     print(f"{args.webhook} on {args.db}: {result['rps']:.0f} req/s while sampled (py-spy slows it)")

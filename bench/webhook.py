@@ -172,6 +172,7 @@ def run(
                 args,
                 connections=connections,
                 seconds=secs,
+                wechat_token=WECHAT_TOKEN if subject.channel == "wechat" else "",
             )
 
         acked = 1  # the probe

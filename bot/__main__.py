@@ -17,7 +17,9 @@ from aiohttp import web
 from bot.app import build_services, create_app
 from bot.cases.cli import add_cli as add_case_cli
 from bot.channels.telegram import add_cli as add_telegram_cli
+from bot.channels.wechat import WeChatConfigError
 from bot.channels.wechat import add_cli as add_wechat_cli
+from bot.channels.wechat import load_config as load_wechat_config
 from bot.dialogs.form import FormError
 from bot.logging import configure_logging, get_logger
 from bot.outbox_cli import add_cli as add_outbox_cli
@@ -116,6 +118,10 @@ def _check_config(settings: Settings, _args: argparse.Namespace) -> int:
     form = services.engine.forms.current()
     print(f"settings ok; database {services.db.dialect}; form {form.id} v{form.version} ok")
     print(f"channels: {', '.join(sorted(services.channels))}")
+    # config/wechat.yaml is checked even while WeChat is off: it is what turning it on reads
+    wechat = load_wechat_config(settings.config_dir)
+    kinds = len(wechat.templates.notices)
+    print(f"wechat.yaml ok: menu, template fields within their type limits for {kinds} notices")
     return 0
 
 
@@ -183,6 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except migrate.SchemaOutOfDate as exc:
         print(f"xinfang: {exc}", file=sys.stderr)
+        return 2
+    except WeChatConfigError as exc:
+        print(f"xinfang: invalid WeChat configuration: {exc}", file=sys.stderr)
         return 2
 
 

@@ -108,7 +108,7 @@ def build_services(settings: Settings) -> Services:
     }
     channels: dict[str, Channel] = dict(mailboxes)
     if settings.wechat_enabled:
-        channels[wechat.NAME] = wechat.build_channel(settings, db)
+        channels[wechat.WeChatChannel.name] = wechat.build_channel(settings, db)
     casework = Casework(db, lifecycle, texts, attachments_dir=settings.attachments_dir)
     broadcasts = BroadcastService(db, channels=enabled_channels(settings))
     exporter = CaseExporter(db, load_labels(settings.config_dir), timezone=settings.timezone)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.channels.wechat_api import BUSY_ERRORS, OUT_OF_WINDOW, TOKEN_ERRORS
+from bot.channels.wechat_api import BUSY_ERRORS, OUT_OF_WINDOW, QUOTA_EXCEEDED, TOKEN_ERRORS
 from bot.storage.outbox import INTERRUPTED, UNCONFIRMED
 
 # WeChat global return codes the outbox meets when sending (customer-service and template
@@ -19,7 +19,7 @@ WECHAT_REASONS: dict[int, str] = {
     OUT_OF_WINDOW: "wechat_out_of_window",  # 45015: no message from the citizen in 48 hours
     43004: "wechat_unsubscribed",  # the citizen unfollowed the Official Account
     40003: "wechat_bad_openid",  # not a user of this Official Account
-    45047: "wechat_too_many",  # customer-service messages over the limit since their last one
+    QUOTA_EXCEEDED: "wechat_too_many",  # 5 customer-service messages in 48 h already sent
     **{code: "wechat_busy" for code in BUSY_ERRORS},  # quota reached / system busy
     **{code: "wechat_token" for code in TOKEN_ERRORS},  # access_token rejected: check AppSecret
 }

@@ -56,6 +56,7 @@ class _Job:
     via_outbox: bool
     direct_deadline: float | None
     done: asyncio.Future[IntakeResult]
+    join: Callable[[list[Reply]], list[Reply]] | None = None
 
 
 @dataclass(slots=True)
@@ -108,16 +109,21 @@ class Intake:
         *,
         via_outbox: bool = False,
         direct_deadline: float | None = None,
+        join: Callable[[list[Reply]], list[Reply]] | None = None,
     ) -> IntakeResult:
         """Process one message exactly once; returns after its transaction committed.
 
         ``via_outbox``: the channel cannot answer in the request (Telegram webhook);
         ``direct_deadline``: event-loop time after which replies go to the outbox instead
-        (WeChat's 5-second rule). A duplicate gets the replies recorded the first time.
+        (WeChat's 5-second rule); ``join``: how replies that go to the outbox are made
+        into messages (WeChat: one per turn). A duplicate gets the replies recorded the
+        first time.
         """
         msg = _without_nul(msg)
         async with self._locks(msg.address):
-            job = _Job(msg, via_outbox, direct_deadline, asyncio.get_running_loop().create_future())
+            job = _Job(
+                msg, via_outbox, direct_deadline, asyncio.get_running_loop().create_future(), join
+            )
             self._queue.append(job)
             if self._flushing < self.db.max_writers:
                 self._flushing += 1  # given back by _flush itself, in the same loop step
@@ -259,7 +265,7 @@ class Intake:
             if s.job.via_outbox or (deadline is not None and loop_time() > deadline):
                 queued.extend(
                     outbox.NewMessage(contact.id, msg.address, reply, kind="reply")
-                    for reply in replies
+                    for reply in (s.job.join(replies) if s.job.join else replies)
                 )
                 answered.append((s.inbound_id, replies, "outbox"))
                 direct = False

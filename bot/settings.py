@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     log_level: str = "info"
     log_json: bool = False  # JSON lines (production) or console rendering (development)
     auto_migrate: bool = True  # `serve` upgrades the schema at start; else it only checks
+    # the service's address as citizens reach it (https://xinfang.example.gov.cn), for links
+    # in messages such as WeChat template messages; "" for none
+    public_url: str = ""
     # reverse proxies whose X-Forwarded-For is believed (comma-separated addresses or CIDRs)
     trusted_proxies: str = ""
     # SIGTERM: in-flight requests get this long to finish, then the outbox worker the rest
@@ -80,6 +83,9 @@ class Settings(BaseSettings):
     wechat_template_id: str = ""
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_max_skew_seconds: float = Field(default=300, gt=0)  # replay window for timestamps
+    # with an AES key set, plaintext posts (no encrypt_type=aes) are refused: their body is
+    # not covered by msg_signature. true only while switching the account to safe mode
+    wechat_allow_plaintext: bool = False
 
     # Telegram (enabled when the token is set)
     telegram_token: str = ""
@@ -114,6 +120,13 @@ class Settings(BaseSettings):
 
         parse_networks(v)  # ValueError names the bad entry
         return v
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, v: str) -> str:
+        if v and not v.startswith(("https://", "http://")):
+            raise ValueError("must start with https:// (or http:// for a test setup)")
+        return v.rstrip("/")
 
     @field_validator("database_url")
     @classmethod

@@ -2,14 +2,17 @@
 
 It behaves like the real one where the bot depends on it: access_token issue and expiry
 (a new token invalidates the previous one), customer-service messages only within 48
-hours of the user's last message (45015), template messages, media download, menu
-creation, the documented error codes, and fault injection (slow answers, HTTP 5xx,
-tokens rejected, any errcode once).
+hours of the user's last message (45015) and at most 5 of them in those hours (45047,
+since June 2023), template messages under the May 2023 rules (no first/remark, values
+limited by the field's type, read off its name: thing4, phrase2, ...; client_msg_id
+de-duplicates), media download, menu creation, the documented error codes, and fault
+injection (slow answers, HTTP 5xx, tokens rejected, any errcode once).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import time
 from collections import deque
@@ -20,6 +23,18 @@ from aiohttp import web
 
 WINDOW_SECONDS = 48 * 3600
 TEXT_LIMIT_BYTES = 2048
+CUSTOM_QUOTA = 5  # customer-service messages per user message, within the 48 hours
+# template keyword types and what each accepts since May 2023 (written apart from the bot's
+# own checks, so that a mistake there is caught here)
+FIELD_RULES: dict[str, re.Pattern[str]] = {
+    "thing": re.compile(r"^.{1,20}$"),
+    "phrase": re.compile(r"^[\u4e00-\u9fff]{1,5}$"),
+    "character_string": re.compile(r"^[0-9A-Za-z!-/:-@\[-`{-~]{1,32}$"),
+    "time": re.compile(r"^(\d{4}年\d{1,2}月\d{1,2}日( \d{1,2}:\d{2})?|\d{1,2}:\d{2})$"),
+    "number": re.compile(r"^\d{1,32}(\.\d+)?$"),
+    "letter": re.compile(r"^[A-Za-z]{1,32}$"),
+    "phone_number": re.compile(r"^[\d+\-() ]{1,17}$"),
+}
 
 
 @dataclass
@@ -47,6 +62,8 @@ class FakeWeChat:
     unsubscribed: set[str] = field(default_factory=set)
     custom: list[dict[str, Any]] = field(default_factory=list)
     templates: list[dict[str, Any]] = field(default_factory=list)
+    custom_since: dict[str, int] = field(default_factory=dict)  # openid -> sent since last msg
+    client_msg_ids: dict[tuple[str, str], int] = field(default_factory=dict)  # -> msgid
     menus: list[dict[str, Any]] = field(default_factory=list)
     media: dict[str, tuple[bytes, str, str]] = field(default_factory=dict)
     faults: deque[Fault] = field(default_factory=deque)
@@ -60,8 +77,9 @@ class FakeWeChat:
     # -- test controls --
 
     def user_wrote(self, openid: str, ago_seconds: float = 0.0) -> None:
-        """Tell the fake a user sent a message (opens the 48-hour window)."""
+        """Tell the fake a user sent a message (opens the 48-hour window, resets the quota)."""
         self.last_inbound[openid] = self.now() - ago_seconds
+        self.custom_since[openid] = 0
 
     def revoke_tokens(self) -> None:
         """Make every issued token invalid (40001), e.g. a refresh elsewhere."""
@@ -150,12 +168,15 @@ class FakeWeChat:
         last = self.last_inbound.get(openid)
         if last is None or self.now() - last > WINDOW_SECONDS:
             return _err(45015, "response out of time limit or subscription is canceled")
+        if self.custom_since.get(openid, 0) >= CUSTOM_QUOTA:
+            return _err(45047, "out of response count limit")
         if body.get("msgtype") != "text":
             return _err(40008, "invalid message type")
         content = str(body.get("text", {}).get("content", ""))
         if len(content.encode("utf-8")) > TEXT_LIMIT_BYTES:
             return _err(45002, "content size out of limit")
         self.custom.append({"touser": openid, "content": content})
+        self.custom_since[openid] = self.custom_since.get(openid, 0) + 1
         return _err(0, "ok")
 
     async def _template(self, request: web.Request) -> web.Response:
@@ -169,7 +190,15 @@ class FakeWeChat:
             return _err(43004, "require subscribe")
         if body.get("template_id") != self.template_id:
             return _err(40037, "invalid template_id")
+        if (bad := _check_template_data(body.get("data"))) is not None:
+            return bad
+        client_msg_id = str(body.get("client_msg_id") or "")
+        if (openid, client_msg_id) in self.client_msg_ids:  # a resend: delivered once
+            msgid = self.client_msg_ids[(openid, client_msg_id)]
+            return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": msgid})
         self.templates.append(body)
+        if client_msg_id:
+            self.client_msg_ids[(openid, client_msg_id)] = len(self.templates)
         return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": len(self.templates)})
 
     async def _media(self, request: web.Request) -> web.StreamResponse:
@@ -198,6 +227,21 @@ class FakeWeChat:
             return _err(40016, "invalid button size")
         self.menus.append(body)
         return _err(0, "ok")
+
+
+def _check_template_data(data: Any) -> web.Response | None:
+    """The May 2023 field rules: 47003 for a removed field or a value its type refuses."""
+    if not isinstance(data, dict) or not data:
+        return _err(47003, "argument invalid! data is empty")
+    for name, entry in data.items():
+        if name in ("first", "remark"):
+            return _err(47003, f"argument invalid! data.{name} is not a template keyword")
+        rule = FIELD_RULES.get(name.rstrip("0123456789"))
+        if rule is None:
+            return _err(47003, f"argument invalid! data.{name} unknown keyword")
+        if not rule.match(str((entry or {}).get("value", ""))):
+            return _err(47003, f"argument invalid! data.{name}.value invalid")
+    return None
 
 
 def _err(errcode: int, errmsg: str) -> web.Response:

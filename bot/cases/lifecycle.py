@@ -681,7 +681,12 @@ class Lifecycle:
             now=now,
             kind="push",
             case_id=case.id,
-            template={"key": key, "tracking_no": case.tracking_no, "event_id": event_id},
+            template={
+                "key": key,
+                "tracking_no": case.tracking_no,
+                "event_id": event_id,
+                "at": now.isoformat(),  # the notice's time, shown by a WeChat template
+            },
         )
         return 1
 

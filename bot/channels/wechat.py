@@ -14,35 +14,37 @@ Platform rules this module follows (DESIGN §5; vendor docs linked where they ap
   go out through the outbox (customer-service messages).
   https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Passive_user_reply_message.html
 - Customer-service messages reach a user only within 48 h of their last message
-  (errcode 45015); later pushes fall back to a template message.
+  (errcode 45015), and since June 2023 at most 5 of them in those 48 hours (45047); past
+  either, a push falls back to a template message (bot/channels/wechat_templates.py), and
+  a turn's replies that missed the passive reply go out as one customer-service message.
   https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Service_Center_messages.html
+- Signed queries are used once (bot/channels/wechat_replay.py); with an AES key set,
+  plaintext posts are refused unless XINFANG_WECHAT_ALLOW_PLAINTEXT is set; XML is read
+  with bounded depth and size (bot/channels/wechat_xml.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 import secrets
 import time
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from xml.etree.ElementTree import ParseError
+from zoneinfo import ZoneInfo
 
 import yaml
 from aiohttp import web
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring as safe_fromstring
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
-from wechatpy.replies import TextReply
 from wechatpy.utils import check_signature
 
 from bot.channels.base import SendError, read_body, render_text, split_text
 from bot.channels.wechat_api import (
     BUSY_ERRORS,
-    OUT_OF_WINDOW,
+    NO_CUSTOMER_SERVICE,
     TOKEN_ERRORS,
     UNREACHABLE_ERRORS,
     Media,
@@ -50,6 +52,17 @@ from bot.channels.wechat_api import (
     WeChatApiError,
     WeChatTransportError,
 )
+from bot.channels.wechat_inbound import NAME, parse_inbound
+from bot.channels.wechat_replay import NonceGuard
+from bot.channels.wechat_templates import (
+    DEFAULT_KIND,
+    TemplateError,
+    Templates,
+    case_url,
+    notice_values,
+    parse_templates,
+)
+from bot.channels.wechat_xml import BadMessage, check_xml, text_reply
 from bot.clock import utc_now
 from bot.intake import Intake, IntakeResult
 from bot.keyed_locks import KeyedLocks
@@ -59,20 +72,19 @@ from bot.messages import (
     Attachment,
     Capabilities,
     InboundMessage,
-    Location,
     OutboundMessage,
     Reply,
     SendResult,
 )
 from bot.metrics import REJECTED_REQUESTS
 from bot.settings import Settings
-from bot.storage import inbound, outbox
+from bot.storage import contacts, inbound, outbox
 from bot.storage.db import Database
+from bot.storage.files import TooLarge
 from bot.storage.tables import attachments
 
 log = get_logger(__name__)
 
-NAME = "wechat"
 # Text messages (passive and customer-service) carry at most 2048 bytes of UTF-8;
 # parts stay a little below it.
 TEXT_LIMIT_BYTES = 2000
@@ -89,6 +101,10 @@ DIRECT_SECONDS = 3.5  # intake must commit a direct answer before this
 WAIT_SECONDS = 4.5  # the webhook answers by then; WeChat gives up at 5
 MEDIA_SECONDS = 2.0  # media/get inside the request; later in the background
 SUCCESS = "success"  # "no passive reply": WeChat neither retries nor shows an error
+TOO_LARGE_NOTE = (
+    "您发送的{kind}超过 {limit}，未能保存到材料中。请压缩或分段后重新发送，也可以改用文字说明。"
+)
+KIND_WORDS = {"image": "图片", "voice": "语音", "video": "视频", "file": "文件"}
 
 
 # -- configuration ---------------------------------------------------------------------
@@ -99,21 +115,12 @@ class WeChatConfigError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class TemplateField:
-    """One template data field: a format string over the push and its maximum length."""
-
-    value: str
-    max: int = 200
-
-
-@dataclass(frozen=True, slots=True)
 class WeChatConfig:
-    """The menu and the template field mapping from config/wechat.yaml."""
+    """The menu and the template messages' fields from config/wechat.yaml."""
 
     buttons: tuple[dict[str, Any], ...]
     commands: dict[str, str]
-    template_url: str = ""
-    template_fields: dict[str, TemplateField] = field(default_factory=dict)
+    templates: Templates
 
     def menu(self) -> dict[str, Any]:
         """The menu/create request body."""
@@ -137,18 +144,11 @@ def load_config(config_dir: Path) -> WeChatConfig:
             raise WeChatConfigError(f"{path}: every menu button needs a name")
         if button.get("type") == "click" and str(button.get("key")) not in commands:
             raise WeChatConfigError(f"{path}: menu key {button.get('key')} has no command")
-    template = data.get("template") or {}
-    fields: dict[str, TemplateField] = {}
-    for name, spec in (template.get("fields") or {}).items():
-        if not isinstance(spec, dict) or "value" not in spec:
-            raise WeChatConfigError(f"{path}: template field {name} needs a value")
-        fields[str(name)] = TemplateField(str(spec["value"]), int(spec.get("max", 200)))
-    return WeChatConfig(
-        buttons=tuple(buttons),
-        commands=commands,
-        template_url=str(template.get("url") or ""),
-        template_fields=fields,
-    )
+    try:
+        templates = parse_templates(data.get("template") or {}, str(path))
+    except TemplateError as exc:
+        raise WeChatConfigError(str(exc)) from exc
+    return WeChatConfig(buttons=tuple(buttons), commands=commands, templates=templates)
 
 
 # -- text limits -----------------------------------------------------------------------
@@ -188,137 +188,38 @@ def pack(texts: list[str]) -> list[str]:
     return messages
 
 
-# -- inbound parsing ---------------------------------------------------------------------
+def one_message(notes: list[Reply]) -> Callable[[list[Reply]], list[Reply]]:
+    """How a turn's replies go to the outbox: joined into one customer-service message.
 
-
-class BadMessage(Exception):
-    """The body is not a WeChat message we can read."""
-
-
-@dataclass(frozen=True, slots=True)
-class Parsed:
-    """A message or event read from the XML, with the media still to download."""
-
-    message: InboundMessage
-    media_id: str = ""
-    reply_from: str = ""  # our account id (ToUserName), the sender of a passive reply
-
-
-def check_xml(xml: str) -> dict[str, Any]:
-    """Read a WeChat XML message into a dict of its fields.
-
-    Malformed XML and any DTD or entity declaration (WeChat never sends one) are refused.
-    WeChat messages are one flat ``<xml>`` element (events may nest a block, kept as a
-    dict), so one defusedxml parse is all the reading needed; wechatpy's parse_message
-    would parse the same text a second time through xmltodict, which cost a third of
-    the webhook's parsing time (docs/benchmarks.md).
+    Since June 2023 a citizen's message allows only 5 customer-service messages in the
+    next 48 hours (errcode 45047): a turn spends one, split only at the text limit.
+    ``notes`` (the webhook's own, e.g. media too large) come first.
     """
-    try:
-        root = safe_fromstring(xml, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except (DefusedXmlException, ParseError) as exc:
-        raise BadMessage(type(exc).__name__) from exc
-    if root.tag != "xml":
-        raise BadMessage("root element is not <xml>")
-    return _fields(root)
+
+    def join(replies: list[Reply]) -> list[Reply]:
+        texts = [render_text(r, CAPABILITIES) for r in notes + replies]
+        return [Reply(t) for t in fill("\n\n".join(texts))] if texts else []
+
+    return join
 
 
-def _fields(element: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {}
-    for child in element:
-        data[child.tag] = _fields(child) if len(child) else (child.text or "")
-    return data
-
-
-def parse_inbound(xml: str, commands: dict[str, str]) -> Parsed | None:
-    """Map one WeChat XML message to an InboundMessage; None for events we ignore."""
-    data = check_xml(xml)
-    openid = str(data.get("FromUserName") or "")
-    if not openid:
-        raise BadMessage("no FromUserName")
-    kind = str(data.get("MsgType") or "").lower()
-    address = Address(NAME, openid)
-    base: dict[str, Any] = {
-        "address": address,
-        "received_at": utc_now(),
-        "raw": {"msg_type": kind},
-    }
-    reply_from = str(data.get("ToUserName") or "")
-    if kind == "event":
-        return _parse_event(data, base, commands, reply_from)
-    msg_id = str(data.get("MsgId") or data.get("MsgID") or "")
-    if not msg_id:
-        raise BadMessage("message without MsgId")
-    base["external_id"] = f"msg:{msg_id}"
-    if kind == "text":
-        text = str(data.get("Content") or "")
-        return Parsed(InboundMessage(text=text, **base), reply_from=reply_from)
-    if kind in ("image", "voice", "video", "shortvideo", "file"):
-        media_id = str(data.get("MediaId") or "")
-        att_kind = "video" if kind == "shortvideo" else kind
-        ext = {"image": "jpg", "voice": str(data.get("Format") or "amr").lower(), "video": "mp4"}
-        filename = str(data.get("Title") or "") if kind == "file" else ""
-        attachment = Attachment(
-            kind=att_kind,
-            media_ref=f"wechat-media:{media_id}" if media_id else "",
-            filename=filename or f"{att_kind}.{ext.get(att_kind, 'bin')}",
-            size=_int(data.get("FileTotalLen")),
-            recognition=str(data.get("Recognition") or "") if kind == "voice" else "",
-        )
-        if not media_id:
-            raise BadMessage(f"{kind} message without MediaId")
-        return Parsed(InboundMessage(attachment=attachment, **base), media_id, reply_from)
-    if kind == "location":
-        location = Location(
-            latitude=_float(data.get("Location_X")),
-            longitude=_float(data.get("Location_Y")),
-            label=str(data.get("Label") or ""),
-        )
-        return Parsed(InboundMessage(location=location, **base), reply_from=reply_from)
-    if kind == "link":
-        text = "\n".join(str(data.get(k) or "") for k in ("Title", "Url") if data.get(k))
-        return Parsed(InboundMessage(text=text, **base), reply_from=reply_from)
-    # anything else (mini-program cards, ...) is read as an empty text: the engine
-    # answers with its "did not understand" help instead of silence
-    return Parsed(InboundMessage(**base), reply_from=reply_from)
-
-
-def _parse_event(
-    data: dict[str, Any], base: dict[str, Any], commands: dict[str, str], reply_from: str
-) -> Parsed | None:
-    event = str(data.get("Event") or "").lower()
-    # WeChat identifies an event by FromUserName + CreateTime; the event and its key
-    # keep two different taps within one second apart (a retry repeats both)
-    key = str(data.get("EventKey") or "")
-    base["external_id"] = f"ev:{data.get('FromUserName')}:{data.get('CreateTime')}:{event}:{key}"
-    base["raw"] = {"msg_type": "event", "event": event}
-    if event in ("subscribe", "subscribe_scan"):
-        return Parsed(InboundMessage(event="subscribe", **base), reply_from=reply_from)
-    if event == "unsubscribe":
-        return Parsed(InboundMessage(event="unsubscribe", **base), reply_from=reply_from)
-    if event == "click":
-        command = commands.get(str(data.get("EventKey") or ""))
-        if command is None:
-            log.warning("wechat.unknown_menu_key", key=str(data.get("EventKey") or ""))
-            return None
-        return Parsed(InboundMessage(command=command, **base), reply_from=reply_from)
-    return None  # VIEW, LOCATION reports, TEMPLATESENDJOBFINISH, ...: nothing to answer
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
-
-
-def _float(value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError) as exc:
-        raise BadMessage("location without coordinates") from exc
-    if not math.isfinite(number):  # "NaN" parses, and would not fit in a JSON state
-        raise BadMessage("location with a non-finite coordinate")
-    return number
+def fill(text: str) -> list[str]:
+    """Text cut into messages as full as TEXT_LIMIT_BYTES allows, at a line break when one
+    is in the second half of a message."""
+    parts: list[str] = []
+    while not _fits(text):
+        cut, size = 0, 0
+        for ch in text:  # the longest prefix that fits
+            size += len(ch.encode("utf-8"))
+            if size > TEXT_LIMIT_BYTES:
+                break
+            cut += 1
+        newline = text.rfind("\n", 0, cut)
+        if newline > cut // 2:
+            cut = newline
+        parts.append(text[:cut].rstrip("\n"))
+        text = text[cut:].lstrip("\n")
+    return [*parts, text] if text or not parts else parts
 
 
 # -- outbound --------------------------------------------------------------------------
@@ -330,13 +231,23 @@ class WeChatChannel:
     name = NAME
     capabilities = CAPABILITIES
 
-    def __init__(self, api: WeChatApi, config: WeChatConfig, *, template_id: str = "") -> None:
+    def __init__(
+        self,
+        api: WeChatApi,
+        config: WeChatConfig,
+        *,
+        template_id: str = "",
+        public_url: str = "",
+        timezone: str = "Asia/Shanghai",
+    ) -> None:
         self.api = api
         self.config = config
         self.template_id = template_id
+        self.public_url = public_url
+        self.tz = ZoneInfo(timezone)
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        """Send as customer-service text; outside the 48-hour window, as a template."""
+        """Send as customer-service text; outside the window or the quota, as a template."""
         openid = message.address.address
         text = render_text(message.reply, CAPABILITIES)
         msgid = ""
@@ -344,37 +255,41 @@ class WeChatChannel:
             for part in pack([text]):
                 await self.api.send_text(openid, part)
         except WeChatApiError as err:
-            if err.errcode != OUT_OF_WINDOW:
+            if err.errcode not in NO_CUSTOMER_SERVICE:
                 raise _send_error(err) from err
+            what = _NO_CUSTOMER_SERVICE_WHY[err.errcode]
             if message.kind == "broadcast":
                 # Template messages are for service notifications about the user's own
                 # business only, never for mass messages (WeChat template message rules:
                 # https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Template_Message_Operation_Specifications.html)
                 raise SendError(
-                    "45015: outside the 48-hour window; broadcasts never use templates",
-                    retryable=False,
+                    f"{err.errcode}: {what}; broadcasts never use templates", retryable=False
                 ) from err
             if not self.template_id:
                 raise SendError(
-                    "45015: outside the 48-hour window and no template configured",
-                    retryable=False,
+                    f"{err.errcode}: {what} and no template configured", retryable=False
                 ) from err
-            log.info("wechat.template_fallback", outbox_id=message.outbox_id)
-            msgid = await self._send_template(openid, text, message.template)
+            log.info("wechat.template_fallback", outbox_id=message.outbox_id, errcode=err.errcode)
+            msgid = await self._send_template(message, text)
         except WeChatTransportError as err:
             raise SendError(str(err), retryable=True) from err
         return SendResult(external_id=msgid)
 
-    async def _send_template(self, openid: str, text: str, extra: dict[str, Any]) -> str:
-        context = _Blank({k: str(v) for k, v in extra.items()})
-        context["text"] = text
-        data = {
-            name: spec.value.format_map(context)[: spec.max]
-            for name, spec in self.config.template_fields.items()
-        }
+    async def _send_template(self, message: OutboundMessage, text: str) -> str:
+        kind = str(message.template.get("key") or DEFAULT_KIND)
+        values = notice_values(message.template, text, self.tz, utc_now())
+        try:
+            data = self.config.templates.data(kind, values)
+        except TemplateError as exc:
+            raise SendError(f"template: {exc}", retryable=False) from exc
+        url = case_url(self.public_url, str(message.template.get("tracking_no") or ""))
         try:
             result = await self.api.send_template(
-                openid, self.template_id, data, url=self.config.template_url
+                message.address.address,
+                self.template_id,
+                data,
+                url=url,
+                client_msg_id=message.idempotency_key,
             )
         except WeChatApiError as err:
             raise _send_error(err) from err
@@ -383,13 +298,14 @@ class WeChatChannel:
         return str(result.get("msgid", ""))
 
     async def already_sent(self, message: OutboundMessage) -> bool:
-        """WeChat offers no way to look a sent message up: resend (at most a duplicate)."""
+        """WeChat offers no look-up of a sent message: resend (templates carry client_msg_id)."""
         return False
 
 
-class _Blank(dict[str, str]):
-    def __missing__(self, key: str) -> str:
-        return ""
+_NO_CUSTOMER_SERVICE_WHY = {
+    45015: "outside the 48-hour window",
+    45047: "customer-service quota (5 per 48 hours) used up",
+}
 
 
 def _send_error(err: WeChatApiError) -> SendError:
@@ -420,6 +336,7 @@ class WeChatWebhook:
         token: str,
         app_id: str,
         aes_key: str = "",
+        allow_plaintext: bool = False,
         max_skew_seconds: float = 300.0,
         attachments_dir: Path,
         max_upload_bytes: int,
@@ -432,7 +349,10 @@ class WeChatWebhook:
         self.config = config
         self.token = token
         self.crypto = WeChatCrypto(token, aes_key, app_id) if aes_key else None
+        # plaintext bodies are covered by no signature: refused once safe mode is set up
+        self.allow_plaintext = allow_plaintext or not aes_key
         self.max_skew = max_skew_seconds
+        self.nonces = NonceGuard(db, max_skew_seconds)
         self.attachments_dir = attachments_dir
         self.max_upload_bytes = max_upload_bytes
         self.direct_seconds = direct_seconds
@@ -508,11 +428,13 @@ class WeChatWebhook:
         except UnicodeDecodeError:
             return self._reject(400, "not_utf8")
         aes = query.get("encrypt_type", "raw").lower() == "aes"
+        if not aes and not self.allow_plaintext:
+            return self._reject(403, "plaintext_refused")
         try:
             if aes:
                 if self.crypto is None:
                     return self._reject(400, "aes_not_configured")
-                check_xml(text)
+                check_xml(text)  # bounded: read before msg_signature can be checked
                 text = self.crypto.decrypt_message(
                     text, query.get("msg_signature", ""), query["timestamp"], query["nonce"]
                 )
@@ -523,12 +445,18 @@ class WeChatWebhook:
             return self._reject(400, f"malformed:{exc}")
         except (KeyError, ValueError, TypeError) as exc:  # Encrypt missing, bad base64/padding
             return self._reject(400, f"malformed:{type(exc).__name__}")
+        # the message as read (decrypted in safe mode, where WeChat may encrypt a retry anew)
+        if not await self.nonces.first_use(query["timestamp"], query["nonce"], text.encode()):
+            return self._reject(403, "replayed_nonce")
         if parsed is None:
             return web.Response(text=SUCCESS)
 
         msg = parsed.message
+        notes: list[Reply] = []
         if parsed.media_id:
-            msg = await self._fetch_media(msg, parsed.media_id, started + MEDIA_SECONDS)
+            msg, too_large = await self._fetch_media(msg, parsed.media_id, started + MEDIA_SECONDS)
+            if too_large and msg.attachment is not None:
+                notes.append(self._too_large_note(msg.attachment.kind))
         # At wait_seconds a passive reply is pointless: WeChat gave up on this request at 5 s
         # and retries it. From then on _process diverts a direct answer to the outbox, and
         # "success" is sent after the commit, never before it: if this process dies before
@@ -536,7 +464,7 @@ class WeChatWebhook:
         late = asyncio.Event()
         timer = loop.call_at(started + self.wait_seconds, late.set)
         try:
-            result = await self._process(msg, started + self.direct_seconds, late)
+            result = await self._process(msg, started + self.direct_seconds, late, notes)
         except Exception:
             log.exception(
                 "wechat.intake_failed", address=msg.address.address, kind=msg.raw.get("msg_type")
@@ -549,23 +477,37 @@ class WeChatWebhook:
                 "wechat.answered_late", address=msg.address.address, kind=msg.raw.get("msg_type")
             )
             return web.Response(text=SUCCESS)
-        if not result.direct or not result.replies:
+        if not result.direct or not (result.replies or notes):
             return web.Response(text=SUCCESS)
-        messages = pack([render_text(r, CAPABILITIES) for r in result.replies])
+        messages = pack([render_text(r, CAPABILITIES) for r in notes + result.replies])
         if len(messages) > 1 and not result.duplicate:
-            await self._enqueue(result, msg.address, messages[1:], delay=1.0)
+            # what did not fit the passive reply: as few customer-service messages as the
+            # text limit allows (5 per 48 hours since June 2023)
+            rest = fill("\n\n".join(messages[1:]))
+            await self._enqueue(result, msg.address, rest, delay=1.0)
         return self._passive(messages[0], msg.address.address, parsed.reply_from, query, aes)
 
-    async def _process(self, msg: InboundMessage, deadline: float, late: asyncio.Event) -> Any:
+    async def _process(
+        self, msg: InboundMessage, deadline: float, late: asyncio.Event, notes: list[Reply]
+    ) -> Any:
         """Run intake; a direct answer that comes back after ``late`` was set (the request
-        will be answered "success") goes to the outbox instead: nothing lost or sent twice."""
+        will be answered "success") goes to the outbox instead: nothing lost or sent twice.
+        Replies that go to the outbox go as one customer-service message (:func:`one_message`).
+        """
+        join = one_message(notes)
         async with self._locks(msg.address):
-            result = await self.intake.handle(msg, direct_deadline=deadline)
-            if late.is_set() and result.direct and not result.duplicate and result.replies:
-                texts = [render_text(r, CAPABILITIES) for r in result.replies]
-                await self._enqueue(result, msg.address, pack(texts), divert=True)
+            result = await self.intake.handle(msg, direct_deadline=deadline, join=join)
+            if late.is_set() and result.direct and not result.duplicate:
+                if result.replies or notes:
+                    texts = [r.text for r in join(result.replies)]
+                    await self._enqueue(result, msg.address, texts, divert=True)
                 result = replace(result, direct=False)
             return result
+
+    def _too_large_note(self, kind: str) -> Reply:
+        size = self.max_upload_bytes
+        limit = f"{size // 1_048_576} MB" if size >= 1_048_576 else f"{max(1, size // 1024)} KB"
+        return Reply(TOO_LARGE_NOTE.format(kind=KIND_WORDS.get(kind, "文件"), limit=limit))
 
     async def _enqueue(
         self,
@@ -595,7 +537,7 @@ class WeChatWebhook:
     def _passive(
         self, content: str, openid: str, account: str, query: Any, aes: bool
     ) -> web.Response:
-        reply = TextReply(source=account, target=openid, content=content).render()
+        reply = text_reply(account, openid, content)
         if aes and self.crypto is not None:
             reply = self.crypto.encrypt_message(reply, secrets.token_hex(8))
         return web.Response(text=reply, content_type="application/xml")
@@ -604,36 +546,49 @@ class WeChatWebhook:
 
     async def _fetch_media(
         self, msg: InboundMessage, media_id: str, until: float
-    ) -> InboundMessage:
+    ) -> tuple[InboundMessage, bool]:
         """Download the media into attachment storage, within a time budget.
 
         A retry of a message already stored is not downloaded again. When the budget
         runs out, the attachment keeps the platform reference and is fetched later.
+        Media over the upload limit keeps the reference for good (True: tell the citizen).
         """
         assert msg.attachment is not None
         async with self.db.read() as conn:
             if await inbound.stored_replies(conn, NAME, msg.external_id) is not None:
-                return msg
+                return msg, False
+        if msg.attachment.size > self.max_upload_bytes:  # FileTotalLen of a file message
+            log.info("wechat.media_too_large", size=msg.attachment.size)
+            return msg, True
         budget = max(0.1, until - asyncio.get_running_loop().time())
         try:
             media = await asyncio.wait_for(self._download(media_id, msg.attachment), budget)
+        except TooLarge:
+            log.info("wechat.media_too_large", limit=self.max_upload_bytes)
+            return msg, True
         except (TimeoutError, WeChatApiError, WeChatTransportError, OSError) as exc:
             log.warning("wechat.media_deferred", reason=type(exc).__name__)
-            self._spawn(self._fetch_later(media_id, msg.attachment), name="wechat-media")
-            return msg
-        return replace(msg, attachment=_stored(msg.attachment, media))
+            later = self._fetch_later(media_id, msg.attachment, msg.address)
+            self._spawn(later, name="wechat-media")
+            return msg, False
+        return replace(msg, attachment=_stored(msg.attachment, media)), False
 
     async def _download(self, media_id: str, att: Attachment) -> Media:
         return await self.api.download_media(
             media_id, self.attachments_dir, self.max_upload_bytes, fallback_name=att.filename
         )
 
-    async def _fetch_later(self, media_id: str, att: Attachment) -> None:
+    async def _fetch_later(self, media_id: str, att: Attachment, address: Address) -> None:
         """Download media after the answer and point its attachment row at the file."""
         for attempt in range(3):
             try:
                 media = await self._download(media_id, att)
                 break
+            except TooLarge:
+                # the reference stays; the citizen, answered already, is told separately
+                log.info("wechat.media_too_large", limit=self.max_upload_bytes, late=True)
+                await self._tell_too_large(address, att.kind)
+                return
             except (WeChatApiError, WeChatTransportError, OSError, TimeoutError) as exc:
                 log.warning("wechat.media_retry", attempt=attempt, reason=type(exc).__name__)
                 await asyncio.sleep(2.0 * (attempt + 1))
@@ -652,6 +607,19 @@ class WeChatWebhook:
                 return
             await asyncio.sleep(1.0)
         log.warning("wechat.media_unlinked", key=media.key)
+
+    async def _tell_too_large(self, address: Address, kind: str) -> None:
+        async with self.db.transaction() as conn:
+            contact = await contacts.find(conn, address)
+            if contact is not None:
+                await outbox.enqueue(
+                    conn,
+                    contact_id=contact.id,
+                    address=address,
+                    reply=self._too_large_note(kind),
+                    now=utc_now(),
+                    kind="reply",
+                )
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:
@@ -680,8 +648,17 @@ def build_channel(settings: Settings, db: Database) -> WeChatChannel:
         app_secret=settings.wechat_app_secret,
         api_base=settings.wechat_api_base,
     )
+    config = load_config(settings.config_dir)
+    if settings.wechat_template_id and not config.templates.notice(DEFAULT_KIND).fields:
+        raise WeChatConfigError(
+            "XINFANG_WECHAT_TEMPLATE_ID is set but config/wechat.yaml names no template fields"
+        )
     return WeChatChannel(
-        api, load_config(settings.config_dir), template_id=settings.wechat_template_id
+        api,
+        config,
+        template_id=settings.wechat_template_id,
+        public_url=settings.public_url,
+        timezone=settings.timezone,
     )
 
 
@@ -700,10 +677,18 @@ def install(services: Any, app: web.Application) -> WeChatWebhook:
         token=s.wechat_token,
         app_id=s.wechat_app_id,
         aes_key=s.wechat_aes_key,
+        allow_plaintext=s.wechat_allow_plaintext,
         max_skew_seconds=s.wechat_max_skew_seconds,
         attachments_dir=s.attachments_dir,
         max_upload_bytes=s.max_upload_bytes,
     )
+    if s.wechat_aes_key and s.wechat_allow_plaintext:
+        log.warning(
+            "wechat.plaintext_allowed",
+            detail="XINFANG_WECHAT_ALLOW_PLAINTEXT: unencrypted posts are accepted although "
+            "an AES key is set; their body is not signed. Unset it once the account is "
+            "in safe mode.",
+        )
     hook.add_routes(app)
     app.on_shutdown.append(hook.shutdown)
 

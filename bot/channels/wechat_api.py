@@ -34,6 +34,10 @@ TOKEN_ERRORS = frozenset({40001, 40014, 42001})  # invalid / malformed / expired
 BUSY_ERRORS = frozenset({45009, -1})  # API quota reached / system busy: try again later
 UNREACHABLE_ERRORS = frozenset({43004, 40003})  # not subscribed / invalid openid
 OUT_OF_WINDOW = 45015  # customer-service message more than 48 h after the user's last message
+# since June 2023 a 服务号 may send at most 5 customer-service messages in the 48 hours
+# after a user's message; beyond that: 45047 (waiting does not help before the user writes)
+QUOTA_EXCEEDED = 45047
+NO_CUSTOMER_SERVICE = frozenset({OUT_OF_WINDOW, QUOTA_EXCEEDED})  # a template may still go
 _FILENAME = re.compile(r"filename\*?=(?:UTF-8'')?\"?([^\";]+)\"?", re.IGNORECASE)
 
 
@@ -195,9 +199,19 @@ class WeChatApi:
         return await self.call("/cgi-bin/message/custom/send", body)
 
     async def send_template(
-        self, openid: str, template_id: str, data: dict[str, str], url: str = ""
+        self,
+        openid: str,
+        template_id: str,
+        data: dict[str, str],
+        *,
+        url: str = "",
+        client_msg_id: str = "",
     ) -> dict[str, Any]:
-        """A template message (status notifications outside the 48-hour window)."""
+        """A template message (status notifications outside the customer-service window).
+
+        ``client_msg_id``: WeChat sends one message per openid and id (for about ten
+        minutes), so a resend after a lost answer is not delivered twice.
+        """
         body: dict[str, Any] = {
             "touser": openid,
             "template_id": template_id,
@@ -205,6 +219,8 @@ class WeChatApi:
         }
         if url:
             body["url"] = url
+        if client_msg_id:
+            body["client_msg_id"] = client_msg_id
         return await self.call("/cgi-bin/message/template/send", body)
 
     async def create_menu(self, menu: dict[str, Any]) -> dict[str, Any]:

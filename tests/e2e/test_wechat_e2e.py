@@ -7,14 +7,17 @@ customer-service messages that carry replies too long for one passive reply.
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 from sqlalchemy import select
 
+from bot.cases.tracking import format_tracking_no
 from bot.clock import utc_now
 from bot.messages import Address, Reply
 from bot.storage import outbox
@@ -75,7 +78,7 @@ class WeChatUser:
         return "\n".join(texts)
 
 
-async def push(db: Database, text: str, template: dict[str, str]) -> None:
+async def push(db: Database, text: str, template: dict[str, Any]) -> None:
     async with db.transaction() as conn:
         contact_id = (await conn.execute(select(contacts.c.id))).scalar_one()
         await outbox.enqueue(
@@ -112,6 +115,7 @@ async def test_petition_over_wechat_aes(
             "XINFANG_WECHAT_APP_SECRET": fake.app_secret,
             "XINFANG_WECHAT_AES_KEY": AES_KEY,
             "XINFANG_WECHAT_TEMPLATE_ID": fake.template_id,
+            "XINFANG_PUBLIC_URL": "https://xinfang.example.gov.cn",
             "XINFANG_WECHAT_API_BASE": fake.url,
         }
     )
@@ -147,12 +151,21 @@ async def test_petition_over_wechat_aes(
 
             # a case transition's push goes out as a customer-service message, and
             # after 48 hours of silence as a template message
-            await push(db, "您的信访事项已受理。", {"tracking_no": number, "status": "已受理"})
+            accepted = {"key": "push.accepted", "tracking_no": number, "event_id": 1}
+            await push(db, "您的信访事项已受理。", accepted)
             await wait_for(lambda: any("已受理" in m["content"] for m in fake.custom))
             fake.clock_offset = 49 * 3600
-            await push(db, "您的信访事项已办结。", {"tracking_no": number, "status": "已办结"})
+            closed = {"key": "push.closed", "tracking_no": number, "event_id": 2}
+            await push(db, "您的信访事项已办结。", closed)
             await wait_for(lambda: bool(fake.templates))
-            assert fake.templates[0]["data"]["keyword1"]["value"] == number
+            # a 2023 template message: every keyword filled within its type, and a link
+            sent = fake.templates[0]
+            data = {name: entry["value"] for name, entry in sent["data"].items()}
+            assert data["character_string1"] == format_tracking_no(number)
+            assert data["phrase2"] == "已办结"
+            assert re.fullmatch(r"\d{4}年\d{2}月\d{2}日 \d{2}:\d{2}", data["time3"])
+            assert data["thing4"] and "first" not in data and "remark" not in data
+            assert sent["url"] == f"https://xinfang.example.gov.cn/my/cases/{number}"
             # one token kept in the database, refreshed once when the 49 hours expired it
             assert fake.token_requests == 2
     finally:

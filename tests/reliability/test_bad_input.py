@@ -113,6 +113,7 @@ async def doors(
         wechat_app_id=APP_ID,
         wechat_app_secret=wechat.app_secret,
         wechat_aes_key=AES_KEY,
+        wechat_allow_plaintext=True,  # both modes are attacked here
         wechat_api_base=wechat.url,
         telegram_token=TELEGRAM_TOKEN,
         telegram_secret=TELEGRAM_SECRET,

@@ -108,6 +108,8 @@ async def rig_factory(
             "token": TOKEN,
             "app_id": APP_ID,
             "aes_key": AES_KEY,
+            # most tests post in plaintext mode as well: the migration period's setting
+            "allow_plaintext": True,
             "attachments_dir": tmp_path / "attachments",
             "max_upload_bytes": 1_000_000,
             **overrides,

@@ -63,7 +63,9 @@ def _xml(fields: dict[str, Any]) -> str:
         if isinstance(value, int | float):
             parts.append(f"<{key}>{value}</{key}>")
         else:
-            parts.append(f"<{key}><![CDATA[{value}]]></{key}>")
+            # a "]]>" in the text is split across two CDATA sections, as any XML writer does
+            text = str(value).replace("]]>", "]]]]><![CDATA[>")
+            parts.append(f"<{key}><![CDATA[{text}]]></{key}>")
     return "<xml>" + "".join(parts) + "</xml>"
 
 
@@ -205,3 +207,33 @@ class WeChatSide:
             data = xmltodict.parse(inner)["xml"]
         assert data["MsgType"] == "text"
         return str(data["Content"])
+
+
+# Hostile bodies (case name, body, the status the webhook must answer, never a 500).
+# Each is posted signed, as a captured or forged request would be: in AES mode the body
+# is read before msg_signature can be checked (the signature covers the Encrypt inside).
+def hostile() -> list[tuple[str, str, int]]:
+    """Bodies that must be refused with a 4xx before anything is stored."""
+    deep = "<xml>" + "<a>" * 1000 + "x" + "</a>" * 1000 + "</xml>"
+    wide = "<xml>" + "<a>1</a>" * 5000 + "</xml>"
+    huge = message("text", Content="长" * 30_000)  # 90 000 bytes of UTF-8
+    return [
+        ("deep_1000_levels", deep, 400),
+        ("deep_just_over", "<xml>" + "<a>" * 6 + "</a>" * 6 + "</xml>", 400),
+        ("five_thousand_elements", wide, 400),
+        ("huge_text", huge, 413),
+        ("entity_bomb", '<!DOCTYPE x [<!ENTITY a "aaaa">]><xml>&a;</xml>', 400),
+    ]
+
+
+def bounded_event() -> str:
+    """The deepest event WeChat sends (pictures sent from the menu): must still be read."""
+    return event(
+        "pic_sysphoto",
+        EventKey="XF_PIC",
+        SendPicsInfo="",
+    ).replace(
+        "<SendPicsInfo><![CDATA[]]></SendPicsInfo>",
+        "<SendPicsInfo><Count>1</Count><PicList><item><PicMd5Sum><![CDATA[1b5f7c23b5bf75682a53e7b6d163e185]]>"
+        "</PicMd5Sum></item></PicList></SendPicsInfo>",
+    )

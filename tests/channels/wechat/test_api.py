@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.channels.base import SendError
-from bot.channels.wechat import WeChatChannel, load_config
+from bot.channels.wechat import WeChatChannel, WeChatConfigError, load_config
 from bot.channels.wechat_api import WeChatApiError
 from bot.messages import Address, Choice, OutboundMessage, Reply
 from bot.storage.db import Database
@@ -19,10 +20,20 @@ from tests.fakes_wechat import FakeWeChat
 OPENID = "o-citizen-1"
 
 
-def out(text: str, template: dict[str, str] | None = None) -> OutboundMessage:
+PUBLIC_URL = "https://xinfang.example.gov.cn"
+NOTICE = {
+    "key": "push.accepted",
+    "tracking_no": "XF2611230000017",  # canonical, as the outbox row carries it
+    "event_id": 41,
+    "at": "2026-11-23T01:30:00+00:00",
+}
+
+
+def out(text: str, template: dict[str, Any] | None = None, kind: str = "push") -> OutboundMessage:
     return OutboundMessage(
         address=Address("wechat", OPENID),
         reply=Reply(text),
+        kind=kind,
         outbox_id=7,
         idempotency_key="xf-outbox-7",
         template=template or {},
@@ -30,10 +41,17 @@ def out(text: str, template: dict[str, str] | None = None) -> OutboundMessage:
 
 
 def channel(
-    db: Database, fake: FakeWeChat, template_id: str = "", timeout: float = 5.0
+    db: Database,
+    fake: FakeWeChat,
+    template_id: str = "",
+    timeout: float = 5.0,
+    public_url: str = "",
 ) -> WeChatChannel:
     return WeChatChannel(
-        make_api(db, fake, timeout), load_config(CONFIG_DIR), template_id=template_id
+        make_api(db, fake, timeout),
+        load_config(CONFIG_DIR),
+        template_id=template_id,
+        public_url=public_url,
     )
 
 
@@ -51,20 +69,109 @@ async def test_custom_message_within_window_with_numbered_choices(
     await ch.api.close()
 
 
-async def test_outside_48_hours_falls_back_to_template(db: Database, fake: FakeWeChat) -> None:
-    ch = channel(db, fake, template_id=fake.template_id)
+async def test_outside_48_hours_goes_out_as_a_2023_template_with_a_link(
+    db: Database, fake: FakeWeChat
+) -> None:
+    ch = channel(db, fake, template_id=fake.template_id, public_url=PUBLIC_URL)
     fake.user_wrote(OPENID, ago_seconds=49 * 3600)
-    result = await ch.send(
-        out("您的信访事项已受理。", {"tracking_no": "XF261123-000001-7", "status": "已受理"})
-    )
+    result = await ch.send(out("您的信访事项 XF261123-000001-7 已受理。", NOTICE))
     assert fake.custom == []
     assert len(fake.templates) == 1 and result.external_id == "1"
-    data = fake.templates[0]["data"]
-    assert data["keyword1"]["value"] == "XF261123-000001-7"
-    assert data["keyword2"]["value"] == "已受理"
-    assert data["keyword3"]["value"] == ""  # unknown keys render empty
-    assert data["remark"]["value"] == "您的信访事项已受理。"
+    body = fake.templates[0]
+    assert body["data"] == {
+        "character_string1": {"value": "XF261123-000001-7"},  # formatted, ASCII
+        "phrase2": {"value": "已受理"},  # the notice kind's status words
+        "time3": {"value": "2026年11月23日 09:30"},  # the notice's time, Asia/Shanghai
+        "thing4": {"value": "信访事项已受理，请留意办理期限"},
+    }
+    assert not {"first", "remark"} & set(body["data"])
+    assert body["url"] == f"{PUBLIC_URL}/my/cases/XF2611230000017"
+    assert body["client_msg_id"] == "xf-outbox-7"
+    # a resend after a lost answer carries the same client_msg_id: delivered once
+    await ch.send(out("您的信访事项 XF261123-000001-7 已受理。", NOTICE))
+    assert len(fake.templates) == 1
     await ch.api.close()
+
+
+async def test_template_without_public_url_has_no_link_and_unknown_kinds_use_default(
+    db: Database, fake: FakeWeChat
+) -> None:
+    ch = channel(db, fake, template_id=fake.template_id)
+    await ch.send(out("有新进展", {**NOTICE, "key": "push.something_new"}))
+    body = fake.templates[0]
+    assert "url" not in body
+    assert body["data"]["phrase2"] == {"value": "有新进展"}
+    await ch.api.close()
+
+
+async def test_quota_45047_falls_back_to_the_template_and_is_not_retried(
+    db: Database, fake: FakeWeChat
+) -> None:
+    ch = channel(db, fake, template_id=fake.template_id)
+    fake.user_wrote(OPENID, ago_seconds=60)
+    for i in range(5):
+        await ch.send(out(f"第{i + 1}条"))
+    assert len(fake.custom) == 5
+    await ch.send(out("第六条", NOTICE))  # over the quota: the template goes instead
+    assert len(fake.custom) == 5 and len(fake.templates) == 1
+    plain = channel(db, fake)  # no template configured: a clear, permanent failure
+    with pytest.raises(SendError) as err:
+        await plain.send(out("第七条"))
+    assert not err.value.retryable and not err.value.unreachable
+    assert err.value.reason.startswith("45047:") and "quota" in err.value.reason
+    fake.user_wrote(OPENID)  # the citizen writes again: a new quota
+    await plain.send(out("第八条"))
+    assert fake.custom[-1]["content"] == "第八条"
+    for c in (ch, plain):
+        await c.api.close()
+
+
+async def test_fake_enforces_the_quota_and_the_2023_template_fields(
+    db: Database, fake: FakeWeChat
+) -> None:
+    api = make_api(db, fake)
+    fake.user_wrote(OPENID)
+    for _ in range(5):
+        await api.send_text(OPENID, "好")
+    with pytest.raises(WeChatApiError) as err:
+        await api.send_text(OPENID, "好")
+    assert err.value.errcode == 45047
+    good = {"character_string1": "XF261123-000001-7", "phrase2": "已受理", "thing4": "已受理"}
+    bad_cases = [
+        {**good, "first": "您的信访事项有新进展"},  # removed in May 2023
+        {**good, "remark": "感谢"},
+        {**good, "thing4": "一" * 21},  # thing: at most 20 characters
+        {**good, "phrase2": "正在办理中的事项"},  # phrase: at most 5 汉字
+        {**good, "character_string1": "XF261123-000001-7" * 2},  # over 32 characters
+        {**good, "character_string1": "编号XF26"},  # ASCII only
+        {**good, "time3": "昨天"},
+        {**good, "thing4": ""},
+    ]
+    for data in bad_cases:
+        with pytest.raises(WeChatApiError) as err:
+            await api.send_template(OPENID, fake.template_id, data)
+        assert err.value.errcode == 47003, data
+    await api.send_template(OPENID, fake.template_id, good)
+    assert len(fake.templates) == 1
+    await api.close()
+
+
+def test_template_config_checks_types_at_load(tmp_path: Path) -> None:
+    base = (CONFIG_DIR / "wechat.yaml").read_text(encoding="utf-8")
+    broken = {
+        "removed by WeChat in 2023": base.replace("character_string1:", "first:"),
+        "at most 5 汉字": base.replace("{status: 已受理", "{status: 已经受理了的"),
+        "at most 20 characters": base.replace(
+            "thing: 信访事项已受理，请留意办理期限", "thing: " + "很" * 21
+        ),
+        "unknown type": base.replace("type: phrase", "type: slogan"),
+    }
+    for problem, text in broken.items():
+        assert text != base
+        (tmp_path / "wechat.yaml").write_text(text, encoding="utf-8")
+        with pytest.raises(WeChatConfigError, match=problem):
+            load_config(tmp_path)
+    assert len(load_config(CONFIG_DIR).templates.notices) > 10
 
 
 async def test_outside_48_hours_without_template_is_permanent(
@@ -75,6 +182,17 @@ async def test_outside_48_hours_without_template_is_permanent(
         await ch.send(out("已受理"))
     assert not err.value.retryable and not err.value.unreachable
     assert "45015" in err.value.reason
+    await ch.api.close()
+
+
+async def test_template_values_that_break_their_type_fail_permanently(
+    db: Database, fake: FakeWeChat
+) -> None:
+    ch = channel(db, fake, template_id=fake.template_id)
+    with pytest.raises(SendError) as err:
+        await ch.send(out("已受理", {**NOTICE, "tracking_no": ""}))  # nothing to show
+    assert not err.value.retryable and "character_string1" in err.value.reason
+    assert fake.templates == []
     await ch.api.close()
 
 
@@ -247,3 +365,39 @@ async def test_cli_installs_the_menu(fake: FakeWeChat, tmp_path: Path) -> None:
     assert proc.returncode == 0
     assert "新建投诉 / 查询进度 / 帮助" in out_bytes.decode()
     assert fake.menus and fake.token_requests == 1
+
+
+async def test_check_config_refuses_templates_that_break_the_2023_rules(tmp_path: Path) -> None:
+    import os
+    import shutil
+    import sys
+
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG_DIR, config)
+    yaml_path = config / "wechat.yaml"
+    yaml_path.write_text(
+        yaml_path.read_text(encoding="utf-8").replace("{status: 已受理", "{status: 已经受理完毕"),
+        encoding="utf-8",
+    )
+    env = {
+        **os.environ,
+        "XINFANG_CONFIG_DIR": str(config),
+        "XINFANG_DATA_DIR": str(tmp_path),
+        "XINFANG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cc.sqlite3'}",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "check-config", env=env, stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await proc.communicate()
+    assert proc.returncode == 2
+    assert "push.accepted" in err.decode() and "phrase2" in err.decode()
+
+
+def test_public_url_and_plaintext_settings() -> None:
+    from bot.settings import SettingsError, load_settings
+
+    settings = load_settings(public_url="https://xinfang.example.gov.cn/")
+    assert settings.public_url == "https://xinfang.example.gov.cn"
+    assert settings.wechat_allow_plaintext is False  # refused by default once AES is set
+    with pytest.raises(SettingsError, match="XINFANG_PUBLIC_URL"):
+        load_settings(public_url="xinfang.example.gov.cn")
