@@ -41,6 +41,7 @@ REPLY = "您好，您反映的欠薪问题已转人社局核实，请保持电�
 ANSWER = "经核实，某某建筑公司已于本周支付拖欠工资。"
 TOLD = "请您保存好工资条和考勤记录，以便核实。"
 INTERNAL = "内部：该工地另有20余人欠薪，注意防范聚集。"
+LATE_REPLY = "您好，工资条已收到，我们会尽快与用人单位核对。"
 
 
 def add_staff(server: Server, login: str, *args: str) -> None:
@@ -208,6 +209,36 @@ async def test_staff_work_a_petition_in_the_browser(
             await citizen.wait_for(ANSWER)
             await citizen.wait_for(TOLD)
             assert "注意防范" not in await citizen.inbox()
+
+            # an action refused with its reason, in the console's language
+            box = page.locator("#action-close")
+            await box.locator("summary").click()
+            await box.locator("button[type=submit]").click()
+            await expect(page.locator("p.flash.error")).to_contain_text("暂不能办结")
+            await expect(page.locator("#case-status")).to_have_text("已答复")
+            await shot(page, "case-refused")
+
+            # the session expires while a reply is being typed: nothing typed is lost
+            case_url = page.url
+            box = page.locator("#action-reply")
+            await box.locator("summary").click()
+            await box.locator("textarea[name=text]").fill(LATE_REPLY)
+            await context.clear_cookies()
+            await box.locator("button[type=submit]").click()
+            await expect(page.locator("p.error")).to_contain_text("内容已保留")
+            await page.fill("input[name=login]", "duban")
+            await page.fill("input[name=password]", PASSWORD)
+            await page.click("button[type=submit]")
+            await expect(page).to_have_url(case_url)
+            await expect(page.locator("#action-reply textarea[name=text]")).to_have_value(
+                LATE_REPLY
+            )
+            await shot(page, "case-restored")
+            await page.locator("#action-reply button[type=submit]").click()
+            await expect(page.locator("p.flash.ok")).to_be_visible()
+            await expect(page.locator("#timeline")).to_contain_text(LATE_REPLY)
+            await page.reload()  # sent: the draft is forgotten
+            await expect(page.locator("#action-reply textarea[name=text]")).to_have_value("")
 
             # two notices did not go through: retry one on the delivery page
             failed, blocked = await fail_notices(db, number)
