@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 from aiohttp import web
@@ -18,11 +17,11 @@ from bot.channels import web as webchat
 from bot.channels.base import Channel
 from bot.channels.mailbox import MailboxChannel
 from bot.deliveries import Deliveries
-from bot.dialogs.engine import EngineConfig, load_engine_config
+from bot.dialogs.engine import load_engine_config
 from bot.intake import Intake
 from bot.logging import get_logger
 from bot.metrics import OUTBOX_ROWS, REGISTRY
-from bot.outbox import OutboxWorker, RetryPolicy
+from bot.services import Services
 from bot.settings import Settings
 from bot.staff.accounts import StaffAccounts
 from bot.staff.broadcast_cli import enabled_channels
@@ -33,7 +32,6 @@ from bot.staff.labels import load_labels
 from bot.storage import outbox
 from bot.storage.db import Database
 from bot.storage.migrate import current_revision, ensure_schema, head_revision
-from bot.storage.outbox import OutboxRow
 from bot.web import setup as staff_web
 from bot.web.forwarded import forwarded_middleware, parse_networks
 
@@ -42,42 +40,6 @@ log = get_logger(__name__)
 # the outbox worker gets at least this long on SIGTERM, even when requests used up the
 # whole shutdown timeout: long enough to hand its rows back to the table
 MIN_WORKER_GRACE_SECONDS = 1.0
-
-
-@dataclass
-class Services:
-    """Everything a process needs, built from settings."""
-
-    settings: Settings
-    db: Database
-    engine: EngineConfig
-    intake: Intake
-    mailboxes: dict[str, MailboxChannel]
-    accounts: StaffAccounts
-    casework: Casework
-    broadcasts: BroadcastService
-    exporter: CaseExporter
-    deliveries: Deliveries
-    channels: dict[str, Channel] = field(default_factory=dict)
-
-    def worker(self) -> OutboxWorker:
-        """An outbox worker over all enabled channels."""
-        s = self.settings
-
-        def delivered(row: OutboxRow) -> None:
-            mailbox = self.mailboxes.get(row.address.channel)
-            if mailbox is not None:
-                mailbox.notify(row.address.address)
-
-        return OutboxWorker(
-            self.db,
-            self.channels,
-            batch=s.outbox_batch,
-            lease=timedelta(seconds=s.outbox_lease_seconds),
-            poll_seconds=s.outbox_poll_seconds,
-            policy=RetryPolicy(max_attempts=s.outbox_max_attempts),
-            on_sent=delivered,
-        )
 
 
 def build_services(settings: Settings) -> Services:

@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from bot.app import Services
+    from bot.services import Services
 
 log = get_logger(__name__)
 

@@ -20,7 +20,7 @@ from bot.staff.labels import Labels
 from bot.storage.db import Database
 
 if TYPE_CHECKING:
-    from bot.app import Services
+    from bot.services import Services
 
 FLASH_COOKIE = "xf_flash"
 FLASH_MAX = 600  # characters kept of a flash message (the cookie must stay small)

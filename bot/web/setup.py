@@ -20,7 +20,7 @@ from bot.web.auth import STAFF_AUTH, LoginThrottle, StaffAuth, staff_middleware
 from bot.web.console_deps import CONSOLE, build_console
 
 if TYPE_CHECKING:
-    from bot.app import Services
+    from bot.services import Services
 
 
 def install(app: web.Application, services: Services) -> None:
