@@ -18,10 +18,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.case_links import CaseLinks
 from bot.cases.authority import extension_refusal
 from bot.cases.calendar import Calendar
 from bot.cases.clocks import ClockRule, Clocks, due_at
 from bot.cases.tracking import format_tracking_no
+from bot.clock import utc_now
 from bot.dialogs.texts import STATUS_CODES, Texts
 from bot.messages import Address, Reply
 from bot.storage import cases, contacts, outbox
@@ -177,6 +179,7 @@ class Lifecycle:
     department_name: Callable[[str, str], str] = _no_department  # (code, lang) -> name
     department_known: Callable[[str], bool] = field(default=lambda _code: True)
     enqueue: Enqueue = outbox.enqueue
+    links: CaseLinks | None = None  # signed links to the citizen's case page (None: off)
 
     def due(self, start: datetime, rule: ClockRule) -> datetime:
         """The deadline of ``rule`` counted from ``start``."""
@@ -591,6 +594,7 @@ class Lifecycle:
             text = self.texts.get(lang, key, **values)
             if message:
                 text = self.texts.get(lang, "push.with_message", push=text, message=message)
+        text = "\n".join((text, *self.details_link(case, lang, now)))
         await self.enqueue(
             conn,
             contact_id=contact.id,
@@ -602,6 +606,14 @@ class Lifecycle:
             template={"key": key, "tracking_no": case.tracking_no, "event_id": event_id},
         )
         return 1
+
+    def details_link(self, case: CaseRow, lang: str, now: datetime) -> tuple[str, ...]:
+        """The line "查看详情：<signed link to the case page>" for ``case``'s petitioner, when
+        links are on (every case-status push and the owner's status answer end with it)."""
+        if self.links is None or not self.links.enabled:
+            return ()
+        url = self.links.url(case.contact_id, case.tracking_no, now)
+        return (self.texts.get(lang, "push.details_link", url=url),)
 
     def describe(self, event: Any, case: CaseRow, lang: str) -> str:
         """A timeline event as the petitioner reads it in a status answer, dated.
@@ -672,6 +684,8 @@ class Lifecycle:
         if owner and remedy and case.request_until is not None:
             until = self._date(case.request_until)
             lines.append(self.texts.get(lang, f"lookup.remedy_{remedy}", until=until))
+        if owner:
+            lines.extend(self.details_link(case, lang, utc_now()))
         return tuple(lines)
 
     def followup_at(self, now: datetime) -> datetime | None:
