@@ -184,11 +184,11 @@ class WebChat:
         response = web.HTTPSeeOther(CITIZEN_PREFIX)
         address = self._session(request)
         if address is not None and self.citizen_access is not None:
-            async with self.db.read() as conn:
-                contact = await contacts.find(conn, Address(NAME, address))
-            if contact is not None:
-                access = self.citizen_access
-                access.set_cookie(response, access.open(contact.id))
+            # a session that has not written yet is a contact with no case: the page says so
+            async with self.db.transaction() as conn:
+                contact = await contacts.get_or_create(conn, Address(NAME, address), utc_now())
+            access = self.citizen_access
+            access.set_cookie(response, access.open(contact.id))
         raise response
 
     async def history(self, request: web.Request) -> web.Response:
