@@ -138,6 +138,8 @@ async def test_citizen_rates_and_asks_for_review_on_a_phone(
         await page.goto(f"{server.url}/chat")
         await expect(page.locator("#my-link")).to_have_text("我的事项")
         await page.screenshot(path=str(ARTIFACTS / "citizen-chat-header.png"))
+        await page.click("#size-toggle")
+        await page.screenshot(path=str(ARTIFACTS / "citizen-chat-header-large.png"))
         await page.click("#my-link")
         await expect(page.locator(".box")).to_have_text("您还没有提交过信访事项。")
         await context.close()
