@@ -222,6 +222,16 @@ async def test_expired_or_tampered_links_are_refused(
         assert resp.status == 403 and "查看详情" in await resp.text()
     resp = await client.post(f"{path}/rate", data={"rating": "satisfied"})
     assert resp.status == 403
+    # a link is no session cookie, and a session cookie no link
+    await open_link(client, link)
+    session = next(c.value for c in client.session.cookie_jar if c.key == "xf_my")
+    jar, at = client.session.cookie_jar, client.make_url("/my")
+    for cookie, status in ((session, 200), (token, 403)):
+        jar.clear()
+        jar.update_cookies({"xf_my": cookie}, response_url=at)
+        assert (await client.get("/my", allow_redirects=False)).status == status
+    jar.clear()
+    assert (await client.get(f"{path}?k={session}", allow_redirects=False)).status == 403
 
 
 async def test_another_contacts_case_is_not_found(
