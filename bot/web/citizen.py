@@ -103,7 +103,7 @@ class CitizenPages:
             if contact_id is None:
                 log.info("citizen_page.link_refused")
                 return self._message(request, _lang(request), "page.link_invalid", 403)
-            response = web.HTTPSeeOther(request.path)  # the token leaves the address bar
+            response = web.HTTPSeeOther(_target(request))  # the token leaves the address
             self.access.set_cookie(response, self.access.open(contact_id))
             raise response
         visitor = await self.access.visitor(request)
@@ -270,6 +270,12 @@ def _refusal(words: PageWords, action: str, done: CitizenAction) -> str:
             {"rate": "rating.none", "review": "review.none"}.get(action, "withdraw.none")
         )
     return words.t("page.refused")
+
+
+def _target(request: web.Request) -> str:
+    """Where a case link leads once its token opened a session: the page, canonically."""
+    number = parse_tracking_no(request.match_info.get("tracking_no", ""))
+    return f"{PREFIX}/cases/{number.canonical}" if number.outcome == "valid" else PREFIX
 
 
 def _lang(request: web.Request) -> str:

@@ -55,12 +55,15 @@ def app(services: Services) -> Any:
     return create_app(services, run_worker=False)
 
 
-async def new_case(services: Services, user: str, request: str = "村道损坏三年，请求修路") -> str:
+async def new_case(
+    services: Services, user: str, request: str = "村道损坏三年，请求修路", lang: str = "zh"
+) -> str:
     answers = {"request": request, "name": "王小明", "phone": "13912345678"}
     case_id = await make_case(
         services.db,
         datetime.now(UTC) - timedelta(days=1),
         user=user,
+        lang=lang,
         department=ZJJ,
         answers=answers,
         phone="13912345678",
@@ -337,3 +340,19 @@ async def test_without_a_public_url_nothing_carries_a_link(
     async with plain.db.read() as conn:
         rows = (await conn.execute(select(outbox.c.payload))).all()
     assert rows and not any("查看详情" in str(r.payload) for r in rows)
+
+
+async def test_the_page_speaks_the_contacts_language(
+    services: Services, app: Any, aiohttp_client: Any
+) -> None:
+    number = await new_case(services, "citizen-en", "The village road is broken", lang="en")
+    await answered(services, number)
+    async with services.db.read() as conn:
+        rows = (await conn.execute(select(outbox.c.payload))).all()
+    links = [m for r in rows for m in re.findall(r"Details: (\S+)", str(r.payload.get("text")))]
+    assert links
+    client = await aiohttp_client(app)
+    body = await (await open_link(client, links[-1])).text()
+    assert 'lang="en"' in body and "Written answers" in body and "Answered" in body
+    assert "Request a review" in body and "basically satisfied" in body
+    assert MARKER not in body
