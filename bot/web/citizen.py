@@ -184,11 +184,11 @@ class CitizenPages:
         if visitor is None:
             return self._message(request, _lang(request), "page.no_access", 403)
         action = request.match_info["action"]
+        if action not in ACTIONS:
+            raise web.HTTPNotFound()
         posted = await request.post()
         form = {k: v for k, v in posted.items() if isinstance(v, str)}
         lang = await self._lang(visitor)
-        if action not in ACTIONS:
-            raise web.HTTPNotFound()
         if not self.access.csrf_ok(request, visitor, form.get("_csrf", "")):
             log.info("citizen_page.csrf_refused", action=action)
             return self._message(request, lang, "page.expired", 403, visitor)

@@ -14,13 +14,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.app import Services, build_services, create_app
 from bot.case_links import LINK, sign
 from bot.cases.tracking import format_tracking_no
 from bot.staff.access import Role, StaffMember
 from bot.storage import cases
+from bot.storage.tables import cases as case_table
 from bot.storage.tables import contacts, outbox
 from tests.cases.lifecycle_support import make_case
 from tests.web.conftest import ACCOUNTS, PASSWORD
@@ -356,3 +357,33 @@ async def test_the_page_speaks_the_contacts_language(
     assert 'lang="en"' in body and "Written answers" in body and "Answered" in body
     assert "Request a review" in body and "basically satisfied" in body
     assert MARKER not in body
+
+
+async def test_the_review_window_is_the_conversations(
+    services: Services, app: Any, aiohttp_client: Any
+) -> None:
+    number = await new_case(services, "citizen-a")
+    await answered(services, number)
+    client = await aiohttp_client(app)
+    page = await open_link(client, (await pushed_links(services, number))[-1])
+    csrf = await csrf_of(page)
+    closed = datetime.now(UTC) - timedelta(days=1)
+    async with services.db.transaction() as conn:
+        await conn.execute(
+            update(case_table)
+            .where(case_table.c.tracking_no == number)
+            .values(request_until=closed)
+        )
+    body = await (await client.get(f"/my/cases/{number}")).text()
+    assert "申请复查" not in body and "满意" in body, "no form once the window closed"
+    late = await client.post(
+        f"/my/cases/{number}/review", data={"_csrf": csrf, "reason": "晚了也想申请"}
+    )
+    assert late.status == 409 and "申请期限已于" in await late.text()
+    withdraw = await client.post(
+        f"/my/cases/{number}/withdraw", data={"_csrf": csrf, "confirm": "yes"}
+    )
+    assert withdraw.status == 409 and "不能再撤回" in await withdraw.text()
+    async with services.db.read() as conn:
+        row = await cases.by_tracking_no(conn, number)
+    assert row is not None and row.status == "answered"
