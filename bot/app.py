@@ -32,7 +32,9 @@ from bot.staff.labels import load_labels
 from bot.storage import outbox
 from bot.storage.db import Database
 from bot.storage.migrate import current_revision, ensure_schema, head_revision
+from bot.web import citizen
 from bot.web import setup as staff_web
+from bot.web.citizen_access import CitizenAccess
 from bot.web.forwarded import forwarded_middleware, parse_networks
 
 log = get_logger(__name__)
@@ -54,7 +56,9 @@ def build_services(settings: Settings) -> Services:
     texts = engine.texts
     db = Database(settings.effective_database_url)
     case_config = load_case_config(settings.config_dir)
-    lifecycle = LifecycleService(db, case_config, texts, timezone=settings.timezone)
+    lifecycle = LifecycleService(
+        db, case_config, texts, timezone=settings.timezone, links=settings.case_links
+    )
     accounts = StaffAccounts(
         db,
         known_departments=case_config.routing.departments.keys(),
@@ -99,6 +103,7 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
     middlewares = [forwarded_middleware(proxies)] if proxies else []
     app = web.Application(client_max_size=s.max_body_bytes, middlewares=middlewares)
     app[SERVICES] = services
+    access = CitizenAccess.build(s.secret_key, s.citizen_session_minutes, s.web_cookie_secure)
     chat = webchat.WebChat(
         services.intake,
         services.db,
@@ -109,9 +114,18 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
         cookie_secure=s.web_cookie_secure,
         rate_per_minute=s.web_rate_per_minute,
         rate_per_ip_per_minute=s.web_rate_per_ip_per_minute,
+        citizen_access=access,
     )
     chat.add_routes(app)
     staff_web.install(app, services)
+    citizen.install(
+        app,
+        services.db,
+        services.casework.lifecycle,
+        services.engine.forms,
+        access,
+        webchat.STATIC_DIR,
+    )
     app.router.add_get("/", _index)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)

@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.case_links import CaseLinks
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_DIR = PROJECT_ROOT / "config"
@@ -38,9 +40,6 @@ class Settings(BaseSettings):
     log_level: str = "info"
     log_json: bool = False  # JSON lines (production) or console rendering (development)
     auto_migrate: bool = True  # `serve` upgrades the schema at start; else it only checks
-    # the service's address as citizens reach it (https://xinfang.example.gov.cn), for links
-    # in messages such as WeChat template messages; "" for none
-    public_url: str = ""
     # reverse proxies whose X-Forwarded-For is believed (comma-separated addresses or CIDRs)
     trusted_proxies: str = ""
     # SIGTERM: in-flight requests get this long to finish, then the outbox worker the rest
@@ -67,6 +66,12 @@ class Settings(BaseSettings):
     web_cookie_secure: bool = False  # set true behind HTTPS
     web_rate_per_minute: int = Field(default=60, ge=1)  # messages per web session per minute
     web_rate_per_ip_per_minute: int = Field(default=300, ge=1)  # all sessions of one client
+
+    # the citizen's case page (/my) and the links to it in messages
+    public_url: str = ""  # the public origin of every link sent to citizens (https://…)
+    secret_key: str = ""  # signs case links and /my sessions (at least 32 characters)
+    case_link_days: int = Field(default=30, ge=1, le=366)  # a case link works this long
+    citizen_session_minutes: float = Field(default=120, gt=0)  # a /my session lasts this long
 
     # staff console and API
     staff_session_idle_minutes: float = Field(default=60, gt=0)  # logged out after inactivity
@@ -124,9 +129,23 @@ class Settings(BaseSettings):
     @field_validator("public_url")
     @classmethod
     def _public_url(cls, v: str) -> str:
-        if v and not v.startswith(("https://", "http://")):
-            raise ValueError("must start with https:// (or http:// for a test setup)")
-        return v.rstrip("/")
+        v = v.strip().rstrip("/")
+        if v and (not v.startswith(("https://", "http://")) or "/" in v.split("://", 1)[1]):
+            raise ValueError("must be an origin like https://xinfang.example.gov.cn (no path)")
+        return v
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret(cls, v: str) -> str:
+        if v and len(v) < 32:
+            raise ValueError("must be at least 32 characters (e.g. `openssl rand -hex 32`)")
+        return v
+
+    @model_validator(mode="after")
+    def _links_need_secret(self) -> Settings:
+        if self.public_url and not self.secret_key:
+            raise ValueError("XINFANG_PUBLIC_URL needs XINFANG_SECRET_KEY to sign case links")
+        return self
 
     @field_validator("database_url")
     @classmethod
@@ -171,6 +190,11 @@ class Settings(BaseSettings):
         return bool(self.wechat_token and self.wechat_app_id)
 
     @property
+    def case_links(self) -> CaseLinks:
+        """The signed links to the citizen's case page (off without a public URL)."""
+        return CaseLinks(self.public_url, self.secret_key, self.case_link_days)
+
+    @property
     def telegram_enabled(self) -> bool:
         """Telegram is on when its token is set."""
         return bool(self.telegram_token)
@@ -183,6 +207,9 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            name = "XINFANG_" + "_".join(str(p) for p in err["loc"]).upper()
-            lines.append(f"{name}: {err['msg']} (got {err.get('input')!r})")
+            loc = "_".join(str(p) for p in err["loc"]).upper()
+            if not loc:  # a rule over several settings: its input is all of them (secrets too)
+                lines.append(err["msg"])
+                continue
+            lines.append(f"XINFANG_{loc}: {err['msg']} (got {err.get('input')!r})")
         raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None

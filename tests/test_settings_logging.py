@@ -31,6 +31,10 @@ def test_defaults_use_an_sqlite_file_in_the_data_dir(monkeypatch: pytest.MonkeyP
         ("XINFANG_DATABASE_URL", "mysql://x", "postgresql+asyncpg://"),
         ("XINFANG_TIMEZONE", "Mars/Base", "IANA"),
         ("XINFANG_LOG_LEVEL", "loud", "debug, info"),
+        ("XINFANG_PUBLIC_URL", "xinfang.example.gov.cn", "origin"),
+        ("XINFANG_PUBLIC_URL", "https://example.gov.cn/path", "no path"),
+        ("XINFANG_SECRET_KEY", "short", "32 characters"),
+        ("XINFANG_CASE_LINK_DAYS", "0", "XINFANG_CASE_LINK_DAYS"),
     ],
 )
 def test_a_bad_value_names_the_variable(
@@ -40,6 +44,21 @@ def test_a_bad_value_names_the_variable(
     with pytest.raises(SettingsError) as err:
         load_settings()
     assert name in str(err.value) and fragment in str(err.value)
+
+
+def test_links_need_the_secret_and_the_message_shows_no_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("XINFANG_PUBLIC_URL", "https://xinfang.example.gov.cn/")
+    monkeypatch.setenv("XINFANG_TELEGRAM_TOKEN", "123:telegram-token-never-printed")
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert "XINFANG_SECRET_KEY" in str(err.value)
+    assert "never-printed" not in str(err.value)
+    monkeypatch.setenv("XINFANG_SECRET_KEY", "k" * 32)
+    settings = load_settings()
+    assert settings.public_url == "https://xinfang.example.gov.cn"
+    assert settings.case_links.enabled and settings.case_links.days == 30
 
 
 def test_cli_reports_bad_settings_and_exits_2(

@@ -112,6 +112,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
                 load_case_config(settings.config_dir),
                 load_texts(settings.config_dir),
                 timezone=settings.timezone,
+                links=settings.case_links,
             )
             handler: Handler = args.handler
             return await handler(service, args)

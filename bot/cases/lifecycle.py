@@ -18,10 +18,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.case_links import CaseLinks
 from bot.cases.authority import extension_refusal
 from bot.cases.calendar import Calendar
 from bot.cases.clocks import ClockRule, Clocks, due_at
 from bot.cases.tracking import format_tracking_no
+from bot.clock import utc_now
 from bot.dialogs.texts import STATUS_CODES, Texts
 from bot.messages import Address, Reply
 from bot.storage import cases, contacts, outbox
@@ -188,6 +190,7 @@ class Lifecycle:
     department_name: Callable[[str, str], str] = _no_department  # (code, lang) -> name
     department_known: Callable[[str], bool] = field(default=lambda _code: True)
     enqueue: Enqueue = outbox.enqueue
+    links: CaseLinks | None = None  # signed links to the citizen's case page (None: off)
 
     def due(self, start: datetime, rule: ClockRule) -> datetime:
         """The deadline of ``rule`` counted from ``start``."""
@@ -673,6 +676,9 @@ class Lifecycle:
             text = self.texts.get(lang, key, **values)
             if message:
                 text = self.texts.get(lang, "push.with_message", push=text, message=message)
+        url = self.case_url(case, now)
+        if url:
+            text = "\n".join((text, self.texts.get(lang, "push.details_link", url=url)))
         await self.enqueue(
             conn,
             contact_id=contact.id,
@@ -686,9 +692,22 @@ class Lifecycle:
                 "tracking_no": case.tracking_no,
                 "event_id": event_id,
                 "at": now.isoformat(),  # the notice's time, shown by a WeChat template
+                "url": url,  # the case page, linked from a WeChat template message
             },
         )
         return 1
+
+    def case_url(self, case: CaseRow, now: datetime) -> str:
+        """The signed link to the case page for ``case``'s petitioner ("" when links are
+        off): every case-status push and the owner's status answer carry it."""
+        if self.links is None or not self.links.enabled:
+            return ""
+        return self.links.url(case.contact_id, case.tracking_no, now)
+
+    def details_link(self, case: CaseRow, lang: str, now: datetime) -> tuple[str, ...]:
+        """The line "查看详情：<signed link>" for the petitioner's status answer, if any."""
+        url = self.case_url(case, now)
+        return (self.texts.get(lang, "push.details_link", url=url),) if url else ()
 
     def describe(self, event: Any, case: CaseRow, lang: str) -> str:
         """A timeline event as the petitioner reads it in a status answer, dated.
@@ -759,6 +778,8 @@ class Lifecycle:
         if owner and remedy and case.request_until is not None:
             until = self._date(case.request_until)
             lines.append(self.texts.get(lang, f"lookup.remedy_{remedy}", until=until))
+        if owner:
+            lines.extend(self.details_link(case, lang, utc_now()))
         return tuple(lines)
 
     def followup_at(self, now: datetime) -> datetime | None:

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.case_links import CaseLinks
 from bot.cases.authority import Authority, load_authority
 from bot.cases.calendar import Calendar, load_calendar
 from bot.cases.clocks import Clocks, DeadlineState, deadline_state, due_at, load_clocks
@@ -157,6 +158,7 @@ class LifecycleService:
         *,
         timezone: str = "Asia/Shanghai",
         clock: Callable[[], datetime] = utc_now,
+        links: CaseLinks | None = None,
     ) -> None:
         self.db = db
         self.config = config
@@ -177,6 +179,7 @@ class LifecycleService:
             tz=self.tz,
             department_name=name,
             department_known=lambda code: code in routing.departments,
+            links=links,
         )
         self.registrar = Registrar(config, self.tz)
 

@@ -6,6 +6,7 @@ Contract (used by bot/web/static/chat.js):
   POST /chat/api/messages      {"client_id", "text"} -> {"replies": [...]}
   POST /chat/api/attachments   multipart client_id + file -> {"replies": [...]}
   GET  /chat/api/events        text/event-stream of pushes, resumable with Last-Event-ID
+  GET  /chat/my                to the citizen's case page (/my) as this session's contact
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from bot.metrics import REJECTED_REQUESTS
 from bot.storage import contacts, inbound, outbox
 from bot.storage.db import Database
 from bot.storage.files import TooLarge, save_stream
+from bot.web.citizen_access import PREFIX as CITIZEN_PREFIX
+from bot.web.citizen_access import CitizenAccess
 from bot.web.security import SECURITY_HEADERS
 
 log = get_logger(__name__)
@@ -91,6 +94,7 @@ class WebChat:
         cookie_secure: bool = False,
         rate_per_minute: int = 60,
         rate_per_ip_per_minute: int = 300,
+        citizen_access: CitizenAccess | None = None,
     ) -> None:
         self.intake = intake
         self.db = db
@@ -101,6 +105,7 @@ class WebChat:
         self.cookie_secure = cookie_secure
         self.rate_per_minute = rate_per_minute
         self.rate_per_ip_per_minute = rate_per_ip_per_minute
+        self.citizen_access = citizen_access
         self._recent: defaultdict[str, deque[float]] = defaultdict(deque)
         self.stopping = asyncio.Event()
 
@@ -113,6 +118,7 @@ class WebChat:
         app.router.add_post("/chat/api/messages", self.post_message)
         app.router.add_post("/chat/api/attachments", self.post_attachment)
         app.router.add_get("/chat/api/events", self.events)
+        app.router.add_get("/chat/my", self.my_cases)
 
     # -- session -----------------------------------------------------------------------
 
@@ -172,6 +178,18 @@ class WebChat:
                 path="/chat",
             )
         return response
+
+    async def my_cases(self, request: web.Request) -> web.Response:
+        """To the citizen's case page (/my), with a session for this chat's contact."""
+        response = web.HTTPSeeOther(CITIZEN_PREFIX)
+        address = self._session(request)
+        if address is not None and self.citizen_access is not None:
+            # a session that has not written yet is a contact with no case: the page says so
+            async with self.db.transaction() as conn:
+                contact = await contacts.get_or_create(conn, Address(NAME, address), utc_now())
+            access = self.citizen_access
+            access.set_cookie(response, access.open(contact.id))
+        raise response
 
     async def history(self, request: web.Request) -> web.Response:
         """The conversation so far, oldest first (citizen messages, replies and pushes)."""

@@ -58,7 +58,6 @@ from bot.channels.wechat_templates import (
     DEFAULT_KIND,
     TemplateError,
     Templates,
-    case_url,
     notice_values,
     parse_templates,
 )
@@ -237,13 +236,11 @@ class WeChatChannel:
         config: WeChatConfig,
         *,
         template_id: str = "",
-        public_url: str = "",
         timezone: str = "Asia/Shanghai",
     ) -> None:
         self.api = api
         self.config = config
         self.template_id = template_id
-        self.public_url = public_url
         self.tz = ZoneInfo(timezone)
 
     async def send(self, message: OutboundMessage) -> SendResult:
@@ -282,7 +279,9 @@ class WeChatChannel:
             data = self.config.templates.data(kind, values)
         except TemplateError as exc:
             raise SendError(f"template: {exc}", retryable=False) from exc
-        url = case_url(self.public_url, str(message.template.get("tracking_no") or ""))
+        # the signed case page link the lifecycle put on the notice (a plain /my/cases URL
+        # would open nothing: the page needs the link's signature or a session)
+        url = str(message.template.get("url") or "")
         try:
             result = await self.api.send_template(
                 message.address.address,
@@ -657,7 +656,6 @@ def build_channel(settings: Settings, db: Database) -> WeChatChannel:
         api,
         config,
         template_id=settings.wechat_template_id,
-        public_url=settings.public_url,
         timezone=settings.timezone,
     )
 

@@ -19,7 +19,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from bot.cases.tracking import format_tracking_no
@@ -193,11 +192,3 @@ def notice_values(
     values["time"] = at.astimezone(tz).strftime("%Y年%m月%d日 %H:%M")
     values["text"] = text.split("\n", 1)[0]
     return values
-
-
-def case_url(public_url: str, tracking_no: str) -> str:
-    """The citizen's page of the case (/my/cases/{tracking_no}), or "" without a public URL."""
-    if not public_url:
-        return ""
-    base = public_url.rstrip("/") + "/my/cases"
-    return f"{base}/{quote(tracking_no, safe='')}" if tracking_no else base

@@ -231,6 +231,18 @@ async def for_contact(conn: AsyncConnection, contact_id: int, limit: int = 20) -
     return [_case(r) for r in rows]
 
 
+async def own_case(conn: AsyncConnection, contact_id: int, tracking_no: str) -> CaseRow | None:
+    """A contact's case by its canonical tracking number (None for anyone else's)."""
+    row = (
+        await conn.execute(
+            select(cases).where(
+                cases.c.tracking_no == tracking_no, cases.c.contact_id == contact_id
+            )
+        )
+    ).one_or_none()
+    return _case(row) if row else None
+
+
 async def count_earlier(conn: AsyncConnection, contact_id: int, phone: str) -> int:
     """How many cases this citizen filed before (same contact, or same phone)."""
     cond = cases.c.contact_id == contact_id
@@ -249,6 +261,19 @@ async def last_public_event(conn: AsyncConnection, case_id: int) -> Any:
             .limit(1)
         )
     ).one_or_none()
+
+
+async def public_events(conn: AsyncConnection, case_id: int) -> list[Any]:
+    """The events of a case the citizen may see, oldest first."""
+    return list(
+        (
+            await conn.execute(
+                select(case_events)
+                .where(case_events.c.case_id == case_id, case_events.c.public.is_(True))
+                .order_by(case_events.c.id)
+            )
+        ).all()
+    )
 
 
 async def events(conn: AsyncConnection, case_id: int) -> list[Any]:

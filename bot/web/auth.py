@@ -34,7 +34,7 @@ from bot.staff.casework import CaseNotFound
 from bot.storage import staff as store
 from bot.web.console_deps import flash
 from bot.web.i18n import LANG_COOKIE, LANGS, translate
-from bot.web.security import SECURITY_HEADERS
+from bot.web.security import SECURITY_HEADERS, same_origin
 
 log = get_logger(__name__)
 
@@ -222,16 +222,9 @@ def _page_of(request: web.Request) -> str:
     return request.path.split("/actions/")[0] if "/actions/" in request.path else CONSOLE_PREFIX
 
 
-def _same_origin(request: web.Request) -> bool:
-    origin = request.headers.get("Origin")
-    if origin is None:  # not sent by every browser on same-origin form posts
-        return True
-    return origin != "null" and urlsplit(origin).netloc == request.host
-
-
 def _csrf_ok(request: web.Request, session: LiveSession, form_token: str) -> bool:
     sent = request.headers.get("X-CSRF-Token", "") or form_token
-    return bool(sent) and secrets.compare_digest(sent, session.csrf) and _same_origin(request)
+    return bool(sent) and secrets.compare_digest(sent, session.csrf) and same_origin(request)
 
 
 async def _form_csrf(request: web.Request) -> str:
@@ -267,7 +260,7 @@ async def staff_middleware(request: web.Request, handler: Handler) -> web.Stream
         session = await auth.accounts.session(request.cookies.get(COOKIE, ""))
         if path == LOGIN_PATH and request.method in _UNSAFE:
             # Logging in (again) carries no session token yet; the origin must still match.
-            if not _same_origin(request):
+            if not same_origin(request):
                 raise web.HTTPForbidden(text="cross-site login refused")
         elif session is not None:
             found = Identity(session.member, "session", session.csrf, session.token_hash)

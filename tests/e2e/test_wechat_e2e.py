@@ -116,6 +116,7 @@ async def test_petition_over_wechat_aes(
             "XINFANG_WECHAT_AES_KEY": AES_KEY,
             "XINFANG_WECHAT_TEMPLATE_ID": fake.template_id,
             "XINFANG_PUBLIC_URL": "https://xinfang.example.gov.cn",
+            "XINFANG_SECRET_KEY": "e2e-secret-" + "x" * 32,
             "XINFANG_WECHAT_API_BASE": fake.url,
         }
     )
@@ -155,7 +156,8 @@ async def test_petition_over_wechat_aes(
             await push(db, "您的信访事项已受理。", accepted)
             await wait_for(lambda: any("已受理" in m["content"] for m in fake.custom))
             fake.clock_offset = 49 * 3600
-            closed = {"key": "push.closed", "tracking_no": number, "event_id": 2}
+            link = f"https://xinfang.example.gov.cn/my/cases/{number}?k=signed-for-them"
+            closed = {"key": "push.closed", "tracking_no": number, "event_id": 2, "url": link}
             await push(db, "您的信访事项已办结。", closed)
             await wait_for(lambda: bool(fake.templates))
             # a 2023 template message: every keyword filled within its type, and a link
@@ -165,7 +167,7 @@ async def test_petition_over_wechat_aes(
             assert data["phrase2"] == "已办结"
             assert re.fullmatch(r"\d{4}年\d{2}月\d{2}日 \d{2}:\d{2}", data["time3"])
             assert data["thing4"] and "first" not in data and "remark" not in data
-            assert sent["url"] == f"https://xinfang.example.gov.cn/my/cases/{number}"
+            assert sent["url"] == link  # the notice's signed case page link
             # one token kept in the database, refreshed once when the 49 hours expired it
             assert fake.token_requests == 2
     finally:

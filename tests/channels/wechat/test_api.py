@@ -20,7 +20,7 @@ from tests.fakes_wechat import FakeWeChat
 OPENID = "o-citizen-1"
 
 
-PUBLIC_URL = "https://xinfang.example.gov.cn"
+LINK = "https://xinfang.example.gov.cn/my/cases/XF2611230000017?k=signed"
 NOTICE = {
     "key": "push.accepted",
     "tracking_no": "XF2611230000017",  # canonical, as the outbox row carries it
@@ -45,13 +45,11 @@ def channel(
     fake: FakeWeChat,
     template_id: str = "",
     timeout: float = 5.0,
-    public_url: str = "",
 ) -> WeChatChannel:
     return WeChatChannel(
         make_api(db, fake, timeout),
         load_config(CONFIG_DIR),
         template_id=template_id,
-        public_url=public_url,
     )
 
 
@@ -72,9 +70,10 @@ async def test_custom_message_within_window_with_numbered_choices(
 async def test_outside_48_hours_goes_out_as_a_2023_template_with_a_link(
     db: Database, fake: FakeWeChat
 ) -> None:
-    ch = channel(db, fake, template_id=fake.template_id, public_url=PUBLIC_URL)
+    ch = channel(db, fake, template_id=fake.template_id)
     fake.user_wrote(OPENID, ago_seconds=49 * 3600)
-    result = await ch.send(out("您的信访事项 XF261123-000001-7 已受理。", NOTICE))
+    linked = {**NOTICE, "url": LINK}  # the signed case page link the lifecycle wrote
+    result = await ch.send(out("您的信访事项 XF261123-000001-7 已受理。", linked))
     assert fake.custom == []
     assert len(fake.templates) == 1 and result.external_id == "1"
     body = fake.templates[0]
@@ -85,10 +84,10 @@ async def test_outside_48_hours_goes_out_as_a_2023_template_with_a_link(
         "thing4": {"value": "信访事项已受理，请留意办理期限"},
     }
     assert not {"first", "remark"} & set(body["data"])
-    assert body["url"] == f"{PUBLIC_URL}/my/cases/XF2611230000017"
+    assert body["url"] == LINK
     assert body["client_msg_id"] == "xf-outbox-7"
     # a resend after a lost answer carries the same client_msg_id: delivered once
-    await ch.send(out("您的信访事项 XF261123-000001-7 已受理。", NOTICE))
+    await ch.send(out("您的信访事项 XF261123-000001-7 已受理。", linked))
     assert len(fake.templates) == 1
     await ch.api.close()
 
@@ -396,7 +395,8 @@ async def test_check_config_refuses_templates_that_break_the_2023_rules(tmp_path
 def test_public_url_and_plaintext_settings() -> None:
     from bot.settings import SettingsError, load_settings
 
-    settings = load_settings(public_url="https://xinfang.example.gov.cn/")
+    secret = "s" * 32  # links are signed: a public URL needs the secret
+    settings = load_settings(public_url="https://xinfang.example.gov.cn/", secret_key=secret)
     assert settings.public_url == "https://xinfang.example.gov.cn"
     assert settings.wechat_allow_plaintext is False  # refused by default once AES is set
     with pytest.raises(SettingsError, match="XINFANG_PUBLIC_URL"):
