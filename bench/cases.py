@@ -23,6 +23,7 @@ import sys
 import time
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from bench import common
@@ -356,8 +357,10 @@ async def measure(url: str, lookups: int, repeats: int, only: str = "") -> dict[
                         "p95_ms": round(_pct(times, 0.95) * 1000, 1),
                     }
                 )
+        kpi_rows = await _kpi_times(db, scopes, now, repeats, list_rows)
         return {
             "cases": total,
+            "kpis": kpi_rows,
             "status_p50_ms": round(statistics.median(tn_times) * 1000, 3),
             "status_p99_ms": round(_pct(tn_times, 0.99) * 1000, 3),
             "pk_p99_ms": round(_pct(pk_times, 0.99) * 1000, 3),
@@ -368,6 +371,49 @@ async def measure(url: str, lookups: int, repeats: int, only: str = "") -> dict[
         }
     finally:
         await db.dispose()
+
+
+CONFIG = Path(__file__).resolve().parent.parent / "config"
+
+
+async def _kpi_times(
+    db: Any, scopes: dict[str, Any], now: datetime, repeats: int, list_rows: list[Any]
+) -> list[dict[str, Any]]:
+    """The dashboard's assessed measures (every figure, one pass) per period and scope, with
+    the ratio to the plain first page of the case list in the same scope (same run)."""
+    from zoneinfo import ZoneInfo
+
+    from bot.cases import kpis
+    from bot.cases.calendar import load_calendar
+    from bot.cases.clocks import load_clocks
+    from bot.storage.case_query import scope_clause
+
+    tz = ZoneInfo("Asia/Shanghai")
+    acceptance = kpis.AcceptanceClock(load_clocks(CONFIG).acceptance, load_calendar(CONFIG), tz)
+    baseline = {r["query"]: r["p50_ms"] for r in list_rows}
+    rows = []
+    for scope_name, scope in scopes.items():
+        for kind in ("month", "year"):
+            period = kpis.period_of(kind, now.astimezone(tz).date())
+            times: list[float] = []
+            async with db.read() as conn:
+                w = kpis.window(period, now, acceptance, conn.dialect.name)
+                where = [c for c in [scope_clause(conn, scope)] if c is not None]
+                for _ in range(repeats):
+                    t = time.perf_counter()
+                    await kpis.count(conn, w, where)
+                    times.append(time.perf_counter() - t)
+            p50 = statistics.median(times) * 1000
+            base = baseline.get(f"all, newest first [{scope_name}]")
+            rows.append(
+                {
+                    "kpis": f"{kind} [{scope_name}]",
+                    "p50_ms": round(p50, 1),
+                    "p95_ms": round(_pct(times, 0.95) * 1000, 1),
+                    "ratio_to_list": round(p50 / base, 1) if base else None,
+                }
+            )
+    return rows
 
 
 def run(
@@ -401,6 +447,7 @@ def run(
             "list_worst_query": worst["query"],
             "list_met": worst["p95_ms"] <= 200.0,
             "list": result["list"],
+            "kpis": result["kpis"],
         }
 
 
@@ -463,14 +510,19 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(run(database, n, 2000, repeats, only=args.query))
     common.report(
         "cases",
-        [{k: v for k, v in r.items() if k != "list"} for r in rows],
-        {"lists": {r["db"]: r["list"] for r in rows}},
+        [{k: v for k, v in r.items() if k not in ("list", "kpis")} for r in rows],
+        {"lists": {r["db"]: r["list"] for r in rows}, "kpis": {r["db"]: r["kpis"] for r in rows}},
     )
     for r in rows:
         for q in r["list"]:
             print(
                 f"    {r['db']:10s} {q['query']:55s} matches={q['matches']:>7} "
                 f"p50={q['p50_ms']:>7} ms p95={q['p95_ms']:>7} ms"
+            )
+        for k in r["kpis"]:
+            print(
+                f"    {r['db']:10s} KPIs {k['kpis']:50s} p50={k['p50_ms']:>7} ms "
+                f"p95={k['p95_ms']:>7} ms  ×{k['ratio_to_list']} the list's first page"
             )
     return 0
 
