@@ -21,7 +21,7 @@ from telegram import Bot
 from telegram.error import Conflict, TelegramError
 from telegram.warnings import PTBUserWarning
 
-from bot.channels.telegram import (
+from bot.channels.telegram_updates import (
     ALLOWED_UPDATES,
     OFFSET_KEY,
     DownloadUnavailable,

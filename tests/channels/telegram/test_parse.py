@@ -12,7 +12,7 @@ import pytest
 from telegram import Bot
 
 from bot.cases.tracking import new_tracking_no
-from bot.channels.telegram import (
+from bot.channels.telegram_updates import (
     MalformedUpdate,
     _button_tap,
     _parse_with_library,

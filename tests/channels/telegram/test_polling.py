@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 from telegram.request import BaseRequest
 
 from bot.app import build_services
-from bot.channels.telegram import OFFSET_KEY, UpdateProcessor, make_bot, make_requests
+from bot.channels.telegram import make_bot, make_requests
 from bot.channels.telegram_polling import Poller
+from bot.channels.telegram_updates import OFFSET_KEY, UpdateProcessor
 from bot.storage import kv
 from bot.storage.db import Database
 from bot.storage.tables import inbound_messages, outbox
