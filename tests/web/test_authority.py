@@ -10,7 +10,7 @@ import pytest
 
 from bot.app import Services
 from bot.cases.registration import view_for_owner
-from bot.staff.access import Role, StaffMember
+from bot.staff.access import AccessDenied, Role, StaffMember
 from bot.staff.casework import ActionError, CaseNotFound
 from bot.storage import cases
 from tests.cases.lifecycle_support import make_case
@@ -155,3 +155,98 @@ async def test_extension_is_once_before_the_deadline_and_within_the_limit(
     with pytest.raises(ActionError) as refused:
         await work.act(SUP_1, late, "extend", {"days": 30, "reason": "补延"})
     assert refused.value.code == "extension_late"
+
+
+# ---------------------------------------------------------------- the whole table
+
+VIEWER = _member("kan", Role.VIEWER, staff_id=5)
+ADMIN = _member("admin", Role.ADMIN, staff_id=1)
+# who acts: role and the relation of their department to the case
+WHO = {
+    "admin": ADMIN,
+    "supervisor": SUP_2,
+    "lead": LEAD_B,
+    "co-handler": CO_H,
+    "other department": OTHER_H,
+    "viewer": VIEWER,
+}
+# the status each action is tried from (one the state machine allows), and its parameters
+TRIED = {
+    "accept": ("submitted", {}),
+    "reject": ("submitted", {"reason": "不属于信访事项", "channel": "向人民法院起诉"}),
+    "transfer": ("submitted", {"to": "市交通运输局"}),
+    "assign": ("accepted", {"department": LEAD, "co_departments": [CO]}),
+    "start": ("assigned", {}),
+    "extend": ("in_progress", {"days": 10, "reason": "需要现场勘查"}),
+    "answer": ("in_progress", ANSWER),
+    "decide": ("review_requested", {"outcome": "supported", "text": "复查：维持。"}),
+    "close": ("rejected", {}),
+    "note": ("in_progress", {"text": "内部意见"}),
+    "flag": ("in_progress", {"flag": "urgent", "on": True}),
+    "reply": ("in_progress", {"text": "材料已收到。"}),
+    "link": ("submitted", {}),
+}
+# what each one gets (None: done); the answer under review was written by the lead
+# department (LEAD_A), so the lead's other handler may not decide the 复查 either
+DENIED = {"viewer": "role", "other department": "hidden"}
+EXPECTED: dict[str, dict[str, str | None]] = {
+    action: {
+        "admin": None,
+        "supervisor": None,
+        "lead": {"extend": "extension_approval", "decide": "same_department"}.get(action),
+        "co-handler": None if action == "note" else "co_handler",
+        **DENIED,
+    }
+    for action in TRIED
+}
+
+
+async def _case_in(services: Services, status: str, user: str) -> str:
+    """A case of the lead department (with a co-handler) in ``status``."""
+    values: dict[str, object] = {"department": LEAD, "co_departments": [CO]}
+    if status in ("in_progress", "review_requested"):
+        values.update(accepted_at=NOW, answer_due_at=NOW + timedelta(days=50))
+    case_id = await make_case(services.db, NOW, user=user, status=status, **values)
+    async with services.db.transaction() as conn:
+        row = await cases.by_id(conn, case_id)
+        assert row is not None
+        if status == "review_requested":  # answered by the lead department's LEAD_A
+            await cases.add_opinion(
+                conn,
+                case_id,
+                stage="answer",
+                outcome="explained",
+                text=ANSWER["text"],
+                decided_by=LEAD_A.actor,
+                department=LEAD,
+                at=NOW,
+            )
+    return row.tracking_no
+
+
+@pytest.mark.parametrize("action", list(TRIED))
+async def test_every_action_by_every_role_and_department_relation(
+    services: Services, action: str
+) -> None:
+    status, params = TRIED[action]
+    for n, (who, member) in enumerate(WHO.items()):
+        number = await _case_in(services, status, f"table-{action}-{n}")
+        if action == "link":
+            primary = await _case_in(services, "accepted", f"table-primary-{n}")
+            params = {"primary": primary}
+        expected = EXPECTED[action][who]
+        work = services.casework
+        if expected == "hidden":
+            with pytest.raises(CaseNotFound):
+                await work.act(member, number, action, dict(params))
+        elif expected == "role":
+            with pytest.raises(AccessDenied):
+                await work.act(member, number, action, dict(params))
+        elif expected is None:
+            await work.act(member, number, action, dict(params))
+        else:
+            view = await work.detail(member, number)
+            assert view.refused.get(action) == expected, (action, who)
+            with pytest.raises(ActionError) as refused:
+                await work.act(member, number, action, dict(params))
+            assert refused.value.code == expected, (action, who)
