@@ -138,8 +138,8 @@ def _case_rows(
     now: datetime,
     seen: set[str],
 ) -> list[dict[str, Any]]:
-    from bot.cases.search import case_pii_doc, case_search_doc, tracking_doc
-    from bot.cases.tracking import new_tracking_no
+    from bot.domain.search import case_pii_doc, case_search_doc, tracking_doc
+    from bot.domain.tracking import new_tracking_no
 
     statuses = [s for s, w in STATUSES for _ in range(w)]
     # case_search_doc(answers, tn) is the number's document followed by the answers' one;

@@ -20,10 +20,10 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.cases.tracking import new_tracking_no
 from bot.dialogs import engine
 from bot.dialogs.engine import CONFIRM, EngineConfig, load_engine_config, step
 from bot.dialogs.types import Effect, Event, Resolution
+from bot.domain.tracking import new_tracking_no
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime.fromisoformat("2026-11-21T09:00:00+08:00")

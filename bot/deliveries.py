@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.cases.tracking import format_tracking_no, parse_tracking_no
 from bot.clock import utc_now
 from bot.delivery_reasons import Reason, explain
+from bot.domain.tracking import format_tracking_no, parse_tracking_no
 from bot.logging import get_logger
 from bot.storage import cases
 from bot.storage import outbox as rows

@@ -16,13 +16,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.cases.lifecycle import OPEN_STATUSES
 from bot.cases.registration import StatusWords, create_case, view_for_owner, view_for_verified
 from bot.cases.service import LifecycleService
 from bot.clock import utc_now
 from bot.dialogs.engine import EngineConfig, state_lang, step
 from bot.dialogs.prompting import CONTACT_ROLES
 from bot.dialogs.types import Effect, Event, Resolution, StepResult
+from bot.domain.statuses import OPEN_STATUSES
 from bot.keyed_locks import KeyedLocks
 from bot.logging import get_logger
 from bot.messages import Address, InboundMessage, Reply

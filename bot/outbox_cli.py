@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.cases.tracking import format_tracking_no
 from bot.deliveries import Deliveries, UnknownCase
+from bot.domain.tracking import format_tracking_no
 from bot.logging import mask_id, mask_text
 from bot.settings import Settings
 from bot.storage import migrate

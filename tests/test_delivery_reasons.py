@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.cases.lifecycle import TRANSITIONS
 from bot.deliveries import STATES
 from bot.delivery_reasons import REASONS, Reason, explain
+from bot.domain.statuses import TRANSITIONS
 from bot.storage.outbox import INTERRUPTED, UNCONFIRMED
 from bot.web.i18n import LANGS, TEXTS
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import build_services
-from bot.cases.tracking import format_tracking_no, new_tracking_no
+from bot.domain.tracking import format_tracking_no, new_tracking_no
 from bot.intake import Intake, IntakeResult
 from bot.messages import Address, InboundMessage
 from bot.settings import load_settings

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from bot.cases.tracking import (
+from bot.domain.tracking import (
     damm_digit,
     format_tracking_no,
     looks_like_tracking_no,

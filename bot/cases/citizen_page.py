@@ -14,9 +14,10 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.cases.lifecycle import OUTCOMES, WITHDRAWABLE, Lifecycle
+from bot.cases.lifecycle import Lifecycle
 from bot.cases.service import RATABLE
-from bot.cases.tracking import format_tracking_no
+from bot.domain.statuses import OUTCOMES, WITHDRAWABLE
+from bot.domain.tracking import format_tracking_no
 from bot.storage import cases
 from bot.storage.cases import CaseRow
 

@@ -15,10 +15,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.cases.flags import STAFF_SETTABLE
-from bot.cases.lifecycle import OUTCOMES, Change, LifecycleError
+from bot.cases.lifecycle import Change
 from bot.cases.service import LEGAL_STATUSES, CaseDetail, LifecycleService, load_case_config
-from bot.cases.tracking import format_tracking_no
 from bot.dialogs.texts import load_texts
+from bot.domain.statuses import OUTCOMES, LifecycleError
+from bot.domain.tracking import format_tracking_no
 from bot.settings import Settings
 from bot.storage import migrate
 from bot.storage.db import Database

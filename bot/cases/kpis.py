@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.cases.calendar import Calendar
 from bot.cases.clocks import ClockRule, due_at
 from bot.cases.flags import FIRST_PETITION, GROUP_PETITION, REPEAT_PETITION, REPEATED_LATER
-from bot.cases.lifecycle import RATINGS
+from bot.domain.statuses import RATINGS
 from bot.storage.sql import json_contains_all
 from bot.storage.tables import UTCDateTime, case_events, cases
 

@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.cases.flags import registration_flags
-from bot.cases.search import case_pii_doc, case_search_doc
-from bot.cases.tracking import new_tracking_no
 from bot.dialogs.types import CaseView, Submission
+from bot.domain.search import case_pii_doc, case_search_doc
+from bot.domain.tracking import new_tracking_no
 from bot.storage import attachments, cases
 from bot.storage.cases import CaseRow, Opinion
 from bot.storage.contacts import Contact

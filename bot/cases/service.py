@@ -23,13 +23,14 @@ from bot.cases.calendar import Calendar, load_calendar
 from bot.cases.clocks import Clocks, DeadlineState, deadline_state, due_at, load_clocks
 from bot.cases.flagging import FlagKeeper, petition_text
 from bot.cases.flags import STAFF_SETTABLE, FlagRules, load_flag_rules
-from bot.cases.lifecycle import RATINGS, WITHDRAWABLE, Change, Lifecycle, LifecycleError
+from bot.cases.lifecycle import Change, Lifecycle
 from bot.cases.registration import StatusWords
 from bot.cases.routing import Routing, load_routing
 from bot.cases.similarity import suggest_duplicates
-from bot.cases.tracking import format_tracking_no, parse_tracking_no
 from bot.clock import utc_now
 from bot.dialogs.texts import Texts
+from bot.domain.statuses import RATINGS, WITHDRAWABLE, LifecycleError
+from bot.domain.tracking import format_tracking_no, parse_tracking_no
 from bot.storage import cases
 from bot.storage.cases import CaseLink, CaseRow, Opinion
 from bot.storage.db import Database

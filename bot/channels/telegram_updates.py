@@ -23,8 +23,8 @@ from telegram.error import (
     TelegramError,
 )
 
-from bot.cases.tracking import parse_tracking_no
 from bot.clock import utc_now
+from bot.domain.tracking import parse_tracking_no
 from bot.intake import Intake
 from bot.logging import get_logger
 from bot.messages import (

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.cases.tracking import format_tracking_no
+from bot.domain.tracking import format_tracking_no
 
 DEFAULT_KIND = "default"
 REMOVED_FIELDS = frozenset({"first", "remark"})  # removed by WeChat in May 2023

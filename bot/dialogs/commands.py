@@ -11,8 +11,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
-from bot.cases.tracking import ParsedNumber, find_tracking_no, parse_tracking_no
 from bot.dialogs.validators import normalize_token
+from bot.domain.tracking import ParsedNumber, find_tracking_no, parse_tracking_no
 
 Intent = Literal[
     "help",

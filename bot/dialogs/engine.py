@@ -35,7 +35,6 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.cases.tracking import ParsedNumber, parse_tracking_no
 from bot.dialogs import commands
 from bot.dialogs.commands import Command
 from bot.dialogs.extract import extract
@@ -57,6 +56,7 @@ from bot.dialogs.turn import (
 from bot.dialogs.types import Effect, Event, StepResult
 from bot.dialogs.understand import Context, Meaning, understand
 from bot.dialogs.validators import clean_text, normalize_token, parse_verify_digits
+from bot.domain.tracking import ParsedNumber, parse_tracking_no
 from bot.messages import Attachment, Choice, Location, Reply
 
 __all__ = [

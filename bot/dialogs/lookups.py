@@ -11,11 +11,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bot.cases.tracking import ParsedNumber, format_tracking_no, parse_tracking_no
 from bot.dialogs.commands import CitizenAction
 from bot.dialogs.prompting import Prompting
 from bot.dialogs.turn import parse_time
 from bot.dialogs.types import CaseView, Effect, Resolution
+from bot.domain.tracking import ParsedNumber, format_tracking_no, parse_tracking_no
 from bot.messages import Choice
 
 RATINGS = ("satisfied", "basically_satisfied", "dissatisfied")  # rating.* text keys

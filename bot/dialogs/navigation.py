@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.cases.tracking import ParsedNumber
 from bot.dialogs import commands
 from bot.dialogs.answering import Answering
 from bot.dialogs.commands import CitizenAction, Command
@@ -13,6 +12,7 @@ from bot.dialogs.lookups import action_from_json
 from bot.dialogs.turn import CONFIRM, PICK_EDIT
 from bot.dialogs.types import Effect
 from bot.dialogs.validators import normalize_token
+from bot.domain.tracking import ParsedNumber
 from bot.messages import Choice
 
 

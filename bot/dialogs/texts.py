@@ -15,24 +15,9 @@ from typing import Any
 
 from bot.config import read_mapping
 from bot.dialogs.form import FormError
+from bot.domain.statuses import STATUS_CODES
 
 LANGS = ("zh", "en")
-STATUS_CODES = (
-    "submitted",
-    "accepted",
-    "rejected",
-    "transferred",
-    "assigned",
-    "in_progress",
-    "extended",
-    "answered",
-    "review_requested",
-    "reviewed",
-    "recheck_requested",
-    "rechecked",
-    "closed",
-    "withdrawn",  # 撤回: the petitioner withdrew it before it was answered
-)
 REQUIRED_KEYS = frozenset(
     {
         "greeting",

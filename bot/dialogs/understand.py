@@ -26,12 +26,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bot.cases.tracking import ParsedNumber, find_tracking_no, parse_tracking_no
 from bot.dialogs import commands
 from bot.dialogs.commands import CitizenAction, Command
 from bot.dialogs.extract import Gazetteer, extract, looks_like_story
 from bot.dialogs.validators import normalize_token
 from bot.dialogs.vocabulary import Vocabulary
+from bot.domain.tracking import ParsedNumber, find_tracking_no, parse_tracking_no
 
 MeaningKind = Literal[
     "command",

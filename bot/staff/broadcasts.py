@@ -18,8 +18,8 @@ from typing import Any, Literal, cast
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.cases.tracking import format_tracking_no, parse_tracking_no
 from bot.clock import utc_now
+from bot.domain.tracking import format_tracking_no, parse_tracking_no
 from bot.logging import get_logger
 from bot.messages import Reply
 from bot.staff.access import Permission, StaffMember

@@ -26,11 +26,12 @@ from bot.cases.authority import Actor, extension_refusal, refusal
 from bot.cases.clocks import DeadlineState
 from bot.cases.flags import STAFF_SETTABLE
 from bot.cases.kpis import AcceptanceClock, Figure, KpiSlice, Period, Window, period_of
-from bot.cases.lifecycle import OUTCOMES, Change, LifecycleError, allowed_actions
-from bot.cases.search import PERSONAL_ANSWERS, audit_query
+from bot.cases.lifecycle import Change
 from bot.cases.service import LifecycleService
-from bot.cases.tracking import parse_tracking_no
 from bot.dialogs.texts import Texts
+from bot.domain.search import PERSONAL_ANSWERS, audit_query
+from bot.domain.statuses import OUTCOMES, LifecycleError, allowed_actions
+from bot.domain.tracking import parse_tracking_no
 from bot.logging import mask_phone, mask_text
 from bot.staff.access import AccessDenied, Permission, StaffMember
 from bot.storage import cases as case_store

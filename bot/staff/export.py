@@ -36,8 +36,8 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
-from bot.cases.tracking import format_tracking_no
 from bot.clock import utc_now
+from bot.domain.tracking import format_tracking_no
 from bot.logging import get_logger
 from bot.staff.access import Permission, StaffMember
 from bot.staff.casework import filter_summary, mask_case, scope_of

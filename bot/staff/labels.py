@@ -23,7 +23,8 @@ from bot.cases.flags import (
 )
 from bot.cases.routing import load_routing
 from bot.dialogs.form import load_forms
-from bot.dialogs.texts import STATUS_CODES, load_texts
+from bot.dialogs.texts import load_texts
+from bot.domain.statuses import STATUS_CODES
 
 Names = Mapping[str, tuple[str, str]]  # code -> (zh, en)
 

@@ -30,9 +30,9 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.cases.kpis import AcceptanceClock, KpiSlice
-from bot.cases.lifecycle import OPEN_STATUSES
-from bot.cases.search import fts5_query, parse_query, tsquery
-from bot.cases.tracking import parse_tracking_no
+from bot.domain.search import fts5_query, parse_query, tsquery
+from bot.domain.statuses import OPEN_STATUSES
+from bot.domain.tracking import parse_tracking_no
 from bot.storage.cases import CaseRow, _case
 from bot.storage.sql import json_contains_all
 from bot.storage.tables import case_departments, cases, cases_search_tsv

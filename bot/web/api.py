@@ -20,8 +20,8 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from bot.cases.kpis import PeriodError, period_between, slice_of
-from bot.cases.tracking import format_tracking_no
 from bot.deliveries import Notice
+from bot.domain.tracking import format_tracking_no
 from bot.staff.access import Permission, StaffMember
 from bot.staff.broadcasts import Audience, BroadcastError, BroadcastProgress
 from bot.staff.casework import AttachmentRow, StaffCaseView, mask_case

@@ -16,7 +16,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from bot.cases.kpis import MEASURES, PARTS, PERIOD_KINDS
 from bot.cases.lifecycle import MAX_TEXT
 from bot.deliveries import STATES
-from bot.dialogs.texts import STATUS_CODES
+from bot.domain.statuses import STATUS_CODES
 from bot.staff.broadcasts import MAX_TEXT_CHARS
 from bot.staff.casework import MAX_REPLY
 from bot.storage.case_query import MAX_PER_PAGE

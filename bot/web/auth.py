@@ -25,8 +25,8 @@ from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
-from bot.cases.tracking import parse_tracking_no
 from bot.clock import utc_now
+from bot.domain.tracking import parse_tracking_no
 from bot.logging import get_logger
 from bot.staff.access import AccessDenied, Permission, StaffMember
 from bot.staff.accounts import LiveSession, StaffAccounts

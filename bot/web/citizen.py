@@ -18,10 +18,10 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.cases.citizen_page import PageWords
-from bot.cases.lifecycle import RATINGS, LifecycleError
 from bot.cases.service import CitizenAction, LifecycleService
-from bot.cases.tracking import format_tracking_no, parse_tracking_no
 from bot.dialogs.form import FormRegistry
+from bot.domain.statuses import RATINGS, LifecycleError
+from bot.domain.tracking import format_tracking_no, parse_tracking_no
 from bot.logging import get_logger
 from bot.storage import cases, contacts
 from bot.storage.cases import CaseRow

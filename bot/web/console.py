@@ -14,7 +14,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from bot.cases.tracking import format_tracking_no
+from bot.domain.tracking import format_tracking_no
 from bot.staff.access import Permission
 from bot.staff.accounts import LockedOut, LoginFailed
 from bot.web.auth import (

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.dialogs.texts import STATUS_CODES
+from bot.domain.statuses import STATUS_CODES
 from bot.staff.access import Permission
 from bot.staff.broadcasts import KINDS, Audience, BroadcastError, check_text
 from bot.web.auth import client_ip, require

@@ -13,9 +13,8 @@ from aiohttp import web
 
 from bot.cases.flags import STAFF_SETTABLE
 from bot.cases.kpis import MEASURES, KpiSlice, period_between
-from bot.cases.lifecycle import OPEN_STATUSES, OUTCOMES
-from bot.cases.tracking import format_tracking_no
-from bot.dialogs.texts import STATUS_CODES
+from bot.domain.statuses import OPEN_STATUSES, OUTCOMES, STATUS_CODES
+from bot.domain.tracking import format_tracking_no
 from bot.staff.access import Permission, StaffMember
 from bot.staff.casework import ActionError, StaffCaseView
 from bot.storage.case_query import Clock

@@ -11,7 +11,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from bot.cases.kpis import COUNTS, PERIOD_KINDS, RATES, SHARES, Figure, Period, PeriodError
-from bot.dialogs.texts import STATUS_CODES
+from bot.domain.statuses import STATUS_CODES
 from bot.staff.access import Permission
 from bot.staff.casework import WeekCounts
 from bot.staff.reports import department_report

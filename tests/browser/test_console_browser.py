@@ -27,7 +27,7 @@ from openpyxl import load_workbook
 from playwright.async_api import Browser, ConsoleMessage, Page, expect
 from sqlalchemy import select, update
 
-from bot.cases.tracking import format_tracking_no
+from bot.domain.tracking import format_tracking_no
 from bot.storage.db import Database
 from bot.storage.tables import cases, outbox
 from tests.browser.conftest import ARTIFACTS

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.cases.calendar import load_calendar
 from bot.cases.clocks import Clocks, load_clocks
 from bot.cases.lifecycle import FOLLOWUP, Lifecycle
-from bot.cases.tracking import new_tracking_no
 from bot.dialogs.texts import load_texts
+from bot.domain.tracking import new_tracking_no
 from bot.messages import Address
 from bot.storage import cases, contacts
 from bot.storage.db import Database

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from bot.cases.lifecycle import LifecycleError
 from bot.cases.service import LifecycleService
+from bot.domain.statuses import LifecycleError
 from bot.storage.db import Database
 from tests.conftest import FixedClock
 

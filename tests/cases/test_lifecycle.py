@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.cases.lifecycle import (
+from bot.domain.statuses import (
     ALL_STATUSES,
     TRANSITIONS,
     LifecycleError,

@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.cases.lifecycle import LifecycleError, TransitionError
 from bot.cases.registration import create_case
 from bot.cases.service import LifecycleService, load_case_config
-from bot.cases.tracking import format_tracking_no, new_tracking_no
 from bot.dialogs.texts import load_texts
 from bot.dialogs.types import Submission
+from bot.domain.statuses import LifecycleError, TransitionError
+from bot.domain.tracking import format_tracking_no, new_tracking_no
 from bot.intake import Intake
 from bot.messages import Address, InboundMessage, Reply
 from bot.storage import contacts

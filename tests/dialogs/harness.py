@@ -8,10 +8,10 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.cases.lifecycle import WITHDRAWABLE
-from bot.cases.tracking import new_tracking_no
 from bot.dialogs.engine import EngineConfig, load_engine_config, step
 from bot.dialogs.types import CaseView, Effect, Event, Resolution, StepResult
+from bot.domain.statuses import WITHDRAWABLE
+from bot.domain.tracking import new_tracking_no
 from bot.messages import Attachment, Location, Reply
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"

@@ -17,8 +17,8 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from bot.cases.tracking import format_tracking_no
 from bot.clock import utc_now
+from bot.domain.tracking import format_tracking_no
 from bot.messages import Address, Reply
 from bot.storage import outbox
 from bot.storage.db import Database

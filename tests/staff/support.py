@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bot.cases.tracking import new_tracking_no
+from bot.domain.tracking import new_tracking_no
 from bot.messages import Address
 from bot.staff.access import Role, StaffMember
 from bot.storage import cases, contacts

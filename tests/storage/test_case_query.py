@@ -8,7 +8,7 @@ from pytest import MonkeyPatch
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.cases.search import case_search_doc
+from bot.domain.search import case_search_doc
 from bot.storage import case_query
 from bot.storage.case_query import CaseFilter, Clock, Scope, Sort, iter_cases, list_cases
 from bot.storage.db import Database

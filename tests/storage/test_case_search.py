@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from bot.cases.search import (
+from bot.dialogs.form import load_forms
+from bot.domain.search import (
     PERSONAL_ANSWERS,
     PUBLIC_ANSWERS,
     case_pii_doc,
     case_search_doc,
     parse_query,
 )
-from bot.cases.tracking import new_tracking_no
-from bot.dialogs.form import load_forms
+from bot.domain.tracking import new_tracking_no
 from bot.storage import case_query
 from bot.storage.case_query import COUNT_CAP, CaseFilter, Scope, list_cases
 from bot.storage.db import Database

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from bot.cases.tracking import format_tracking_no, new_tracking_no
 from bot.deliveries import Deliveries, UnknownCase
+from bot.domain.tracking import format_tracking_no, new_tracking_no
 from bot.messages import Address, Reply
 from bot.outbox import OutboxWorker, RetryPolicy
 from bot.storage import cases, contacts

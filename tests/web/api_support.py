@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from bot.app import Services
-from bot.cases.search import case_pii_doc, case_search_doc
+from bot.domain.search import case_pii_doc, case_search_doc
 from bot.storage import cases
 from bot.storage.tables import audit_log, case_events, outbox
 from bot.storage.tables import cases as case_table

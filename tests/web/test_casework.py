@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import Services
-from bot.cases.search import case_search_doc
+from bot.domain.search import case_search_doc
 from bot.staff.access import AccessDenied, Role, StaffMember
 from bot.staff.casework import ActionError, CaseNotFound
 from bot.storage import cases

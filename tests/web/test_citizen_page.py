@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 
 from bot.app import Services, build_services, create_app
 from bot.case_links import LINK, sign
-from bot.cases.tracking import format_tracking_no
+from bot.domain.tracking import format_tracking_no
 from bot.staff.access import Role, StaffMember
 from bot.storage import cases
 from bot.storage.tables import cases as case_table

@@ -13,8 +13,8 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from bot.app import Services
-from bot.cases.search import case_search_doc
-from bot.cases.tracking import format_tracking_no
+from bot.domain.search import case_search_doc
+from bot.domain.tracking import format_tracking_no
 from bot.staff.casework import CASE_ACTIONS
 from bot.storage import attachments, cases
 from bot.storage.tables import audit_log, outbox

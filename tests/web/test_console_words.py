@@ -7,7 +7,7 @@ import pytest
 
 from bot.cases import flags
 from bot.cases.authority import REFUSALS
-from bot.cases.lifecycle import ACTIONS
+from bot.domain.statuses import ACTIONS
 from bot.staff.labels import FLAGS
 from bot.web.console import actor_name
 from bot.web.i18n import TEXTS, translate

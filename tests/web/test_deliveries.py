@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.app import Services
-from bot.cases.tracking import format_tracking_no
+from bot.domain.tracking import format_tracking_no
 from bot.logging import mask_id
 from bot.storage.tables import audit_log
 from tests.web.api_support import api_for

@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.app import Services, create_app
-from bot.cases.search import case_search_doc
-from bot.cases.tracking import format_tracking_no
+from bot.domain.search import case_search_doc
+from bot.domain.tracking import format_tracking_no
 from bot.staff.access import Role, StaffMember
 from bot.staff.casework import CASE_ACTIONS
 from bot.storage import cases

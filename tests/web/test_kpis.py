@@ -22,7 +22,7 @@ from sqlalchemy import update
 
 from bot.app import Services
 from bot.cases.kpis import MEASURES, Period, PeriodError, period_of, slice_of
-from bot.cases.tracking import format_tracking_no
+from bot.domain.tracking import format_tracking_no
 from bot.staff.access import Role, StaffMember
 from bot.storage import cases
 from bot.storage.case_query import CaseFilter

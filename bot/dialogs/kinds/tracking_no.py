@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from bot.cases.tracking import find_tracking_no, format_tracking_no, parse_tracking_no
 from bot.dialogs.validators import Invalid
+from bot.domain.tracking import find_tracking_no, format_tracking_no, parse_tracking_no
 
 
 def parse(field: Any, text: str, answers: Mapping[str, Any]) -> Any:

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from telegram import Bot
 
-from bot.cases.tracking import new_tracking_no
 from bot.channels.telegram_updates import (
     MalformedUpdate,
     _button_tap,
@@ -19,6 +18,7 @@ from bot.channels.telegram_updates import (
     _plain_text,
     parse_update,
 )
+from bot.domain.tracking import new_tracking_no
 from tests.fakes_telegram import TOKEN, text_update
 
 UPDATES: dict[str, Any] = json.loads((Path(__file__).parent / "updates.json").read_text())

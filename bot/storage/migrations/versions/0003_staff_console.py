@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from bot.cases.search import case_search_doc
+from bot.domain.search import case_search_doc
 
 revision = "0003"
 down_revision = "0002"

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from bot.cases.search import case_pii_doc, case_search_doc
+from bot.domain.search import case_pii_doc, case_search_doc
 
 revision = "0009"
 down_revision = "0008"

@@ -29,7 +29,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bot.cases.tracking import parse_tracking_no
+from bot.domain.tracking import parse_tracking_no
 from bot.logging import split_personal_numbers
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"

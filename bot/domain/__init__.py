@@ -1,0 +1,1 @@
+"""The pure facts of petition work: tracking numbers, statuses and transitions, search text."""
