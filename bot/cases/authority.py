@@ -96,6 +96,15 @@ def extension_refusal(
     return None
 
 
+def close_refusal(case: CaseRow, now: datetime) -> str | None:
+    """Why the case cannot be closed now (None: it can): the petitioner may still ask for
+    复查/复核 (信访工作条例 第三十五条, 第三十六条)."""
+    open_until = case.request_until
+    if case.status in ("answered", "reviewed") and open_until and now <= open_until:
+        return "close_too_early"
+    return None
+
+
 def refusal(
     rules: Authority,
     action: str,

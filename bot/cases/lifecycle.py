@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.case_links import CaseLinks
-from bot.cases.authority import extension_refusal
+from bot.cases.authority import close_refusal, extension_refusal
 from bot.cases.calendar import Calendar
 from bot.cases.clocks import ClockRule, Clocks, due_at
 from bot.clock import utc_now
@@ -328,7 +328,7 @@ class Lifecycle:
             return values, {"date": decision_due}, requested
         if action == "close":
             open_until = case.request_until
-            if case.status in ("answered", "reviewed") and open_until and now <= open_until:
+            if close_refusal(case, now) and open_until is not None:
                 raise LifecycleError(
                     f"case {format_tracking_no(case.tracking_no)} cannot be closed before "
                     f"{self._date(open_until)}: the petitioner may still ask for "

@@ -22,7 +22,7 @@ from sqlalchemy import func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.cases import kpis
-from bot.cases.authority import Actor, extension_refusal, refusal
+from bot.cases.authority import REFUSALS, Actor, close_refusal, extension_refusal, refusal
 from bot.cases.clocks import DeadlineState
 from bot.cases.flags import STAFF_SETTABLE
 from bot.cases.kpis import AcceptanceClock, Figure, KpiSlice, Period, Window, period_of
@@ -310,6 +310,8 @@ class Casework:
             if code is None and action == "extend":
                 allowed = self.lifecycle.config.clocks.extensions_allowed
                 code = extension_refusal(case, self.clock(), allowed)
+            if code is None and action == "close":
+                code = close_refusal(case, self.clock())
             if code is not None:
                 out[action] = code
         return out
@@ -363,7 +365,7 @@ class Casework:
                 primary = str(params.get("primary") or "")
                 await self._visible(conn, member, primary)  # both cases must be in scope
             refused = self.refused(member, case, await case_store.opinions(conn, case.id))
-        if action in refused:
+        if refused.get(action) in REFUSALS:  # the rest the state machine words with its date
             raise ActionError(f"{action} refused: {refused[action]}", code=refused[action])
         number = case.tracking_no
         actor = member.actor

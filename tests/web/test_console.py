@@ -314,7 +314,8 @@ async def test_case_is_worked_through_the_console_and_audited(
     assert 'id="case-status">已答复' in page or ">已答复<" in page
     assert "内部意见：先核实" in page and 'class="badge internal"' in page
     assert 'class="flag f-urgent"' in page
-    assert 'id="action-close"' in page
+    # closing waits for the petitioner's 复查 window: said up front, with its last day
+    assert 'id="action-close"' not in page and "前信访人仍可申请复查或复核" in page
     # the reply and the answer went to the petitioner; the internal note did not
     async with services.db.read() as conn:
         pushed = [r.payload for r in await conn.execute(select(outbox).order_by(outbox.c.id))]
