@@ -347,7 +347,9 @@ class _Turn(Navigation):
             self.ask_effect(material, attachment=att.media_ref)
             return
         if self.keep_attachment(_attachment_item(att)):
-            self.prompt_current(self.t("attachments.received", count=len(draft["attachments"])))
+            # a voice message without recognised text answers nothing: ask for it in writing
+            key = "attachments.voice_kept" if att.kind == "voice" else "attachments.received"
+            self.prompt_current(self.t(key, count=len(draft["attachments"])))
 
     def on_location(self, loc: Location) -> None:
         draft = self.draft

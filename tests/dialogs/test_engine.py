@@ -285,3 +285,16 @@ def test_throttle_window_configurable(cfg: EngineConfig) -> None:
         state = _run(small, state, Event("text", text="XF261121-048273-4")).state
     result = step(small, state, Event("text", text="XF261121-048273-3"), NOW)
     assert result.effect is None and "09:10" in result.replies[0].text
+
+
+def test_voice_without_recognition_is_kept_and_the_question_asked_in_writing(
+    cfg: EngineConfig,
+) -> None:
+    state = _states_along_path(cfg)[6]
+    assert state is not None
+    before = state["draft"]["current"]
+    voice = Attachment("voice", "media-1", recognition="")
+    result = _run(cfg, state, Event("attachment", attachment=voice))
+    assert "语音暂时不能转成文字" in result.replies[0].text
+    assert result.state["draft"]["current"] == before  # nothing was taken as the answer
+    assert [a["kind"] for a in result.state["draft"]["attachments"]] == ["voice"]
