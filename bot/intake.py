@@ -10,7 +10,7 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,14 +27,19 @@ from bot.keyed_locks import KeyedLocks
 from bot.logging import get_logger
 from bot.messages import Address, InboundMessage, Reply
 from bot.metrics import CASES_SUBMITTED, INBOUND, INBOUND_DUPLICATES
-from bot.storage import attachments, cases, contacts, inbound, outbox
+from bot.storage import attachments, cases, contacts, inbound, lookup_limits, outbox
 from bot.storage.contacts import Contact
 from bot.storage.db import Database
+from bot.storage.lookup_limits import Limit
 
 log = get_logger(__name__)
 
 MAX_EFFECTS_PER_MESSAGE = 4  # an engine step resolves at most a lookup then a submit
 MAX_BATCH = 128  # messages per group commit
+# failed third-party look-ups (wrong phone digits) allowed per target case, and failed
+# look-ups of any kind per client, across every session and channel
+CASE_LOOKUP_LIMIT = Limit(failures=5, window=timedelta(hours=1), lock=timedelta(hours=1))
+CLIENT_LOOKUP_LIMIT = Limit(failures=20, window=timedelta(hours=1), lock=timedelta(hours=1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +93,8 @@ class Intake:
         clock: Callable[[], datetime] = utc_now,
         lifecycle: LifecycleService | None = None,
         max_batch: int = MAX_BATCH,
+        case_lookup_limit: Limit = CASE_LOOKUP_LIMIT,
+        client_lookup_limit: Limit = CLIENT_LOOKUP_LIMIT,
     ) -> None:
         self.db = db
         self.engine = engine
@@ -95,6 +102,8 @@ class Intake:
         self.tz = ZoneInfo(timezone)
         self.clock = clock
         self.max_batch = max_batch
+        self.case_lookup_limit = case_lookup_limit
+        self.client_lookup_limit = client_lookup_limit
         # One in-process lock per conversation keeps concurrent messages of one citizen
         # from queueing on the database lock; the database lock is what guarantees it.
         self._locks = KeyedLocks()
@@ -246,7 +255,7 @@ class Intake:
             for _ in range(MAX_EFFECTS_PER_MESSAGE):
                 if result.effect is None:
                     break
-                resolution = await self._resolve(conn, contact, result.effect, now)
+                resolution = await self._resolve(conn, contact, msg, result.effect, now)
                 result = step(self.engine, result.state, _resolved(resolution), local_now)
                 replies.extend(result.replies)
             else:
@@ -305,8 +314,15 @@ class Intake:
         return Event(kind="text", text=msg.text, tap=msg.tap, lang_hint=msg.lang_hint)
 
     async def _resolve(
-        self, conn: AsyncConnection, contact: Contact, effect: Effect, now: datetime
+        self,
+        conn: AsyncConnection,
+        contact: Contact,
+        msg: InboundMessage,
+        effect: Effect,
+        now: datetime,
     ) -> Resolution:
+        if effect.kind == "lookup_case":
+            return await self._lookup_case(conn, contact, effect, now, _client(msg))
         resolver = {
             "submit": self._submit,
             "rate": self._citizen_action,
@@ -314,7 +330,6 @@ class Intake:
             "withdraw": self._citizen_action,
             "broadcast_opt": self._broadcast_opt,
             "list_cases": self._list_cases,
-            "lookup_case": self._lookup_case,
             "last_contact": self._last_contact,
             "add_material": self._add_material,
         }[effect.kind]
@@ -384,18 +399,29 @@ class Intake:
         return Resolution(effect="list_cases", cases=tuple(views))
 
     async def _lookup_case(
-        self, conn: AsyncConnection, contact: Contact, effect: Effect, now: datetime
+        self, conn: AsyncConnection, contact: Contact, effect: Effect, now: datetime, client: str
     ) -> Resolution:
-        """A status query by tracking number (someone else's needs the phone digits)."""
+        """A status query by tracking number (someone else's needs the phone digits).
+
+        Failures count per client and, for wrong digits, per target case, in the database:
+        past a limit the case (or the client) gets no third-party look-ups for a while.
+        The owner is always served.
+        """
         case = await cases.by_tracking_no(conn, effect.tracking_no)
-        if case is None:
-            return Resolution(effect="lookup_case", outcome="not_found")
-        if case.contact_id == contact.id:
+        client_key = ("client", lookup_limits.client_key(client))
+        if case is not None and case.contact_id == contact.id:
             return Resolution(
                 effect="lookup_case",
                 outcome="found",
                 case=await view_for_owner(conn, case, self._progress(contact)),
             )
+        keys = [client_key] if case is None else [client_key, ("case", case.tracking_no)]
+        until = await lookup_limits.locked_until(conn, keys, now)
+        if until is not None:
+            return Resolution(effect="lookup_case", outcome="locked", date=until.isoformat())
+        if case is None:
+            await self._lookup_failed(conn, None, client_key[1], now)
+            return Resolution(effect="lookup_case", outcome="not_found")
         if not effect.verify_digits:
             return Resolution(effect="lookup_case", outcome="foreign")
         if len(case.phone) >= 4 and effect.verify_digits == case.phone[-4:]:
@@ -405,7 +431,30 @@ class Intake:
                 case=await view_for_verified(conn, case, self._progress(contact)),
             )
         log.info("lookup.verify_failed", channel=contact.address.channel)
+        await self._lookup_failed(conn, case, client_key[1], now)
         return Resolution(effect="lookup_case", outcome="verify_failed")
+
+    async def _lookup_failed(
+        self, conn: AsyncConnection, case: cases.CaseRow | None, client: str, now: datetime
+    ) -> None:
+        """Count a failed look-up; a case whose look-ups this locks gets an internal event."""
+        await lookup_limits.record_failure(conn, "client", client, now, self.client_lookup_limit)
+        if case is None:
+            return
+        until = await lookup_limits.record_failure(
+            conn, "case", case.tracking_no, now, self.case_lookup_limit
+        )
+        if until is not None:
+            log.warning("lookup.case_locked", tracking_no=case.tracking_no)
+            await cases.add_event(
+                conn,
+                case.id,
+                at=now,
+                actor="system",
+                kind="lookup_locked",
+                public=False,
+                data={"until": until.isoformat()},
+            )
 
     def _progress(self, contact: Contact) -> StatusWords | None:
         """Latest-progress wording in the citizen's language (from the lifecycle texts)."""
@@ -458,6 +507,12 @@ class Intake:
             stage=done.stage or effect.stage,
             candidates=tuple(candidates),
         )
+
+
+def _client(msg: InboundMessage) -> str:
+    """Who is asking, for per-client limits: the network address where the channel has
+    one (web chat), else the platform account."""
+    return msg.client or f"{msg.address.channel}:{msg.address.address}"
 
 
 def _without_nul(msg: InboundMessage) -> InboundMessage:

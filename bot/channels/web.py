@@ -232,6 +232,7 @@ class WebChat:
             external_id=_external_id(address, client_id),
             received_at=utc_now(),
             text=text,
+            client=request.remote or "",
             # the browser's first language picks the conversation's first language
             lang_hint=request.headers.get("Accept-Language", "")[:2].lower(),
         )
