@@ -11,6 +11,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,7 +21,7 @@ from bot.cases.lifecycle import OPEN_STATUSES
 from bot.cases.registration import StatusWords, create_case, view_for_owner, view_for_verified
 from bot.cases.service import LifecycleService
 from bot.clock import utc_now
-from bot.dialogs.engine import EngineConfig, state_lang, step
+from bot.dialogs.engine import EngineConfig, kept_attachment_ids, state_lang, step
 from bot.dialogs.prompting import CONTACT_ROLES
 from bot.dialogs.types import Effect, Event, Resolution, StepResult
 from bot.keyed_locks import KeyedLocks
@@ -30,6 +31,7 @@ from bot.metrics import CASES_SUBMITTED, INBOUND, INBOUND_DUPLICATES
 from bot.storage import attachments, cases, contacts, inbound, lookup_limits, outbox
 from bot.storage.contacts import Contact
 from bot.storage.db import Database
+from bot.storage.files import remove
 from bot.storage.lookup_limits import Limit
 
 log = get_logger(__name__)
@@ -95,6 +97,7 @@ class Intake:
         max_batch: int = MAX_BATCH,
         case_lookup_limit: Limit = CASE_LOOKUP_LIMIT,
         client_lookup_limit: Limit = CLIENT_LOOKUP_LIMIT,
+        attachments_dir: Path | None = None,
     ) -> None:
         self.db = db
         self.engine = engine
@@ -104,6 +107,7 @@ class Intake:
         self.max_batch = max_batch
         self.case_lookup_limit = case_lookup_limit
         self.client_lookup_limit = client_lookup_limit
+        self.attachments_dir = attachments_dir  # files the dialog did not keep are deleted
         # One in-process lock per conversation keeps concurrent messages of one citizen
         # from queueing on the database lock; the database lock is what guarantees it.
         self._locks = KeyedLocks()
@@ -162,9 +166,10 @@ class Intake:
         return batch
 
     async def _commit(self, batch: list[_Job]) -> None:
+        discarded: list[str] = []
         try:
             async with self.db.transaction() as conn:
-                results = await self._handle_batch(conn, batch)
+                results = await self._handle_batch(conn, batch, discarded)
         except Exception as exc:
             if len(batch) == 1:
                 _settle(batch[0], exc)
@@ -173,13 +178,18 @@ class Intake:
             for job in batch:  # isolate the failure: each message in its own transaction
                 await self._commit([job])
             return
+        if self.attachments_dir is not None:  # their rows are gone: now the files
+            for key in discarded:
+                remove(self.attachments_dir, key)
         for job, result in zip(batch, results, strict=True):
             INBOUND.labels(job.msg.address.channel).inc()
             if result.duplicate:
                 INBOUND_DUPLICATES.labels(job.msg.address.channel).inc()
             _settle(job, result)
 
-    async def _handle_batch(self, conn: AsyncConnection, jobs: list[_Job]) -> list[IntakeResult]:
+    async def _handle_batch(
+        self, conn: AsyncConnection, jobs: list[_Job], discarded: list[str]
+    ) -> list[IntakeResult]:
         now = self.clock()
         found = await contacts.get_or_create_many(conn, [j.msg.address for j in jobs], now)
         ids = await inbound.record_many(
@@ -212,7 +222,7 @@ class Intake:
             else:
                 steps.append(_Step(index, job, contact, inbound_id))
         if steps:
-            await self._step_all(conn, steps, results, now)
+            await self._step_all(conn, steps, results, now, discarded)
         assert all(r is not None for r in results)
         return [r for r in results if r is not None]
 
@@ -237,8 +247,13 @@ class Intake:
         steps: list[_Step],
         results: list[IntakeResult | None],
         now: datetime,
+        discarded: list[str],
     ) -> None:
-        """Load every conversation, step the engine for each message, save all at once."""
+        """Load every conversation, step the engine for each message, save all at once.
+
+        A file the dialog did not keep (no draft, a full draft, no open case to add it to)
+        is deleted again: its row here, its file after the commit (``discarded``).
+        """
         await contacts.touch_many(conn, [s.contact for s in steps], now)
         states = await contacts.lock_states(conn, [s.contact.id for s in steps], now)
         local_now = now.astimezone(self.tz)
@@ -248,7 +263,7 @@ class Intake:
         loop_time = asyncio.get_running_loop().time
         for s in steps:
             contact, msg = s.contact, s.job.msg
-            event = await self._event(conn, contact, msg, now)
+            event, att_id = await self._event(conn, contact, msg, now)
             state, version = states[contact.id]
             result = step(self.engine, state, event, local_now)
             replies = list(result.replies)
@@ -260,6 +275,10 @@ class Intake:
                 replies.extend(result.replies)
             else:
                 _check_settled(result)
+            if att_id is not None and str(att_id) not in kept_attachment_ids(result.state):
+                key = await attachments.discard(conn, att_id)  # None: linked to a case
+                if key is not None:
+                    discarded.append(key)
             saves.append((contact.id, result.state, version))
             lang = state_lang(result.state)
             if lang != contact.lang:
@@ -284,7 +303,7 @@ class Intake:
 
     async def _event(
         self, conn: AsyncConnection, contact: Contact, msg: InboundMessage, now: datetime
-    ) -> Event:
+    ) -> tuple[Event, int | None]:
         if msg.attachment is not None:
             att_id = await attachments.add(
                 conn,
@@ -297,21 +316,23 @@ class Intake:
                 size=msg.attachment.size,
             )
             # the engine keeps only our attachment id; the platform reference stays here
-            return Event(
+            event = Event(
                 kind="attachment",
                 attachment=replace(msg.attachment, media_ref=str(att_id)),
                 lang_hint=msg.lang_hint,
             )
+            return event, att_id
         if msg.location is not None:
-            return Event(kind="location", location=msg.location, lang_hint=msg.lang_hint)
+            return Event(kind="location", location=msg.location, lang_hint=msg.lang_hint), None
         if msg.command or msg.event == "subscribe":
-            return Event(
+            event = Event(
                 kind="command",
                 command=msg.command or "start",
                 command_arg=msg.command_arg,
                 lang_hint=msg.lang_hint,
             )
-        return Event(kind="text", text=msg.text, tap=msg.tap, lang_hint=msg.lang_hint)
+            return event, None
+        return Event(kind="text", text=msg.text, tap=msg.tap, lang_hint=msg.lang_hint), None
 
     async def _resolve(
         self,

@@ -34,6 +34,7 @@ from bot.metrics import REJECTED_REQUESTS
 from bot.storage import contacts, inbound, outbox
 from bot.storage.db import Database
 from bot.storage.files import TooLarge, save_stream
+from bot.uploads import file_refusal, refusal_text
 from bot.web.security import SECURITY_HEADERS
 
 log = get_logger(__name__)
@@ -253,6 +254,17 @@ class WebChat:
             return _error(400, "请求格式错误", "Expected multipart form data", "malformed")
         client_id = ""
         attachment: Attachment | None = None
+        # checked before anything is written: a file the dialog cannot keep (no draft and
+        # no open case to add it to, or a cap reached) never reaches the disk
+        refusal = await file_refusal(self.db, self.intake.engine, Address(NAME, address), utc_now())
+        if refusal:
+            engine = self.intake.engine
+            return _error(
+                409,
+                refusal_text(engine, "zh", refusal),
+                refusal_text(engine, "en", refusal),
+                refusal.rsplit(".", 1)[-1],
+            )
         part = await reader.next()
         while part is not None:
             if not isinstance(part, BodyPartReader):

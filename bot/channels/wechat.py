@@ -68,7 +68,9 @@ from bot.metrics import REJECTED_REQUESTS
 from bot.settings import Settings
 from bot.storage import inbound, outbox
 from bot.storage.db import Database
+from bot.storage.files import remove
 from bot.storage.tables import attachments
+from bot.uploads import file_refusal
 
 log = get_logger(__name__)
 
@@ -614,6 +616,8 @@ class WeChatWebhook:
         async with self.db.read() as conn:
             if await inbound.stored_replies(conn, NAME, msg.external_id) is not None:
                 return msg
+        if await file_refusal(self.db, self.intake.engine, msg.address, utc_now()):
+            return msg  # nothing to keep it with: not downloaded (the dialog says why)
         budget = max(0.1, until - asyncio.get_running_loop().time())
         try:
             media = await asyncio.wait_for(self._download(media_id, msg.attachment), budget)
@@ -651,6 +655,8 @@ class WeChatWebhook:
             if updated.rowcount:
                 return
             await asyncio.sleep(1.0)
+        # no row took it (the dialog did not keep the file): nothing keeps the download
+        remove(self.attachments_dir, media.key)
         log.warning("wechat.media_unlinked", key=media.key)
 
 
