@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hmac
-import json
 import math
 import sys
 import warnings
@@ -62,6 +61,7 @@ from telegram.error import (
 from telegram.request import BaseRequest
 from telegram.warnings import PTBDeprecationWarning
 
+from bot import safe_json
 from bot.cases.tracking import parse_tracking_no
 from bot.channels.base import SendError, read_body, render_text, split_text
 from bot.channels.telegram_request import AiohttpRequest
@@ -681,8 +681,8 @@ class TelegramWebhook:
             REJECTED_REQUESTS.labels(NAME, "too_big").inc()
             return web.Response(status=413, text="too large")
         try:
-            parsed = parse_update(json.loads(body), self.bot)
-        except (json.JSONDecodeError, UnicodeDecodeError, MalformedUpdate) as exc:
+            parsed = parse_update(safe_json.loads(body), self.bot)
+        except (safe_json.BadJson, MalformedUpdate) as exc:
             REJECTED_REQUESTS.labels(NAME, "malformed").inc()
             log.warning("telegram.malformed", error=str(exc)[:100])
             return web.Response(status=400, text="malformed update")

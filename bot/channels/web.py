@@ -18,13 +18,14 @@ import json
 import re
 import secrets
 import time
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from bot import safe_json
 from bot.channels.mailbox import MailboxChannel
 from bot.clock import utc_now
 from bot.intake import Intake, IntakeResult
@@ -51,10 +52,12 @@ COOKIE = "xf_chat"
 COOKIE_MAX_AGE = 90 * 24 * 3600
 STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-_PUSH_ID = re.compile(r"^push-(\d+)$")
+_PUSH_ID = re.compile(r"^push-(\d{1,18})$")  # an outbox id: a 64-bit integer at most
 KEEPALIVE_SECONDS = 15.0
 POLL_SECONDS = 2.0
 REPLAY_ON_CONNECT = 20
+STREAMS_PER_SESSION = 3  # open event streams (tabs) of one session …
+STREAMS_PER_CLIENT = 20  # … and of one client address; 429 beyond (each polls the database)
 _ALLOWED_UPLOADS = ("image/", "audio/", "video/", "application/pdf", "text/plain")
 _OFFICE = (
     "application/msword",
@@ -103,6 +106,7 @@ class WebChat:
         self.rate_per_minute = rate_per_minute
         self.rate_per_ip_per_minute = rate_per_ip_per_minute
         self._recent: defaultdict[str, deque[float]] = defaultdict(deque)
+        self._streams: Counter[str] = Counter()  # open event streams per session and client
         self.stopping = asyncio.Event()
 
     def add_routes(self, app: web.Application) -> None:
@@ -209,8 +213,8 @@ class WebChat:
         if request.content_type != "application/json":
             return _error(415, "请求格式错误", "Expected JSON", "content_type")
         try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = safe_json.loads(await request.read())
+        except safe_json.BadJson:
             return _error(400, "请求格式错误", "Malformed JSON", "malformed")
         if not isinstance(body, dict):
             return _error(400, "请求格式错误", "Malformed JSON", "malformed")
@@ -272,6 +276,8 @@ class WebChat:
             if part.name == "client_id":
                 client_id = (await part.text())[:100]
             elif part.name == "file" and attachment is None:
+                if "\x00" in (part.filename or ""):
+                    return _error(400, "文件名无效", "Invalid file name", "nul_byte")
                 mime = part.headers.get("Content-Type", "application/octet-stream").lower()
                 if not mime.startswith(_ALLOWED_UPLOADS + _OFFICE):
                     return _error(
@@ -324,6 +330,23 @@ class WebChat:
         last = request.headers.get("Last-Event-ID") or request.query.get("after", "")
         m = _PUSH_ID.match(last)
         after = int(m.group(1)) if m else -1
+        keys = (address, f"ip:{request.remote}")
+        if (
+            self._streams[keys[0]] >= STREAMS_PER_SESSION
+            or self._streams[keys[1]] >= STREAMS_PER_CLIENT
+        ):
+            return _error(429, "打开的页面过多，请关闭一些", "Too many open chat tabs", "streams")
+        self._streams.update(keys)
+        try:
+            return await self._stream(request, address, after)
+        finally:
+            self._streams.subtract(keys)
+            for key in keys:
+                if self._streams[key] <= 0:
+                    del self._streams[key]
+
+    async def _stream(self, request: web.Request, address: str, after: int) -> web.StreamResponse:
+        """The event stream itself, until the client leaves or the server stops."""
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream",

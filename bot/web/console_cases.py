@@ -115,7 +115,17 @@ async def case_list(request: web.Request) -> web.Response:
         "page_numbers": pages_around(result.page, result.pages),
         "export_qs": lq.query_string(page=None, per_page=None),
     }
-    return render(request, "cases.html", context)
+    response = render(request, "cases.html", context)
+    if lq.errors:  # the page shows which values were not understood
+        response.set_status(400)
+    return response
+
+
+def _refuse_bad_filter(request: web.Request, errors: list[str]) -> None:
+    """An export with a filter value that is not understood is refused, not widened."""
+    if errors:
+        text = translate(lang_of(request), "cases.export_bad_value", value=", ".join(errors))
+        raise web.HTTPBadRequest(text=text)
 
 
 def _filename(ext: str, now: datetime, deps: Console) -> str:
@@ -127,6 +137,7 @@ async def export_csv(request: web.Request) -> web.StreamResponse:
     member = require(request, Permission.EXPORT)
     deps = console(request)
     lq = parse_list_query(request.query, deps.tz)
+    _refuse_bad_filter(request, lq.errors)
     chunks = deps.exporter.stream_csv(
         lq.flt,
         member,
@@ -153,6 +164,7 @@ async def export_xlsx(request: web.Request) -> web.StreamResponse:
     member = require(request, Permission.EXPORT)
     deps = console(request)
     lq = parse_list_query(request.query, deps.tz)
+    _refuse_bad_filter(request, lq.errors)
     # a zip needs seeking: build it in a temporary file, then send that
     with tempfile.TemporaryFile(prefix="xinfang-export-") as out:
         await deps.exporter.write(

@@ -71,11 +71,17 @@ def _multi(query: MultiMapping[str], name: str) -> tuple[str, ...]:
     return tuple(out[:MAX_VALUES])
 
 
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)  # outside: a typo, refused
+
+
 def _date(raw: str) -> date | None:
+    """A filter's day; None when it is not a date or outside FIRST_DAY..LAST_DAY (where
+    the day after, or its local midnight, could not even be computed)."""
     try:
-        return date.fromisoformat(raw.strip())
+        day = date.fromisoformat(raw.strip())
     except ValueError:
         return None
+    return day if FIRST_DAY <= day <= LAST_DAY else None
 
 
 def _int(raw: str, default: int) -> int:

@@ -145,6 +145,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "cases.export_csv": "导出 CSV",
         "cases.export_xlsx": "导出 Excel",
         "cases.bad_value": "条件无效（日期格式应为 年-月-日），已忽略：{value}",
+        "cases.export_bad_value": (
+            "条件无效（日期应为 2000-01-01 至 2100-12-31 之间的 年-月-日），未导出：{value}"
+        ),
         "cases.prev": "上一页",
         "cases.next": "下一页",
         "col.tracking_no": "事项编号",
@@ -488,6 +491,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "cases.export_csv": "Export CSV",
         "cases.export_xlsx": "Export Excel",
         "cases.bad_value": "Invalid condition (dates are year-month-day); ignored: {value}",
+        "cases.export_bad_value": (
+            "Invalid condition (dates are year-month-day between 2000-01-01 and 2100-12-31); "
+            "nothing exported: {value}"
+        ),
         "cases.prev": "Previous",
         "cases.next": "Next",
         "col.tracking_no": "Tracking no.",
