@@ -23,7 +23,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from bot import safe_json
 from bot.channels.mailbox import MailboxChannel
@@ -34,7 +35,7 @@ from bot.messages import Address, Attachment, Capabilities, InboundMessage, Repl
 from bot.metrics import REJECTED_REQUESTS
 from bot.storage import contacts, inbound, outbox
 from bot.storage.db import Database
-from bot.storage.files import TooLarge, save_stream
+from bot.storage.files import TooLarge, remove, save_stream
 from bot.uploads import file_refusal, refusal_text
 from bot.web.security import SECURITY_HEADERS
 
@@ -256,8 +257,6 @@ class WebChat:
             reader = await request.multipart()
         except (AssertionError, ValueError, KeyError):
             return _error(400, "请求格式错误", "Expected multipart form data", "malformed")
-        client_id = ""
-        attachment: Attachment | None = None
         # checked before anything is written: a file the dialog cannot keep (no draft and
         # no open case to add it to, or a cap reached) never reaches the disk
         refusal = await file_refusal(self.db, self.intake.engine, Address(NAME, address), utc_now())
@@ -269,6 +268,38 @@ class WebChat:
                 refusal_text(engine, "en", refusal),
                 refusal.rsplit(".", 1)[-1],
             )
+        saved: list[str] = []  # written files: removed again unless intake keeps one
+        try:
+            read = await self._read_upload(reader, saved)
+            if isinstance(read, web.Response):
+                return read
+            client_id, attachment = read
+            if attachment is None or not _CLIENT_ID.match(client_id):
+                return _error(400, "缺少文件或编号", "Missing file or client_id", "malformed")
+            msg = InboundMessage(
+                address=Address(NAME, address),
+                external_id=_external_id(address, client_id),
+                received_at=utc_now(),
+                attachment=attachment,
+                client=request.remote or "",
+            )
+            result = await self.intake.handle(msg)
+            if not result.duplicate:
+                saved.clear()  # intake has it: kept with the draft, or deleted by intake
+            return self._replies(result)
+        except HttpProcessingError:
+            return _error(400, "请求格式错误", "Malformed multipart body", "malformed")
+        finally:
+            for key in saved:
+                remove(self.attachments_dir, key)
+
+    async def _read_upload(
+        self, reader: MultipartReader, saved: list[str]
+    ) -> tuple[str, Attachment | None] | web.Response:
+        """The client id and the (first) file of an upload; the file is written to disk
+        and its key added to ``saved``. A response when the upload is refused."""
+        client_id = ""
+        attachment: Attachment | None = None
         part = await reader.next()
         while part is not None:
             if not isinstance(part, BodyPartReader):
@@ -296,6 +327,7 @@ class WebChat:
                     return _error(
                         413, f"文件过大（最大 {mb} MB）", f"File too large (max {mb} MB)", "too_big"
                     )
+                saved.append(key)
                 attachment = Attachment(
                     kind=_kind(mime),
                     media_ref=key,
@@ -304,15 +336,7 @@ class WebChat:
                     size=size,
                 )
             part = await reader.next()
-        if attachment is None or not _CLIENT_ID.match(client_id):
-            return _error(400, "缺少文件或编号", "Missing file or client_id", "malformed")
-        msg = InboundMessage(
-            address=Address(NAME, address),
-            external_id=_external_id(address, client_id),
-            received_at=utc_now(),
-            attachment=attachment,
-        )
-        return self._replies(await self.intake.handle(msg))
+        return client_id, attachment
 
     def _replies(self, result: IntakeResult) -> web.Response:
         at = utc_now().isoformat()
