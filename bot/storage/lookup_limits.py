@@ -1,4 +1,5 @@
-"""Failed look-ups of other people's cases, counted per target case and per client.
+"""Failed attempts, counted per key in the database: look-ups of other people's cases
+(per target case and per client) and staff logins (per login name, known or not).
 
 Shared by every process and session (a fresh web-chat cookie does not reset them): past
 the limit within the window, the key is locked until ``locked_until``.
@@ -10,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.storage.sql import insert_ignore
@@ -81,3 +82,10 @@ async def record_failure(
         values.update(locked_until=until, window_start=now, failures=0)
     await conn.execute(update(lookup_limits).where(*where).values(**values))
     return until
+
+
+async def clear(conn: AsyncConnection, scope: str, key: str) -> None:
+    """Forget a key's failures and lift its lock."""
+    await conn.execute(
+        delete(lookup_limits).where(lookup_limits.c.scope == scope, lookup_limits.c.key == key)
+    )
