@@ -258,14 +258,7 @@ class Casework:
         async with self.db.read() as conn:
             case = await self._visible(conn, member, tracking_no)
             events = await case_store.events(conn, case.id)
-            links = await case_store.links_of(conn, case.id)
-            numbers: dict[int, str] = {}
-            others = {case.linked_to, *(x for ln in links for x in (ln.case_id, ln.other_case_id))}
-            for other_id in others - {None, case.id}:
-                assert other_id is not None
-                other = await case_store.by_id(conn, other_id)
-                if other is not None:
-                    numbers[other.id] = other.tracking_no
+            links, numbers = await self._links(conn, member, case)
             files = await _attachments(conn, case.id)
             opinions = await case_store.opinions(conn, case.id)
         await self._audit(member, "case.read", case_id=case.id, ip=ip, via=via)
@@ -277,6 +270,31 @@ class Casework:
         return StaffCaseView(
             case, events, links, numbers, deadline, files, allowed, opinions, refused
         )
+
+    async def _links(
+        self, conn: AsyncConnection, member: StaffMember, case: CaseRow
+    ) -> tuple[builtins.list[CaseLink], dict[int, str]]:
+        """The case's links and the numbers of the cases they name. A suggested duplicate
+        outside the member's departments is left out (its number is not theirs to see);
+        cases linked by staff into one matter are shown."""
+        found: dict[int, str] = {}
+        hidden: set[int] = set()
+        links = await case_store.links_of(conn, case.id)
+        others = {case.linked_to, *(x for ln in links for x in (ln.case_id, ln.other_case_id))}
+        for other_id in others - {None, case.id}:
+            assert other_id is not None
+            other = await case_store.by_id(conn, other_id)
+            if other is not None:
+                found[other.id] = other.tracking_no
+                if not member.in_scope(other.department, other.co_departments):
+                    hidden.add(other.id)
+        kept = [
+            link
+            for link in links
+            if not (link.kind == "suggested" and {link.case_id, link.other_case_id} & hidden)
+        ]
+        shown = {case.linked_to, *(x for ln in kept for x in (ln.case_id, ln.other_case_id))}
+        return kept, {k: v for k, v in found.items() if k in shown}
 
     def allowed(self, member: StaffMember, case: CaseRow) -> builtins.list[str]:
         """The CASE_ACTIONS the case's current status allows, for a member who may act."""
