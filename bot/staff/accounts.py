@@ -247,7 +247,12 @@ class StaffAccounts:
         # The failure is counted and audited in this committed transaction, then refused.
         limit = limits.Limit(self.max_failed_logins, self.lockout, self.lockout)
         async with self.db.transaction() as conn:
-            locked = await limits.record_failure(conn, "login", key, now, limit)
+            # a name no account can have (the pattern is public) is not counted
+            locked = (
+                await limits.record_failure(conn, "login", key, now, limit)
+                if LOGIN_PATTERN.fullmatch(login)
+                else None
+            )
             if row is not None and row.active:
                 failures = 0 if locked else row.failed_logins + 1
                 await store.update_staff(conn, row.id, failed_logins=failures, locked_until=locked)

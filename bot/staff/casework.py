@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -174,8 +175,32 @@ def mask_case(case: CaseRow) -> CaseRow:
         elif isinstance(value, str):
             answers[key] = mask_text(value)  # numbers written in the citizen's own words
     return dataclasses.replace(
-        case, name=mask_name(case.name), phone=mask_phone(case.phone), answers=answers
+        case,
+        name=mask_name(case.name),
+        phone=mask_phone(case.phone),
+        answers=answers,
+        rating_comment=mask_text(case.rating_comment),
     )
+
+
+def mask_event(event: Any) -> Any:
+    """A timeline event with what the citizen wrote in it (a rating comment, the reason of
+    a 复查 request or a withdrawal) masked like the answers; staff's own events unchanged."""
+    if event.actor != "citizen":
+        return event
+    values = dict(event._mapping)
+    values["message"] = mask_text(event.message or "")
+    values["note"] = mask_text(event.note or "")
+    if isinstance(event.data, dict):
+        values["data"] = {
+            k: mask_text(v) if isinstance(v, str) else v for k, v in event.data.items()
+        }
+    return SimpleNamespace(**values)
+
+
+def mask_attachment(row: AttachmentRow) -> AttachmentRow:
+    """An attachment as listed without personal-data access: numbers in its name hidden."""
+    return dataclasses.replace(row, filename=mask_text(row.filename))
 
 
 class Casework:
@@ -267,6 +292,8 @@ class Casework:
         allowed = [a for a in self.allowed(member, case) if a not in refused]
         if not member.can(Permission.CASE_PII):
             case = mask_case(case)
+            events = [mask_event(e) for e in events]
+            files = [mask_attachment(a) for a in files]
         return StaffCaseView(
             case, events, links, numbers, deadline, files, allowed, opinions, refused
         )
@@ -340,8 +367,10 @@ class Casework:
         ip: str = "",
         via: str = "",
     ) -> tuple[AttachmentRow, Path]:
-        """An attachment of a visible case and its file path (audited)."""
+        """An attachment of a visible case and its file path (audited). The originals
+        (ID photos, documents) need personal-data access; others see them listed only."""
         member.require(Permission.CASE_READ)
+        member.require(Permission.CASE_PII)
         async with self.db.read() as conn:
             case = await self._visible(conn, member, tracking_no)
             files = {a.id: a for a in await _attachments(conn, case.id)}

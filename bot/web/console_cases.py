@@ -283,6 +283,7 @@ async def case_detail(request: web.Request) -> web.Response:
         "departments": _department_options(deps, lang),
         "inline_images": INLINE_IMAGES,
         "playable_audio": PLAYABLE_AUDIO,
+        "can_download": member.can(Permission.CASE_PII),  # originals: ID photos, documents
     }
     return render(request, "case.html", context)
 
