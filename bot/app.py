@@ -36,7 +36,7 @@ from bot.storage.migrate import current_revision, ensure_schema, head_revision
 from bot.storage.outbox import OutboxRow
 from bot.web import setup as staff_web
 from bot.web.forwarded import forwarded_middleware, parse_networks
-from bot.web.input_guard import nul_guard
+from bot.web.input_guard import input_guard
 
 log = get_logger(__name__)
 
@@ -142,7 +142,7 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
     s = services.settings
     proxies = parse_networks(s.trusted_proxies)
     middlewares = [forwarded_middleware(proxies)] if proxies else []
-    middlewares.append(nul_guard)
+    middlewares.append(input_guard)
     app = web.Application(client_max_size=s.max_body_bytes, middlewares=middlewares)
     app[SERVICES] = services
     chat = webchat.WebChat(

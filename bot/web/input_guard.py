@@ -1,13 +1,19 @@
-"""NUL bytes are refused at the door: a 400 for any query, path, form or JSON body with one.
+"""Input checks at the door: NUL bytes refused, request bodies given a deadline.
 
-PostgreSQL text cannot hold U+0000, so a NUL in a search term, a filter or a name became a
-500 there. The platform webhooks (/telegram, /wechat) are left to intake, which drops NUL
-characters from what the platform sent (a 4xx would only make the platform redeliver);
-file names of uploads are checked where the multipart body is read (bot/channels/web.py).
+NUL: a 400 for any query, path, form or JSON body with one. PostgreSQL text cannot hold
+U+0000, so a NUL in a search term, a filter or a name became a 500 there. The platform
+webhooks (/telegram, /wechat) are left to intake, which drops NUL characters from what
+the platform sent (a 4xx would only make the platform redeliver); file names of uploads
+are checked where the multipart body is read (bot/channels/web.py).
+
+Deadlines: a JSON or form body must arrive within ``BODY_SECONDS``; any other request
+with a body (uploads, platform webhooks) must be done within ``STREAM_BODY_SECONDS``.
+A client that trickles its body is answered 408 instead of holding a connection forever.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 
@@ -17,6 +23,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PLATFORM_PATHS = ("/telegram", "/wechat")
 _FORM = "application/x-www-form-urlencoded"
 _JSON = "application/json"
+BODY_SECONDS = 30.0
+STREAM_BODY_SECONDS = 300.0
 
 
 def refused(status: int = 400) -> web.Response:
@@ -32,10 +40,12 @@ def has_nul(text: str) -> bool:
     return "\x00" in text or "%00" in text
 
 
-async def _body_has_nul(request: web.Request) -> bool:
-    if request.content_type not in (_FORM, _JSON) or not request.can_read_body:
-        return False
-    body = await request.read()  # cached: the handler reads the same bytes
+def _timed_out() -> web.Response:
+    body = {"error": "body_timeout", "detail": "the request body arrived too slowly / 请求超时"}
+    return web.Response(text=json.dumps(body, ensure_ascii=False), status=408, content_type=_JSON)
+
+
+def _nul_in(request: web.Request, body: bytes) -> bool:
     if b"\x00" in body:
         return True
     if request.content_type == _JSON:
@@ -44,12 +54,25 @@ async def _body_has_nul(request: web.Request) -> bool:
 
 
 @web.middleware
-async def nul_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse requests whose path, query or (form or JSON) body holds a NUL."""
+async def input_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse NULs in the path, query and (form or JSON) body; bound the body's arrival."""
     if has_nul(request.raw_path):
         return refused()
-    if request.path.startswith(PLATFORM_PATHS):
+    if not request.can_read_body:
         return await handler(request)
-    if await _body_has_nul(request):
-        return refused()
-    return await handler(request)
+    platform = request.path.startswith(PLATFORM_PATHS)
+    if request.content_type in (_FORM, _JSON) and not platform:
+        try:
+            async with asyncio.timeout(BODY_SECONDS):
+                body = await request.read()  # cached: the handler reads the same bytes
+        except TimeoutError:
+            return _timed_out()
+        return refused() if _nul_in(request, body) else await handler(request)
+    deadline = asyncio.timeout(STREAM_BODY_SECONDS)
+    try:
+        async with deadline:
+            return await handler(request)
+    except TimeoutError:
+        if deadline.expired():
+            return _timed_out()
+        raise

@@ -11,6 +11,7 @@ bidi, emoji and combining characters, NUL bytes, and SQL and markup in every ans
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -27,6 +28,7 @@ from bot.settings import Settings
 from bot.staff.access import Role
 from bot.storage.db import Database
 from bot.storage.tables import cases, contacts, inbound_messages, outbox
+from bot.web import input_guard
 from tests.channels.wechat.payloads import AES_KEY, APP_ID, TOKEN, WeChatSide, event, message
 from tests.fakes_telegram import TOKEN as TELEGRAM_TOKEN
 from tests.fakes_telegram import FakeTelegram, text_update
@@ -447,5 +449,25 @@ async def test_event_streams_are_bounded(doors: Doors) -> None:
     assert refused.status == 429 and (await refused.json())["reason"] == "streams"
     for stream in streams:
         stream.close()
+    status, body = await doors.chat("你好")
+    assert status == 200 and body["replies"]
+
+
+async def test_slow_bodies_time_out(doors: Doors, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(input_guard, "BODY_SECONDS", 0.3)
+    monkeypatch.setattr(input_guard, "STREAM_BODY_SECONDS", 0.3)
+
+    async def trickle() -> AsyncIterator[bytes]:
+        yield b'{"client_id": "abcdefgh1234", '
+        await asyncio.sleep(1.5)
+        yield b'"text": "x"}'
+
+    json_headers = {"Content-Type": "application/json"}
+    resp = await doors.client.post("/chat/api/messages", data=trickle(), headers=json_headers)
+    assert resp.status == 408
+    assert (await doors.chat("新建"))[0] == 200  # a draft: the upload's body is read
+    upload = {"Content-Type": "multipart/form-data; boundary=b"}
+    resp = await doors.client.post("/chat/api/attachments", data=trickle(), headers=upload)
+    assert resp.status == 408
     status, body = await doors.chat("你好")
     assert status == 200 and body["replies"]
