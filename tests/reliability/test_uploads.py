@@ -102,3 +102,28 @@ async def test_orphaned_files_are_swept_after_the_draft_ttl(
     assert files_under(root) == []
     async with db.read() as conn:
         assert (await conn.execute(select(attachments.c.id))).all() == []
+
+
+async def test_caps_refuse_before_writing(
+    chat: TestClient[Any, Any], db: Database, tmp_path: Path
+) -> None:
+    root = tmp_path / "data" / "attachments"
+    await say(chat, "新建")
+    async with db.transaction() as conn:  # a draft holding its 30 files already
+        state = (await conn.execute(select(conversations.c.state))).scalar_one()
+        items = [{"kind": "image", "media_ref": f"x{i}"} for i in range(30)]
+        state["draft"]["attachments"] = items
+        await conn.execute(update(conversations).values(state=state))
+    status, body = await upload(chat)
+    assert status == 409 and body["reason"] == "too_many" and "30" in body["error"]
+    async with db.transaction() as conn:  # room in the draft, but 40 unplaced files
+        state["draft"]["attachments"] = []
+        await conn.execute(update(conversations).values(state=state))
+        contact_id = (await conn.execute(select(contacts.c.id))).scalar_one()
+        for i in range(40):
+            await attachment_rows.add(
+                conn, contact_id=contact_id, kind="image", media_ref=f"gone{i}", now=utc_now()
+            )
+    status, body = await upload(chat)
+    assert status == 409 and body["reason"] == "too_many"
+    assert files_under(root) == []
