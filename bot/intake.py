@@ -10,15 +10,16 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.case_lookups import CaseLookups
 from bot.cases.lifecycle import OPEN_STATUSES
-from bot.cases.registration import StatusWords, create_case, view_for_owner, view_for_verified
+from bot.cases.registration import StatusWords, create_case, view_for_owner
 from bot.cases.service import LifecycleService
 from bot.clock import utc_now
 from bot.dialogs.engine import EngineConfig, kept_attachment_ids, state_lang, step
@@ -28,20 +29,15 @@ from bot.keyed_locks import KeyedLocks
 from bot.logging import get_logger
 from bot.messages import Address, InboundMessage, Reply
 from bot.metrics import CASES_SUBMITTED, INBOUND, INBOUND_DUPLICATES
-from bot.storage import attachments, cases, contacts, inbound, lookup_limits, outbox
+from bot.storage import attachments, cases, contacts, inbound, outbox
 from bot.storage.contacts import Contact
 from bot.storage.db import Database
 from bot.storage.files import remove
-from bot.storage.lookup_limits import Limit
 
 log = get_logger(__name__)
 
 MAX_EFFECTS_PER_MESSAGE = 4  # an engine step resolves at most a lookup then a submit
 MAX_BATCH = 128  # messages per group commit
-# failed third-party look-ups (wrong phone digits) allowed per target case, and failed
-# look-ups of any kind per client, across every session and channel
-CASE_LOOKUP_LIMIT = Limit(failures=5, window=timedelta(hours=1), lock=timedelta(hours=1))
-CLIENT_LOOKUP_LIMIT = Limit(failures=20, window=timedelta(hours=1), lock=timedelta(hours=1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +91,7 @@ class Intake:
         clock: Callable[[], datetime] = utc_now,
         lifecycle: LifecycleService | None = None,
         max_batch: int = MAX_BATCH,
-        case_lookup_limit: Limit = CASE_LOOKUP_LIMIT,
-        client_lookup_limit: Limit = CLIENT_LOOKUP_LIMIT,
+        lookups: CaseLookups | None = None,
         attachments_dir: Path | None = None,
     ) -> None:
         self.db = db
@@ -105,8 +100,7 @@ class Intake:
         self.tz = ZoneInfo(timezone)
         self.clock = clock
         self.max_batch = max_batch
-        self.case_lookup_limit = case_lookup_limit
-        self.client_lookup_limit = client_lookup_limit
+        self.lookups = lookups or CaseLookups()  # status queries, limited in the database
         self.attachments_dir = attachments_dir  # files the dialog did not keep are deleted
         # One in-process lock per conversation keeps concurrent messages of one citizen
         # from queueing on the database lock; the database lock is what guarantees it.
@@ -343,7 +337,8 @@ class Intake:
         now: datetime,
     ) -> Resolution:
         if effect.kind == "lookup_case":
-            return await self._lookup_case(conn, contact, effect, now, _client(msg))
+            progress = self._progress(contact)
+            return await self.lookups.resolve(conn, contact, msg, effect, now, progress)
         resolver = {
             "submit": self._submit,
             "rate": self._citizen_action,
@@ -419,64 +414,6 @@ class Intake:
         views = [await view_for_owner(conn, c, self._progress(contact)) for c in own]
         return Resolution(effect="list_cases", cases=tuple(views))
 
-    async def _lookup_case(
-        self, conn: AsyncConnection, contact: Contact, effect: Effect, now: datetime, client: str
-    ) -> Resolution:
-        """A status query by tracking number (someone else's needs the phone digits).
-
-        Failures count per client and, for wrong digits, per target case, in the database:
-        past a limit the case (or the client) gets no third-party look-ups for a while.
-        The owner is always served.
-        """
-        case = await cases.by_tracking_no(conn, effect.tracking_no)
-        client_key = ("client", lookup_limits.client_key(client))
-        if case is not None and case.contact_id == contact.id:
-            return Resolution(
-                effect="lookup_case",
-                outcome="found",
-                case=await view_for_owner(conn, case, self._progress(contact)),
-            )
-        keys = [client_key] if case is None else [client_key, ("case", case.tracking_no)]
-        until = await lookup_limits.locked_until(conn, keys, now)
-        if until is not None:
-            return Resolution(effect="lookup_case", outcome="locked", date=until.isoformat())
-        if case is None:
-            await self._lookup_failed(conn, None, client_key[1], now)
-            return Resolution(effect="lookup_case", outcome="not_found")
-        if not effect.verify_digits:
-            return Resolution(effect="lookup_case", outcome="foreign")
-        if len(case.phone) >= 4 and effect.verify_digits == case.phone[-4:]:
-            return Resolution(
-                effect="lookup_case",
-                outcome="verified",
-                case=await view_for_verified(conn, case, self._progress(contact)),
-            )
-        log.info("lookup.verify_failed", channel=contact.address.channel)
-        await self._lookup_failed(conn, case, client_key[1], now)
-        return Resolution(effect="lookup_case", outcome="verify_failed")
-
-    async def _lookup_failed(
-        self, conn: AsyncConnection, case: cases.CaseRow | None, client: str, now: datetime
-    ) -> None:
-        """Count a failed look-up; a case whose look-ups this locks gets an internal event."""
-        await lookup_limits.record_failure(conn, "client", client, now, self.client_lookup_limit)
-        if case is None:
-            return
-        until = await lookup_limits.record_failure(
-            conn, "case", case.tracking_no, now, self.case_lookup_limit
-        )
-        if until is not None:
-            log.warning("lookup.case_locked", tracking_no=case.tracking_no)
-            await cases.add_event(
-                conn,
-                case.id,
-                at=now,
-                actor="system",
-                kind="lookup_locked",
-                public=False,
-                data={"until": until.isoformat()},
-            )
-
     def _progress(self, contact: Contact) -> StatusWords | None:
         """Latest-progress wording in the citizen's language (from the lifecycle texts)."""
         return self.lifecycle.progress_in(contact.lang) if self.lifecycle else None
@@ -528,12 +465,6 @@ class Intake:
             stage=done.stage or effect.stage,
             candidates=tuple(candidates),
         )
-
-
-def _client(msg: InboundMessage) -> str:
-    """Who is asking, for per-client limits: the network address where the channel has
-    one (web chat), else the platform account."""
-    return msg.client or f"{msg.address.channel}:{msg.address.address}"
 
 
 def _without_nul(msg: InboundMessage) -> InboundMessage:
