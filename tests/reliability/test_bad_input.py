@@ -6,7 +6,12 @@ channel tests (tests/channels/…, tests/e2e/test_webchat_e2e.py) are not repeat
 forged signatures, stale timestamps, an inline DTD, oversize bodies, malformed JSON and a
 missing secret token. This file adds external entities, entity expansion, invalid
 UTF-8, unknown message and update types, empty and 100 000-character texts, control,
-bidi, emoji and combining characters, NUL bytes, and SQL and markup in every answer.
+bidi, emoji and combining characters, NUL bytes, and SQL and markup in every answer; and
+from the security review (issue 15): JSON nested 100 000 deep or with a 900 000-digit
+number at every JSON door, NUL bytes in queries, forms, JSON and upload file names (400;
+platform webhooks still drop them), dates outside 2000-2100 on the console list, exports
+and API, a huge Last-Event-ID, more event streams than a session may hold, and request
+bodies that trickle in (408).
 """
 
 from __future__ import annotations
