@@ -61,15 +61,23 @@ def refusal_text(engine: EngineConfig, lang: str, key: str) -> str:
 
 async def sweep_orphans(db: Database, root: Path, *, now: datetime, ttl: timedelta) -> int:
     """Delete files (rows and disk) that never reached a case; returns how many."""
-    removed = 0
-    async with db.transaction() as conn:
-        for att_id, _contact, state in await attachments.unlinked_before(conn, now - ttl):
-            if str(att_id) in kept_attachment_ids(state):
-                continue  # a live draft or a pending 补充材料 question still holds it
-            key = await attachments.discard(conn, att_id)
-            if key is not None:
-                remove(root, key)
-                removed += 1
+    removed, after = 0, 0
+    while True:  # a page per transaction: the write lock is held briefly
+        keys: list[str] = []
+        async with db.transaction() as conn:
+            page = await attachments.unlinked_before(conn, now - ttl, after)
+            for att_id, _contact, state in page:
+                if str(att_id) in kept_attachment_ids(state):
+                    continue  # a live draft or a pending 补充材料 question still holds it
+                key = await attachments.discard(conn, att_id)
+                if key is not None:
+                    keys.append(key)
+        for key in keys:  # their rows are gone (committed): now the files
+            remove(root, key)
+        removed += len(keys)
+        if not page:
+            break
+        after = page[-1][0]
     if removed:
         log.info("attachments.orphans_swept", count=removed)
     return removed

@@ -66,10 +66,10 @@ async def discard(conn: AsyncConnection, attachment_id: int) -> str | None:
 
 
 async def unlinked_before(
-    conn: AsyncConnection, cutoff: datetime, limit: int = 500
+    conn: AsyncConnection, cutoff: datetime, after: int = 0, limit: int = 500
 ) -> list[tuple[int, int, dict[str, Any] | None]]:
-    """Files never linked to a case, written before ``cutoff``: (id, contact id, the
-    contact's conversation state), oldest first."""
+    """Files never linked to a case, written before ``cutoff``, with ids above ``after``:
+    (id, contact id, the contact's conversation state), oldest first."""
     rows = await conn.execute(
         select(attachments.c.id, attachments.c.contact_id, conversations.c.state)
         .select_from(
@@ -77,7 +77,11 @@ async def unlinked_before(
                 conversations, conversations.c.contact_id == attachments.c.contact_id
             )
         )
-        .where(attachments.c.case_id.is_(None), attachments.c.created_at < cutoff)
+        .where(
+            attachments.c.case_id.is_(None),
+            attachments.c.created_at < cutoff,
+            attachments.c.id > after,
+        )
         .order_by(attachments.c.id)
         .limit(limit)
     )
