@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from bot.app import build_services, create_app
+from bot.cases.tracking import new_tracking_no
 from bot.settings import Settings
 from bot.storage.db import Database
 from bot.storage.tables import case_events, cases, lookup_limits
@@ -94,3 +96,26 @@ async def test_wrong_digits_lock_the_case_across_cookies(
     chat.session.cookie_jar.update_cookies(owner_cookie)
     own = await say(chat, number)
     assert number[2:8] in own and "暂停查询" not in own
+
+
+async def test_unknown_numbers_lock_the_client_address_across_cookies(
+    chat: TestClient[Any, Any], db: Database
+) -> None:
+    await new_session(chat)
+    typed, _ = reference_petition(ANSWERS_ZH)
+    for text in [*typed, "确认提交"]:
+        await say(chat, text)
+    owner_cookie = {c.key: c.value for c in chat.session.cookie_jar}
+    async with db.read() as conn:
+        number = (await conn.execute(select(cases.c.tracking_no))).scalar_one()
+    day = date(2026, 11, 1)
+    misses = [new_tracking_no(day, f"{i:06d}") for i in range(20)]
+    for i, missing in enumerate(misses):  # 20 numbers that do not exist, 4 per cookie
+        if i % 4 == 0:
+            await new_session(chat)
+        assert "没有找到" in await say(chat, missing)
+    await new_session(chat)  # this address may look up no one else's case for a while
+    assert "暂停查询" in await say(chat, number)
+    chat.session.cookie_jar.clear()
+    chat.session.cookie_jar.update_cookies(owner_cookie)
+    assert "暂停查询" not in await say(chat, number)  # the owner, same address, is served
