@@ -20,6 +20,7 @@ from bot.staff.access import Permission, StaffMember
 from bot.staff.casework import ActionError, StaffCaseView
 from bot.storage.case_query import Clock
 from bot.storage.cases import CaseRow
+from bot.web.api_models import FIRST_DAY, LAST_DAY
 from bot.web.auth import client_ip, require
 from bot.web.console import lang_of, render
 from bot.web.console_deps import Console, console, flash
@@ -124,7 +125,13 @@ async def case_list(request: web.Request) -> web.Response:
 def _refuse_bad_filter(request: web.Request, errors: list[str]) -> None:
     """An export with a filter value that is not understood is refused, not widened."""
     if errors:
-        text = translate(lang_of(request), "cases.export_bad_value", value=", ".join(errors))
+        text = translate(
+            lang_of(request),
+            "cases.export_bad_value",
+            value=", ".join(errors),
+            first=FIRST_DAY.isoformat(),
+            last=LAST_DAY.isoformat(),
+        )
         raise web.HTTPBadRequest(text=text)
 
 

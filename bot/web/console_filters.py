@@ -13,6 +13,7 @@ from multidict import MultiMapping
 
 from bot.cases.kpis import KpiSlice, Part, PeriodError, period_between, slice_of
 from bot.storage.case_query import MAX_PER_PAGE, SORTS, CaseFilter, Deadline, Sort
+from bot.web.api_models import plausible_day
 
 PER_PAGE_CHOICES = (25, 50, 100, 200)
 DEFAULT_PER_PAGE = 50
@@ -71,17 +72,13 @@ def _multi(query: MultiMapping[str], name: str) -> tuple[str, ...]:
     return tuple(out[:MAX_VALUES])
 
 
-FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)  # outside: a typo, refused
-
-
 def _date(raw: str) -> date | None:
-    """A filter's day; None when it is not a date or outside FIRST_DAY..LAST_DAY (where
-    the day after, or its local midnight, could not even be computed)."""
+    """A filter's day; None when it is not a date or outside the plausible days (the API's
+    FIRST_DAY..LAST_DAY; beyond them the day after could not even be computed)."""
     try:
-        day = date.fromisoformat(raw.strip())
+        return plausible_day(date.fromisoformat(raw.strip()))
     except ValueError:
         return None
-    return day if FIRST_DAY <= day <= LAST_DAY else None
 
 
 def _int(raw: str, default: int) -> int:

@@ -146,7 +146,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "cases.export_xlsx": "导出 Excel",
         "cases.bad_value": "条件无效（日期格式应为 年-月-日），已忽略：{value}",
         "cases.export_bad_value": (
-            "条件无效（日期应为 2000-01-01 至 2100-12-31 之间的 年-月-日），未导出：{value}"
+            "条件无效（日期应为 {first} 至 {last} 之间的 年-月-日），未导出：{value}"
         ),
         "cases.prev": "上一页",
         "cases.next": "下一页",
@@ -493,7 +493,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "cases.export_xlsx": "Export Excel",
         "cases.bad_value": "Invalid condition (dates are year-month-day); ignored: {value}",
         "cases.export_bad_value": (
-            "Invalid condition (dates are year-month-day between 2000-01-01 and 2100-12-31); "
+            "Invalid condition (dates are year-month-day between {first} and {last}); "
             "nothing exported: {value}"
         ),
         "cases.prev": "Previous",
