@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+from bot.web.forwarded import Handler
+
 PLATFORM_PATHS = ("/telegram", "/wechat")
 _FORM = "application/x-www-form-urlencoded"
 _JSON = "application/json"
