@@ -10,7 +10,7 @@ from datetime import timedelta
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from bot import reminders
+from bot import reminders, uploads
 from bot.cases.service import LifecycleService, load_case_config
 from bot.channels import telegram, terminal, wechat
 from bot.channels import web as webchat
@@ -36,6 +36,7 @@ from bot.web import citizen
 from bot.web import setup as staff_web
 from bot.web.citizen_access import CitizenAccess
 from bot.web.forwarded import forwarded_middleware, parse_networks
+from bot.web.input_guard import input_guard
 
 log = get_logger(__name__)
 
@@ -67,7 +68,13 @@ def build_services(settings: Settings) -> Services:
         session_idle=timedelta(minutes=settings.staff_session_idle_minutes),
         session_max=timedelta(hours=settings.staff_session_max_hours),
     )
-    intake = Intake(db, engine, timezone=settings.timezone, lifecycle=lifecycle)
+    intake = Intake(
+        db,
+        engine,
+        timezone=settings.timezone,
+        lifecycle=lifecycle,
+        attachments_dir=settings.attachments_dir,
+    )
     mailboxes = {
         webchat.NAME: MailboxChannel(webchat.NAME, webchat.CAPABILITIES),
         terminal.NAME: MailboxChannel(terminal.NAME, terminal.CAPABILITIES),
@@ -101,6 +108,7 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
     s = services.settings
     proxies = parse_networks(s.trusted_proxies)
     middlewares = [forwarded_middleware(proxies)] if proxies else []
+    middlewares.append(input_guard)
     app = web.Application(client_max_size=s.max_body_bytes, middlewares=middlewares)
     app[SERVICES] = services
     access = CitizenAccess.build(s.secret_key, s.citizen_session_minutes, s.web_cookie_secure)
@@ -145,7 +153,7 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await ensure_schema(services.db, auto_upgrade=s.auto_migrate)
-        worker_task = reminders_task = None
+        worker_task = reminders_task = sweep_task = None
         if run_worker:
             worker = services.worker()
             services.broadcasts.on_enqueued = worker.wake  # a new broadcast starts at once
@@ -160,6 +168,10 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
                     before=s.draft_reminder,
                 ),
                 name="draft-reminders",
+            )
+            sweep_task = asyncio.create_task(
+                uploads.run(services.db, s.attachments_dir, stop, ttl=s.draft_ttl),
+                name="orphan-files",
             )
         lifecycle_service = services.intake.lifecycle
         gaps = lifecycle_service.calendar_gaps() if lifecycle_service is not None else []
@@ -176,6 +188,8 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
         stop.set()
         if reminders_task is not None:
             await reminders_task  # stop is set: it ends after its current sweep
+        if sweep_task is not None:
+            await sweep_task
         if worker_task is not None:
             loop_now = asyncio.get_running_loop().time()
             deadline = shutdown_deadline[0] if shutdown_deadline else loop_now

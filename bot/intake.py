@@ -11,15 +11,17 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.cases.registration import StatusWords, create_case, view_for_owner, view_for_verified
+from bot.case_lookups import CaseLookups
+from bot.cases.registration import StatusWords, create_case, view_for_owner
 from bot.cases.service import LifecycleService
 from bot.clock import utc_now
-from bot.dialogs.engine import EngineConfig, state_lang, step
+from bot.dialogs.engine import EngineConfig, kept_attachment_ids, state_lang, step
 from bot.dialogs.prompting import CONTACT_ROLES
 from bot.dialogs.types import Effect, Event, Resolution, StepResult
 from bot.domain.statuses import OPEN_STATUSES
@@ -30,6 +32,7 @@ from bot.metrics import CASES_SUBMITTED, INBOUND, INBOUND_DUPLICATES
 from bot.storage import attachments, cases, contacts, inbound, outbox
 from bot.storage.contacts import Contact
 from bot.storage.db import Database
+from bot.storage.files import remove
 
 log = get_logger(__name__)
 
@@ -89,6 +92,8 @@ class Intake:
         clock: Callable[[], datetime] = utc_now,
         lifecycle: LifecycleService | None = None,
         max_batch: int = MAX_BATCH,
+        lookups: CaseLookups | None = None,
+        attachments_dir: Path | None = None,
     ) -> None:
         self.db = db
         self.engine = engine
@@ -96,6 +101,8 @@ class Intake:
         self.tz = ZoneInfo(timezone)
         self.clock = clock
         self.max_batch = max_batch
+        self.lookups = lookups or CaseLookups()  # status queries, limited in the database
+        self.attachments_dir = attachments_dir  # files the dialog did not keep are deleted
         # One in-process lock per conversation keeps concurrent messages of one citizen
         # from queueing on the database lock; the database lock is what guarantees it.
         self._locks = KeyedLocks()
@@ -159,9 +166,10 @@ class Intake:
         return batch
 
     async def _commit(self, batch: list[_Job]) -> None:
+        discarded: list[str] = []
         try:
             async with self.db.transaction() as conn:
-                results = await self._handle_batch(conn, batch)
+                results = await self._handle_batch(conn, batch, discarded)
         except Exception as exc:
             if len(batch) == 1:
                 _settle(batch[0], exc)
@@ -170,13 +178,18 @@ class Intake:
             for job in batch:  # isolate the failure: each message in its own transaction
                 await self._commit([job])
             return
+        if self.attachments_dir is not None:  # their rows are gone: now the files
+            for key in discarded:
+                remove(self.attachments_dir, key)
         for job, result in zip(batch, results, strict=True):
             INBOUND.labels(job.msg.address.channel).inc()
             if result.duplicate:
                 INBOUND_DUPLICATES.labels(job.msg.address.channel).inc()
             _settle(job, result)
 
-    async def _handle_batch(self, conn: AsyncConnection, jobs: list[_Job]) -> list[IntakeResult]:
+    async def _handle_batch(
+        self, conn: AsyncConnection, jobs: list[_Job], discarded: list[str]
+    ) -> list[IntakeResult]:
         now = self.clock()
         found = await contacts.get_or_create_many(conn, [j.msg.address for j in jobs], now)
         ids = await inbound.record_many(
@@ -209,7 +222,7 @@ class Intake:
             else:
                 steps.append(_Step(index, job, contact, inbound_id))
         if steps:
-            await self._step_all(conn, steps, results, now)
+            await self._step_all(conn, steps, results, now, discarded)
         assert all(r is not None for r in results)
         return [r for r in results if r is not None]
 
@@ -234,8 +247,13 @@ class Intake:
         steps: list[_Step],
         results: list[IntakeResult | None],
         now: datetime,
+        discarded: list[str],
     ) -> None:
-        """Load every conversation, step the engine for each message, save all at once."""
+        """Load every conversation, step the engine for each message, save all at once.
+
+        A file the dialog did not keep (no draft, a full draft, no open case to add it to)
+        is deleted again: its row here, its file after the commit (``discarded``).
+        """
         await contacts.touch_many(conn, [s.contact for s in steps], now)
         states = await contacts.lock_states(conn, [s.contact.id for s in steps], now)
         local_now = now.astimezone(self.tz)
@@ -245,18 +263,22 @@ class Intake:
         loop_time = asyncio.get_running_loop().time
         for s in steps:
             contact, msg = s.contact, s.job.msg
-            event = await self._event(conn, contact, msg, now)
+            event, att_id = await self._event(conn, contact, msg, now)
             state, version = states[contact.id]
             result = step(self.engine, state, event, local_now)
             replies = list(result.replies)
             for _ in range(MAX_EFFECTS_PER_MESSAGE):
                 if result.effect is None:
                     break
-                resolution = await self._resolve(conn, contact, result.effect, now)
+                resolution = await self._resolve(conn, contact, msg, result.effect, now)
                 result = step(self.engine, result.state, _resolved(resolution), local_now)
                 replies.extend(result.replies)
             else:
                 _check_settled(result)
+            if att_id is not None and str(att_id) not in kept_attachment_ids(result.state):
+                key = await attachments.discard(conn, att_id)  # None: linked to a case
+                if key is not None:
+                    discarded.append(key)
             saves.append((contact.id, result.state, version))
             lang = state_lang(result.state)
             if lang != contact.lang:
@@ -281,7 +303,7 @@ class Intake:
 
     async def _event(
         self, conn: AsyncConnection, contact: Contact, msg: InboundMessage, now: datetime
-    ) -> Event:
+    ) -> tuple[Event, int | None]:
         if msg.attachment is not None:
             att_id = await attachments.add(
                 conn,
@@ -294,25 +316,35 @@ class Intake:
                 size=msg.attachment.size,
             )
             # the engine keeps only our attachment id; the platform reference stays here
-            return Event(
+            event = Event(
                 kind="attachment",
                 attachment=replace(msg.attachment, media_ref=str(att_id)),
                 lang_hint=msg.lang_hint,
             )
+            return event, att_id
         if msg.location is not None:
-            return Event(kind="location", location=msg.location, lang_hint=msg.lang_hint)
+            return Event(kind="location", location=msg.location, lang_hint=msg.lang_hint), None
         if msg.command or msg.event == "subscribe":
-            return Event(
+            event = Event(
                 kind="command",
                 command=msg.command or "start",
                 command_arg=msg.command_arg,
                 lang_hint=msg.lang_hint,
             )
-        return Event(kind="text", text=msg.text, tap=msg.tap, lang_hint=msg.lang_hint)
+            return event, None
+        return Event(kind="text", text=msg.text, tap=msg.tap, lang_hint=msg.lang_hint), None
 
     async def _resolve(
-        self, conn: AsyncConnection, contact: Contact, effect: Effect, now: datetime
+        self,
+        conn: AsyncConnection,
+        contact: Contact,
+        msg: InboundMessage,
+        effect: Effect,
+        now: datetime,
     ) -> Resolution:
+        if effect.kind == "lookup_case":
+            progress = self._progress(contact)
+            return await self.lookups.resolve(conn, contact, msg, effect, now, progress)
         resolver = {
             "submit": self._submit,
             "rate": self._citizen_action,
@@ -320,7 +352,6 @@ class Intake:
             "withdraw": self._citizen_action,
             "broadcast_opt": self._broadcast_opt,
             "list_cases": self._list_cases,
-            "lookup_case": self._lookup_case,
             "last_contact": self._last_contact,
             "add_material": self._add_material,
         }[effect.kind]
@@ -388,30 +419,6 @@ class Intake:
         own = await cases.for_contact(conn, contact.id)
         views = [await view_for_owner(conn, c, self._progress(contact)) for c in own]
         return Resolution(effect="list_cases", cases=tuple(views))
-
-    async def _lookup_case(
-        self, conn: AsyncConnection, contact: Contact, effect: Effect, now: datetime
-    ) -> Resolution:
-        """A status query by tracking number (someone else's needs the phone digits)."""
-        case = await cases.by_tracking_no(conn, effect.tracking_no)
-        if case is None:
-            return Resolution(effect="lookup_case", outcome="not_found")
-        if case.contact_id == contact.id:
-            return Resolution(
-                effect="lookup_case",
-                outcome="found",
-                case=await view_for_owner(conn, case, self._progress(contact)),
-            )
-        if not effect.verify_digits:
-            return Resolution(effect="lookup_case", outcome="foreign")
-        if len(case.phone) >= 4 and effect.verify_digits == case.phone[-4:]:
-            return Resolution(
-                effect="lookup_case",
-                outcome="verified",
-                case=await view_for_verified(conn, case, self._progress(contact)),
-            )
-        log.info("lookup.verify_failed", channel=contact.address.channel)
-        return Resolution(effect="lookup_case", outcome="verify_failed")
 
     def _progress(self, contact: Contact) -> StatusWords | None:
         """Latest-progress wording in the citizen's language (from the lifecycle texts)."""

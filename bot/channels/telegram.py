@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hmac
-import json
 import sys
 import warnings
 from collections.abc import AsyncIterator, Callable
@@ -58,6 +57,7 @@ from telegram.error import (
 from telegram.request import BaseRequest
 from telegram.warnings import PTBDeprecationWarning
 
+from bot import safe_json
 from bot.channels.base import SendError, read_body, render_text, split_text
 from bot.channels.telegram_request import AiohttpRequest
 from bot.channels.telegram_updates import (
@@ -279,8 +279,8 @@ class TelegramWebhook:
             REJECTED_REQUESTS.labels(NAME, "too_big").inc()
             return web.Response(status=413, text="too large")
         try:
-            parsed = parse_update(json.loads(body), self.bot)
-        except (json.JSONDecodeError, UnicodeDecodeError, MalformedUpdate) as exc:
+            parsed = parse_update(safe_json.loads(body), self.bot)
+        except (safe_json.BadJson, MalformedUpdate) as exc:
             REJECTED_REQUESTS.labels(NAME, "malformed").inc()
             log.warning("telegram.malformed", error=str(exc)[:100])
             return web.Response(status=400, text="malformed update")

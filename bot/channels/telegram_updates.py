@@ -37,6 +37,7 @@ from bot.messages import (
 from bot.storage import inbound, outbox
 from bot.storage.db import Database
 from bot.storage.files import TooLarge, save_stream
+from bot.uploads import file_refusal
 
 log = get_logger(__name__)
 
@@ -406,6 +407,8 @@ class UpdateProcessor:
             seen = await inbound.stored_replies(conn, NAME, msg.external_id)
         if seen is not None:
             return fallback  # a redelivery: intake answers it as a duplicate, no download
+        if await file_refusal(self.db, self.intake.engine, msg.address, utc_now()):
+            return fallback  # nothing to keep it with: not downloaded (the dialog says why)
         if ref.size > self.max_upload_bytes:
             log.info("telegram.file_too_large", size=ref.size)
             return fallback

@@ -19,13 +19,15 @@ import json
 import re
 import secrets
 import time
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
+from bot import safe_json
 from bot.channels.mailbox import MailboxChannel
 from bot.clock import utc_now
 from bot.intake import Intake, IntakeResult
@@ -34,7 +36,8 @@ from bot.messages import Address, Attachment, Capabilities, InboundMessage, Repl
 from bot.metrics import REJECTED_REQUESTS
 from bot.storage import contacts, inbound, outbox
 from bot.storage.db import Database
-from bot.storage.files import TooLarge, save_stream
+from bot.storage.files import TooLarge, remove, save_stream
+from bot.uploads import file_refusal, refusal_text
 from bot.web.citizen_access import PREFIX as CITIZEN_PREFIX
 from bot.web.citizen_access import CitizenAccess
 from bot.web.security import SECURITY_HEADERS
@@ -53,10 +56,12 @@ COOKIE = "xf_chat"
 COOKIE_MAX_AGE = 90 * 24 * 3600
 STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-_PUSH_ID = re.compile(r"^push-(\d+)$")
+_PUSH_ID = re.compile(r"^push-(\d{1,18})$")  # an outbox id: a 64-bit integer at most
 KEEPALIVE_SECONDS = 15.0
 POLL_SECONDS = 2.0
 REPLAY_ON_CONNECT = 20
+STREAMS_PER_SESSION = 3  # open event streams (tabs) of one session …
+STREAMS_PER_CLIENT = 20  # … and of one client address; 429 beyond (each polls the database)
 _ALLOWED_UPLOADS = ("image/", "audio/", "video/", "application/pdf", "text/plain")
 _OFFICE = (
     "application/msword",
@@ -107,6 +112,7 @@ class WebChat:
         self.rate_per_ip_per_minute = rate_per_ip_per_minute
         self.citizen_access = citizen_access
         self._recent: defaultdict[str, deque[float]] = defaultdict(deque)
+        self._streams: Counter[str] = Counter()  # open event streams per session and client
         self.stopping = asyncio.Event()
 
     def add_routes(self, app: web.Application) -> None:
@@ -226,8 +232,8 @@ class WebChat:
         if request.content_type != "application/json":
             return _error(415, "请求格式错误", "Expected JSON", "content_type")
         try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = safe_json.loads(await request.read())
+        except safe_json.BadJson:
             return _error(400, "请求格式错误", "Malformed JSON", "malformed")
         if not isinstance(body, dict):
             return _error(400, "请求格式错误", "Malformed JSON", "malformed")
@@ -250,6 +256,7 @@ class WebChat:
             external_id=_external_id(address, client_id),
             received_at=utc_now(),
             text=text,
+            client=request.remote or "",
             # the browser's first language picks the conversation's first language
             lang_hint=request.headers.get("Accept-Language", "")[:2].lower(),
         )
@@ -268,6 +275,47 @@ class WebChat:
             reader = await request.multipart()
         except (AssertionError, ValueError, KeyError):
             return _error(400, "请求格式错误", "Expected multipart form data", "malformed")
+        # checked before anything is written: a file the dialog cannot keep (no draft and
+        # no open case to add it to, or a cap reached) never reaches the disk
+        refusal = await file_refusal(self.db, self.intake.engine, Address(NAME, address), utc_now())
+        if refusal:
+            engine = self.intake.engine
+            return _error(
+                409,
+                refusal_text(engine, "zh", refusal),
+                refusal_text(engine, "en", refusal),
+                refusal.rsplit(".", 1)[-1],
+            )
+        saved: list[str] = []  # written files: removed again unless intake keeps one
+        try:
+            read = await self._read_upload(reader, saved)
+            if isinstance(read, web.Response):
+                return read
+            client_id, attachment = read
+            if attachment is None or not _CLIENT_ID.match(client_id):
+                return _error(400, "缺少文件或编号", "Missing file or client_id", "malformed")
+            msg = InboundMessage(
+                address=Address(NAME, address),
+                external_id=_external_id(address, client_id),
+                received_at=utc_now(),
+                attachment=attachment,
+                client=request.remote or "",
+            )
+            result = await self.intake.handle(msg)
+            if not result.duplicate:
+                saved.clear()  # intake has it: kept with the draft, or deleted by intake
+            return self._replies(result)
+        except HttpProcessingError:
+            return _error(400, "请求格式错误", "Malformed multipart body", "malformed")
+        finally:
+            for key in saved:
+                remove(self.attachments_dir, key)
+
+    async def _read_upload(
+        self, reader: MultipartReader, saved: list[str]
+    ) -> tuple[str, Attachment | None] | web.Response:
+        """The client id and the (first) file of an upload; the file is written to disk
+        and its key added to ``saved``. A response when the upload is refused."""
         client_id = ""
         attachment: Attachment | None = None
         part = await reader.next()
@@ -277,6 +325,8 @@ class WebChat:
             if part.name == "client_id":
                 client_id = (await part.text())[:100]
             elif part.name == "file" and attachment is None:
+                if "\x00" in (part.filename or ""):
+                    return _error(400, "文件名无效", "Invalid file name", "nul_byte")
                 mime = part.headers.get("Content-Type", "application/octet-stream").lower()
                 if not mime.startswith(_ALLOWED_UPLOADS + _OFFICE):
                     return _error(
@@ -295,6 +345,7 @@ class WebChat:
                     return _error(
                         413, f"文件过大（最大 {mb} MB）", f"File too large (max {mb} MB)", "too_big"
                     )
+                saved.append(key)
                 attachment = Attachment(
                     kind=_kind(mime),
                     media_ref=key,
@@ -303,15 +354,7 @@ class WebChat:
                     size=size,
                 )
             part = await reader.next()
-        if attachment is None or not _CLIENT_ID.match(client_id):
-            return _error(400, "缺少文件或编号", "Missing file or client_id", "malformed")
-        msg = InboundMessage(
-            address=Address(NAME, address),
-            external_id=_external_id(address, client_id),
-            received_at=utc_now(),
-            attachment=attachment,
-        )
-        return self._replies(await self.intake.handle(msg))
+        return client_id, attachment
 
     def _replies(self, result: IntakeResult) -> web.Response:
         at = utc_now().isoformat()
@@ -329,6 +372,23 @@ class WebChat:
         last = request.headers.get("Last-Event-ID") or request.query.get("after", "")
         m = _PUSH_ID.match(last)
         after = int(m.group(1)) if m else -1
+        keys = (address, f"ip:{request.remote}")
+        if (
+            self._streams[keys[0]] >= STREAMS_PER_SESSION
+            or self._streams[keys[1]] >= STREAMS_PER_CLIENT
+        ):
+            return _error(429, "打开的页面过多，请关闭一些", "Too many open chat tabs", "streams")
+        self._streams.update(keys)
+        try:
+            return await self._stream(request, address, after)
+        finally:
+            self._streams.subtract(keys)
+            for key in keys:
+                if self._streams[key] <= 0:
+                    del self._streams[key]
+
+    async def _stream(self, request: web.Request, address: str, after: int) -> web.StreamResponse:
+        """The event stream itself, until the client leaves or the server stops."""
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream",

@@ -79,8 +79,9 @@ from bot.metrics import REJECTED_REQUESTS
 from bot.settings import Settings
 from bot.storage import contacts, inbound, outbox
 from bot.storage.db import Database
-from bot.storage.files import TooLarge
+from bot.storage.files import TooLarge, remove
 from bot.storage.tables import attachments
+from bot.uploads import file_refusal
 
 log = get_logger(__name__)
 
@@ -559,6 +560,8 @@ class WeChatWebhook:
         if msg.attachment.size > self.max_upload_bytes:  # FileTotalLen of a file message
             log.info("wechat.media_too_large", size=msg.attachment.size)
             return msg, True
+        if await file_refusal(self.db, self.intake.engine, msg.address, utc_now()):
+            return msg, False  # nothing to keep it with: not downloaded (the dialog says why)
         budget = max(0.1, until - asyncio.get_running_loop().time())
         try:
             media = await asyncio.wait_for(self._download(media_id, msg.attachment), budget)
@@ -605,6 +608,8 @@ class WeChatWebhook:
             if updated.rowcount:
                 return
             await asyncio.sleep(1.0)
+        # no row took it (the dialog did not keep the file): nothing keeps the download
+        remove(self.attachments_dir, media.key)
         log.warning("wechat.media_unlinked", key=media.key)
 
     async def _tell_too_large(self, address: Address, kind: str) -> None:

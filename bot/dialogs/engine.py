@@ -64,6 +64,8 @@ __all__ = [
     "PICK_EDIT",
     "STATE_VERSION",
     "EngineConfig",
+    "draft_file_room",
+    "kept_attachment_ids",
     "load_engine_config",
     "new_state",
     "state_lang",
@@ -97,6 +99,32 @@ def step(
         except Exception:
             text = "系统繁忙，请稍后再试。/ Something went wrong, please try again later."
         return StepResult(state=copy_json(kept) if kept else new_state(), replies=[Reply(text)])
+
+
+def draft_file_room(cfg: EngineConfig, state: dict[str, Any] | None, now: datetime) -> int | None:
+    """How many more files the conversation's live draft takes (None: no live draft)."""
+    draft = (state or {}).get("draft")
+    if not isinstance(draft, dict):
+        return None
+    updated = parse_time(draft.get("updated"))
+    if updated is None or now - updated > cfg.draft_ttl:
+        return None
+    return max(0, MAX_ATTACHMENTS - len(draft.get("attachments") or []))
+
+
+def kept_attachment_ids(state: dict[str, Any] | None) -> set[str]:
+    """Attachment ids the conversation holds: the draft's files and a file waiting for the
+    citizen to pick the case it adds to."""
+    st = state or {}
+    draft = st.get("draft")
+    ids: set[str] = set()
+    if isinstance(draft, dict):
+        items = draft.get("attachments") or []
+        ids = {str(a["media_ref"]) for a in items if isinstance(a, dict) and a.get("media_ref")}
+    waiting = st.get("await")
+    if isinstance(waiting, dict) and waiting.get("kind") == "add_material":
+        ids.add(str(waiting.get("attachment") or ""))
+    return ids
 
 
 class _Turn(Navigation):

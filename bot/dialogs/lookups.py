@@ -120,6 +120,9 @@ class Lookups(Prompting):
                 "since": self.now.isoformat(),
             }
             self.say(self.t("lookup.foreign", number=format_tracking_no(number)))
+        elif res.outcome == "locked":
+            self.st["await"] = None
+            self.answer_then_reask(self.t("lookup.locked", time=self.fmt_time(res.date)))
         elif res.outcome == "verify_failed":
             self.add_failure()
             self.answer_then_reask(self.t("lookup.verify_failed"))

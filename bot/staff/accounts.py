@@ -6,6 +6,7 @@ does not let anyone in. Passwords are Argon2id hashes (:mod:`bot.staff.passwords
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import secrets
@@ -19,6 +20,7 @@ from bot.clock import utc_now
 from bot.logging import get_logger
 from bot.staff.access import Role, StaffMember
 from bot.staff.passwords import check_policy, hash_password, needs_rehash, verify_password
+from bot.storage import lookup_limits as limits
 from bot.storage import staff as store
 from bot.storage.db import Database
 from bot.storage.staff import StaffRow
@@ -43,6 +45,11 @@ class LockedOut(Exception):
     def __init__(self, until: datetime) -> None:
         super().__init__(f"locked until {until.isoformat()}")
         self.until = until
+
+
+def login_key(login: str) -> str:
+    """The key a login's failed attempts are counted under (known or not)."""
+    return limits.client_key(f"login:{login}")
 
 
 def token_hash(token: str) -> str:
@@ -193,6 +200,7 @@ class StaffAccounts:
                 locked_until=None,
             )
             await store.delete_sessions_of(conn, row.id)
+            await limits.clear(conn, "login", login_key(row.login))
             await store.add_audit(
                 conn, at=now, actor=actor, action="staff.reset_password", target=login
             )
@@ -205,34 +213,49 @@ class StaffAccounts:
     # --- login and sessions ---------------------------------------------------------
 
     async def authenticate(self, login: str, password: str, *, ip: str = "") -> StaffRow:
-        """The account for these credentials; counts failures and locks the account."""
+        """The account for these credentials; counts failures and locks the login.
+
+        Unknown logins are counted and locked like existing ones and every attempt runs
+        one Argon2 verification, so neither the answer nor its timing says whether a
+        login exists. The verification runs in a worker thread, before (outside) the
+        short write transaction that records the outcome.
+        """
         login = login.strip().lower()[:64]
+        key = login_key(login)
         now = self.clock()
-        async with self.db.transaction() as conn:
+        async with self.db.read() as conn:
             row = await store.by_login(conn, login)
-            if row is not None and row.locked_until is not None and row.locked_until > now:
-                raise LockedOut(row.locked_until)
-            ok = verify_password(row.password_hash if row else None, password)
-            if row is not None and ok and row.active:
-                values: dict[str, object] = {
-                    "failed_logins": 0,
-                    "locked_until": None,
-                    "last_login_at": now,
-                }
-                if needs_rehash(row.password_hash):
-                    values["password_hash"] = hash_password(password)
+            until = await limits.locked_until(conn, [("login", key)], now)
+        ok = await asyncio.to_thread(verify_password, row.password_hash if row else None, password)
+        if until is not None:
+            raise LockedOut(until)
+        if row is not None and ok and row.active:
+            values: dict[str, object] = {
+                "failed_logins": 0,
+                "locked_until": None,
+                "last_login_at": now,
+            }
+            if needs_rehash(row.password_hash):
+                values["password_hash"] = await asyncio.to_thread(hash_password, password)
+            async with self.db.transaction() as conn:
                 await store.update_staff(conn, row.id, **values)
+                await limits.clear(conn, "login", key)
                 await store.add_audit(
                     conn, at=now, actor=row.login, action="login", staff_id=row.id, ip=ip
                 )
-                return row
-            # The failure is counted and audited in this committed transaction, then refused.
+            return row
+        # The failure is counted and audited in this committed transaction, then refused.
+        limit = limits.Limit(self.max_failed_logins, self.lockout, self.lockout)
+        async with self.db.transaction() as conn:
+            # a name no account can have (the pattern is public) is not counted
+            locked = (
+                await limits.record_failure(conn, "login", key, now, limit)
+                if LOGIN_PATTERN.fullmatch(login)
+                else None
+            )
             if row is not None and row.active:
-                failures = row.failed_logins + 1
-                locked = now + self.lockout if failures >= self.max_failed_logins else None
-                await store.update_staff(
-                    conn, row.id, failed_logins=0 if locked else failures, locked_until=locked
-                )
+                failures = 0 if locked else row.failed_logins + 1
+                await store.update_staff(conn, row.id, failed_logins=failures, locked_until=locked)
             await store.add_audit(
                 conn,
                 at=now,
@@ -243,6 +266,17 @@ class StaffAccounts:
             )
         log.info("staff.login_failed", login=login, ip=ip)
         raise LoginFailed()
+
+    async def unlock(self, login: str, *, actor: str = "system") -> None:
+        """Lift a login's lock-out (failed logins) before it runs out."""
+        login = login.strip().lower()
+        async with self.db.transaction() as conn:
+            row = await self._get(conn, login)
+            await limits.clear(conn, "login", login_key(row.login))
+            await store.update_staff(conn, row.id, failed_logins=0, locked_until=None)
+            await store.add_audit(
+                conn, at=self.clock(), actor=actor, action="staff.unlock", target=login
+            )
 
     async def open_session(self, staff_id: int) -> SessionTokens:
         """Start a console session for an authenticated account."""

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -175,8 +176,32 @@ def mask_case(case: CaseRow) -> CaseRow:
         elif isinstance(value, str):
             answers[key] = mask_text(value)  # numbers written in the citizen's own words
     return dataclasses.replace(
-        case, name=mask_name(case.name), phone=mask_phone(case.phone), answers=answers
+        case,
+        name=mask_name(case.name),
+        phone=mask_phone(case.phone),
+        answers=answers,
+        rating_comment=mask_text(case.rating_comment),
     )
+
+
+def mask_event(event: Any) -> Any:
+    """A timeline event with what the citizen wrote in it (a rating comment, the reason of
+    a 复查 request or a withdrawal) masked like the answers; staff's own events unchanged."""
+    if event.actor != "citizen":
+        return event
+    values = dict(event._mapping)
+    values["message"] = mask_text(event.message or "")
+    values["note"] = mask_text(event.note or "")
+    if isinstance(event.data, dict):
+        values["data"] = {
+            k: mask_text(v) if isinstance(v, str) else v for k, v in event.data.items()
+        }
+    return SimpleNamespace(**values)
+
+
+def mask_attachment(row: AttachmentRow) -> AttachmentRow:
+    """An attachment as listed without personal-data access: numbers in its name hidden."""
+    return dataclasses.replace(row, filename=mask_text(row.filename))
 
 
 class Casework:
@@ -259,14 +284,7 @@ class Casework:
         async with self.db.read() as conn:
             case = await self._visible(conn, member, tracking_no)
             events = await case_store.events(conn, case.id)
-            links = await case_store.links_of(conn, case.id)
-            numbers: dict[int, str] = {}
-            others = {case.linked_to, *(x for ln in links for x in (ln.case_id, ln.other_case_id))}
-            for other_id in others - {None, case.id}:
-                assert other_id is not None
-                other = await case_store.by_id(conn, other_id)
-                if other is not None:
-                    numbers[other.id] = other.tracking_no
+            links, numbers = await self._links(conn, member, case)
             files = await _attachments(conn, case.id)
             opinions = await case_store.opinions(conn, case.id)
         await self._audit(member, "case.read", case_id=case.id, ip=ip, via=via)
@@ -275,9 +293,36 @@ class Casework:
         allowed = [a for a in self.allowed(member, case) if a not in refused]
         if not member.can(Permission.CASE_PII):
             case = mask_case(case)
+            events = [mask_event(e) for e in events]
+            files = [mask_attachment(a) for a in files]
         return StaffCaseView(
             case, events, links, numbers, deadline, files, allowed, opinions, refused
         )
+
+    async def _links(
+        self, conn: AsyncConnection, member: StaffMember, case: CaseRow
+    ) -> tuple[builtins.list[CaseLink], dict[int, str]]:
+        """The case's links and the numbers of the cases they name. A suggested duplicate
+        outside the member's departments is left out (its number is not theirs to see);
+        cases linked by staff into one matter are shown."""
+        found: dict[int, str] = {}
+        hidden: set[int] = set()
+        links = await case_store.links_of(conn, case.id)
+        others = {case.linked_to, *(x for ln in links for x in (ln.case_id, ln.other_case_id))}
+        for other_id in others - {None, case.id}:
+            assert other_id is not None
+            other = await case_store.by_id(conn, other_id)
+            if other is not None:
+                found[other.id] = other.tracking_no
+                if not member.in_scope(other.department, other.co_departments):
+                    hidden.add(other.id)
+        kept = [
+            link
+            for link in links
+            if not (link.kind == "suggested" and {link.case_id, link.other_case_id} & hidden)
+        ]
+        shown = {case.linked_to, *(x for ln in kept for x in (ln.case_id, ln.other_case_id))}
+        return kept, {k: v for k, v in found.items() if k in shown}
 
     def allowed(self, member: StaffMember, case: CaseRow) -> builtins.list[str]:
         """The CASE_ACTIONS the case's current status allows, for a member who may act."""
@@ -325,8 +370,10 @@ class Casework:
         ip: str = "",
         via: str = "",
     ) -> tuple[AttachmentRow, Path]:
-        """An attachment of a visible case and its file path (audited)."""
+        """An attachment of a visible case and its file path (audited). The originals
+        (ID photos, documents) need personal-data access; others see them listed only."""
         member.require(Permission.CASE_READ)
+        member.require(Permission.CASE_PII)
         async with self.db.read() as conn:
             case = await self._visible(conn, member, tracking_no)
             files = {a.id: a for a in await _attachments(conn, case.id)}

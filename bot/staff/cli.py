@@ -51,6 +51,8 @@ def add_cli(sub: Any) -> None:
     ):
         p = command(name, help_text, _set_active(name == "enable"))
         p.add_argument("login")
+    p = command("unlock", "lift a login's lock-out after failed logins", _unlock)
+    p.add_argument("login")
     p = command("reset-password", "set a new password and end the account's sessions", _reset)
     p.add_argument("login")
     _password_source(p)
@@ -147,6 +149,11 @@ def _set_active(active: bool) -> Handler:
         return f"{'enabled' if active else 'disabled'} {args.login}"
 
     return handler
+
+
+async def _unlock(accounts: StaffAccounts, args: argparse.Namespace) -> str:
+    await accounts.unlock(args.login, actor=_actor())
+    return f"{args.login} unlocked"
 
 
 async def _reset(accounts: StaffAccounts, args: argparse.Namespace) -> str:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -134,9 +135,15 @@ class RowFormatter:
         return when.astimezone(self.tz).replace(tzinfo=None, microsecond=0) if when else None
 
 
+# a formula start at the beginning of the cell or after a character some spreadsheet may
+# split the cell at (a locale's separator ";", a tab, "|", a line break)
+_FORMULA_AFTER_SEPARATOR = re.compile(r"(?:^|(?<=[,;\t\r\n|，；]))([=+\-@\t\r])")
+
+
 def neutralise_csv(value: str) -> str:
-    """Prefix an apostrophe to text a spreadsheet would run as a formula."""
-    return "'" + value if value.startswith(FORMULA_START) else value
+    """Prefix an apostrophe to every part of the text a spreadsheet would run as a formula:
+    at the start and after separators, so that ``a;=1+2`` is inert in ``;`` locales too."""
+    return _FORMULA_AFTER_SEPARATOR.sub(r"'\1", value)
 
 
 def _csv_value(value: Cell) -> str:
@@ -165,7 +172,8 @@ async def csv_chunks(
     """
     fmt = RowFormatter(lang, member, labels, ZoneInfo(timezone))
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180 line ends
+    # RFC 4180 line ends; every field quoted, so no separator inside a cell splits it
+    writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
     buffer.write(CSV_BOM)
     writer.writerow(headers(lang))
     count = 0

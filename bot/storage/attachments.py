@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.storage.tables import attachments
+from bot.storage.tables import attachments, conversations
 
 
 async def add(
@@ -44,3 +45,44 @@ async def link_to_case(conn: AsyncConnection, ids: list[int], case_id: int) -> N
         await conn.execute(
             update(attachments).where(attachments.c.id.in_(ids)).values(case_id=case_id)
         )
+
+
+async def unlinked_count(conn: AsyncConnection, contact_id: int) -> int:
+    """A contact's files not (yet) part of a case: a draft's, or material being placed."""
+    stmt = select(func.count()).where(
+        attachments.c.contact_id == contact_id, attachments.c.case_id.is_(None)
+    )
+    return int((await conn.execute(stmt)).scalar_one())
+
+
+async def discard(conn: AsyncConnection, attachment_id: int) -> str | None:
+    """Delete an unlinked attachment row; returns its storage key (the file to remove)."""
+    result = await conn.execute(
+        delete(attachments)
+        .where(attachments.c.id == attachment_id, attachments.c.case_id.is_(None))
+        .returning(attachments.c.media_ref)
+    )
+    return result.scalar_one_or_none()
+
+
+async def unlinked_before(
+    conn: AsyncConnection, cutoff: datetime, after: int = 0, limit: int = 500
+) -> list[tuple[int, int, dict[str, Any] | None]]:
+    """Files never linked to a case, written before ``cutoff``, with ids above ``after``:
+    (id, contact id, the contact's conversation state), oldest first."""
+    rows = await conn.execute(
+        select(attachments.c.id, attachments.c.contact_id, conversations.c.state)
+        .select_from(
+            attachments.outerjoin(
+                conversations, conversations.c.contact_id == attachments.c.contact_id
+            )
+        )
+        .where(
+            attachments.c.case_id.is_(None),
+            attachments.c.created_at < cutoff,
+            attachments.c.id > after,
+        )
+        .order_by(attachments.c.id)
+        .limit(limit)
+    )
+    return [(int(r.id), int(r.contact_id), r.state) for r in rows]

@@ -167,6 +167,13 @@ async def touch_many(conn: AsyncConnection, found: Sequence[Contact], now: datet
         await conn.execute(_TOUCH_MANY, {"b_ids": stale, "b_now": now})
 
 
+async def load_state(conn: AsyncConnection, contact_id: int) -> dict[str, Any] | None:
+    """A conversation's state, read without a lock (None: no conversation yet)."""
+    stmt = select(conversations.c.state).where(conversations.c.contact_id == contact_id)
+    state = (await conn.execute(stmt)).scalar_one_or_none()
+    return state if isinstance(state, dict) else None
+
+
 async def lock_state(
     conn: AsyncConnection, contact_id: int, now: datetime
 ) -> tuple[dict[str, Any] | None, int]:

@@ -40,3 +40,16 @@ async def save_stream(
         path.unlink(missing_ok=True)
         raise
     return key, size
+
+
+def remove(root: Path, key: str) -> bool:
+    """Delete a stored file by its key; keys that are not files under ``root`` (platform
+    references such as ``wechat-media:…``) are left alone. True when a file was removed."""
+    if not key or ":" in key:
+        return False
+    base = root.resolve()
+    path = (root / key).resolve()
+    if base not in path.parents or not path.is_file():
+        return False
+    path.unlink(missing_ok=True)
+    return True

@@ -234,6 +234,19 @@ attachments = Table(
     Index("ix_attachments_case", "case_id"),
 )
 
+# Failed look-ups of other people's cases (migration 0013): one row per target case
+# ("case", tracking number) and per client ("client", a hashed network address or platform
+# id), shared by every process and session; past the limit ``locked_until`` is set.
+lookup_limits = Table(
+    "lookup_limits",
+    metadata,
+    Column("scope", String(8), primary_key=True),  # "case" | "client"
+    Column("key", String(64), primary_key=True),
+    Column("window_start", UTCDateTime(), nullable=False),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("locked_until", UTCDateTime(), nullable=True),
+)
+
 # Predicates of the outbox's partial indexes; queries repeat them word for word, with
 # inline literals, because SQLite uses a partial index only when the query's WHERE has
 # the index's terms (https://www.sqlite.org/partialindex.html#queries_using_partial_indexes)

@@ -171,7 +171,9 @@ def detail_out(
                 filename=a.filename,
                 size=a.size,
                 created_at=_utc(a.created_at),
-                url=attachment_url(case.tracking_no, a),
+                url=(
+                    attachment_url(case.tracking_no, a) if member.can(Permission.CASE_PII) else None
+                ),
             )
             for a in view.attachments
         ],

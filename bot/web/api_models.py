@@ -329,7 +329,9 @@ class AttachmentOut(Out):
     filename: str
     size: int
     created_at: AwareDatetime
-    url: str
+    url: str | None = Field(
+        description="Where to download it; null without personal-data access (case.pii)"
+    )
 
 
 class CaseDetailOut(CaseOut):

@@ -7,7 +7,6 @@ the OpenAPI document (:mod:`bot.web.openapi`), so the two cannot drift apart.
 
 from __future__ import annotations
 
-import json
 import re
 import types
 import typing
@@ -19,6 +18,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from bot import safe_json
 from bot.cases.authority import REFUSALS
 from bot.deliveries import Deliveries
 from bot.logging import get_logger
@@ -187,8 +187,8 @@ async def parse_body(model: type[BodyT], request: web.Request, *, optional: bool
         if request.content_type != JSON:
             raise ApiError(415, "unsupported_media_type", "send the body as application/json")
         try:
-            data = json.loads(raw.decode("utf-8"))  # RFC 8259: JSON is UTF-8
-        except ValueError as exc:  # UnicodeDecodeError included
+            data = safe_json.loads(raw)  # RFC 8259: JSON is UTF-8; bounded nesting, numbers
+        except safe_json.BadJson as exc:
             raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
     try:
         return model.model_validate(data)

@@ -19,6 +19,7 @@ from bot.staff.access import Permission, StaffMember
 from bot.staff.casework import ActionError, StaffCaseView
 from bot.storage.case_query import Clock
 from bot.storage.cases import CaseRow
+from bot.web.api_models import FIRST_DAY, LAST_DAY
 from bot.web.auth import client_ip, require
 from bot.web.console import lang_of, render
 from bot.web.console_deps import Console, console, flash
@@ -114,7 +115,23 @@ async def case_list(request: web.Request) -> web.Response:
         "page_numbers": pages_around(result.page, result.pages),
         "export_qs": lq.query_string(page=None, per_page=None),
     }
-    return render(request, "cases.html", context)
+    response = render(request, "cases.html", context)
+    if lq.errors:  # the page shows which values were not understood
+        response.set_status(400)
+    return response
+
+
+def _refuse_bad_filter(request: web.Request, errors: list[str]) -> None:
+    """An export with a filter value that is not understood is refused, not widened."""
+    if errors:
+        text = translate(
+            lang_of(request),
+            "cases.export_bad_value",
+            value=", ".join(errors),
+            first=FIRST_DAY.isoformat(),
+            last=LAST_DAY.isoformat(),
+        )
+        raise web.HTTPBadRequest(text=text)
 
 
 def _filename(ext: str, now: datetime, deps: Console) -> str:
@@ -126,6 +143,7 @@ async def export_csv(request: web.Request) -> web.StreamResponse:
     member = require(request, Permission.EXPORT)
     deps = console(request)
     lq = parse_list_query(request.query, deps.tz)
+    _refuse_bad_filter(request, lq.errors)
     chunks = deps.exporter.stream_csv(
         lq.flt,
         member,
@@ -152,6 +170,7 @@ async def export_xlsx(request: web.Request) -> web.StreamResponse:
     member = require(request, Permission.EXPORT)
     deps = console(request)
     lq = parse_list_query(request.query, deps.tz)
+    _refuse_bad_filter(request, lq.errors)
     # a zip needs seeking: build it in a temporary file, then send that
     with tempfile.TemporaryFile(prefix="xinfang-export-") as out:
         await deps.exporter.write(
@@ -270,6 +289,7 @@ async def case_detail(request: web.Request) -> web.Response:
         "departments": _department_options(deps, lang),
         "inline_images": INLINE_IMAGES,
         "playable_audio": PLAYABLE_AUDIO,
+        "can_download": member.can(Permission.CASE_PII),  # originals: ID photos, documents
     }
     return render(request, "case.html", context)
 

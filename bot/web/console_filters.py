@@ -13,6 +13,7 @@ from multidict import MultiMapping
 
 from bot.cases.kpis import KpiSlice, Part, PeriodError, period_between, slice_of
 from bot.storage.case_query import MAX_PER_PAGE, SORTS, CaseFilter, Deadline, Sort
+from bot.web.api_models import plausible_day
 
 PER_PAGE_CHOICES = (25, 50, 100, 200)
 DEFAULT_PER_PAGE = 50
@@ -72,8 +73,10 @@ def _multi(query: MultiMapping[str], name: str) -> tuple[str, ...]:
 
 
 def _date(raw: str) -> date | None:
+    """A filter's day; None when it is not a date or outside the plausible days (the API's
+    FIRST_DAY..LAST_DAY; beyond them the day after could not even be computed)."""
     try:
-        return date.fromisoformat(raw.strip())
+        return plausible_day(date.fromisoformat(raw.strip()))
     except ValueError:
         return None
 

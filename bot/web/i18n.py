@@ -147,6 +147,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "cases.export_csv": "导出 CSV",
         "cases.export_xlsx": "导出 Excel",
         "cases.bad_value": "条件无效（日期格式应为 年-月-日），已忽略：{value}",
+        "cases.export_bad_value": (
+            "条件无效（日期应为 {first} 至 {last} 之间的 年-月-日），未导出：{value}"
+        ),
         "cases.prev": "上一页",
         "cases.next": "下一页",
         "col.tracking_no": "事项编号",
@@ -167,6 +170,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "case.attachments": "材料",
         "case.no_attachments": "没有材料。",
         "case.download": "下载",
+        "case.no_download": "（原件仅限有个人信息权限的人员下载）",
         "case.timeline": "办理过程",
         "case.flags": "标记",
         "case.no_flags": "无标记",
@@ -275,6 +279,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "event.reply": "回复信访人",
         "event.withdraw": "信访人撤回",
         "event.material_added": "信访人补充材料",
+        "event.lookup_locked": "他人查询失败次数过多，已暂停他人查询",
         "event.flag_set": "设置标记",
         "event.flag_cleared": "取消标记",
         "event.push": "推送",
@@ -491,6 +496,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "cases.export_csv": "Export CSV",
         "cases.export_xlsx": "Export Excel",
         "cases.bad_value": "Invalid condition (dates are year-month-day); ignored: {value}",
+        "cases.export_bad_value": (
+            "Invalid condition (dates are year-month-day between {first} and {last}); "
+            "nothing exported: {value}"
+        ),
         "cases.prev": "Previous",
         "cases.next": "Next",
         "col.tracking_no": "Tracking no.",
@@ -511,6 +520,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "case.attachments": "Attachments",
         "case.no_attachments": "No attachments.",
         "case.download": "Download",
+        "case.no_download": "(originals only for staff with personal-data access)",
         "case.timeline": "Timeline",
         "case.flags": "Flags",
         "case.no_flags": "No flags",
@@ -638,6 +648,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "event.reply": "Reply to petitioner",
         "event.withdraw": "Withdrawn by the petitioner",
         "event.material_added": "Material added by the petitioner",
+        "event.lookup_locked": "Look-ups by others paused after too many failed checks",
         "event.flag_set": "Flag set",
         "event.flag_cleared": "Flag cleared",
         "event.push": "Push",

@@ -56,8 +56,12 @@ async def test_sigterm_finishes_requests_and_hands_back_outbox_rows(
             hung = fake_telegram.sent(HUNG_CHAT)[0]  # recorded, but never answered
             # a WeChat image whose media download is slow is in flight when SIGTERM comes
             fake_wechat.add_media("MEDIA-SLOW", b"\xff\xd8jpeg", "image/jpeg", "photo.jpg")
-            fake_wechat.inject("slow", "media", seconds=1.5)
             side = WeChatSide()
+            # a petition under way: its files are downloaded (outside a draft they are not)
+            path, body = side.post(message("text", OPENID, Content="新建"))
+            async with http.post(server.url + path, data=body.encode()) as started:
+                assert started.status == 200
+            fake_wechat.inject("slow", "media", seconds=1.5)
             path, body = side.post(message("image", OPENID, MediaId="MEDIA-SLOW"))
             request = asyncio.create_task(http.post(server.url + path, data=body.encode()))
             await wait_until(lambda: not fake_wechat.faults, what="the slow media download")
@@ -71,7 +75,7 @@ async def test_sigterm_finishes_requests_and_hands_back_outbox_rows(
         log = server.log.read_text()
         assert "serve.stopping" in log and "outbox.stop_timeout" in log
         # the request in flight was committed; nothing is left claimed by the dead worker
-        assert await count_rows(db, inbound_messages, inbound_messages.c.channel == "wechat") == 1
+        assert await count_rows(db, inbound_messages, inbound_messages.c.channel == "wechat") == 2
         assert await count_rows(db, outbox, outbox.c.status == "sending") == 0
         async with db.read() as conn:
             held = (

@@ -11,7 +11,7 @@ import pytest
 from openpyxl import load_workbook
 
 from bot.staff.access import AccessDenied
-from bot.staff.export import XLSX_CELL_LIMIT, CaseExporter, headers
+from bot.staff.export import XLSX_CELL_LIMIT, CaseExporter, headers, neutralise_csv
 from bot.staff.labels import load_labels
 from bot.storage.case_query import CaseFilter
 from bot.storage.db import Database
@@ -115,7 +115,8 @@ async def test_csv_headers_labels_and_safety(db: Database, clock: FixedClock) ->
     assert name == "'@SUM(1+1)*cmd|' /C calc'!A0"
     assert phone == "'+8613800138000"
     assert request == "'" + FORMULA
-    assert facts == HTML + "\n-2+3\n\tTAB"  # markup kept verbatim as inert text
+    # markup kept verbatim as inert text; formula starts after line breaks neutralised too
+    assert facts == HTML + "\n'-2+3\n'\tTAB"
     long = _by_number(rows, numbers["long"])  # type: ignore[arg-type]
     assert long[15] == LONG  # kept whole in CSV
     flat = "\n".join(",".join(r) for r in rows)
@@ -188,3 +189,18 @@ async def test_export_is_audited(db: Database, clock: FixedClock, tmp_path: Path
         ("boss", "xlsx", {"filter": {"categories": ["labour"]}, "rows": 3}, "10.0.0.1"),
         ("boss", "csv", {"filter": {}, "rows": 4}, ""),
     ]
+
+
+def test_csv_neutralises_formulas_after_separators() -> None:
+    """A ``;``-locale spreadsheet splits ``a;=1+2``: its second part is inert as well."""
+    assert neutralise_csv("a;=1+2") == "a;'=1+2"
+    assert neutralise_csv("x,+1|@A1\t-2") == "x,'+1|'@A1\t'-2"
+    assert neutralise_csv("2026-01-01 12:00") == "2026-01-01 12:00"
+
+
+async def test_csv_quotes_every_field(db: Database, clock: FixedClock) -> None:
+    await _seed(db, clock)
+    out = io.BytesIO()
+    await _exporter(db, clock).write(CaseFilter(), SUPERVISOR, "csv", out)  # type: ignore[arg-type]
+    for line in out.getvalue().decode("utf-8-sig").split("\r\n")[:2]:
+        assert line.startswith('"') and line.endswith('"')

@@ -14,13 +14,17 @@ from typing import Any
 
 import pytest
 from aiohttp import DummyCookieJar
+from sqlalchemy import update
 
 from bot.app import Services, create_app
 from bot.staff.access import StaffMember
 from bot.staff.broadcasts import Audience
 from bot.storage import attachments
+from bot.storage import cases as case_store
 from bot.storage import staff as store
+from bot.storage.tables import attachments as attachment_table
 from bot.storage.tables import audit_log
+from bot.storage.tables import cases as case_table
 from tests.conftest import FixedClock
 from tests.web.api_support import ZJJ, db_state, file_case
 
@@ -93,7 +97,7 @@ CONSOLE = [
     Endpoint(
         "GET",
         C + "/attachments/{attachment_id}",
-        expect(200, 200, 200, 404, 200, 302),
+        expect(200, 200, 200, 404, 403, 302),  # originals need case.pii
         path="/staff/cases/{case}/attachments/{attachment}",
     ),
     Endpoint("GET", "/staff/broadcasts", expect(200, 200, 403, 403, 403, 302)),
@@ -166,7 +170,7 @@ API = [
     Endpoint(
         "GET",
         A + "/attachments/{attachment_id}",
-        expect(200, 200, 200, 404, 200, 401),
+        expect(200, 200, 200, 404, 403, 401),
         path="/api/v1/cases/{case}/attachments/{attachment}",
     ),
     *(
@@ -503,3 +507,56 @@ async def test_sessions_end_when_idle_and_at_the_absolute_limit(
         assert await alive()
     clock.advance(seconds=idle.total_seconds() / 2)
     assert not await alive()  # busy or not, a session ends at its absolute limit
+
+
+CITIZEN_WORDS = "请打我电话13655554444，我的身份证330106199001011234"
+MASKED_VIEWS = {  # route -> how the page is fetched
+    "console": "/staff/cases/{case}",
+    "api": "/api/v1/cases/{case}",
+}
+
+
+async def test_citizen_texts_are_masked_for_roles_without_pii(raw: Any, services: Services) -> None:
+    world = await _world(services)
+    row, _, _ = await db_state(services, world.case)
+    async with services.db.transaction() as conn:
+        await conn.execute(
+            update(case_table)
+            .where(case_table.c.id == row.id)
+            .values(rating="dissatisfied", rating_comment=CITIZEN_WORDS)
+        )
+        await case_store.add_event(
+            conn, row.id, at=row.submitted_at, actor="citizen", kind="rated", note=CITIZEN_WORDS
+        )
+        await case_store.add_event(
+            conn,
+            row.id,
+            at=row.submitted_at,
+            actor="citizen",
+            kind="review_requested",
+            message=CITIZEN_WORDS,
+            data={"reason": CITIZEN_WORDS},
+        )
+        await conn.execute(
+            update(attachment_table)
+            .where(attachment_table.c.id == world.attachment)
+            .values(filename="身份证13655554444.png")
+        )
+    wrong = []
+    for role in ("admin", "supervisor", "handler_own", "viewer"):
+        for kind, route in MASKED_VIEWS.items():
+            path = route.format(case=world.case)
+            if kind == "api":
+                headers = {"Authorization": f"Bearer {world.tokens[role]}"}
+            else:
+                cookie, _ = await world.session(role)
+                headers = {"Cookie": f"xf_staff={cookie}"}
+            response = await raw.get(path, headers=headers, allow_redirects=False)
+            assert response.status == 200, (role, kind)
+            text = await response.text()
+            shown = "13655554444" in text or "330106199001011234" in text
+            download = f"/attachments/{world.attachment}" in text
+            pii = role != "viewer"
+            if shown != pii or download != pii:
+                wrong.append(f"{kind} as {role}: numbers shown {shown}, download link {download}")
+    assert not wrong, "\n".join(wrong)

@@ -232,7 +232,7 @@ async def test_exports_follow_the_filter_and_the_scope(client: Any, services: Se
     assert response.status == 200 and response.content_type == "text/csv"
     assert "attachment" in response.headers["Content-Disposition"]
     text = (await response.read()).decode("utf-8")
-    assert text.startswith("\ufeffTracking number")
+    assert text.startswith('\ufeff"Tracking number"')  # every field quoted
     lines = text.strip().splitlines()
     assert len(lines) == 2 and housing[:8] in lines[1]
     assert "'=HYPERLINK" in text  # formula neutralised

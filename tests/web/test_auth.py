@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
+import pytest
 from yarl import URL
 
 from bot.app import Services
+from bot.staff.accounts import LockedOut, LoginFailed
 from tests.web.conftest import PASSWORD, log_in
 
 
@@ -55,7 +59,9 @@ async def test_account_locks_after_repeated_failures(client: Any, services: Serv
 async def test_login_attempts_are_throttled_per_address(client: Any, services: Services) -> None:
     statuses = []
     for _ in range(services.settings.staff_login_per_ip_per_minute + 1):
-        response = await client.post("/staff/login", data={"login": "x1", "password": "y"})
+        # a new login each time: the per-login lock-out does not answer first
+        login = f"x{len(statuses)}"
+        response = await client.post("/staff/login", data={"login": login, "password": "y"})
         statuses.append(response.status)
     assert statuses[-1] == 429 and 429 not in statuses[:-1]
 
@@ -124,3 +130,31 @@ async def _tokens(services: Services) -> list[int]:
 
     async with services.db.read() as conn:
         return [t.id for t in await store.list_tokens(conn)]
+
+
+async def test_unknown_logins_lock_alike_and_unlock_lifts_a_lock(
+    client: Any, services: Services
+) -> None:
+    accounts = services.accounts
+    answers = {}
+    for login in ("duban", "no-such-login"):
+        for _ in range(services.settings.staff_max_failed_logins):
+            with pytest.raises(LoginFailed):
+                await accounts.authenticate(login, "nope nope nope")
+        with pytest.raises(LockedOut) as locked:
+            await accounts.authenticate(login, PASSWORD)
+        answers[login] = type(locked.value)
+    # a lock-out does not tell an existing login from an unknown one
+    assert answers["duban"] is answers["no-such-login"] is LockedOut
+    await accounts.unlock("duban", actor="test")
+    assert (await log_in(client, "duban")).csrf
+
+
+def test_staff_unlock_command_is_registered() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "staff", "unlock", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0 and "login" in done.stdout

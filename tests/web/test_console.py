@@ -346,6 +346,23 @@ async def test_suggested_duplicate_is_linked_from_the_page(
     assert (_flash(page).startswith("ok:") and 'id="linked"' in page) or "并入事项" in page
 
 
+async def test_suggested_duplicates_of_other_departments_are_not_shown(
+    client: Any, services: Services, filed: dict[str, str]
+) -> None:
+    mine, theirs = filed["rsj"], filed["zjj"]  # the labour and the housing bureau
+    async with services.db.transaction() as conn:
+        a = await cases.by_tracking_no(conn, mine)
+        b = await cases.by_tracking_no(conn, theirs)
+        assert a and b
+        await cases.put_link(conn, a.id, b.id, kind="suggested", score=0.77, now=NOW)
+    await log_in(client, "rsj")
+    page = await (await client.get(f"/staff/cases/{mine}")).text()
+    assert format_tracking_no(theirs) not in page and theirs not in page and "0.77" not in page
+    await log_in(client, "admin")  # who sees both departments sees the suggestion
+    page = await (await client.get(f"/staff/cases/{mine}")).text()
+    assert format_tracking_no(theirs) in page and "0.77" in page
+
+
 # ------------------------------------------------------------------ list, filters, exports
 
 

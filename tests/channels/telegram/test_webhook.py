@@ -101,6 +101,7 @@ async def test_photo_is_downloaded_into_attachment_storage(
     client: Any, db: Database, fake: FakeTelegram, services: Services
 ) -> None:
     fake.add_file("AgAC-large", b"\xff\xd8jpeg-bytes", "photos/file_7.jpg")
+    await post(client, text_update(99, "/new"))  # files are kept with a draft
     resp = await post(client, UPDATES["photo"])
     assert resp.status == 200
     async with db.read() as conn:
@@ -118,6 +119,7 @@ async def test_photo_is_downloaded_into_attachment_storage(
 async def test_file_telegram_refuses_is_kept_by_reference(
     client: Any, db: Database, fake: FakeTelegram
 ) -> None:
+    await post(client, text_update(98, "/new"))
     resp = await post(client, UPDATES["document"])  # getFile answers 400
     assert resp.status == 200
     async with db.read() as conn:
@@ -129,10 +131,22 @@ async def test_file_telegram_refuses_is_kept_by_reference(
 async def test_unavailable_download_asks_telegram_to_redeliver(
     client: Any, db: Database, fake: FakeTelegram
 ) -> None:
+    await post(client, text_update(97, "/new"))
+    stored = await count(db, inbound_messages)
     await fake.stop()  # the Bot API is unreachable
     resp = await post(client, UPDATES["voice"])
     assert resp.status == 503
-    assert await count(db, inbound_messages) == 0
+    assert await count(db, inbound_messages) == stored
+
+
+async def test_photo_without_a_draft_is_not_downloaded_or_kept(
+    client: Any, db: Database, fake: FakeTelegram
+) -> None:
+    fake.add_file("AgAC-large", b"\xff\xd8jpeg-bytes", "photos/file_7.jpg")
+    assert (await post(client, UPDATES["photo"])).status == 200
+    assert [c for c in fake.calls if c.method == "download"] == []
+    assert await count(db, attachments) == 0
+    assert await count(db, inbound_messages) == 1  # answered: files go with a petition
 
 
 async def test_ignored_updates_store_nothing(client: Any, db: Database) -> None:

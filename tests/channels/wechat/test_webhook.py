@@ -342,3 +342,16 @@ async def test_image_download_failure_keeps_reference_and_fetches_later(
         await rig.hook.shutdown()
     rows = await rig.attachment_rows()
     assert (rig.hook.attachments_dir / rows[0].media_ref).read_bytes() == b"late-bytes"
+
+
+async def test_media_outside_a_draft_is_neither_downloaded_nor_kept(
+    rig_factory: RigFactory,
+) -> None:
+    rig = await rig_factory()
+    rig.fake.add_media("MEDIA_IDLE", b"idle-bytes", "image/jpeg", "idle.jpg")
+    status, body = await rig.post(message("image", PicUrl="http://x", MediaId="MEDIA_IDLE"))
+    assert status == 200 and "附件" in rig.side.reply_text(body)  # told why
+    await rig.hook.shutdown()
+    assert await rig.attachment_rows() == []
+    stored = [p for p in rig.hook.attachments_dir.rglob("*") if p.is_file()]
+    assert stored == []
