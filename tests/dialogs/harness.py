@@ -206,6 +206,8 @@ def render_reply(reply: Reply) -> dict[str, Any]:
     out: dict[str, Any] = {"text": reply.text}
     if reply.choices:
         out["choices"] = [f"{c.value} = {c.label}" for c in reply.choices]
+    if reply.location_hint:
+        out["location_hint"] = reply.location_hint
     return out
 
 
