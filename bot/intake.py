@@ -29,7 +29,7 @@ from bot.keyed_locks import KeyedLocks
 from bot.logging import get_logger
 from bot.messages import Address, InboundMessage, Reply
 from bot.metrics import CASES_SUBMITTED, INBOUND, INBOUND_DUPLICATES
-from bot.storage import attachments, cases, contacts, inbound, outbox
+from bot.storage import attachments, cases, contacts, help_requests, inbound, outbox
 from bot.storage.contacts import Contact
 from bot.storage.db import Database
 from bot.storage.files import remove
@@ -354,6 +354,7 @@ class Intake:
             "list_cases": self._list_cases,
             "last_contact": self._last_contact,
             "add_material": self._add_material,
+            "ask_human": self._ask_human,
         }[effect.kind]
         return await resolver(conn, contact, effect, now)
 
@@ -403,6 +404,24 @@ class Intake:
             if any(v for _, v in prior):
                 return Resolution("last_contact", "found", prior=tuple(p for p in prior if p[1]))
         return Resolution("last_contact", "none")
+
+    async def _ask_human(
+        self, conn: AsyncConnection, contact: Contact, effect: Effect, now: datetime
+    ) -> Resolution:
+        """转人工: the request is listed for staff (their latest case attached)."""
+        own = await cases.for_contact(conn, contact.id, limit=5)
+        open_ = [c for c in own if c.status in OPEN_STATUSES]
+        latest = (open_ or own)[:1]
+        new = await help_requests.ask(
+            conn,
+            contact_id=contact.id,
+            case_id=latest[0].id if latest else None,
+            text=effect.reason,
+            in_form=effect.in_form,
+            now=now,
+        )
+        log.info("help.requested", channel=contact.address.channel, new=new)
+        return Resolution("ask_human", "recorded" if new else "renewed")
 
     async def _broadcast_opt(
         self, conn: AsyncConnection, contact: Contact, effect: Effect, now: datetime
