@@ -98,9 +98,7 @@ async def test_a_reply_reaches_the_citizen_and_closes_the_request(
     async with services.db.read() as conn:
         sent = list(await conn.execute(select(outbox).where(outbox.c.kind == "reply")))
         audit = list(await conn.execute(select(audit_log.c.action, audit_log.c.actor)))
-    assert [(r.channel, r.address, r.payload["text"]) for r in sent] == [
-        ("web", "citizen-c", text)
-    ]
+    assert [(r.channel, r.address, r.payload["text"]) for r in sent] == [("web", "citizen-c", text)]
     assert ("help.reply", "zjj") in [tuple(a) for a in audit]
     (closed,) = await _requests(services)
     assert closed.handled_by == "zjj" and closed.handled_at is not None
