@@ -398,9 +398,9 @@ class Intake:
     ) -> Resolution:
         """The contact details of this citizen's last petition (offered for reuse)."""
         form = self.engine.forms.current()
-        fields = [(role, form.by_role(role)) for role in CONTACT_ROLES]
+        roles = [role for role in CONTACT_ROLES if form.by_role(role)]
         for case in await cases.for_contact(conn, contact.id, limit=5):
-            prior = [(role, str(case.answers.get(f.name) or "")) for role, f in fields if f]
+            prior = [(role, str(case.answers.get(role) or "")) for role in roles]
             if any(v for _, v in prior):
                 return Resolution("last_contact", "found", prior=tuple(p for p in prior if p[1]))
         return Resolution("last_contact", "none")
