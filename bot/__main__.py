@@ -181,7 +181,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"xinfang: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, settings.log_json)
+    log_file = None
+    if args.command == "chat":  # the conversation owns the terminal: logs go to a file
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        log_file = settings.data_dir / "chat.log"
+    configure_logging(settings.log_level, settings.log_json, log_file)
     try:
         return int(args.func(settings, args))
     except FormError as exc:

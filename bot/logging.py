@@ -7,6 +7,7 @@ import logging
 import re
 import sys
 from collections.abc import Mapping, MutableMapping
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -77,10 +78,12 @@ def mask_pii(
     return event_dict
 
 
-def configure_logging(level: str = "info", json: bool = False) -> None:
-    """Configure structlog (and stdlib logging underneath) once, at process start."""
+def configure_logging(level: str = "info", json: bool = False, path: Path | None = None) -> None:
+    """Configure structlog (and stdlib logging underneath) once, at process start; to
+    ``path`` instead of stderr when given (the terminal chat keeps its screen clean)."""
     numeric = getattr(logging, level.upper(), logging.INFO)
-    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=numeric, force=True)
+    file = path.open("a", encoding="utf-8") if path is not None else None
+    logging.basicConfig(format="%(message)s", stream=file or sys.stderr, level=numeric, force=True)
     for noisy in ("aiohttp.access", "sqlalchemy.engine", "alembic", "httpx"):
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
     renderer: Any = (
@@ -100,7 +103,7 @@ def configure_logging(level: str = "info", json: bool = False) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         # sys.stderr looked up per logger, not captured once: a replaced stream (a test's
         # capture, a daemon's redirect) is followed instead of written to after it closed
-        logger_factory=lambda *_args: structlog.PrintLogger(sys.stderr),
+        logger_factory=lambda *_args: structlog.PrintLogger(file or sys.stderr),
         cache_logger_on_first_use=False,
     )
 

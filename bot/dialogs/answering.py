@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bot.dialogs import commands
 from bot.dialogs.extract import extract
 from bot.dialogs.form import FieldDef
 from bot.dialogs.kinds import KINDS
@@ -24,6 +25,24 @@ from bot.messages import Choice
 _CONTACT_PARTS = re.compile(r"[，,；;\n、\s]+")  # "张三 138… 西湖区…": spaces too
 _ENGLISH_PARTS = re.compile(r"[，,；;\n]+")  # "Li Ming, …": a space is inside a name
 _CJK = re.compile(r"[\u3400-\u9fff]")
+_LATIN_ADDRESS = re.compile(
+    r"\d|\b(?:road|rd|street|st|avenue|ave|lane|district|village|town|city|building|"
+    r"block|floor|room|apartment|apt|hotel|community|estate|no)\b",
+    re.I,
+)
+# roles whose value a story only suggests: the citizen confirms it when the question comes
+# (a category guessed from a word or two is wrong too often to be recorded silently)
+SUGGESTED_ONLY = ("category",)
+# "就俺自己" under the representatives question: the petitioner is alone
+_SELF_ONLY = re.compile(
+    r"^(?:就|只有|只是)?(?:我|俺|本人)(?:自己|一个人|一人|自个儿)?(?:啊|呀|吧|呢)?$"
+    r"|^(?:just|only)\s+(?:me|myself)$|^(?:me|myself)(?:\s+alone)?$"
+)
+# "不晓得谁管路灯" under an optional question: the citizen does not know
+_UNKNOWN = re.compile(
+    r"^(?:我|俺)?(?:也)?(?:不知道|不晓得|不清楚|不太清楚|说不清|不记得|搞不清)"
+    r"|^(?:i\s+)?(?:don'?t|do\s+not)\s+know|^not\s+sure|^unknown$"
+)
 
 
 class Answering(Lookups):
@@ -57,9 +76,8 @@ class Answering(Lookups):
         """Text the understanding layer read as an answer to the current question."""
         draft = self.draft
         assert draft is not None
-        if draft["current"] == CONFIRM:
-            self.say(self.t("confirm.invalid"))
-            self.show_summary()
+        if draft["current"] == CONFIRM:  # the read-back was shown: only its question again
+            self.prompt_current(self.t("confirm.invalid"))
             return
         f = self.current_field()
         assert f is not None
@@ -70,6 +88,14 @@ class Answering(Lookups):
         if f.kind == "longtext":
             self.collect_longtext(f, draft, text)
             return
+        if f.role == "representatives" and _SELF_ONLY.match(normalize_token(text)):
+            count = self.current_form().by_role("people_count")
+            if count is not None:  # "就俺自己": no group, so no representatives
+                self.record([(count, 1)])
+                return
+        if f.optional and not f.choices and _UNKNOWN.match(normalize_token(text)):
+            self.record([(f, None)])  # "不晓得谁管": not known, skipped (said in the echo)
+            return
         if KINDS[f.kind].free_text:
             refusal = self.implausible(f, text)
             if refusal:
@@ -79,9 +105,22 @@ class Answering(Lookups):
         try:
             value = self.parse(f, found.get(f.role) or text, draft)
         except Invalid as bad:
-            self.prompt_current(self.t(bad.key, **bad.params))
+            if not self.suggest(f, draft, text):
+                self.prompt_current(self.t(bad.key, **bad.params))
             return
         self.record([(f, value), *self.also_stated(found, draft, exclude=f)])
+
+    def suggest(self, f: FieldDef, draft: dict[str, Any], text: str) -> bool:
+        """A sentence under a list ("楼下路灯坏了 不知道选哪个"): the option its words suggest
+        is offered first; True when there was one."""
+        if f.role not in SUGGESTED_ONLY:
+            return False
+        guess = extract(text, self.cfg.vocab, self.cfg.gazetteer, (f.role,)).get(f.role)
+        if guess is None or f.choice(guess) is None:
+            return False
+        draft.setdefault("suggested", {})[f.name] = guess
+        self.prompt_current()
+        return True
 
     def implausible(self, f: FieldDef, text: str) -> str:
         """Why a free-text answer is plainly the answer to something else: a bare option
@@ -144,7 +183,9 @@ class Answering(Lookups):
         roles = {f.role for f in group}
         found = extract(text, self.cfg.vocab, self.cfg.gazetteer, tuple(roles))
         if "name" in roles or "phone" in roles:
-            found = {**self.contact_parts(group, text, draft), **found}
+            parts = self.contact_parts(group, text, draft)
+            # Chinese: the story reading knows "我叫…"; a latin line is read by its parts
+            found = {**parts, **found} if _CJK.search(text) else {**found, **parts}
         if "incident_place" in roles and text.strip() and not self.is_only_region(text):
             found["incident_place"] = text
         facts = next((f for f in group if f.role == "facts"), None)
@@ -171,6 +212,7 @@ class Answering(Lookups):
         splitter = _CONTACT_PARTS if _CJK.search(text) else _ENGLISH_PARTS
         parts = [p.strip() for p in splitter.split(text) if p.strip()]
         by_role = {f.role: f for f in group}
+        latin = not _CJK.search(text)
         for part in parts:
             for role in ("phone", "address", "name"):
                 f = by_role.get(role)
@@ -180,7 +222,7 @@ class Answering(Lookups):
                     ch in part for ch in "省市区县镇乡街道村路号弄组幢栋"
                 ):
                     continue
-                if role == "name" and len(part) > 10:
+                if role == "name" and len(part) > (40 if latin else 10):
                     continue
                 try:
                     KINDS[f.kind].parse(f, part, self.current_form().by_roles(draft["answers"]))
@@ -188,6 +230,12 @@ class Answering(Lookups):
                     continue
                 out[role] = part
                 break
+        if latin and "address" in by_role and "address" not in out:
+            # "Anna Schmidt, +49 …, Hotel Hangzhou, 2 Hubin Road, Shangcheng": what is
+            # left after the name and the phone is the address, when it looks like one
+            rest = [p for p in parts if p not in (out.get("name"), out.get("phone"))]
+            if rest and any(_LATIN_ADDRESS.search(p) for p in rest):
+                out["address"] = ", ".join(rest)
         return out
 
     def is_only_region(self, text: str) -> bool:
@@ -253,6 +301,11 @@ class Answering(Lookups):
             echo = self.echo(kept, draft)
         self.prompt_current("\n".join(x for x in (echo, *notes) if x))
 
+    def names_type(self, text: str) -> bool:
+        """ "举报" or "检举控告" alone (the greeting's own words) start a petition of that type."""
+        f = self.current_form().by_role("appeal_type")
+        return f is not None and any(normalize_token(text) in c.tokens() for c in f.choices)
+
     def on_story(self, found: dict[str, str], text: str) -> None:
         """A message that tells the matter: start (or fill) a petition with what it states."""
         if self.draft is None:
@@ -262,10 +315,13 @@ class Answering(Lookups):
         assert draft is not None
         found = dict(found)
         facts = self.current_form().by_role("facts")
-        if facts is not None and len(text) >= facts.min_len:
+        told = commands.without_start_words(text)  # "我要投诉…": the rest tells the matter
+        if facts is not None and len(told) >= facts.min_len and not self.names_type(told):
             found["facts"] = text
-        if "address" in found and "region" in found and "incident_place" not in found:
-            found["incident_place"] = found["address"]  # a local matter happened at home
+        for role in SUGGESTED_ONLY:  # a guess from the story's words: offered, not recorded
+            f = self.current_form().by_role(role)
+            if role in found and f is not None and f.choice(found[role]) is not None:
+                draft.setdefault("suggested", {})[f.name] = found.pop(role)
         values = self.also_stated(found, draft)
         if facts is not None and "facts" in found and facts.applies(draft["answers"]):
             values.append((facts, text))

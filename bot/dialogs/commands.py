@@ -206,6 +206,17 @@ def from_platform(command: str, arg: str) -> Command:
     return Command(intent, arg.strip(), True)
 
 
+def without_start_words(text: str) -> str:
+    """The text after a leading start phrase ("我要投诉村委会…" -> "村委会…"); "" when the
+    message is only a start phrase ("File a petition", "新建信访事项")."""
+    token = normalize_token(text).replace(" ", "")
+    for word in sorted(NEW_WORDS, key=len, reverse=True):
+        compact = word.replace(" ", "")
+        if len(compact) >= 2 and token.startswith(compact):
+            return token[len(compact) :].lstrip("，,。.：: ")
+    return text.strip()
+
+
 def starts_petition(text: str) -> bool:
     """True for a message that opens with words that start a petition ("我要投诉村委会…")."""
     token = normalize_token(text).replace(" ", "")

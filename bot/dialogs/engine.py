@@ -15,6 +15,8 @@ No I/O happens here. State is a plain JSON-serialisable dict (see :func:`new_sta
     attachments        [{kind, media_ref, mime, filename, size, recognition, field}
                         | {kind: "location", lat, lon, label, field}]
     from_story         fields filled from a story message (marked in the read-back)
+    suggested          {field name: choice value} guessed from a story, offered first when
+                       the question comes, never recorded without the citizen's pick
     started, updated   ISO times
 
 ``await``    null | {"kind": "tracking_no"} | {"kind": "verify", "tracking_no", "since"}
@@ -55,7 +57,7 @@ from bot.dialogs.turn import (
 )
 from bot.dialogs.types import Effect, Event, StepResult
 from bot.dialogs.understand import Context, Meaning, understand
-from bot.dialogs.validators import clean_text, normalize_token, parse_verify_digits
+from bot.dialogs.validators import clean_text, parse_verify_digits
 from bot.domain.tracking import ParsedNumber, parse_tracking_no
 from bot.messages import Attachment, Choice, Location, Reply
 
@@ -210,6 +212,8 @@ class _Turn(Navigation):
         for key, empty in (("answers", {}), ("history", []), ("buffers", {}), ("attachments", [])):
             draft.setdefault(key, empty)
         draft.setdefault("from_story", [])
+        if not isinstance(draft.get("suggested"), dict):
+            draft["suggested"] = {}
         self.prune(draft)
         current = draft.get("current")
         f = self.current_form().field(current) if isinstance(current, str) else None
@@ -289,6 +293,8 @@ class _Turn(Navigation):
                     Choice("act:not_feedback", self.t("feedback.not_rating")),
                 ),
             )
+        elif kind == "correction" and self.draft is not None:
+            self.on_correction(self.draft, meaning.value, meaning.fields.get("rest", ""), text)
         elif kind == "story":
             self.on_story(meaning.fields, text)
         elif self.draft is not None:
@@ -299,11 +305,6 @@ class _Turn(Navigation):
             self.greet()
         else:
             self.prompt_current(self.t("menu.unknown"))
-
-    def names_type(self, text: str) -> bool:
-        """ "举报" or "检举控告" alone (the greeting's own words) start a petition of that type."""
-        f = self.current_form().by_role("appeal_type")
-        return f is not None and any(normalize_token(text) in c.tokens() for c in f.choices)
 
     def greet(self) -> None:
         self.say(self.t("greeting"), self.menu_choices())

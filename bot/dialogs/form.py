@@ -453,8 +453,30 @@ def _int(where: str, raw: Mapping[str, Any], key: str, default: int) -> int:
 
 def _yesno_choices() -> tuple[ChoiceDef, ...]:
     return (
-        ChoiceDef("yes", I18n("是", "Yes"), ("是的", "对", "有", "要", "y", "好", "匿名", "ok")),
-        ChoiceDef("no", I18n("否", "No"), ("不", "不是", "没有", "无", "n", "不要", "实名")),
+        ChoiceDef(
+            "yes",
+            I18n("是", "Yes"),
+            (
+                "是的",
+                "对",
+                "对的",
+                "是啊",
+                "对啊",
+                "有",
+                "有的",
+                "有过",
+                "要",
+                "y",
+                "好",
+                "匿名",
+                "ok",
+            ),
+        ),
+        ChoiceDef(
+            "no",
+            I18n("否", "No"),
+            ("不", "不是", "没", "没有", "没有过", "从来没有", "没呢", "无", "n", "不要", "实名"),
+        ),
     )
 
 

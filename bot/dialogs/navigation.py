@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bot.dialogs import commands
@@ -14,6 +15,9 @@ from bot.dialogs.types import Effect
 from bot.dialogs.validators import normalize_token
 from bot.domain.tracking import ParsedNumber
 from bot.messages import Choice
+
+# "6不对，应该是南山路": the words before the new value
+_NEW_VALUE_LEAD = re.compile(r"^(?:应该是|应是|改成|改为|换成|是|should be|it is|it's)\s*", re.I)
 
 
 class Navigation(Answering):
@@ -254,6 +258,20 @@ class Navigation(Answering):
             return
         draft["current"] = f.name
         self.prompt_current()
+
+    def on_correction(self, draft: dict[str, Any], ref: str, rest: str, text: str) -> None:
+        """ "改一下地址" / "6不对，…": reopen the answer it names (with the new words as its
+        answer when it gives them); words that name no answer are an ordinary answer."""
+        f = self.resolve_field_ref(ref)
+        if f is None or (f.name not in draft["answers"] and f.name != draft["current"]):
+            self.on_answer(text)
+            return
+        draft["current"] = f.name
+        rest = _NEW_VALUE_LEAD.sub("", rest)
+        if len(rest) >= 2:
+            self.on_answer(rest)
+        else:
+            self.prompt_current()
 
     def on_continue(self, draft: dict[str, Any]) -> None:
         current = draft["current"]

@@ -91,6 +91,9 @@ class Prompting(TurnBase):
     def field_choices(self, f: FieldDef, draft: dict[str, Any]) -> tuple[Choice, ...]:
         """The options shown with a question: its choices, 完成, 跳过, 保留原答案."""
         choices = [Choice(c.value, c.label.get(self.lang)) for c in f.choices]
+        guess = (draft.get("suggested") or {}).get(f.name)
+        if guess is not None and f.name not in draft["answers"]:  # the story's guess first
+            choices.sort(key=lambda c: c.value != guess)
         kind = KINDS[f.kind]
         collected = draft["buffers"].get(f.name) or (f.kind == "attachments")
         if kind.done_option and collected:
@@ -117,6 +120,10 @@ class Prompting(TurnBase):
         text = self.t("ask.question", n=self.question_number(f), prompt=prompt.get(self.lang))
         if f.name in draft["answers"]:
             text += "\n" + self.t("ask.current", answer=self.display(f, draft))
+        else:
+            guess = f.choice((draft.get("suggested") or {}).get(f.name))
+            if guess is not None and not group:
+                text += "\n" + self.t("ask.suggested", label=guess.label.get(self.lang))
         choices = () if group else self.field_choices(f, draft)
         return text, choices
 

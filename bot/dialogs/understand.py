@@ -45,12 +45,25 @@ MeaningKind = Literal[
     "opt_out",
     "feedback",
     "story",
+    "correction",
     "answer",
 ]
 # "修改 电话" names a question in a few characters; "修改 了合同" is a sentence
 EDIT_REF_MAX_CHARS = 8
 EDIT_NOT_A_REF = frozenset("了过的成为掉好")
+HUMAN_MAX_CHARS = 30  # a longer message that mentions 转人工 is more likely telling a story
 FEEDBACK_MAX_CHARS = 30  # a longer message that mentions 没解决 is more likely a new story
+# "改一下地址", "6不对，…", "电话写错了", "change my address", "the subject is wrong, …":
+# the citizen corrects an earlier answer (the engine checks that the words name one)
+_CORRECT = re.compile(
+    r"^(?:我要|我想|请|帮我|麻烦)?(?:改一下|改改|改下|改|修改一下|更改一下|更正一下?|重新填一下|重填)"
+    r"(?:我的|一下)?(?P<ref>[^，,。；;\s]{1,8})$"
+    r"|^(?:第)?(?P<ref2>[^，,。；;\s]{1,8}?)(?:项|题)?(?:写错了|填错了|不对|错了|有误|要改)"
+    r"[，,。；;!！\s]*(?P<rest>.*)$"
+    r"|^(?:please\s+)?(?:change|edit|fix|correct)\s+(?:the\s+|my\s+)?(?P<ref3>[a-z][a-z ]{1,20})$"
+    r"|^(?:the\s+|my\s+)?(?P<ref4>[a-z][a-z ]{1,20}?)\s+is\s+wrong[,.;!\s]*(?P<rest2>.*)$",
+    re.IGNORECASE | re.DOTALL,
+)
 _NUMBER = re.compile(r"^[(\[]?(\d{1,3})[)\].、．]?$")
 # emoji, symbols and punctuation: a message made only of these says nothing
 _NOTHING = re.compile(r"^[\W_\u2600-\u27bf\U0001f000-\U0001faff]*$")
@@ -93,6 +106,12 @@ def understand(text: str, ctx: Context, vocab: Vocabulary, gaz: Gazetteer) -> Me
     if cmd is not None and not _edit_is_an_answer(cmd, text, ctx):
         return Meaning("command", command=cmd)
     token = normalize_token(text)
+    if ctx.in_draft:
+        fixed = _CORRECT.match(text.strip())
+        if fixed is not None:
+            ref = next(g for g in fixed.group("ref", "ref2", "ref3", "ref4") if g)
+            rest = fixed.group("rest") or fixed.group("rest2") or ""
+            return Meaning("correction", value=ref.strip(), fields={"rest": rest.strip()})
     picked = _pick(token, ctx.options)
     if picked is not None:
         return Meaning("pick", value=picked)
@@ -113,7 +132,7 @@ def understand(text: str, ctx: Context, vocab: Vocabulary, gaz: Gazetteer) -> Me
     compact = token.replace(" ", "")
     if token in vocab.help or compact in vocab.help or _NOTHING.match(token):
         return Meaning("help")
-    if token in vocab.human or compact in vocab.human:
+    if token in vocab.human or compact in vocab.human or _asks_for_person(token, vocab):
         return Meaning("human")
     if token in vocab.opt_out:
         return Meaning("opt_out")
@@ -165,6 +184,32 @@ def _pick(token: str, options: Sequence[Option]) -> str | None:
     return None
 
 
+def _asks_for_person(token: str, vocab: Vocabulary) -> bool:
+    """ "能不能帮我转人工啊", "can I talk to a human": a short message that contains an
+    unmistakable request for a person (words of three characters or more: "人工" alone
+    could be part of a story, "人工湖")."""
+    if len(token) > HUMAN_MAX_CHARS:
+        return False
+    compact = token.replace(" ", "")
+    return any(len(w.replace(" ", "")) >= 3 and w.replace(" ", "") in compact for w in vocab.human)
+
+
+def _social_kinds(part: str, vocab: Vocabulary) -> list[str] | None:
+    """The social kind of each word ``part`` is made of ("好的谢谢" -> filler, thanks),
+    matching the longest word first; None when some of it is not a social word."""
+    kinds: list[str] = []
+    while part:
+        match = max(
+            ((word, kind) for kind, words in vocab.social.items() for word in words),
+            key=lambda wk: len(wk[0]) if part.startswith(wk[0]) else 0,
+        )
+        if not part.startswith(match[0]):
+            return None
+        kinds.append(match[1])
+        part = part[len(match[0]) :]
+    return kinds
+
+
 def _social(token: str, vocab: Vocabulary) -> str:
     """greeting / thanks / filler / back when the whole message is made of such words."""
     parts = [p for p in re.split(r"[\s,，.。!！~～、]+", token) if p]
@@ -173,9 +218,13 @@ def _social(token: str, vocab: Vocabulary) -> str:
     kinds = []
     for part in parts:
         kind = next((k for k, words in vocab.social.items() if part in words), "")
-        if not kind:
+        if kind:
+            kinds.append(kind)
+            continue
+        found = _social_kinds(part, vocab)
+        if found is None:
             return ""
-        kinds.append(kind)
+        kinds.extend(found)
     for preferred in ("back", "greeting", "thanks"):
         if preferred in kinds:
             return preferred

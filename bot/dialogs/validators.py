@@ -77,9 +77,17 @@ def match_choice(text: str, choices: Sequence[HasTokens], *, numbers: bool = Tru
     return None
 
 
+_HAN = re.compile(r"[\u3400-\u9fff]")
+_LATIN_NAME_SPLIT = re.compile(r"\s*(?:[,，、;；/]|\band\b|&)\s*", re.I)
+
+
 def parse_names(text: str, max_items: int, max_len: int) -> list[str]:
     """Names separated by commas, 、 or spaces; at most ``max_items``, each reasonably short."""
-    names = [n for n in _NAME_SPLIT.split(clean_text(text)) if n]
+    text = clean_text(text)
+    # "David Miller, Anna Schmidt": a space is inside a latin name; between Chinese names
+    # ("张三 李四") it separates them
+    split = _NAME_SPLIT if _HAN.search(text) else _LATIN_NAME_SPLIT
+    names = [n.strip() for n in split.split(text) if n.strip()]
     if not names:
         raise Invalid("invalid.names_empty")
     if len(names) > max_items:

@@ -280,7 +280,7 @@ def test_cases_store_answers_by_role_whatever_the_form_calls_its_fields(
 
 def test_people_count_change_drops_representatives(cfg: EngineConfig) -> None:
     state = _states_along_path(cfg)[-1]
-    state = _run(cfg, state, Event("text", text="修改 涉及人数")).state
+    state = _run(cfg, state, Event("text", text="修改 反映人数")).state
     state = _run(cfg, state, Event("text", text="2")).state
     assert "representatives" not in state["draft"]["answers"]
     assert state["draft"]["current"] == CONFIRM

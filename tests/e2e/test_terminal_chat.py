@@ -35,6 +35,7 @@ def run_chat(db_url: str, data_dir: Path, lines: list[str]) -> str:
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
+    assert "[info" not in proc.stderr and "[info" not in proc.stdout  # the screen is the chat's
     return proc.stdout
 
 
@@ -47,6 +48,7 @@ async def test_file_a_petition_in_the_terminal_then_query_it(
     async with db.read() as conn:
         number = (await conn.execute(select(cases.c.tracking_no))).scalar_one()
     assert number[2:8] in out
+    assert "case.submitted" in (tmp_path / "chat.log").read_text(encoding="utf-8")
 
     # a second session of the same operator lists the case: same engine, same data
     out = run_chat(db_url, tmp_path, ["我的"])

@@ -10,18 +10,70 @@ from typing import Any
 from bot.dialogs.extract import count_in_words
 from bot.dialogs.validators import Invalid
 
-_SUFFIXES = re.compile(r"(?:多人|余人|个人|人|个|位|名|口人|people|persons|person)$")
-_PREFIXES = re.compile(r"^(?:共|一共|总共|大约|约|差不多|有)")
+_PREFIXES = re.compile(r"^(?:共|一共|总共|大约|约|大概|差不多|有|about|around|roughly|some)")
+# the leading number of "三十来个人", "四十多个家长", "十几户", "五六个": its digits or numerals,
+# then an approximation word (a clerk writes the round figure: 三十余人 -> 30)
+_LEADING = re.compile(
+    r"^(?P<n>\d+|[零〇一二两三四五六七八九十百千万俩仨廿卅]+)(?P<approx>多|来|余|几)?(?P<rest>(?![.\d]).*)$"
+)
+_VAGUE = re.compile(r"^(?:好几|几|很多|好多|不少|一些|许多|many|several|a few|lots)")
+# "五六个": five or six (a clerk writes the lower figure)
+_RANGE = re.compile(r"^([一二两三四五六七八九])([一二三四五六七八九])(?=[个人位户家名口])")
+_SPELLED = {"俩": "二", "仨": "三", "廿": "二十", "卅": "三十"}
+_EN_WORDS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen"
+)
+_EN_UNITS = {w: i for i, w in enumerate(_EN_WORDS.split(" "))}
+_TENS_WORDS = "twenty thirty forty fifty sixty seventy eighty ninety"
+_EN_TENS = {w: 10 * i for i, w in enumerate(_TENS_WORDS.split(" "), start=2)}
+
+
+def _english(words: list[str]) -> int | None:
+    """ "twenty", "twenty five", "a hundred", "two hundred and ten" (a count, not a year)."""
+    total, current, seen = 0, 0, False
+    for word in words:
+        if word in ("a", "an") and not seen:
+            current, seen = 1, True
+        elif word in _EN_UNITS:
+            current += _EN_UNITS[word]
+            seen = True
+        elif word in _EN_TENS:
+            current += _EN_TENS[word]
+            seen = True
+        elif word == "hundred" and seen:
+            current *= 100
+        elif word == "thousand" and seen:
+            total, current = total + current * 1000, 0
+        elif word == "and" and seen:
+            continue
+        else:
+            break
+    return total + current if seen else None
+
+
+def _number(token: str) -> int | None:
+    if _VAGUE.match(token):
+        return None
+    for spelled, numerals in _SPELLED.items():
+        token = token.replace(spelled, numerals)
+    ranged = _RANGE.match(token)
+    if ranged:  # "五六个": at least five
+        token = ranged.group(1) + token[ranged.end() :]
+    found = _LEADING.match(token)
+    if found is None:
+        return _english(re.findall(r"[a-z]+", token))
+    digits = found.group("n")
+    if digits.isdigit():
+        return int(digits) if len(digits) <= 9 else None
+    return count_in_words(digits)
 
 
 def parse(field: Any, text: str, answers: Mapping[str, Any]) -> Any:
-    """ "5", "５", "五", "十二人", "一共两百多人", "12 people"."""
-    token = unicodedata.normalize("NFKC", text).casefold().replace(" ", "").strip("。.，,!！")
-    token = _PREFIXES.sub("", _SUFFIXES.sub("", token))
-    if token.isascii() and token.isdigit():
-        value: int | None = int(token) if len(token) <= 9 else None
-    else:
-        value = count_in_words(token) if token else None
+    """ "5", "５", "五", "十二人", "一共两百多人", "三十来个", "十几户", "俩", "twenty"."""
+    token = unicodedata.normalize("NFKC", text).casefold().strip("。.，,!！ ")
+    token = _PREFIXES.sub("", token).strip()
+    value = _number(token) if token else None
     if value is None:
         raise Invalid("invalid.integer")
     if not field.min_value <= value <= field.max_value:
@@ -41,6 +93,19 @@ CASES: list[tuple[dict[str, Any], str, Any]] = [
     ({}, "十二人", 12),
     ({}, "一共两百多人", 200),
     ({}, "12 people", 12),
+    ({}, "三十来个", 30),
+    ({}, "四十多个家长", 40),
+    ({}, "十几户", 10),
+    ({}, "三百多口人", 300),
+    ({}, "俩", 2),
+    ({}, "仨人", 3),
+    ({}, "五六个", 5),
+    ({}, "廿五", 25),
+    ({}, "twenty", 20),
+    ({}, "about twenty families", 20),
+    ({}, "twenty five people", 25),
+    ({}, "a hundred", 100),
+    ({}, "好几十个", "!invalid.integer"),
     ({}, "很多", "!invalid.integer"),
     ({"min": 1, "max": 100}, "0", "!invalid.integer_range"),
 ]

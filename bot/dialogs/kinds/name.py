@@ -18,7 +18,9 @@ FREE_TEXT = True
 ANONYMOUS = ("匿名", "不留名", "不想说", "保密", "anonymous", "no name")
 NEEDS_IDENTITY = ("claim",)  # 申诉求决 needs identity (信访工作条例)
 _LEAD_IN = re.compile(
-    r"^(?:我叫|我的名字是|我的名字叫|名字叫|本人|我是|姓名[:：]?|my name is|i am|i'm)\s*", re.I
+    r"^(?:(?:不是|我)?(?:说了吗|说过了|都说了|说了)[，,。\s]*)?"  # "不是说了吗 赵有福"
+    r"(?:我叫|我的名字是|我的名字叫|名字叫|本人|我是|俺叫|俺是|姓名[:：]?|my name is|i am|i'm)?\s*",
+    re.I,
 )
 _DIGITS = re.compile(r"\d{3,}")
 _SENTENCE = re.compile(r"[。？?！!]|吗$|呢$|怎么|什么|为什么|如何|可以|请问")
@@ -56,6 +58,8 @@ CASES: list[tuple[dict[str, Any], str, Any]] = [
     ({}, "13812345678", "!invalid.name_digits"),
     ({}, "XF261121-048273-3", "!invalid.name_digits"),
     ({}, "我刚才不是说了吗？", "!invalid.name_sentence"),
+    ({}, "不是说了吗 赵有福", "赵有福"),
+    ({}, "俺叫赵有福", "赵有福"),
     ({}, "这个怎么填", "!invalid.name_sentence"),
     ({"answers": {"appeal_type": "claim"}}, "匿名", "!invalid.name_identity_needed"),
     ({"answers": {"appeal_type": "accusation"}}, "匿名", "!invalid.name_anonymous"),
