@@ -26,6 +26,7 @@ Intent = Literal[
     "unsubscribe",
     "subscribe",
     "new",
+    "start",
     "skip",
     "done",
     "confirm",
@@ -88,7 +89,7 @@ LANG_WORDS = {
 LANG_CODES = {"en": "en", "english": "en", "zh": "zh", "cn": "zh", "中文": "zh", "chinese": "zh"}
 # platform command names (Event.command) and their intents
 PLATFORM: dict[str, Intent] = {
-    "start": "new",
+    "start": "start",  # a platform's /start (Telegram sends it on opening the bot): the menu
     "new": "new",
     "help": "help",
     "status": "status",

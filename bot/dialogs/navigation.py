@@ -136,6 +136,11 @@ class Navigation(Answering):
             self.on_help()
         elif intent == "cancel":
             self.on_cancel()
+        elif intent == "start":
+            if draft is None:
+                self.say(self.t("greeting"), self.menu_choices())
+            else:
+                self.prompt_current(self.t("draft.in_progress"))
         elif intent == "new":
             if draft is None:
                 if self.first_contact:

@@ -331,6 +331,7 @@ async def test_image_download_failure_keeps_reference_and_fetches_later(
     rig.fake.inject("5xx", "media")
     rig.fake.add_media("MEDIA_LATE", b"late-bytes", "image/jpeg", "late.jpg")
     await rig.post(event("subscribe", EventKey=""))
+    await rig.post(message("text", msg_id=9901, Content="新建"))  # a petition keeps files
     status, _ = await rig.post(message("image", PicUrl="http://x", MediaId="MEDIA_LATE"))
     assert status == 200
     await rig.hook.shutdown()

@@ -158,6 +158,7 @@ async def test_oversized_media_kept_as_reference_and_the_citizen_told(
     rig = await rig_factory(max_upload_bytes=1024)
     rig.fake.add_media("MEDIA_BIG", b"x" * 5000, "video/mp4", "big.mp4")
     await rig.post(event("subscribe", EventKey=""))
+    await rig.post(message("text", msg_id=9901, Content="新建"))  # a petition keeps files
     if via == "media_get":
         xml = message("video", msg_id=7001, MediaId="MEDIA_BIG", ThumbMediaId="T")
     else:
@@ -169,7 +170,7 @@ async def test_oversized_media_kept_as_reference_and_the_citizen_told(
     rows = await rig.attachment_rows()
     assert [r.media_ref for r in rows] == ["wechat-media:MEDIA_BIG"]
     assert list((rig.hook.attachments_dir).rglob("*.mp4")) == []
-    assert await rig.inbound_count() == 2
+    assert await rig.inbound_count() == 3  # subscribe, 新建, the file (once)
 
 
 def test_a_turn_is_one_customer_service_message_split_only_at_the_limit() -> None:
@@ -215,6 +216,7 @@ async def test_oversized_media_found_after_the_answer_is_told_by_message(
     rig.fake.inject("5xx", "media")  # the download inside the request fails: deferred
     rig.fake.add_media("MEDIA_BIG2", b"x" * 5000, "image/jpeg", "big.jpg")
     await rig.post(event("subscribe", EventKey=""))
+    await rig.post(message("text", msg_id=9902, Content="新建"))  # a petition keeps files
     status, _ = await rig.post(
         message("image", msg_id=7003, PicUrl="http://x", MediaId="MEDIA_BIG2")
     )
