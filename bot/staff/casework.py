@@ -248,6 +248,7 @@ class Casework:
         policy = PiiPolicy.of(member)
         events = policy.events(case, events)
         files = policy.attachments(case, files)
+        opinions = policy.opinions(case, opinions)
         case = policy.case(case)
         return StaffCaseView(
             case, events, links, numbers, deadline, files, allowed, opinions, refused

@@ -10,7 +10,8 @@ route shows:
 
 * personal fields masked (张** · 139****5678), never searched (a result must not depend on
   what is masked, or search becomes an oracle);
-* citizen-written texts with the case's own personal values and every mobile or ID-card
+* free texts (the citizen's own words, and staff's replies, notes and opinions, which may
+  name the petitioner) with the case's own personal values and every mobile or ID-card
   number hidden;
 * attachments listed (kind, size, masked name), never downloaded: they are ID photos and
   signed documents;
@@ -44,7 +45,12 @@ class _Named(Protocol):
     filename: str
 
 
+class _Written(Protocol):
+    text: str
+
+
 _F = TypeVar("_F", bound=_Named)
+_O = TypeVar("_O", bound=_Written)
 
 
 def mask_name(name: str) -> str:
@@ -145,6 +151,8 @@ class PiiPolicy:
             phone=mask_phone(case.phone),
             answers=answers,
             rating_comment=redact(case.rating_comment),
+            answer_text=redact(case.answer_text),
+            transferred_to=redact(case.transferred_to),
         )
 
     def cases(self, rows: Iterable[CaseRow]) -> list[CaseRow]:
@@ -152,13 +160,20 @@ class PiiPolicy:
         return [self.case(c) for c in rows]
 
     def events(self, case: CaseRow, events: Iterable[Any]) -> list[Any]:
-        """A timeline as shown: what the citizen wrote in their events (a rating comment,
-        a 复查 reason) redacted like the answers; staff's own events unchanged. ``case``
-        is the unmasked case, whose personal values are looked for."""
+        """A timeline as shown: what the citizen wrote (a rating comment, a 复查 reason)
+        and what staff wrote (a reply naming the petitioner) redacted like the answers.
+        ``case`` is the unmasked case, whose personal values are looked for."""
         if self.personal:
             return list(events)
         redact = Redactor.of(case)
-        return [_redact_event(redact, e) if e.actor == "citizen" else e for e in events]
+        return [_redact_event(redact, e) for e in events]
+
+    def opinions(self, case: CaseRow, opinions: Iterable[_O]) -> list[_O]:
+        """Written opinions as shown: the petitioner's own values hidden in their text."""
+        if self.personal:
+            return list(opinions)
+        redact = Redactor.of(case)
+        return [dataclasses.replace(o, text=redact(o.text)) for o in opinions]  # type: ignore[type-var]
 
     def attachments(self, case: CaseRow, files: Iterable[_F]) -> list[_F]:
         """Attachments as listed: the case's personal values and numbers hidden in names."""
