@@ -19,7 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.clock import utc_now
 from bot.logging import get_logger
 from bot.staff.access import Role, StaffMember
-from bot.staff.passwords import check_policy, hash_password, needs_rehash, verify_password
+from bot.staff.passwords import (
+    WeakPassword,
+    check_policy,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
 from bot.storage import lookup_limits as limits
 from bot.storage import staff as store
 from bot.storage.db import Database

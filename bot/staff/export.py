@@ -42,8 +42,8 @@ from bot.domain.tracking import format_tracking_no
 from bot.logging import get_logger
 from bot.staff.access import Permission, StaffMember
 from bot.staff.casework import filter_summary, scope_of
-from bot.staff.pii_policy import PiiPolicy
 from bot.staff.labels import Labels
+from bot.staff.pii_policy import PiiPolicy
 from bot.storage.case_query import CaseFilter, Clock, Sort, iter_cases
 from bot.storage.cases import CaseRow
 from bot.storage.db import Database

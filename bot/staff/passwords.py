@@ -77,9 +77,7 @@ def check_policy(password: str, login: str = "", *, personal: Iterable[str] = ()
     bare = re.sub(r"\D", "", folded)
     for word in _own_words([login, *personal]):
         if word in folded or word in squeezed or (word.isdigit() and word in bare):
-            raise WeakPassword(
-                "the password must not contain the login, name or phone", "personal"
-            )
+            raise WeakPassword("the password must not contain the login, name or phone", "personal")
 
 
 def hash_password(password: str) -> str:

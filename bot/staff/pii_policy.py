@@ -42,11 +42,13 @@ _MIN_VALUE = 2  # a one-character "name" would blank every sentence it occurs in
 
 
 class _Named(Protocol):
-    filename: str
+    @property
+    def filename(self) -> str: ...
 
 
 class _Written(Protocol):
-    text: str
+    @property
+    def text(self) -> str: ...
 
 
 _F = TypeVar("_F", bound=_Named)

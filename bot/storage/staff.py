@@ -261,9 +261,7 @@ async def insert_token(
     return int(result.scalar_one())
 
 
-async def token_by_hash(
-    conn: AsyncConnection, token_hash: str
-) -> tuple[TokenRow, StaffRow] | None:
+async def token_by_hash(conn: AsyncConnection, token_hash: str) -> tuple[TokenRow, StaffRow] | None:
     """A token with this hash (live or not) and its account; the caller decides."""
     query = (
         select(
@@ -297,7 +295,9 @@ async def token_by_hash(
 
 async def touch_token(conn: AsyncConnection, token_id: int, now: datetime) -> None:
     """Record a token's use."""
-    await conn.execute(update(api_tokens).where(api_tokens.c.id == token_id).values(last_used_at=now))
+    await conn.execute(
+        update(api_tokens).where(api_tokens.c.id == token_id).values(last_used_at=now)
+    )
 
 
 async def list_tokens(conn: AsyncConnection, staff_id: int | None = None) -> list[TokenRow]:

@@ -17,8 +17,8 @@ from aiohttp import web
 
 from bot.deliveries import Deliveries, UnknownCase
 from bot.logging import mask_id, mask_text
-from bot.staff.pii_policy import PiiPolicy
 from bot.staff.access import Permission, StaffMember
+from bot.staff.pii_policy import PiiPolicy
 from bot.storage.outbox import CANCEL_FROM, PROBLEMS, RETRY_FROM, StaffOutcome
 from bot.web.auth import client_ip, require
 from bot.web.console import lang_of, render

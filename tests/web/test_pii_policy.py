@@ -152,9 +152,7 @@ ROUTES: dict[tuple[str, str], tuple[Probe, ...] | str] = {
     ("GET", "/api/v1/audit"): (Probe("/api/v1/audit"),),
     ("GET", "/api/v1/deliveries"): (Probe("/api/v1/deliveries", shows=True),),
     ("POST", "/api/v1/deliveries/retry"): (Probe("/api/v1/deliveries/retry", {"ids": [999999]}),),
-    ("POST", "/api/v1/deliveries/cancel"): (
-        Probe("/api/v1/deliveries/cancel", {"ids": [999999]}),
-    ),
+    ("POST", "/api/v1/deliveries/cancel"): (Probe("/api/v1/deliveries/cancel", {"ids": [999999]}),),
 }
 
 
@@ -205,7 +203,9 @@ async def _fixture(services: Services) -> Fixture:
             .values(name=NAME, rating="dissatisfied", rating_comment=SENTENCE)
         )
         at = row.submitted_at
-        await case_store.add_event(conn, row.id, at=at, actor="citizen", kind="rated", note=SENTENCE)
+        await case_store.add_event(
+            conn, row.id, at=at, actor="citizen", kind="rated", note=SENTENCE
+        )
         await case_store.add_event(
             conn,
             row.id,
