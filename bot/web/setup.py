@@ -14,6 +14,7 @@ from bot.web import (
     console_cases,
     console_dashboard,
     console_deliveries,
+    console_password,
 )
 from bot.web.api_routes import ApiServices
 from bot.web.auth import STAFF_AUTH, LoginThrottle, StaffAuth, staff_middleware
@@ -39,4 +40,5 @@ def install(app: web.Application, services: Services) -> None:
     console_broadcasts.add_routes(app)
     console_deliveries.add_routes(app)
     console_audit.add_routes(app)
+    console_password.add_routes(app)
     api.add_routes(app, ApiServices.of(services))
