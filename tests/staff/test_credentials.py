@@ -15,7 +15,13 @@ from sqlalchemy import select
 from bot.__main__ import parser
 from bot.settings import load_settings
 from bot.staff.access import Role
-from bot.staff.accounts import StaffAccounts, TokenRefused, WrongPassword
+from bot.staff.accounts import (
+    LockedOut,
+    LoginFailed,
+    StaffAccounts,
+    TokenRefused,
+    WrongPassword,
+)
 from bot.staff.passwords import WeakPassword, check_policy, common_passwords
 from bot.storage import staff as store
 from bot.storage.db import Database
@@ -169,7 +175,7 @@ async def test_cli_tokens_passwd_and_lockout_in_office_time(
     assert "wrong current password" in capsys.readouterr().err
 
     for _ in range(5):
-        with pytest.raises(Exception):  # noqa: B017, PT011 - LoginFailed, then LockedOut
+        with pytest.raises((LoginFailed, LockedOut)):
             await accounts.authenticate("wang", "wrong guess at the password")
     assert await asyncio.to_thread(main, ["staff", "list"]) == 0
     (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("wang")]
