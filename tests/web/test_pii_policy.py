@@ -318,3 +318,13 @@ def test_redactor_hides_the_case_values_however_the_phone_is_spaced() -> None:
     text = redact(f"{NAME}说：打136 5555 4444或136-5555-4444，住{ADDRESS}，身份证{ID_NUMBER}")
     assert not any(s in text for s in (NAME, ADDRESS, ID_NUMBER, "136 5555 4444", "4444"))
     assert text.startswith("****说")
+
+
+def test_audit_details_and_message_texts_follow_the_same_rule() -> None:
+    hidden, shown = PiiPolicy(personal=False), PiiPolicy(personal=True)
+    detail = {"q": f"电话{PHONE}", "filters": [ID_NUMBER], "via": "token"}
+    masked = hidden.audit_detail(detail)
+    assert masked is not None and PHONE not in str(masked) and ID_NUMBER not in str(masked)
+    assert masked["via"] == "token" and shown.audit_detail(detail) == detail
+    assert hidden.message_text(SENTENCE) is None and shown.message_text(SENTENCE) == SENTENCE
+    assert not hidden.downloads_attachments and not hidden.searches_personal
