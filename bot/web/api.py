@@ -42,6 +42,7 @@ from bot.web.api_routes import (
     Route,
     register,
 )
+from bot.web.auth import identity
 from bot.web.openapi import document
 
 CASE = PathParam(
@@ -264,6 +265,7 @@ def progress_out(p: BroadcastProgress) -> m.BroadcastOut:
 async def me(call: Call[None, None]) -> m.Me:
     """GET /api/v1/me."""
     who = call.member
+    found = identity(call.request)
     return m.Me(
         id=who.id,
         login=who.login,
@@ -273,6 +275,7 @@ async def me(call: Call[None, None]) -> m.Me:
         lang=who.lang,
         permissions=[p.value for p in Permission if who.can(p)],
         via="token" if call.via == "token" else "session",
+        scope="read" if found is not None and found.scope == "read" else "write",
     )
 
 

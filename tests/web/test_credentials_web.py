@@ -24,6 +24,7 @@ async def test_read_token_reads_and_every_change_is_403(client: Any, services: S
     write = await services.accounts.issue_token("zjj", "sync")
     auth = {"Authorization": f"Bearer {read}"}
     assert (await client.get("/api/v1/cases", headers=auth)).status == 200
+    assert (await (await client.get("/api/v1/me", headers=auth)).json())["scope"] == "read"
     assert (await client.get(f"/api/v1/cases/{number}", headers=auth)).status == 200
     for path, body in (
         (f"/api/v1/cases/{number}/actions/accept", {}),
