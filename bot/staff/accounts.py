@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.clock import utc_now
 from bot.logging import get_logger
 from bot.staff.access import Role, StaffMember
+from bot.staff.api_tokens import TOKEN_PREFIX, TOKEN_SCOPES, IssuedToken, TokenAuth, TokenRefused
 from bot.staff.passwords import (
     WeakPassword,
     check_policy,
@@ -34,7 +35,6 @@ from bot.storage.staff import StaffRow
 log = get_logger(__name__)
 
 LOGIN_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
-TOKEN_PREFIX = "xft_"
 
 
 class AccountError(ValueError):
@@ -47,15 +47,6 @@ class LoginFailed(Exception):
 
 class WrongPassword(Exception):
     """The current password given to change it is wrong."""
-
-
-class TokenRefused(Exception):
-    """A bearer token that does not let anyone in; ``code`` says why (unknown, expired,
-    revoked or its account disabled: all but expiry are told apart from nothing)."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code  # invalid_token | token_expired
 
 
 class LockedOut(Exception):
@@ -92,28 +83,6 @@ class LiveSession:
     csrf: str
     token_hash: str
     must_change_password: bool = False  # nothing but the password form until it is changed
-
-
-@dataclass(frozen=True, slots=True)
-class TokenAuth:
-    """Who a live bearer token lets in, and how far."""
-
-    member: StaffMember
-    scope: str  # read | write
-    token_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class IssuedToken:
-    """A new API token: the secret (shown once) and what is kept about it."""
-
-    token: str
-    id: int
-    scope: str
-    expires_at: datetime | None
-
-
-TOKEN_SCOPES = ("read", "write")
 
 
 @dataclass

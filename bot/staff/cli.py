@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 from bot.cases.routing import load_routing
 from bot.settings import Settings
 from bot.staff.access import Role
-from bot.staff.accounts import TOKEN_SCOPES, AccountError, StaffAccounts, WrongPassword
+from bot.staff.accounts import AccountError, StaffAccounts, WrongPassword
+from bot.staff.api_tokens import TOKEN_SCOPES
 from bot.staff.passwords import WeakPassword
 from bot.storage import migrate
 from bot.storage.db import Database

@@ -31,7 +31,8 @@ from bot.clock import utc_now
 from bot.domain.tracking import parse_tracking_no
 from bot.logging import get_logger
 from bot.staff.access import AccessDenied, Permission, StaffMember
-from bot.staff.accounts import LiveSession, StaffAccounts, TokenRefused
+from bot.staff.accounts import LiveSession, StaffAccounts
+from bot.staff.api_tokens import TokenRefused
 from bot.staff.casework import CaseNotFound
 from bot.storage import staff as store
 from bot.web.console_deps import flash

@@ -19,9 +19,9 @@ from bot.staff.accounts import (
     LockedOut,
     LoginFailed,
     StaffAccounts,
-    TokenRefused,
     WrongPassword,
 )
+from bot.staff.api_tokens import TokenRefused
 from bot.staff.passwords import WeakPassword, check_policy, common_passwords
 from bot.storage import staff as store
 from bot.storage.db import Database
