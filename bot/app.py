@@ -68,6 +68,7 @@ def build_services(settings: Settings) -> Services:
         lockout=timedelta(minutes=settings.staff_lockout_minutes),
         session_idle=timedelta(minutes=settings.staff_session_idle_minutes),
         session_max=timedelta(hours=settings.staff_session_max_hours),
+        token_days=settings.api_token_days,
     )
     intake = Intake(
         db,

@@ -85,6 +85,7 @@ class Settings(BaseSettings):
     staff_login_per_ip_per_minute: int = Field(default=10, ge=1)  # login attempts per address
     staff_max_failed_logins: int = Field(default=5, ge=1)  # then the account is locked …
     staff_lockout_minutes: float = Field(default=15, gt=0)  # … for this long
+    api_token_days: int = Field(default=90, ge=0)  # a new API token's lifetime; 0: no expiry
 
     # WeChat (enabled when token + app id are set)
     wechat_token: str = ""

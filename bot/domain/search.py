@@ -117,9 +117,34 @@ def _answer_text(value: object) -> str:
 
 
 def case_search_doc(answers: dict[str, object], tracking_no: str = "") -> str:
-    """The public search document of a case (what every staff member may search)."""
-    texts = [split_personal_numbers(_answer_text(answers.get(k)))[0] for k in PUBLIC_ANSWERS]
+    """The public search document of a case (what every staff member may search): the
+    free texts without their mobile and ID-card numbers, and without the petitioner's own
+    name, address and representatives where the text repeats them (else a search for a
+    name would tell a role without personal-data access whose case it is)."""
+    own = sorted(
+        {v.strip() for k in PERSONAL_ANSWERS if k != "phone" for v in _values(answers.get(k))},
+        key=len,
+        reverse=True,
+    )
+    texts = []
+    for key in PUBLIC_ANSWERS:
+        text = split_personal_numbers(_answer_text(answers.get(key)))[0]
+        for value in own:
+            if len(value) >= 2:
+                text = text.replace(value, " ")
+        texts.append(text)
     return " ".join(part for part in (tracking_doc(tracking_no), search_doc(texts)) if part)
+
+
+def _values(value: object) -> list[str]:
+    """The strings inside an answer (text, list or mapping)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _values(v)]
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in _values(v)]
+    return []
 
 
 def case_pii_doc(answers: dict[str, object], phone: str = "") -> str:

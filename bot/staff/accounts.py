@@ -19,7 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.clock import utc_now
 from bot.logging import get_logger
 from bot.staff.access import Role, StaffMember
-from bot.staff.passwords import check_policy, hash_password, needs_rehash, verify_password
+from bot.staff.api_tokens import TOKEN_PREFIX, TOKEN_SCOPES, IssuedToken, TokenAuth, TokenRefused
+from bot.staff.passwords import (
+    WeakPassword,
+    check_policy,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
 from bot.storage import lookup_limits as limits
 from bot.storage import staff as store
 from bot.storage.db import Database
@@ -28,7 +35,6 @@ from bot.storage.staff import StaffRow
 log = get_logger(__name__)
 
 LOGIN_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
-TOKEN_PREFIX = "xft_"
 
 
 class AccountError(ValueError):
@@ -37,6 +43,10 @@ class AccountError(ValueError):
 
 class LoginFailed(Exception):
     """Wrong login or password, or a disabled account (deliberately not told apart)."""
+
+
+class WrongPassword(Exception):
+    """The current password given to change it is wrong."""
 
 
 class LockedOut(Exception):
@@ -72,6 +82,7 @@ class LiveSession:
     member: StaffMember
     csrf: str
     token_hash: str
+    must_change_password: bool = False  # nothing but the password form until it is changed
 
 
 @dataclass
@@ -84,6 +95,7 @@ class StaffAccounts:
     lockout: timedelta = timedelta(minutes=15)
     session_idle: timedelta = timedelta(minutes=60)
     session_max: timedelta = timedelta(hours=12)
+    token_days: int = 90  # an API token's default lifetime; 0: tokens do not expire
     clock: Callable[[], datetime] = utc_now
 
     # --- accounts -------------------------------------------------------------------
@@ -105,7 +117,7 @@ class StaffAccounts:
             raise AccountError(
                 "a login is 2-64 characters: lower-case letters, digits, '.', '_' or '-'"
             )
-        check_policy(password, login)
+        check_policy(password, login, personal=[display_name])
         deps = self._departments(departments)
         if role is Role.HANDLER and not deps:
             raise AccountError("a handler needs at least one department")
@@ -186,16 +198,20 @@ class StaffAccounts:
         log.info("staff.active_changed", login=login, active=active, actor=actor)
 
     async def reset_password(self, login: str, password: str, *, actor: str = "system") -> None:
-        """Set a new password, unlock the account and end its sessions."""
-        check_policy(password, login)
+        """Set a new password, unlock the account and end its sessions; its owner must
+        choose their own password at the next login (the administrator knows this one)."""
+        async with self.db.read() as conn:
+            row = await self._get(conn, login)
+        check_policy(password, row.login, personal=[row.display_name])
+        hashed = await asyncio.to_thread(hash_password, password)
         now = self.clock()
         async with self.db.transaction() as conn:
-            row = await self._get(conn, login)
             await store.update_staff(
                 conn,
                 row.id,
-                password_hash=hash_password(password),
+                password_hash=hashed,
                 password_changed_at=now,
+                must_change_password=True,
                 failed_logins=0,
                 locked_until=None,
             )
@@ -204,6 +220,40 @@ class StaffAccounts:
             await store.add_audit(
                 conn, at=now, actor=actor, action="staff.reset_password", target=login
             )
+
+    async def change_password(
+        self, login: str, current: str, new: str, *, keep_session: str | None = None, ip: str = ""
+    ) -> None:
+        """The account's own password change: the current password is required; every
+        other session of the account ends (``keep_session``: the hash of the one asking)."""
+        async with self.db.read() as conn:
+            row = await self._get(conn, login)
+        if not await asyncio.to_thread(verify_password, row.password_hash, current):
+            raise WrongPassword()
+        if new == current:
+            raise WeakPassword("the new password must differ from the current one", "same")
+        check_policy(new, row.login, personal=[row.display_name])
+        hashed = await asyncio.to_thread(hash_password, new)
+        now = self.clock()
+        async with self.db.transaction() as conn:
+            await store.update_staff(
+                conn,
+                row.id,
+                password_hash=hashed,
+                password_changed_at=now,
+                must_change_password=False,
+            )
+            await store.delete_sessions_of(conn, row.id, keep=keep_session)
+            await store.add_audit(
+                conn,
+                at=now,
+                actor=row.login,
+                action="staff.change_password",
+                staff_id=row.id,
+                target=row.login,
+                ip=ip,
+            )
+        log.info("staff.password_changed", login=row.login)
 
     async def all(self) -> list[StaffRow]:
         """All accounts."""
@@ -311,7 +361,9 @@ class StaffAccounts:
         if now - row.last_seen_at > timedelta(minutes=1):
             async with self.db.transaction() as conn:
                 await store.touch_session(conn, hashed, now, expires)
-        return LiveSession(row.staff.member(), row.csrf_token, hashed)
+        return LiveSession(
+            row.staff.member(), row.csrf_token, hashed, row.staff.must_change_password
+        )
 
     async def close_session(self, token: str, *, ip: str = "") -> None:
         """Log out (audited as ``logout`` when the session was live)."""
@@ -334,33 +386,93 @@ class StaffAccounts:
     # --- API tokens -----------------------------------------------------------------
 
     async def issue_token(
-        self, login: str, name: str, *, days: int | None = None, actor: str = "system"
+        self,
+        login: str,
+        name: str,
+        *,
+        days: int | None = None,
+        scope: str = "write",
+        actor: str = "system",
     ) -> str:
         """A new bearer token for an account (shown once; only its hash is kept)."""
+        issued = await self.issue(login, name, days=days, scope=scope, actor=actor)
+        return issued.token
+
+    async def issue(
+        self,
+        login: str,
+        name: str,
+        *,
+        days: int | None = None,
+        scope: str = "write",
+        actor: str = "system",
+    ) -> IssuedToken:
+        """A new bearer token: ``scope`` read or write, expiring after ``days`` (None: the
+        configured default, ``token_days``; 0: never)."""
+        if scope not in TOKEN_SCOPES:
+            raise AccountError(f"a token's scope is one of {', '.join(TOKEN_SCOPES)}")
+        days = self.token_days if days is None else days
+        if days < 0:
+            raise AccountError("days is 0 (no expiry) or more")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         now = self.clock()
+        expires = now + timedelta(days=days) if days else None
         async with self.db.transaction() as conn:
             row = await self._get(conn, login)
-            await store.insert_token(
+            token_id = await store.insert_token(
                 conn,
                 staff_id=row.id,
                 name=name.strip()[:100] or "token",
                 token_hash=token_hash(token),
                 now=now,
-                expires_at=now + timedelta(days=days) if days else None,
+                expires_at=expires,
+                scope=scope,
             )
             await store.add_audit(
-                conn, at=now, actor=actor, action="token.issue", target=login, detail={"name": name}
+                conn,
+                at=now,
+                actor=actor,
+                action="token.issue",
+                target=login,
+                detail={"name": name, "id": token_id, "scope": scope, "days": days},
             )
-        return token
+        return IssuedToken(token, token_id, scope, expires)
+
+    async def tokens(self, login: str) -> list[store.TokenRow]:
+        """An account's API tokens (metadata only: the secrets are not kept)."""
+        async with self.db.read() as conn:
+            row = await self._get(conn, login)
+            return await store.list_tokens(conn, row.id)
+
+    async def token_auth(self, token: str) -> TokenAuth:
+        """Who a bearer token lets in; TokenRefused when it lets no one in."""
+        unknown = TokenRefused("invalid_token", "the bearer token is unknown or revoked")
+        if not token.startswith(TOKEN_PREFIX) or len(token) > 128:
+            raise unknown
+        now = self.clock()
+        async with self.db.read() as conn:
+            found = await store.token_by_hash(conn, token_hash(token))
+        if found is None:
+            raise unknown
+        row, account = found
+        if row.revoked_at is not None or not account.active:
+            raise unknown
+        if row.expires_at is not None and row.expires_at <= now:
+            raise TokenRefused(
+                "token_expired",
+                f"the bearer token expired at {row.expires_at.isoformat()}; ask for a new one",
+            )
+        if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
+            async with self.db.transaction() as conn:  # at most a write a minute per token
+                await store.touch_token(conn, row.id, now)
+        return TokenAuth(account.member(), row.scope, row.id)
 
     async def token_member(self, token: str) -> StaffMember | None:
         """The staff member a bearer token belongs to, if the token is live."""
-        if not token.startswith(TOKEN_PREFIX) or len(token) > 128:
+        try:
+            return (await self.token_auth(token)).member
+        except TokenRefused:
             return None
-        async with self.db.transaction() as conn:
-            row = await store.staff_by_token(conn, token_hash(token), self.clock())
-        return row.member() if row else None
 
     async def revoke_token(self, token_id: int, *, actor: str = "system") -> bool:
         """Revoke an API token by id."""

@@ -3,8 +3,8 @@
 Every method takes the acting :class:`StaffMember` and enforces, in this order, the role's
 permission, the department scope (a case out of scope is "not found", so tracking numbers
 are no oracle), then the state machine (through :class:`LifecycleService`). Every read of
-a case and every action is written to the audit log; petitioners' personal data is
-masked for roles without ``case.pii``.
+a case and every action is written to the audit log; what a member sees of petitioners'
+personal data is decided by :class:`bot.staff.pii_policy.PiiPolicy`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,11 +29,11 @@ from bot.cases.kpis import AcceptanceClock, Figure, KpiSlice, Period, Window, pe
 from bot.cases.lifecycle import Change
 from bot.cases.service import LifecycleService
 from bot.dialogs.texts import Texts
-from bot.domain.search import PERSONAL_ANSWERS, audit_query
+from bot.domain.search import audit_query
 from bot.domain.statuses import OUTCOMES, LifecycleError, allowed_actions
 from bot.domain.tracking import parse_tracking_no
-from bot.logging import mask_phone, mask_text
 from bot.staff.access import AccessDenied, Permission, StaffMember
+from bot.staff.pii_policy import PiiPolicy
 from bot.storage import cases as case_store
 from bot.storage import staff as staff_store
 from bot.storage.case_query import (
@@ -159,51 +158,6 @@ class Dashboard:
     near_due_capped: bool = False
 
 
-def mask_name(name: str) -> str:
-    """张三丰 → 张**."""
-    return name[:1] + "*" * max(len(name) - 1, 1) if name else ""
-
-
-def mask_case(case: CaseRow) -> CaseRow:
-    """The case with the petitioner's name, phone, address, representatives and any mobile or
-    ID-card number written in the free text hidden."""
-    answers = dict(case.answers)
-    for key, value in answers.items():
-        if not value:
-            continue
-        if key in PERSONAL_ANSWERS:
-            answers[key] = mask_phone(str(value)) if key == "phone" else mask_name(str(value))
-        elif isinstance(value, str):
-            answers[key] = mask_text(value)  # numbers written in the citizen's own words
-    return dataclasses.replace(
-        case,
-        name=mask_name(case.name),
-        phone=mask_phone(case.phone),
-        answers=answers,
-        rating_comment=mask_text(case.rating_comment),
-    )
-
-
-def mask_event(event: Any) -> Any:
-    """A timeline event with what the citizen wrote in it (a rating comment, the reason of
-    a 复查 request or a withdrawal) masked like the answers; staff's own events unchanged."""
-    if event.actor != "citizen":
-        return event
-    values = dict(event._mapping)
-    values["message"] = mask_text(event.message or "")
-    values["note"] = mask_text(event.note or "")
-    if isinstance(event.data, dict):
-        values["data"] = {
-            k: mask_text(v) if isinstance(v, str) else v for k, v in event.data.items()
-        }
-    return SimpleNamespace(**values)
-
-
-def mask_attachment(row: AttachmentRow) -> AttachmentRow:
-    """An attachment as listed without personal-data access: numbers in its name hidden."""
-    return dataclasses.replace(row, filename=mask_text(row.filename))
-
-
 class Casework:
     """The staff-facing case operations (see module docstring)."""
 
@@ -291,10 +245,11 @@ class Casework:
         deadline = self.lifecycle.deadline(case.due_at) if case.due_at else None
         refused = self.refused(member, case, opinions)
         allowed = [a for a in self.allowed(member, case) if a not in refused]
-        if not member.can(Permission.CASE_PII):
-            case = mask_case(case)
-            events = [mask_event(e) for e in events]
-            files = [mask_attachment(a) for a in files]
+        policy = PiiPolicy.of(member)
+        events = policy.events(case, events)
+        files = policy.attachments(case, files)
+        opinions = policy.opinions(case, opinions)
+        case = policy.case(case)
         return StaffCaseView(
             case, events, links, numbers, deadline, files, allowed, opinions, refused
         )
@@ -373,7 +328,7 @@ class Casework:
         """An attachment of a visible case and its file path (audited). The originals
         (ID photos, documents) need personal-data access; others see them listed only."""
         member.require(Permission.CASE_READ)
-        member.require(Permission.CASE_PII)
+        PiiPolicy.of(member).require_download()
         async with self.db.read() as conn:
             case = await self._visible(conn, member, tracking_no)
             files = {a.id: a for a in await _attachments(conn, case.id)}
@@ -637,7 +592,9 @@ class Casework:
                     select(cases.c.id, cases.c.tracking_no).where(cases.c.id.in_(ids))
                 )
                 numbers = {int(r[0]): str(r[1]) for r in result}
-        return rows, numbers
+        policy = PiiPolicy.of(member)
+        shown = [dataclasses.replace(r, detail=policy.audit_detail(r.detail)) for r in rows]
+        return shown, numbers
 
     # ------------------------------------------------------------------ helpers
 
@@ -706,7 +663,7 @@ def _co_department(member: StaffMember, case: CaseRow) -> str:
 def scope_of(member: StaffMember) -> Scope:
     """The department scope of a staff member."""
     departments = None if member.sees_all_departments else member.departments
-    return Scope.of(departments, personal=member.can(Permission.CASE_PII))
+    return Scope.of(departments, personal=PiiPolicy.of(member).searches_personal)
 
 
 def filter_summary(flt: CaseFilter) -> dict[str, Any]:
@@ -748,8 +705,8 @@ def _days(params: dict[str, Any]) -> int:
 
 
 def _shown(member: StaffMember, rows: builtins.list[CaseRow]) -> builtins.list[CaseRow]:
-    """Cases as this member may see them (personal data masked without case.pii)."""
-    return rows if member.can(Permission.CASE_PII) else [mask_case(c) for c in rows]
+    """Cases as this member may see them (:class:`PiiPolicy`)."""
+    return PiiPolicy.of(member).cases(rows)
 
 
 def _week_expr(conn: AsyncConnection, tz: str) -> Any:
@@ -789,6 +746,5 @@ __all__ = [
     "StaffCaseView",
     "WeekCounts",
     "filter_summary",
-    "mask_case",
     "scope_of",
 ]

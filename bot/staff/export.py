@@ -41,8 +41,9 @@ from bot.clock import utc_now
 from bot.domain.tracking import format_tracking_no
 from bot.logging import get_logger
 from bot.staff.access import Permission, StaffMember
-from bot.staff.casework import filter_summary, mask_case, scope_of
+from bot.staff.casework import filter_summary, scope_of
 from bot.staff.labels import Labels
+from bot.staff.pii_policy import PiiPolicy
 from bot.storage.case_query import CaseFilter, Clock, Sort, iter_cases
 from bot.storage.cases import CaseRow
 from bot.storage.db import Database
@@ -106,8 +107,7 @@ class RowFormatter:
     def cells(self, case: CaseRow) -> list[Cell]:
         """The row's values: text, whole numbers and local datetimes (None when empty)."""
         lang, labels = self.lang, self.labels
-        if not self.member.can(Permission.CASE_PII):
-            case = mask_case(case)
+        case = PiiPolicy.of(self.member).case(case)
         sep = ", " if lang == "en" else "、"
         request = _text(case.answers.get("request"))
         facts = _text(case.answers.get("facts"))

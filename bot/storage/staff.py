@@ -29,6 +29,7 @@ class StaffRow:
     locked_until: datetime | None
     last_login_at: datetime | None
     created_at: datetime
+    must_change_password: bool = False  # an administrator reset it
 
     def member(self) -> StaffMember:
         """The authenticated view of this account."""
@@ -51,6 +52,7 @@ def _staff(row: Any) -> StaffRow:
         locked_until=row.locked_until,
         last_login_at=row.last_login_at,
         created_at=row.created_at,
+        must_change_password=bool(row.must_change_password),
     )
 
 
@@ -193,9 +195,15 @@ async def delete_session(conn: AsyncConnection, token_hash: str) -> None:
     await conn.execute(delete(staff_sessions).where(staff_sessions.c.token_hash == token_hash))
 
 
-async def delete_sessions_of(conn: AsyncConnection, staff_id: int) -> None:
-    """End every session of an account (disabled, password reset)."""
-    await conn.execute(delete(staff_sessions).where(staff_sessions.c.staff_id == staff_id))
+async def delete_sessions_of(
+    conn: AsyncConnection, staff_id: int, *, keep: str | None = None
+) -> None:
+    """End every session of an account (disabled, password reset), but ``keep`` (a token
+    hash: the session that changed its own password)."""
+    query = delete(staff_sessions).where(staff_sessions.c.staff_id == staff_id)
+    if keep is not None:
+        query = query.where(staff_sessions.c.token_hash != keep)
+    await conn.execute(query)
 
 
 async def delete_expired_sessions(conn: AsyncConnection, now: datetime) -> int:
@@ -218,6 +226,13 @@ class TokenRow:
     last_used_at: datetime | None
     expires_at: datetime | None
     revoked_at: datetime | None
+    scope: str = "write"  # read: no mutating API route; write: everything the role may
+
+
+def _token(r: Any) -> TokenRow:
+    return TokenRow(
+        r.id, r.staff_id, r.name, r.created_at, r.last_used_at, r.expires_at, r.revoked_at, r.scope
+    )
 
 
 async def insert_token(
@@ -228,6 +243,7 @@ async def insert_token(
     token_hash: str,
     now: datetime,
     expires_at: datetime | None,
+    scope: str = "write",
 ) -> int:
     """Store a new API token's hash; returns its id."""
     result = await conn.execute(
@@ -238,31 +254,50 @@ async def insert_token(
             token_hash=token_hash,
             created_at=now,
             expires_at=expires_at,
+            scope=scope,
         )
         .returning(api_tokens.c.id)
     )
     return int(result.scalar_one())
 
 
-async def staff_by_token(conn: AsyncConnection, token_hash: str, now: datetime) -> StaffRow | None:
-    """The active account owning a live (unrevoked, unexpired) token with this hash."""
+async def token_by_hash(conn: AsyncConnection, token_hash: str) -> tuple[TokenRow, StaffRow] | None:
+    """A token with this hash (live or not) and its account; the caller decides."""
     query = (
-        select(staff, api_tokens.c.id.label("token_id"))
-        .join(staff, staff.c.id == api_tokens.c.staff_id)
-        .where(
-            api_tokens.c.token_hash == token_hash,
-            api_tokens.c.revoked_at.is_(None),
-            (api_tokens.c.expires_at.is_(None)) | (api_tokens.c.expires_at > now),
-            staff.c.active.is_(True),
+        select(
+            staff,
+            api_tokens.c.id.label("token_id"),
+            api_tokens.c.name.label("token_name"),
+            api_tokens.c.created_at.label("token_created_at"),
+            api_tokens.c.last_used_at.label("token_last_used_at"),
+            api_tokens.c.expires_at.label("token_expires_at"),
+            api_tokens.c.revoked_at.label("token_revoked_at"),
+            api_tokens.c.scope.label("token_scope"),
         )
+        .join(staff, staff.c.id == api_tokens.c.staff_id)
+        .where(api_tokens.c.token_hash == token_hash)
     )
     row = (await conn.execute(query)).first()
     if row is None:
         return None
-    await conn.execute(
-        update(api_tokens).where(api_tokens.c.id == row.token_id).values(last_used_at=now)
+    token = TokenRow(
+        row.token_id,
+        row.id,
+        row.token_name,
+        row.token_created_at,
+        row.token_last_used_at,
+        row.token_expires_at,
+        row.token_revoked_at,
+        row.token_scope,
     )
-    return _staff(row)
+    return token, _staff(row)
+
+
+async def touch_token(conn: AsyncConnection, token_id: int, now: datetime) -> None:
+    """Record a token's use."""
+    await conn.execute(
+        update(api_tokens).where(api_tokens.c.id == token_id).values(last_used_at=now)
+    )
 
 
 async def list_tokens(conn: AsyncConnection, staff_id: int | None = None) -> list[TokenRow]:
@@ -271,10 +306,7 @@ async def list_tokens(conn: AsyncConnection, staff_id: int | None = None) -> lis
     if staff_id is not None:
         query = query.where(api_tokens.c.staff_id == staff_id)
     rows = (await conn.execute(query)).all()
-    return [
-        TokenRow(r.id, r.staff_id, r.name, r.created_at, r.last_used_at, r.expires_at, r.revoked_at)
-        for r in rows
-    ]
+    return [_token(r) for r in rows]
 
 
 async def revoke_token(conn: AsyncConnection, token_id: int, now: datetime) -> bool:

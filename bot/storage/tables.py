@@ -350,6 +350,8 @@ staff = Table(
     Column("failed_logins", Integer, nullable=False, server_default="0"),
     Column("locked_until", UTCDateTime(), nullable=True),
     Column("password_changed_at", UTCDateTime(), nullable=False),
+    # set by an administrator's reset: nothing but a new password until it is chosen
+    Column("must_change_password", Boolean, nullable=False, server_default="0"),
     Column("last_login_at", UTCDateTime(), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
 )
@@ -379,6 +381,7 @@ api_tokens = Table(
     Column("last_used_at", UTCDateTime(), nullable=True),
     Column("expires_at", UTCDateTime(), nullable=True),
     Column("revoked_at", UTCDateTime(), nullable=True),
+    Column("scope", String(8), nullable=False, server_default="write"),  # read | write
 )
 
 # Every staff read of a case and every staff action (PIPL; DESIGN §4 Privacy).

@@ -24,7 +24,8 @@ from bot.deliveries import Notice
 from bot.domain.tracking import format_tracking_no
 from bot.staff.access import Permission, StaffMember
 from bot.staff.broadcasts import Audience, BroadcastError, BroadcastProgress
-from bot.staff.casework import AttachmentRow, StaffCaseView, mask_case
+from bot.staff.casework import AttachmentRow, StaffCaseView
+from bot.staff.pii_policy import PiiPolicy
 from bot.storage.case_query import CaseFilter, Sort
 from bot.storage.cases import CaseRow
 from bot.web import api_deliveries, api_kpis
@@ -41,6 +42,7 @@ from bot.web.api_routes import (
     Route,
     register,
 )
+from bot.web.auth import identity
 from bot.web.openapi import document
 
 CASE = PathParam(
@@ -114,6 +116,7 @@ def detail_out(
 ) -> m.CaseDetailOut:
     """The case page as JSON, each event with the notices it sent (``notices`` by event)."""
     case = view.case
+    policy = PiiPolicy.of(member)
 
     def link(link: Any) -> m.LinkOut | None:
         other = link.other_case_id if link.case_id == case.id else link.case_id
@@ -171,9 +174,7 @@ def detail_out(
                 filename=a.filename,
                 size=a.size,
                 created_at=_utc(a.created_at),
-                url=(
-                    attachment_url(case.tracking_no, a) if member.can(Permission.CASE_PII) else None
-                ),
+                url=attachment_url(case.tracking_no, a) if policy.downloads_attachments else None,
             )
             for a in view.attachments
         ],
@@ -264,6 +265,7 @@ def progress_out(p: BroadcastProgress) -> m.BroadcastOut:
 async def me(call: Call[None, None]) -> m.Me:
     """GET /api/v1/me."""
     who = call.member
+    found = identity(call.request)
     return m.Me(
         id=who.id,
         login=who.login,
@@ -273,6 +275,7 @@ async def me(call: Call[None, None]) -> m.Me:
         lang=who.lang,
         permissions=[p.value for p in Permission if who.can(p)],
         via="token" if call.via == "token" else "session",
+        scope="read" if found is not None and found.scope == "read" else "write",
     )
 
 
@@ -425,9 +428,7 @@ def action_handler(action: str) -> Any:
             ip=call.ip,
             via=call.via,
         )
-        case = change.case
-        if not call.member.can(Permission.CASE_PII):
-            case = mask_case(case)
+        case = PiiPolicy.of(call.member).case(change.case)
         return m.ActionResult(
             action=action,
             pushes=change.pushes,

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from bot.deliveries import Notice, UnknownCase
 from bot.logging import mask_id, mask_text
 from bot.staff.access import Permission, StaffMember
+from bot.staff.pii_policy import PiiPolicy
 from bot.storage.outbox import StaffOutcome
 from bot.web import api_models as m
 from bot.web.api_routes import API_PREFIX, ApiError, Call, FieldError, Route
@@ -42,7 +43,7 @@ def delivery_out(n: Notice, member: StaffMember) -> m.DeliveryOut:
         error=mask_text(d.last_error),
         reachable=d.reachable,
         recipient=mask_id(d.address),
-        text=d.text if member.can(Permission.CASE_PII) else None,
+        text=PiiPolicy.of(member).message_text(d.text),
     )
 
 

@@ -144,6 +144,9 @@ class Me(Out):
     lang: str
     permissions: list[str]
     via: Literal["token", "session"]
+    scope: Literal["read", "write"] = Field(
+        description="read: a read-only token, every POST answers 403 read_only_token"
+    )
 
 
 # --------------------------------------------------------------------------- cases

@@ -6,7 +6,9 @@
   token (form field ``_csrf`` or header ``X-CSRF-Token``) and, when the browser sends
   one, an ``Origin`` of this host (OWASP CSRF cheat sheet: synchronizer token pattern).
 * API: ``Authorization: Bearer <token>`` (see ``xinfang staff token``); the console's own
-  scripts may use the cookie plus the CSRF header instead.
+  scripts may use the cookie plus the CSRF header instead. A ``read`` token gets 403
+  ``read_only_token`` on every mutating request; an expired one 401 ``token_expired``.
+* A session whose password an administrator reset reaches only the password form.
 * Login: per-address throttle in the process, per-account lock-out in the database.
 * Refusals: a request refused for its CSRF token, its role (``AccessDenied``) or the
   department scope (``CaseNotFound`` of a case that exists) is written to the audit log
@@ -30,6 +32,7 @@ from bot.domain.tracking import parse_tracking_no
 from bot.logging import get_logger
 from bot.staff.access import AccessDenied, Permission, StaffMember
 from bot.staff.accounts import LiveSession, StaffAccounts
+from bot.staff.api_tokens import TokenRefused
 from bot.staff.casework import CaseNotFound
 from bot.storage import staff as store
 from bot.web.console_deps import flash
@@ -42,6 +45,9 @@ COOKIE = "xf_staff"
 CONSOLE_PREFIX = "/staff"
 API_PREFIX = "/api/v1"
 LOGIN_PATH = "/staff/login"
+PASSWORD_PATH = "/staff/password"  # the account's own password change
+# what a session must still reach while its password has to be changed
+_BEFORE_CHANGE = frozenset({PASSWORD_PATH, "/staff/logout", LOGIN_PATH})
 PUBLIC_PATHS = frozenset({LOGIN_PATH, "/api/v1/openapi.json"})
 STATIC_PREFIX = "/staff/static/"  # the console's CSS, scripts and icon: the login page needs them
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -60,6 +66,8 @@ class Identity:
     via: str  # "session" or "token"
     csrf: str = ""  # the session's CSRF token ("" for bearer tokens)
     session_hash: str = ""
+    scope: str = "write"  # a bearer token's: "read" refuses every mutating API route
+    must_change_password: bool = False  # a session after an administrator's reset
 
 
 IDENTITY: web.RequestKey[Identity | None] = web.RequestKey("xf_identity")
@@ -183,7 +191,7 @@ async def _record_refusal(
     route = request.match_info.route.resource
     number = parse_tracking_no(request.match_info.get("tracking_no", ""))
     what = {
-        "reason": reason,  # csrf | role | scope
+        "reason": reason,  # csrf | role | scope | token_scope
         "request": f"{request.method} {route.canonical if route else request.path}",
         **(detail or {}),
     }
@@ -248,14 +256,18 @@ async def staff_middleware(request: web.Request, handler: Handler) -> web.Stream
     bearer = request.headers.get("Authorization", "")
     if is_api and bearer:
         scheme, _, token = bearer.partition(" ")
-        who = (
-            await auth.accounts.token_member(token.strip()) if scheme.lower() == "bearer" else None
-        )
-        if who is None:
+        try:
+            if scheme.lower() != "bearer":
+                raise TokenRefused("invalid_token", "send Authorization: Bearer <token>")
+            granted = await auth.accounts.token_auth(token.strip())
+        except TokenRefused as refused:
+            return _api_error(401, refused.code, str(refused))
+        found = Identity(granted.member, "token", scope=granted.scope)
+        if request.method in _UNSAFE and granted.scope != "write":
+            await _record_refusal(request, found, "token_scope")
             return _api_error(
-                401, "invalid_token", "the bearer token is unknown, expired or revoked"
+                403, "read_only_token", "this token may only read; changes need a write token"
             )
-        found = Identity(who, "token")
     else:
         session = await auth.accounts.session(request.cookies.get(COOKIE, ""))
         if path == LOGIN_PATH and request.method in _UNSAFE:
@@ -263,7 +275,13 @@ async def staff_middleware(request: web.Request, handler: Handler) -> web.Stream
             if not same_origin(request):
                 raise web.HTTPForbidden(text="cross-site login refused")
         elif session is not None:
-            found = Identity(session.member, "session", session.csrf, session.token_hash)
+            found = Identity(
+                session.member,
+                "session",
+                session.csrf,
+                session.token_hash,
+                must_change_password=session.must_change_password,
+            )
             if request.method in _UNSAFE and not _csrf_ok(
                 request, session, await _form_csrf(request)
             ):
@@ -279,6 +297,15 @@ async def staff_middleware(request: web.Request, handler: Handler) -> web.Stream
                 )
                 raise back
     request[IDENTITY] = found
+    if (
+        found is not None
+        and found.must_change_password
+        and path not in _BEFORE_CHANGE
+        and not path.startswith(STATIC_PREFIX)
+    ):
+        if is_api:
+            return _api_error(403, "password_change_required", "change the password first")
+        raise web.HTTPSeeOther(PASSWORD_PATH)
     if found is None and path not in PUBLIC_PATHS and not path.startswith(STATIC_PREFIX):
         if is_api:
             return _api_error(401, "unauthenticated", "send Authorization: Bearer <token>")

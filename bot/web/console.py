@@ -167,7 +167,8 @@ async def login(request: web.Request) -> web.Response:
     try:
         row = await auth.accounts.authenticate(login_name, password, ip=client_ip(request))
     except LockedOut as exc:
-        until = exc.until.strftime("%H:%M UTC")
+        # the office's clock, never UTC: staff read it against the clock on their wall
+        until = request.app[CONSOLE].local(exc.until)
         error = translate(lang, "login.locked", until=until)
         return render(request, "login.html", {"error": error, "next": target}, status=429)
     except LoginFailed:

@@ -17,6 +17,7 @@ from bot.domain.statuses import OPEN_STATUSES, OUTCOMES, STATUS_CODES
 from bot.domain.tracking import format_tracking_no
 from bot.staff.access import Permission, StaffMember
 from bot.staff.casework import ActionError, StaffCaseView
+from bot.staff.pii_policy import PiiPolicy
 from bot.storage.case_query import Clock
 from bot.storage.cases import CaseRow
 from bot.web.api_models import FIRST_DAY, LAST_DAY
@@ -289,7 +290,7 @@ async def case_detail(request: web.Request) -> web.Response:
         "departments": _department_options(deps, lang),
         "inline_images": INLINE_IMAGES,
         "playable_audio": PLAYABLE_AUDIO,
-        "can_download": member.can(Permission.CASE_PII),  # originals: ID photos, documents
+        "can_download": PiiPolicy.of(member).downloads_attachments,
     }
     return render(request, "case.html", context)
 

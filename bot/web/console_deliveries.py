@@ -18,6 +18,7 @@ from aiohttp import web
 from bot.deliveries import Deliveries, UnknownCase
 from bot.logging import mask_id, mask_text
 from bot.staff.access import Permission, StaffMember
+from bot.staff.pii_policy import PiiPolicy
 from bot.storage.outbox import CANCEL_FROM, PROBLEMS, RETRY_FROM, StaffOutcome
 from bot.web.auth import client_ip, require
 from bot.web.console import lang_of, render
@@ -68,8 +69,8 @@ class Filters:
 
 
 def _text(member: StaffMember, text: str) -> str | None:
-    """A message's text for this member: None without case.pii."""
-    if not member.can(Permission.CASE_PII):
+    """A message's text for this member: None without case.pii (:class:`PiiPolicy`)."""
+    if PiiPolicy.of(member).message_text(text) is None:
         return None
     return text if len(text) <= TEXT_CHARS else text[:TEXT_CHARS] + "…"
 

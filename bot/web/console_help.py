@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.logging import mask_id, mask_text
-from bot.staff.access import Permission, StaffMember
+from bot.logging import mask_id
+from bot.staff.access import Permission
 from bot.staff.helpdesk import REPLY_MAX_CHARS, HelpDeskError
+from bot.staff.pii_policy import PiiPolicy
 from bot.web.auth import client_ip, require
 from bot.web.console import lang_of, render
 from bot.web.console_deps import console, flash
@@ -19,11 +20,6 @@ from bot.web.i18n import translate
 
 PATH = "/staff/help"
 PER_PAGE = 50
-
-
-def _words(member: StaffMember, text: str) -> str:
-    """A citizen's words for this member: personal numbers masked without case.pii."""
-    return text if member.can(Permission.CASE_PII) else mask_text(text)
 
 
 def _page(request: web.Request) -> int:
@@ -46,7 +42,7 @@ async def help_page(request: web.Request) -> web.Response:
         "page": page,
         "handled": handled,
         "open_count": await desk.open_count(member),
-        "words": lambda text: _words(member, text),
+        "words": PiiPolicy.of(member).citizen_words,
         "pseudonym": mask_id,
         "reply_max": REPLY_MAX_CHARS,
     }

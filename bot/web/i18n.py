@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.web.i18n_deliveries import DELIVERY_TEXTS
 from bot.web.i18n_help import HELP_TEXTS
+from bot.web.i18n_security import SECURITY_TEXTS
 
 LANGS = ("zh", "en")
 
@@ -358,6 +359,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "audit.reason.csrf": "表单安全校验失败",
         **DELIVERY_TEXTS["zh"],
         **HELP_TEXTS["zh"],
+        **SECURITY_TEXTS["zh"],
     },
     "en": {
         "app.title": "Petition office console",
@@ -728,6 +730,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "audit.reason.csrf": "Form security check failed (CSRF)",
         **DELIVERY_TEXTS["en"],
         **HELP_TEXTS["en"],
+        **SECURITY_TEXTS["en"],
     },
 }
 

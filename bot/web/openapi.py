@@ -33,7 +33,9 @@ DESCRIPTION = """\
 The staff API of xinfang-bot: everything the staff console does, for integrations.
 
 Authenticate with `Authorization: Bearer <token>` (tokens come from
-`xinfang staff token <login> --name <what for>`). The console's own scripts may use the session
+`xinfang staff token <login> --name <what for> [--scope read|write] [--days N]`). A token
+expires (90 days unless configured; 401 `token_expired`); a `read` token gets 403
+`read_only_token` on every POST. The console's own scripts may use the session
 cookie instead, and must then send `X-CSRF-Token` on every POST.
 
 A member sees the cases of their departments only (admins and supervisors see all); a

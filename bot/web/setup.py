@@ -15,6 +15,7 @@ from bot.web import (
     console_dashboard,
     console_deliveries,
     console_help,
+    console_password,
 )
 from bot.web.api_routes import ApiServices
 from bot.web.auth import STAFF_AUTH, LoginThrottle, StaffAuth, staff_middleware
@@ -41,4 +42,5 @@ def install(app: web.Application, services: Services) -> None:
     console_deliveries.add_routes(app)
     console_help.add_routes(app)
     console_audit.add_routes(app)
+    console_password.add_routes(app)
     api.add_routes(app, ApiServices.of(services))
