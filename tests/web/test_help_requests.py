@@ -42,9 +42,10 @@ async def test_a_citizen_asking_for_a_person_is_listed_once_with_their_case(
     client: Any, services: Services
 ) -> None:
     number = await file_case(services, ZJJ, user="citizen-a")
-    replies = await _say(services, "citizen-a", "你好，我的电话13912345678，转人工")
-    assert not any("12345 政务服务便民热线" in r for r in replies)  # a sentence, not 转人工
-    replies = await _say(services, "citizen-a", "转人工")
+    replies = await _say(services, "citizen-a", "我们村的人工湖被填了")
+    assert not any("12345 政务服务便民热线" in r for r in replies)  # a story, not 转人工
+    assert await _requests(services) == []
+    replies = await _say(services, "citizen-a", "你好，我的电话13912345678，能帮我转人工吗")
     assert any("12345 政务服务便民热线" in r and "转给工作人员" in r for r in replies)
     await _say(services, "citizen-a", "人工")  # again: the same request, counted
     found = await _requests(services)
@@ -54,7 +55,7 @@ async def test_a_citizen_asking_for_a_person_is_listed_once_with_their_case(
     page = await (await client.get("/staff/help")).text()
     assert _shown(page) == {found[0].id}
     assert "待处理 1 条" in page and number in page and "（共 2 次）" in page
-    assert "转人工" in page  # the citizen's latest messages, for the supervisor in full
+    assert "能帮我转人工吗" in page  # the citizen's latest messages, for the supervisor in full
     assert "13912345678" in page
     assert staff.csrf
 

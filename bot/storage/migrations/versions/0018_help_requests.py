@@ -5,7 +5,7 @@ From here each request is kept (one open request per contact, counting repeats) 
 staff mark it handled.
 
 Revision ID: 0018
-Revises: 0010
+Revises: 0017
 Create Date: 2026-12-06 12:00:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0018"
-down_revision = "0010"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
