@@ -27,7 +27,7 @@ from bot.staff.broadcasts import Audience, BroadcastError, BroadcastProgress
 from bot.staff.casework import AttachmentRow, StaffCaseView, mask_case
 from bot.storage.case_query import CaseFilter, Sort
 from bot.storage.cases import CaseRow
-from bot.web import api_deliveries, api_kpis
+from bot.web import api_bulk, api_deliveries, api_kpis
 from bot.web import api_models as m
 from bot.web.api_deliveries import delivery_out
 from bot.web.api_kpis import kpi_out, period_of_query, period_out
@@ -641,6 +641,7 @@ ROUTES: list[Route] = [
         files=(XLSX,),
         errors=(422,),
     ),
+    *api_bulk.ROUTES,
     Route(
         "GET",
         f"{API_PREFIX}/cases/{{tracking_no}}",

@@ -14,6 +14,7 @@ from bot.web import (
     console_cases,
     console_dashboard,
     console_deliveries,
+    console_list,
 )
 from bot.web.api_routes import ApiServices
 from bot.web.auth import STAFF_AUTH, LoginThrottle, StaffAuth, staff_middleware
@@ -35,6 +36,7 @@ def install(app: web.Application, services: Services) -> None:
     console.setup_templates(app)
     console.add_routes(app)
     console_dashboard.add_routes(app)
+    console_list.add_routes(app)
     console_cases.add_routes(app)
     console_broadcasts.add_routes(app)
     console_deliveries.add_routes(app)
