@@ -610,24 +610,31 @@ class PreviewIn(Body):
 
 
 class BroadcastIn(Body):
-    """A broadcast to send."""
+    """A broadcast to send (to everyone: after a second account approves it)."""
 
     audience: AudienceIn
     text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS, pattern=NOT_BLANK)
+    send_at: AwareDatetime | None = Field(
+        default=None, description="Queue it at this later time (default: at once)"
+    )
 
 
 class PreviewOut(Out):
-    """Recipients per channel (opted-in, reachable contacts)."""
+    """Recipients per channel (opted-in, reachable contacts), and who is left out."""
 
     by_channel: dict[str, int]
     total: int
+    left_out: dict[Literal["channel_off", "unreachable", "unsubscribed"], int] = Field(
+        description="Contacts the audience matches that get no message, per reason"
+    )
+    needs_approval: bool = Field(description="Sending it waits for a second account")
 
 
 class BroadcastOut(Out):
     """A broadcast and its delivery progress."""
 
     id: int
-    status: Literal["sending", "done", "cancelled"]
+    status: Literal["awaiting", "scheduled", "sending", "done", "cancelled", "rejected"]
     total: int
     sent: int
     failed: int
@@ -638,6 +645,9 @@ class BroadcastOut(Out):
     finished_at: AwareDatetime | None
     text: str
     audience: dict[str, Any]
+    scheduled_at: AwareDatetime | None = None
+    decided_by: str = Field(default="", description="The account that approved or rejected it")
+    decided_at: AwareDatetime | None = None
 
 
 class BroadcastListQuery(Query):
