@@ -77,8 +77,8 @@ async def test_case_list_chips_bulk_actions_phone_and_print(
 ) -> None:
     numbers = await _seed(db)
     server = Server(db_url, tmp_path / "data")
-    await server.start()
     try:
+        await server.start()
         add_staff(server, "duban", "--role", "supervisor", "--name", "王督办")
         context = await browser.new_context(
             viewport={"width": 1366, "height": 900}, accept_downloads=True, locale="zh-CN"
