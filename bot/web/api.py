@@ -495,7 +495,7 @@ async def broadcast_preview(call: Call[None, m.PreviewIn]) -> m.PreviewOut:
     return m.PreviewOut(
         by_channel=dict(counts),
         total=sum(counts.values()),
-        left_out=left_out,  # type: ignore[arg-type]
+        left_out=left_out,
         needs_approval=service.needs_approval(audience),
     )
 

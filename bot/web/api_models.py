@@ -19,6 +19,7 @@ from bot.deliveries import STATES
 from bot.domain.statuses import STATUS_CODES
 from bot.staff.broadcasts import MAX_TEXT_CHARS
 from bot.staff.casework import MAX_REPLY
+from bot.storage.broadcasts import LEFT_OUT_REASONS
 from bot.storage.case_query import MAX_PER_PAGE
 
 Status = Literal[
@@ -624,8 +625,9 @@ class PreviewOut(Out):
 
     by_channel: dict[str, int]
     total: int
-    left_out: dict[Literal["channel_off", "unreachable", "unsubscribed"], int] = Field(
-        description="Contacts the audience matches that get no message, per reason"
+    left_out: dict[str, int] = Field(
+        description="Contacts the audience matches that get no message, per reason: "
+        + ", ".join(LEFT_OUT_REASONS)
     )
     needs_approval: bool = Field(description="Sending it waits for a second account")
 
