@@ -21,7 +21,7 @@ from aiohttp import web
 
 from bot.cases.kpis import PeriodError, period_between, slice_of
 from bot.deliveries import Notice
-from bot.domain.tracking import format_tracking_no
+from bot.domain.tracking import format_tracking_no, parse_tracking_no
 from bot.staff.access import Permission, StaffMember
 from bot.staff.broadcasts import ApprovalRefused, Audience, BroadcastError, BroadcastProgress
 from bot.staff.casework import AttachmentRow, StaffCaseView, mask_case
@@ -221,7 +221,19 @@ def case_filter(q: m.CaseFilters, tz: ZoneInfo) -> CaseFilter:
                 str(exc),
                 [FieldError(loc=["query", "kpi"], msg=str(exc), type="period")],
             ) from None
+    numbers = []
+    for value in q.case:
+        parsed = parse_tracking_no(value)
+        if parsed.outcome != "valid":
+            raise ApiError(
+                422,
+                "validation_failed",
+                f"case {value!r} is not a tracking number",
+                [FieldError(loc=["query", "case"], msg="not a tracking number", type="value")],
+            )
+        numbers.append(parsed.canonical)
     return CaseFilter(
+        tracking_nos=tuple(numbers),
         statuses=tuple(q.status),
         categories=tuple(q.category),
         regions=tuple(q.region),

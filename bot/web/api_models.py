@@ -18,6 +18,7 @@ from bot.cases.lifecycle import MAX_TEXT
 from bot.deliveries import STATES
 from bot.domain.statuses import STATUS_CODES
 from bot.staff.broadcasts import MAX_TEXT_CHARS
+from bot.staff.bulk import MAX_SELECTION
 from bot.staff.casework import MAX_REPLY
 from bot.storage.broadcasts import LEFT_OUT_REASONS
 from bot.storage.case_query import MAX_PER_PAGE
@@ -187,6 +188,11 @@ class CaseFilters(Query):
     )
     kpi_from: date | None = Field(default=None, description="First day of the KPI period")
     kpi_to: date | None = Field(default=None, description="Last day of the KPI period")
+    case: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_SELECTION,
+        description="Only these tracking numbers (a selection, e.g. to export exactly it)",
+    )
     sort: SortBy = "submitted_at"
     order: Literal["asc", "desc"] = "desc"
 

@@ -274,3 +274,19 @@ async def test_api_bulk_accept_lists_refusals_with_their_codes(
     assert empty.status == 422
     document = await (await client.get("/api/v1/openapi.json")).json()
     assert "post" in document["paths"]["/api/v1/cases/bulk"]
+
+
+async def test_api_exports_exactly_a_selection(client: Any, services: Services) -> None:
+    chosen = await file_case(services, RSJ, request="选中")
+    await file_case(services, RSJ, request="未选")
+    other = await file_case(services, ZJJ, request="外单位")
+    api = await api_for(client, services, "rsj")
+    number = format_tracking_no(chosen)
+    response = await api.get("/api/v1/cases/export.csv", params=[("case", number), ("case", other)])
+    assert response.status == 200
+    rows = list(csv.reader(io.StringIO((await response.read()).decode("utf-8-sig"))))
+    assert [r[0] for r in rows[1:]] == [number], "the selection, within the member's scope"
+    listed = await (await api.get("/api/v1/cases", params={"case": chosen})).json()
+    assert [c["tracking_no"] for c in listed["items"]] == [chosen]
+    bad = await api.get("/api/v1/cases", params={"case": "XF123"})
+    assert bad.status == 422
