@@ -57,7 +57,7 @@ def _error(code: str) -> str:
 
 
 async def bulk_action(call: Call[None, BulkIn]) -> BulkOut:
-    """POST /api/v1/cases/bulk."""
+    """POST /api/v1/cases/actions/bulk."""
     body = call.body
     params = body.model_dump(exclude={"action", "cases"})
     if body.action != "assign":
@@ -88,7 +88,7 @@ async def bulk_action(call: Call[None, BulkIn]) -> BulkOut:
 ROUTES = [
     Route(
         "POST",
-        f"{API_PREFIX}/cases/bulk",
+        f"{API_PREFIX}/cases/actions/bulk",
         bulk_action,
         "bulkCaseAction",
         "Accept (受理) or assign (交办) several cases at once",

@@ -246,7 +246,7 @@ API = [
     ),
     Endpoint(
         "POST",
-        "/api/v1/cases/bulk",
+        "/api/v1/cases/actions/bulk",
         expect(200, 200, 200, 200, 403, 401),
         body={"action": "accept", "cases": ["{case}"]},
         fresh_case=True,

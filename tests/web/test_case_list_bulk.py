@@ -257,7 +257,7 @@ async def test_api_bulk_accept_lists_refusals_with_their_codes(
     other = await file_case(services, ZJJ, request="三")
     api = await api_for(client, services, "rsj")
     response = await api.post(
-        "/api/v1/cases/bulk", {"action": "accept", "cases": [ok, accepted, other]}
+        "/api/v1/cases/actions/bulk", {"action": "accept", "cases": [ok, accepted, other]}
     )
     assert response.status == 200, await response.text()
     body = await response.json()
@@ -268,12 +268,12 @@ async def test_api_bulk_accept_lists_refusals_with_their_codes(
         format_tracking_no(other): "not_found",
     }
     assert body["pushes"] >= 1
-    invalid = await api.post("/api/v1/cases/bulk", {"action": "close", "cases": [ok]})
+    invalid = await api.post("/api/v1/cases/actions/bulk", {"action": "close", "cases": [ok]})
     assert invalid.status == 422
-    empty = await api.post("/api/v1/cases/bulk", {"action": "accept", "cases": []})
+    empty = await api.post("/api/v1/cases/actions/bulk", {"action": "accept", "cases": []})
     assert empty.status == 422
     document = await (await client.get("/api/v1/openapi.json")).json()
-    assert "post" in document["paths"]["/api/v1/cases/bulk"]
+    assert "post" in document["paths"]["/api/v1/cases/actions/bulk"]
 
 
 async def test_api_exports_exactly_a_selection(client: Any, services: Services) -> None:
