@@ -10,7 +10,7 @@ from datetime import timedelta
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from bot import reminders, uploads
+from bot import broadcast_scheduler, reminders, uploads
 from bot.cases.service import LifecycleService, load_case_config
 from bot.channels import telegram, terminal, wechat
 from bot.channels import web as webchat
@@ -96,7 +96,11 @@ def build_services(settings: Settings) -> Services:
     if settings.wechat_enabled:
         channels[wechat.WeChatChannel.name] = wechat.build_channel(settings, db)
     casework = Casework(db, lifecycle, texts, attachments_dir=settings.attachments_dir)
-    broadcasts = BroadcastService(db, channels=enabled_channels(settings))
+    broadcasts = BroadcastService(
+        db,
+        channels=enabled_channels(settings),
+        approval_for_all=settings.broadcast_all_needs_approval,
+    )
     exporter = CaseExporter(db, load_labels(settings.config_dir), timezone=settings.timezone)
     return Services(
         settings,
@@ -166,7 +170,7 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await ensure_schema(services.db, auto_upgrade=s.auto_migrate)
-        worker_task = reminders_task = sweep_task = None
+        worker_task = reminders_task = sweep_task = schedule_task = None
         if run_worker:
             worker = services.worker()
             services.broadcasts.on_enqueued = worker.wake  # a new broadcast starts at once
@@ -186,6 +190,9 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
                 uploads.run(services.db, s.attachments_dir, stop, ttl=s.draft_ttl),
                 name="orphan-files",
             )
+            schedule_task = asyncio.create_task(
+                broadcast_scheduler.run(services.broadcasts, stop), name="broadcast-schedule"
+            )
         lifecycle_service = services.intake.lifecycle
         gaps = lifecycle_service.calendar_gaps() if lifecycle_service is not None else []
         if gaps:
@@ -203,6 +210,8 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
             await reminders_task  # stop is set: it ends after its current sweep
         if sweep_task is not None:
             await sweep_task
+        if schedule_task is not None:
+            await schedule_task
         if worker_task is not None:
             loop_now = asyncio.get_running_loop().time()
             deadline = shutdown_deadline[0] if shutdown_deadline else loop_now

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(default=12, ge=1)
     outbox_lease_seconds: float = Field(default=60, gt=0)
 
+    # broadcasts: one to every citizen (no filter) waits for a second supervisor or admin
+    broadcast_all_needs_approval: bool = True
+
     # web chat
     web_cookie_secure: bool = False  # set true behind HTTPS
     web_rate_per_minute: int = Field(default=60, ge=1)  # messages per web session per minute

@@ -66,6 +66,11 @@ def add_cli(sub: Any) -> None:
         ("channel", "channel the case came by"),
     ):
         who.add_argument(f"--{name}", action="append", default=[], help=f"{what}; repeatable")
+    send.add_argument(
+        "--at",
+        metavar="'YYYY-MM-DD HH:MM'",
+        help="queue it at this later time (office time zone) instead of now",
+    )
     send.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     send.add_argument(
         "--no-wait", action="store_true", help="queue the broadcast and return at once"
@@ -82,6 +87,14 @@ def add_cli(sub: Any) -> None:
     cancel = cmds.add_parser("cancel", help="stop a broadcast (messages being sent finish)")
     cancel.add_argument("broadcast_id", type=int)
     _as_login(cancel)
+
+    for verb, what in (
+        ("approve", "approve a broadcast to everyone created by another account"),
+        ("reject", "reject a broadcast awaiting approval (it is never sent)"),
+    ):
+        decide = cmds.add_parser(verb, help=what)
+        decide.add_argument("broadcast_id", type=int)
+        _as_login(decide)
 
     listing = cmds.add_parser("list", help="recent broadcasts")
     listing.add_argument("--limit", type=int, default=20)
@@ -187,10 +200,14 @@ def _run_broadcast(settings: Settings, args: argparse.Namespace) -> int:
     tz = ZoneInfo(settings.timezone)
 
     async def body(db: Database) -> int:
-        service = BroadcastService(db, channels=enabled_channels(settings))
+        service = BroadcastService(
+            db,
+            channels=enabled_channels(settings),
+            approval_for_all=settings.broadcast_all_needs_approval,
+        )
         command = args.broadcast_command
         if command == "send":
-            return await _send(service, db, args)
+            return await _send(service, db, args, tz)
         if command == "status":
             progress = await service.progress(args.broadcast_id)
             if args.wait:
@@ -198,9 +215,10 @@ def _run_broadcast(settings: Settings, args: argparse.Namespace) -> int:
             else:
                 print(describe(progress, tz))
             return 0
-        if command == "cancel":
+        if command in ("cancel", "approve", "reject"):
             member = await member_for(db, args.login)
-            print(describe(await service.cancel(args.broadcast_id, member), tz))
+            act = getattr(service, command)
+            print(describe(await act(args.broadcast_id, member), tz))
             return 0
         rows = await service.recent(args.limit)
         if not rows:
@@ -212,24 +230,53 @@ def _run_broadcast(settings: Settings, args: argparse.Namespace) -> int:
     return _with_db(settings, body, "broadcast")
 
 
-async def _send(service: BroadcastService, db: Database, args: argparse.Namespace) -> int:
+def _send_at(raw: str | None, tz: ZoneInfo) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        when = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise CliError(f"--at {raw!r}: say YYYY-MM-DD HH:MM") from None
+    return when.replace(tzinfo=tz) if when.tzinfo is None else when
+
+
+async def _send(
+    service: BroadcastService, db: Database, args: argparse.Namespace, tz: ZoneInfo
+) -> int:
     member = await member_for(db, args.login)
     text = args.text if args.text is not None else args.text_file.read_text(encoding="utf-8")
     audience = _audience(args)
+    send_at = _send_at(args.at, tz)
     counts = await service.preview(audience, member)
+    left_out = await service.left_out(audience, member)
     total = sum(counts.values())
     print(f"audience: {audience.describe()}")
     for channel, n in counts.items():
         print(f"  {channel:<10} {n:>8}")
     print(f"  {'total':<10} {total:>8}")
+    print("left out (matching, but no message):")
+    for reason, n in left_out.items():
+        print(f"  {reason:<13} {n:>8}")
     if total == 0:
         raise CliError("nobody to send to (no reachable contact that has not unsubscribed)")
+    approval = service.needs_approval(audience)
     if not args.yes:
-        answer = await asyncio.to_thread(_ask, f"send this message to {total} contacts? [y/N] ")
+        verb = "submit for approval" if approval else "send"
+        answer = await asyncio.to_thread(_ask, f"{verb} this message to {total} contacts? [y/N] ")
         if answer not in ("y", "yes"):
             print("not sent")
             return 1
-    broadcast_id = await service.start(audience, text, member)
+    broadcast_id = await service.start(audience, text, member, send_at=send_at)
+    if approval:
+        print(
+            f"broadcast #{broadcast_id} awaits the approval of another supervisor or admin: "
+            f"`xinfang broadcast approve {broadcast_id} --as LOGIN`"
+        )
+        return 0
+    if send_at is not None:
+        local = send_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+        print(f"broadcast #{broadcast_id} scheduled for {local} ({total} contacts now)")
+        return 0
     print(f"broadcast #{broadcast_id} queued for {total} contacts")
     if args.no_wait:
         return 0
@@ -249,9 +296,16 @@ def describe(p: BroadcastProgress, tz: ZoneInfo | None = None) -> str:
     when = p.created_at.astimezone(tz or ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
     preview = p.text.replace("\n", " ")
     preview = preview[:30] + ("…" if len(preview) > 30 else "")
+    held = ""
+    if p.scheduled_at is not None and p.status in ("awaiting", "scheduled"):
+        at = p.scheduled_at.astimezone(tz or ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+        held = f" for {at}"
+    verdict = "rejected" if p.status == "rejected" else "approved"
+    decided = f" ({verdict} by {p.decided_by})" if p.decided_by else ""
     return (
-        f"#{p.id} {p.status:<9} {when} by {p.created_by}: sent {p.sent}, failed {p.failed}, "
-        f"pending {p.pending}, cancelled {p.cancelled} of {p.total} — {preview}"
+        f"#{p.id} {p.status:<9} {when} by {p.created_by}{held}{decided}: sent {p.sent}, "
+        f"failed {p.failed}, pending {p.pending}, cancelled {p.cancelled} of {p.total} — "
+        f"{preview}"
     )
 
 

@@ -1,11 +1,19 @@
 """Broadcasts: one message to many petitioners, delivered through the outbox.
 
 Staff choose an audience (the petitioners of one case, of a linked group, of a filter
-of the case list, or every citizen), see how many contacts each channel would reach,
-then start it. Every recipient gets one outbox row of kind ``broadcast``; the delivery
-worker sends them within each channel's rate limits, after citizens' replies and case
-pushes. Citizens who sent 退订 / "unsubscribe", and contacts that cannot be reached
-(WeChat unsubscribe, a Telegram user who blocked the bot), are never recipients.
+of the case list, or every citizen), see how many contacts each channel would reach and
+how many the audience matches but leaves out (their channel is off, they cannot be
+reached, they unsubscribed), then start it. Every recipient gets one outbox row of kind
+``broadcast``; the delivery worker sends them within each channel's rate limits, after
+citizens' replies and case pushes. Citizens who sent 退订 / "unsubscribe", and contacts
+that cannot be reached (WeChat unsubscribe, a Telegram user who blocked the bot), are
+never recipients.
+
+A broadcast to every citizen (no filter) waits, ``awaiting``, for a second supervisor
+or admin to approve it (on by default; ``XINFANG_BROADCAST_ALL_NEEDS_APPROVAL``). A
+broadcast may name a later time: it is ``scheduled`` and the service's scheduler
+(:mod:`bot.broadcast_scheduler`) queues it then. Recipients are chosen when the rows
+are queued, so a citizen who unsubscribes in between is left out.
 """
 
 from __future__ import annotations
@@ -25,8 +33,9 @@ from bot.messages import Reply
 from bot.staff.access import Permission, StaffMember
 from bot.staff.casework import scope_of
 from bot.storage import broadcasts as store
+from bot.storage import staff as staff_store
 from bot.storage.broadcasts import BroadcastRow
-from bot.storage.case_query import CaseFilter, scope_clause, where_clauses
+from bot.storage.case_query import CaseFilter, Scope, scope_clause, where_clauses
 from bot.storage.db import Database
 from bot.storage.staff import add_audit
 from bot.storage.tables import cases
@@ -37,10 +46,22 @@ AudienceKind = Literal["case", "linked", "filter", "all"]
 KINDS: tuple[AudienceKind, ...] = ("case", "linked", "filter", "all")
 MAX_TEXT_CHARS = 2000  # one message on every channel (WeChat splits at 2048 bytes itself)
 MAX_FILTER_VALUES = 100
+STATUSES = ("awaiting", "scheduled", "sending", "done", "cancelled", "rejected")
+ENDED = frozenset({"done", "cancelled", "rejected"})
+# what start() records in the audit log, by the status the broadcast starts in
+_START_AUDIT = {
+    "sending": "broadcast.send",
+    "awaiting": "broadcast.request",
+    "scheduled": "broadcast.schedule",
+}
 
 
 class BroadcastError(ValueError):
     """A broadcast request was refused; the message says why (HTTP 400 / 404)."""
+
+
+class ApprovalRefused(BroadcastError):
+    """This account may not decide on the broadcast: it is the one that created it."""
 
 
 def _strings(name: str, value: Any) -> tuple[str, ...]:
@@ -178,6 +199,9 @@ class BroadcastProgress:
     text: str
     audience: dict[str, Any] = field(default_factory=dict)
     finished_at: datetime | None = None
+    scheduled_at: datetime | None = None  # queued at this time (after approval, if needed)
+    decided_by: str = ""  # the second account that approved or rejected it
+    decided_at: datetime | None = None
 
     @property
     def settled(self) -> int:
@@ -187,7 +211,7 @@ class BroadcastProgress:
     @property
     def finished(self) -> bool:
         """Nothing more will be sent."""
-        return self.pending == 0 and self.status != "sending"
+        return self.pending == 0 and self.status in ENDED
 
     def to_json(self) -> dict[str, Any]:
         """The API form."""
@@ -204,6 +228,9 @@ class BroadcastProgress:
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "text": self.text,
             "audience": self.audience,
+            "scheduled_at": self.scheduled_at.isoformat() if self.scheduled_at else None,
+            "decided_by": self.decided_by,
+            "decided_at": self.decided_at.isoformat() if self.decided_at else None,
         }
 
 
@@ -221,6 +248,9 @@ def _progress(row: BroadcastRow, counts: dict[str, int]) -> BroadcastProgress:
         text=row.text,
         audience=row.audience,
         finished_at=row.finished_at,
+        scheduled_at=row.scheduled_at,
+        decided_by=row.decided_by,
+        decided_at=row.decided_at,
     )
 
 
@@ -245,27 +275,49 @@ class BroadcastService:
         channels: Collection[str] | None = None,
         max_text_chars: int = MAX_TEXT_CHARS,
         on_enqueued: Callable[[], None] | None = None,
+        approval_for_all: bool = True,
     ) -> None:
         """``channels``: the channels this deployment delivers on (None: every channel);
         contacts on other channels are not recipients, since nothing would send to them.
-        ``on_enqueued``: called after a broadcast's rows are committed (wake the worker)."""
+        ``on_enqueued``: called after a broadcast's rows are committed (wake the worker).
+        ``approval_for_all``: a broadcast to everyone waits for a second account."""
         self.db = db
         self.clock = clock
         self.channels = None if channels is None else frozenset(channels)
         self.max_text_chars = max_text_chars
         self.on_enqueued = on_enqueued
+        self.approval_for_all = approval_for_all
+
+    def needs_approval(self, audience: Audience) -> bool:
+        """Whether this audience waits for a second account's approval."""
+        return self.approval_for_all and audience.kind == "all"
 
     async def preview(self, audience: Audience, member: StaffMember) -> dict[str, int]:
         """Distinct recipient contacts per channel (raises AccessDenied, BroadcastError)."""
         member.require(Permission.BROADCAST)
         async with self.db.read() as conn:
-            where = await self._recipients(conn, audience, member)
+            where = await self._recipients(conn, audience, scope_of(member))
             return await store.count_by_channel(conn, where)
 
+    async def left_out(self, audience: Audience, member: StaffMember) -> dict[str, int]:
+        """Contacts the audience matches that would get no message, per reason
+        (storage.broadcasts.LEFT_OUT_REASONS: channel_off, unreachable, unsubscribed)."""
+        member.require(Permission.BROADCAST)
+        async with self.db.read() as conn:
+            case_where = await self._case_where(conn, audience, scope_of(member))
+            return await store.left_out_by_reason(conn, case_where, self.channels)
+
     async def start(
-        self, audience: Audience, text: str, member: StaffMember, *, ip: str = ""
+        self,
+        audience: Audience,
+        text: str,
+        member: StaffMember,
+        *,
+        ip: str = "",
+        send_at: datetime | None = None,
     ) -> int:
-        """Queue the message for every recipient; returns the broadcast id.
+        """Queue the message for every recipient, or hold it for approval or until
+        ``send_at``; returns the broadcast id.
 
         The broadcast row, every outbox row and the audit entry are one transaction:
         either the whole audience is queued or nothing is.
@@ -273,24 +325,46 @@ class BroadcastService:
         member.require(Permission.BROADCAST)
         body = check_text(text, self.max_text_chars)
         now = self.clock()
+        if send_at is not None and send_at <= now:
+            raise BroadcastError("the send time has passed")
+        if self.needs_approval(audience):
+            status = "awaiting"
+        else:
+            status = "scheduled" if send_at is not None else "sending"
         async with self.db.transaction() as conn:
-            where = await self._recipients(conn, audience, member)
+            where = await self._recipients(conn, audience, scope_of(member))
             broadcast_id = await store.insert_broadcast(
-                conn, created_by=member.login, text=body, audience=audience.to_json(), now=now
+                conn,
+                created_by=member.login,
+                text=body,
+                audience=audience.to_json(),
+                now=now,
+                status=status,
+                scheduled_at=send_at,
             )
-            total = await store.enqueue_recipients(
-                conn, broadcast_id, where, Reply(body).to_json(), now
-            )
+            if status == "sending":
+                total = await store.enqueue_recipients(
+                    conn, broadcast_id, where, Reply(body).to_json(), now
+                )
+            else:  # queued later: counted now, chosen again then
+                total = sum((await store.count_by_channel(conn, where)).values())
             if total == 0:
                 raise BroadcastError("the audience has no reachable recipients")
+            detail: dict[str, Any] = {
+                "audience": audience.to_json(),
+                "total": total,
+                "chars": len(body),
+            }
+            if send_at is not None:
+                detail["scheduled_at"] = send_at.isoformat()
             await add_audit(
                 conn,
                 at=now,
                 actor=member.login,
                 staff_id=member.id,
-                action="broadcast.send",
+                action=_START_AUDIT[status],
                 target=f"broadcast:{broadcast_id}",
-                detail={"audience": audience.to_json(), "total": total, "chars": len(body)},
+                detail=detail,
                 ip=ip,
             )
         log.info(
@@ -298,11 +372,118 @@ class BroadcastService:
             broadcast_id=broadcast_id,
             audience=audience.kind,
             total=total,
+            status=status,
             staff=member.login,
         )
-        if self.on_enqueued is not None:
+        if status == "sending" and self.on_enqueued is not None:
             self.on_enqueued()
         return broadcast_id
+
+    async def approve(
+        self, broadcast_id: int, member: StaffMember, *, ip: str = ""
+    ) -> BroadcastProgress:
+        """A second account approves a broadcast: queued now, or scheduled for its time."""
+        return await self._decide(broadcast_id, member, approve=True, ip=ip)
+
+    async def reject(
+        self, broadcast_id: int, member: StaffMember, *, ip: str = ""
+    ) -> BroadcastProgress:
+        """A second account rejects a broadcast: it is never sent."""
+        return await self._decide(broadcast_id, member, approve=False, ip=ip)
+
+    async def _decide(
+        self, broadcast_id: int, member: StaffMember, *, approve: bool, ip: str
+    ) -> BroadcastProgress:
+        member.require(Permission.BROADCAST)
+        now = self.clock()
+        queued: int | None = None
+        async with self.db.transaction() as conn:
+            row = await store.get(conn, broadcast_id)
+            if row is None:
+                raise BroadcastError(f"no broadcast {broadcast_id}")
+            if row.status != "awaiting":
+                raise BroadcastError(f"broadcast {broadcast_id} is {row.status}, not awaiting")
+            if row.created_by == member.login:
+                raise ApprovalRefused(
+                    f"broadcast {broadcast_id} needs the approval of another account "
+                    "than the one that created it"
+                )
+            later = row.scheduled_at is not None and row.scheduled_at > now
+            after = ("scheduled" if later else "sending") if approve else "rejected"
+            ended = {"finished_at": now} if after == "rejected" else {}
+            decided = {"decided_by": member.login[:64], "decided_at": now, **ended}
+            if not await store.move(conn, broadcast_id, "awaiting", after, **decided):
+                raise BroadcastError(f"broadcast {broadcast_id} was decided meanwhile")
+            if after == "sending":
+                queued = await self._queue(conn, row, now)
+            await add_audit(
+                conn,
+                at=now,
+                actor=member.login,
+                staff_id=member.id,
+                action="broadcast.approve" if approve else "broadcast.reject",
+                target=f"broadcast:{broadcast_id}",
+                detail={"created_by": row.created_by, "queued": queued},
+                ip=ip,
+            )
+        log.info("broadcast.decided", broadcast_id=broadcast_id, status=after, staff=member.login)
+        if queued and self.on_enqueued is not None:
+            self.on_enqueued()
+        return await self.progress(broadcast_id)
+
+    async def release_due(self, now: datetime | None = None) -> list[int]:
+        """Queue every scheduled broadcast whose time has come; returns their ids.
+
+        Several processes may run this at once: a broadcast moves from ``scheduled`` to
+        ``sending`` in the transaction that queues its rows, and only one of them can.
+        """
+        now = now or self.clock()
+        async with self.db.read() as conn:
+            due = await store.due(conn, now)
+        released: list[int] = []
+        for row in due:
+            async with self.db.transaction() as conn:
+                if not await store.move(conn, row.id, "scheduled", "sending"):
+                    continue  # another process released it
+                try:
+                    total = await self._queue(conn, row, now)
+                except BroadcastError as exc:  # e.g. the case is gone from the creator's scope
+                    await store.move(
+                        conn, row.id, "sending", "cancelled", cancelled_at=now, finished_at=now
+                    )
+                    log.warning("broadcast.release_failed", broadcast_id=row.id, reason=str(exc))
+                    continue
+                await add_audit(
+                    conn,
+                    at=now,
+                    actor="system",
+                    action="broadcast.release",
+                    target=f"broadcast:{row.id}",
+                    detail={"total": total},
+                )
+            log.info("broadcast.released", broadcast_id=row.id, total=total)
+            released.append(row.id)
+        if released and self.on_enqueued is not None:
+            self.on_enqueued()
+        return released
+
+    async def awaiting_approval(self) -> list[BroadcastProgress]:
+        """Broadcasts waiting for a second account, oldest first."""
+        async with self.db.read() as conn:
+            rows = await store.awaiting(conn)
+        return [_progress(r, {}) for r in rows]
+
+    async def _queue(self, conn: AsyncConnection, row: BroadcastRow, now: datetime) -> int:
+        """One outbox row per recipient of a held broadcast, chosen now, within the scope of
+        the account that created it; a broadcast nobody is left to receive is done."""
+        audience = Audience.from_json(row.audience)
+        creator = await staff_store.by_login(conn, row.created_by)
+        scope = scope_of(creator.member()) if creator is not None else Scope.of(())
+        where = await self._recipients(conn, audience, scope)
+        total = await store.enqueue_recipients(conn, row.id, where, Reply(row.text).to_json(), now)
+        if total == 0:
+            await store.finish(conn, row.id, now)
+        return total
 
     async def progress(self, broadcast_id: int) -> BroadcastProgress:
         """Counts so far; a sending broadcast with nothing left to send becomes ``done``."""
@@ -316,14 +497,15 @@ class BroadcastService:
     async def cancel(
         self, broadcast_id: int, member: StaffMember, *, ip: str = ""
     ) -> BroadcastProgress:
-        """Stop a broadcast: rows not yet claimed are cancelled; rows being sent finish."""
+        """Stop a broadcast: rows not yet claimed are cancelled; rows being sent finish. A
+        broadcast awaiting approval or scheduled is never sent."""
         member.require(Permission.BROADCAST)
         now = self.clock()
         async with self.db.transaction() as conn:
             row = await store.get(conn, broadcast_id)
             if row is None:
                 raise BroadcastError(f"no broadcast {broadcast_id}")
-            if row.status != "sending":
+            if row.status in ENDED:
                 raise BroadcastError(f"broadcast {broadcast_id} is already {row.status}")
             cancelled = await store.cancel(conn, broadcast_id, now)
             await add_audit(
@@ -357,9 +539,15 @@ class BroadcastService:
         return row, counts[broadcast_id]
 
     async def _recipients(
-        self, conn: AsyncConnection, audience: Audience, member: StaffMember
+        self, conn: AsyncConnection, audience: Audience, scope: Scope
     ) -> list[ColumnElement[bool]]:
-        scope = scope_of(member)
+        case_where = await self._case_where(conn, audience, scope)
+        return store.recipient_clauses(case_where, self.channels)
+
+    async def _case_where(
+        self, conn: AsyncConnection, audience: Audience, scope: Scope
+    ) -> list[ColumnElement[bool]] | None:
+        """The cases whose petitioners the audience names (None: every contact)."""
         scoped = scope_clause(conn, scope)
         case_where: list[ColumnElement[bool]] | None
         if audience.kind == "all":
@@ -375,7 +563,7 @@ class BroadcastService:
             case_where = where_clauses(conn, flt, scope)
         else:
             case_where = await self._case_group(conn, audience, scoped)
-        return store.recipient_clauses(case_where, self.channels)
+        return case_where
 
     async def _case_group(
         self,

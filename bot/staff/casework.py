@@ -613,6 +613,22 @@ class Casework:
             raise CaseNotFound(f"no case {tracking_no}", case.id)
         return case
 
+    async def record(
+        self,
+        member: StaffMember,
+        action: str,
+        *,
+        case_id: int | None = None,
+        ip: str = "",
+        target: str = "",
+        detail: dict[str, Any] | None = None,
+        via: str = "",
+    ) -> None:
+        """Write an audit entry for something staff did through this facade (bulk work)."""
+        await self._audit(
+            member, action, case_id=case_id, ip=ip, target=target, detail=detail, via=via
+        )
+
     async def _audit(
         self,
         member: StaffMember,

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     and_,
+    case,
     exists,
     func,
     insert,
@@ -27,6 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.storage.tables import Json, UTCDateTime, broadcasts, cases, contacts, outbox
 
 BROADCAST_KIND = "broadcast"
+# why a contact an audience matches gets no broadcast, in the order they are told apart
+LEFT_OUT_REASONS = ("channel_off", "unreachable", "unsubscribed")
 
 
 def recipient_clauses(
@@ -45,13 +48,42 @@ def recipient_clauses(
     ]
     if channels is not None:
         where.append(contacts.c.channel.in_(sorted(channels)))
-    if case_where is not None:
-        where.append(
-            exists(
-                select(1).select_from(cases).where(cases.c.contact_id == contacts.c.id, *case_where)
-            )
-        )
-    return where
+    return where + audience_clauses(case_where)
+
+
+def audience_clauses(
+    case_where: Sequence[ColumnElement[bool]] | None,
+) -> list[ColumnElement[bool]]:
+    """WHERE clauses on ``contacts``: the contacts an audience matches, reachable or not."""
+    if case_where is None:
+        return []
+    return [
+        exists(select(1).select_from(cases).where(cases.c.contact_id == contacts.c.id, *case_where))
+    ]
+
+
+async def left_out_by_reason(
+    conn: AsyncConnection,
+    case_where: Sequence[ColumnElement[bool]] | None,
+    channels: Collection[str] | None,
+) -> dict[str, int]:
+    """Contacts the audience matches that get no message, per reason (LEFT_OUT_REASONS):
+    their channel is not enabled, they cannot be reached (unfollowed, blocked the bot),
+    or they unsubscribed from broadcasts. A contact counts once, for the first reason."""
+    whens: list[tuple[ColumnElement[bool], str]] = []
+    if channels is not None:
+        whens.append((contacts.c.channel.not_in(sorted(channels)), "channel_off"))
+    whens.append((contacts.c.reachable.is_(False), "unreachable"))
+    whens.append((contacts.c.broadcast_opt_out.is_(True), "unsubscribed"))
+    reason = case(*whens, else_=None).label("reason")
+    matched = select(reason).where(*audience_clauses(case_where)).subquery()
+    rows = await conn.execute(
+        select(matched.c.reason, func.count())
+        .where(matched.c.reason.is_not(None))
+        .group_by(matched.c.reason)
+    )
+    found = {str(r[0]): int(r[1]) for r in rows}
+    return {name: found.get(name, 0) for name in LEFT_OUT_REASONS}
 
 
 async def count_by_channel(
@@ -74,8 +106,10 @@ async def insert_broadcast(
     text: str,
     audience: dict[str, Any],
     now: datetime,
+    status: str = "sending",
+    scheduled_at: datetime | None = None,
 ) -> int:
-    """A new broadcast row in status ``sending``; returns its id."""
+    """A new broadcast row (``sending``, ``awaiting`` approval or ``scheduled``); its id."""
     result = await conn.execute(
         insert(broadcasts)
         .values(
@@ -83,8 +117,9 @@ async def insert_broadcast(
             created_at=now,
             text=text,
             audience=audience,
-            status="sending",
+            status=status,
             total=0,
+            scheduled_at=scheduled_at,
         )
         .returning(broadcasts.c.id)
     )
@@ -155,6 +190,9 @@ class BroadcastRow:
     total: int
     finished_at: datetime | None
     cancelled_at: datetime | None
+    scheduled_at: datetime | None = None
+    decided_by: str = ""
+    decided_at: datetime | None = None
 
 
 def _row(r: Any) -> BroadcastRow:
@@ -168,6 +206,9 @@ def _row(r: Any) -> BroadcastRow:
         total=int(r.total),
         finished_at=r.finished_at,
         cancelled_at=r.cancelled_at,
+        scheduled_at=r.scheduled_at,
+        decided_by=r.decided_by or "",
+        decided_at=r.decided_at,
     )
 
 
@@ -218,6 +259,41 @@ async def finish(conn: AsyncConnection, broadcast_id: int, now: datetime) -> boo
     return bool(result.rowcount)
 
 
+async def move(
+    conn: AsyncConnection, broadcast_id: int, before: str, after: str, **values: Any
+) -> bool:
+    """Change a broadcast's status from ``before`` to ``after`` (with other columns); False
+    when it is no longer ``before`` (another process or account got there first)."""
+    result = await conn.execute(
+        update(broadcasts)
+        .where(broadcasts.c.id == broadcast_id, broadcasts.c.status == before)
+        .values(status=after, **values)
+    )
+    return bool(result.rowcount)
+
+
+async def due(conn: AsyncConnection, now: datetime, limit: int = 20) -> list[BroadcastRow]:
+    """Scheduled broadcasts whose time has come, oldest first."""
+    rows = await conn.execute(
+        select(broadcasts)
+        .where(broadcasts.c.status == "scheduled", broadcasts.c.scheduled_at <= now)
+        .order_by(broadcasts.c.scheduled_at, broadcasts.c.id)
+        .limit(limit)
+    )
+    return [_row(r) for r in rows]
+
+
+async def awaiting(conn: AsyncConnection, limit: int = 50) -> list[BroadcastRow]:
+    """Broadcasts waiting for a second account's approval, oldest first."""
+    rows = await conn.execute(
+        select(broadcasts)
+        .where(broadcasts.c.status == "awaiting")
+        .order_by(broadcasts.c.id)
+        .limit(limit)
+    )
+    return [_row(r) for r in rows]
+
+
 async def cancel(conn: AsyncConnection, broadcast_id: int, now: datetime) -> int:
     """Cancel the broadcast's pending rows (claimed rows finish); returns how many."""
     result = await conn.execute(
@@ -229,7 +305,10 @@ async def cancel(conn: AsyncConnection, broadcast_id: int, now: datetime) -> int
     )
     await conn.execute(
         update(broadcasts)
-        .where(broadcasts.c.id == broadcast_id, broadcasts.c.status == "sending")
+        .where(
+            broadcasts.c.id == broadcast_id,
+            broadcasts.c.status.in_(("sending", "awaiting", "scheduled")),
+        )
         .values(status="cancelled", cancelled_at=now, finished_at=now)
     )
     return int(result.rowcount or 0)

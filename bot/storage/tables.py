@@ -410,10 +410,15 @@ broadcasts = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("text", Text, nullable=False),
     Column("audience", Json, nullable=False),  # the audience filter, as chosen
-    Column("status", String(12), nullable=False),  # sending | done | cancelled
+    # awaiting (approval) | scheduled | sending | done | cancelled | rejected (0015)
+    Column("status", String(12), nullable=False),
     Column("total", Integer, nullable=False, server_default="0"),
     Column("finished_at", UTCDateTime(), nullable=True),
     Column("cancelled_at", UTCDateTime(), nullable=True),
+    Column("scheduled_at", UTCDateTime(), nullable=True),  # queued then (0015)
+    Column("decided_by", String(64), nullable=False, server_default=""),  # approver (0015)
+    Column("decided_at", UTCDateTime(), nullable=True),
+    Index("ix_broadcasts_status_scheduled", "status", "scheduled_at"),
 )
 
 # Search objects that only migrations create, in each database's own dialect, and so not in

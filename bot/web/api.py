@@ -21,14 +21,14 @@ from aiohttp import web
 
 from bot.cases.kpis import PeriodError, period_between, slice_of
 from bot.deliveries import Notice
-from bot.domain.tracking import format_tracking_no
+from bot.domain.tracking import format_tracking_no, parse_tracking_no
 from bot.staff.access import Permission, StaffMember
-from bot.staff.broadcasts import Audience, BroadcastError, BroadcastProgress
+from bot.staff.broadcasts import ApprovalRefused, Audience, BroadcastError, BroadcastProgress
 from bot.staff.casework import AttachmentRow, StaffCaseView
 from bot.staff.pii_policy import PiiPolicy
 from bot.storage.case_query import CaseFilter, Sort
 from bot.storage.cases import CaseRow
-from bot.web import api_deliveries, api_kpis
+from bot.web import api_bulk, api_deliveries, api_kpis
 from bot.web import api_models as m
 from bot.web.api_deliveries import delivery_out
 from bot.web.api_kpis import kpi_out, period_of_query, period_out
@@ -222,7 +222,19 @@ def case_filter(q: m.CaseFilters, tz: ZoneInfo) -> CaseFilter:
                 str(exc),
                 [FieldError(loc=["query", "kpi"], msg=str(exc), type="period")],
             ) from None
+    numbers = []
+    for value in q.case:
+        parsed = parse_tracking_no(value)
+        if parsed.outcome != "valid":
+            raise ApiError(
+                422,
+                "validation_failed",
+                f"case {value!r} is not a tracking number",
+                [FieldError(loc=["query", "case"], msg="not a tracking number", type="value")],
+            )
+        numbers.append(parsed.canonical)
     return CaseFilter(
+        tracking_nos=tuple(numbers),
         statuses=tuple(q.status),
         categories=tuple(q.category),
         regions=tuple(q.region),
@@ -256,6 +268,9 @@ def progress_out(p: BroadcastProgress) -> m.BroadcastOut:
         finished_at=_opt(p.finished_at),
         text=p.text,
         audience=dict(p.audience),
+        scheduled_at=_opt(p.scheduled_at),
+        decided_by=p.decided_by,
+        decided_at=_opt(p.decided_at),
     )
 
 
@@ -484,11 +499,18 @@ def _broadcast_invalid(exc: BroadcastError) -> ApiError:
 async def broadcast_preview(call: Call[None, m.PreviewIn]) -> m.PreviewOut:
     """POST /api/v1/broadcasts/preview."""
     audience = _audience(call.body.audience)
+    service = call.services.broadcasts
     try:
-        counts = await call.services.broadcasts.preview(audience, call.member)
+        counts = await service.preview(audience, call.member)
+        left_out = await service.left_out(audience, call.member)
     except BroadcastError as exc:
         raise _broadcast_invalid(exc) from None
-    return m.PreviewOut(by_channel=dict(counts), total=sum(counts.values()))
+    return m.PreviewOut(
+        by_channel=dict(counts),
+        total=sum(counts.values()),
+        left_out=left_out,
+        needs_approval=service.needs_approval(audience),
+    )
 
 
 async def broadcast_start(call: Call[None, m.BroadcastIn]) -> m.BroadcastOut:
@@ -496,7 +518,9 @@ async def broadcast_start(call: Call[None, m.BroadcastIn]) -> m.BroadcastOut:
     audience = _audience(call.body.audience)
     service = call.services.broadcasts
     try:
-        broadcast_id = await service.start(audience, call.body.text, call.member, ip=call.ip)
+        broadcast_id = await service.start(
+            audience, call.body.text, call.member, ip=call.ip, send_at=call.body.send_at
+        )
     except BroadcastError as exc:
         raise _broadcast_invalid(exc) from None
     return progress_out(await service.progress(broadcast_id))
@@ -528,6 +552,24 @@ async def broadcast_cancel(call: Call[None, None]) -> m.BroadcastOut:
     except BroadcastError as exc:
         raise ApiError(409, "conflict", str(exc)) from None
     return progress_out(done)
+
+
+def broadcast_decision(approve: bool) -> Any:
+    """The handler of POST /api/v1/broadcasts/{id}/approve or …/reject."""
+
+    async def decide(call: Call[None, None]) -> m.BroadcastOut:
+        found = await _progress(call)
+        service = call.services.broadcasts
+        act = service.approve if approve else service.reject
+        try:
+            done = await act(found.id, call.member, ip=call.ip)
+        except ApprovalRefused as exc:
+            raise ApiError(403, "own_broadcast", str(exc)) from None
+        except BroadcastError as exc:
+            raise ApiError(409, "conflict", str(exc)) from None
+        return progress_out(done)
+
+    return decide
 
 
 async def audit_log(call: Call[m.AuditQuery, None]) -> m.AuditPage:
@@ -642,6 +684,7 @@ ROUTES: list[Route] = [
         files=(XLSX,),
         errors=(422,),
     ),
+    *api_bulk.ROUTES,
     Route(
         "GET",
         f"{API_PREFIX}/cases/{{tracking_no}}",
@@ -763,6 +806,25 @@ ROUTES: list[Route] = [
         response=m.BroadcastOut,
         errors=(404, 409),
         params=(BROADCAST,),
+    ),
+    *(
+        Route(
+            "POST",
+            f"{API_PREFIX}/broadcasts/{{broadcast_id:{ID}}}/{verb}",
+            broadcast_decision(verb == "approve"),
+            f"{verb}Broadcast",
+            summary,
+            "broadcasts",
+            Permission.BROADCAST,
+            response=m.BroadcastOut,
+            errors=(404, 409),
+            params=(BROADCAST,),
+            description="403 own_broadcast: the account that created it cannot decide on it.",
+        )
+        for verb, summary in (
+            ("approve", "Approve a broadcast awaiting a second account (queued or scheduled)"),
+            ("reject", "Reject a broadcast awaiting a second account (never sent)"),
+        )
     ),
     Route(
         "GET",

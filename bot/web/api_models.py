@@ -18,7 +18,9 @@ from bot.cases.lifecycle import MAX_TEXT
 from bot.deliveries import STATES
 from bot.domain.statuses import STATUS_CODES
 from bot.staff.broadcasts import MAX_TEXT_CHARS
+from bot.staff.bulk import MAX_SELECTION
 from bot.staff.casework import MAX_REPLY
+from bot.storage.broadcasts import LEFT_OUT_REASONS
 from bot.storage.case_query import MAX_PER_PAGE
 
 Status = Literal[
@@ -189,6 +191,11 @@ class CaseFilters(Query):
     )
     kpi_from: date | None = Field(default=None, description="First day of the KPI period")
     kpi_to: date | None = Field(default=None, description="Last day of the KPI period")
+    case: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_SELECTION,
+        description="Only these tracking numbers (a selection, e.g. to export exactly it)",
+    )
     sort: SortBy = "submitted_at"
     order: Literal["asc", "desc"] = "desc"
 
@@ -613,24 +620,32 @@ class PreviewIn(Body):
 
 
 class BroadcastIn(Body):
-    """A broadcast to send."""
+    """A broadcast to send (to everyone: after a second account approves it)."""
 
     audience: AudienceIn
     text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS, pattern=NOT_BLANK)
+    send_at: AwareDatetime | None = Field(
+        default=None, description="Queue it at this later time (default: at once)"
+    )
 
 
 class PreviewOut(Out):
-    """Recipients per channel (opted-in, reachable contacts)."""
+    """Recipients per channel (opted-in, reachable contacts), and who is left out."""
 
     by_channel: dict[str, int]
     total: int
+    left_out: dict[str, int] = Field(
+        description="Contacts the audience matches that get no message, per reason: "
+        + ", ".join(LEFT_OUT_REASONS)
+    )
+    needs_approval: bool = Field(description="Sending it waits for a second account")
 
 
 class BroadcastOut(Out):
     """A broadcast and its delivery progress."""
 
     id: int
-    status: Literal["sending", "done", "cancelled"]
+    status: Literal["awaiting", "scheduled", "sending", "done", "cancelled", "rejected"]
     total: int
     sent: int
     failed: int
@@ -641,6 +656,9 @@ class BroadcastOut(Out):
     finished_at: AwareDatetime | None
     text: str
     audience: dict[str, Any]
+    scheduled_at: AwareDatetime | None = None
+    decided_by: str = Field(default="", description="The account that approved or rejected it")
+    decided_at: AwareDatetime | None = None
 
 
 class BroadcastListQuery(Query):

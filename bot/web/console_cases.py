@@ -24,7 +24,13 @@ from bot.web.api_models import FIRST_DAY, LAST_DAY
 from bot.web.auth import client_ip, require
 from bot.web.console import lang_of, render
 from bot.web.console_deps import Console, console, flash
-from bot.web.console_filters import PER_PAGE_CHOICES, pages_around, parse_list_query
+from bot.web.console_filters import (
+    LIST_SORTS,
+    PER_PAGE_CHOICES,
+    filter_chips,
+    pages_around,
+    parse_list_query,
+)
 from bot.web.i18n import translate
 from bot.web.periods import period_name, period_params
 
@@ -106,7 +112,13 @@ async def case_list(request: web.Request) -> web.Response:
     result = await deps.casework.list(
         member, lq.flt, sort=lq.sort, page=lq.page, per_page=lq.per_page, ip=client_ip(request)
     )
+    if result.page > result.pages:  # past the end (an old link): the last page instead
+        raise web.HTTPSeeOther("/staff/cases?" + lq.query_string(page=str(result.pages)))
     context = {
+        "chips": filter_chips(lq, deps.labels, lang),
+        "sorts": LIST_SORTS,
+        "back_qs": lq.query_string(page=str(result.page) if result.page > 1 else None),
+        "select_page": request.query.get("select") == "page",  # "select all" without JS
         "lq": lq,
         "kpi": kpi_note(lq.flt.kpi, deps, lang),
         "result": result,

@@ -12,8 +12,10 @@ from zoneinfo import ZoneInfo
 from multidict import MultiMapping
 
 from bot.cases.kpis import KpiSlice, Part, PeriodError, period_between, slice_of
+from bot.staff.labels import Labels
 from bot.storage.case_query import MAX_PER_PAGE, SORTS, CaseFilter, Deadline, Sort
 from bot.web.api_models import plausible_day
+from bot.web.i18n import translate
 
 PER_PAGE_CHOICES = (25, 50, 100, 200)
 DEFAULT_PER_PAGE = 50
@@ -22,6 +24,9 @@ MAX_Q = 200
 # list columns that sort, and the sort key behind them
 SORTABLE = {key: key for key in SORTS if key != "updated_at"}
 KPI_PARAMS = ("kpi", "kpi_part", "kpi_from", "kpi_to")  # a drill-down from the dashboard
+LIST_FILTERS = ("status", "category", "region", "department", "channel", "flag")
+# the orders staff pick on the list page (column headers sort by the others too)
+LIST_SORTS = ("updated_at", "due_at", "submitted_at")
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,17 @@ class ListQuery:
         kept += [(k, v) for k, v in changes.items() if v is not None]
         return urllib.parse.urlencode(kept)
 
+    def without(self, name: str, value: str | None = None) -> str:
+        """The parameters without one value of a filter (every value when None), URL-encoded,
+        back on the first page: the link of a filter chip's remove button."""
+        names = set(KPI_PARAMS) if name == "kpi" else {name}
+        kept = [
+            (k, v)
+            for k, v in self.params
+            if not (k in names and (value is None or v == value)) and k != "page"
+        ]
+        return urllib.parse.urlencode(kept)
+
     def sort_link(self, column: str) -> tuple[str, str] | None:
         """(URL, css class) sorting the list by a column, or None if it does not sort."""
         key = SORTABLE.get(column)
@@ -60,6 +76,50 @@ class ListQuery:
         css = ("desc" if self.sort.descending else "asc") if current else ""
         qs = self.query_string(sort=key, dir="desc" if descending else "asc", page=None)
         return "?" + qs, css
+
+
+@dataclass(frozen=True)
+class Chip:
+    """One active filter value: what it says, and the list without it."""
+
+    name: str
+    value: str
+    text: str
+    remove: str  # query string of the list without this value
+
+
+def filter_chips(lq: ListQuery, labels: Labels, lang: str) -> list[Chip]:
+    """Every active filter value of the list, in the order of the form."""
+    pickers = {
+        "status": labels.status,
+        "category": labels.category,
+        "region": labels.region,
+        "department": labels.department,
+        "channel": labels.channel,
+        "flag": labels.flag,
+    }
+    chips: list[Chip] = []
+
+    def add(name: str, value: str, text: str, whole: bool = False) -> None:
+        chips.append(Chip(name, value, text, lq.without(name, None if whole else value)))
+
+    q = lq.value("q")
+    if q:
+        add("q", q, f"{translate(lang, 'cases.q')}：{q}")
+    for name in LIST_FILTERS:
+        title = translate(lang, "cases." + ("flags" if name == "flag" else name))
+        for code in lq.values(name):
+            add(name, code, f"{title}：{pickers[name](code, lang)}")
+    deadline = lq.value("deadline")
+    if deadline:
+        add("deadline", deadline, translate(lang, f"cases.deadline.{deadline}"))
+    for name in ("from", "to"):
+        day = lq.value(name)
+        if day:
+            add(name, day, f"{translate(lang, f'list.chip.{name}')}：{day}")
+    if lq.value("kpi"):
+        add("kpi", lq.value("kpi"), translate(lang, "list.chip.kpi"), whole=True)
+    return chips
 
 
 def _multi(query: MultiMapping[str], name: str) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.web.i18n_console import CONSOLE_TEXTS
 from bot.web.i18n_deliveries import DELIVERY_TEXTS
 from bot.web.i18n_help import HELP_TEXTS
 from bot.web.i18n_security import SECURITY_TEXTS
@@ -360,6 +361,7 @@ TEXTS: dict[str, dict[str, str]] = {
         **DELIVERY_TEXTS["zh"],
         **HELP_TEXTS["zh"],
         **SECURITY_TEXTS["zh"],
+        **CONSOLE_TEXTS["zh"],
     },
     "en": {
         "app.title": "Petition office console",
@@ -731,6 +733,7 @@ TEXTS: dict[str, dict[str, str]] = {
         **DELIVERY_TEXTS["en"],
         **HELP_TEXTS["en"],
         **SECURITY_TEXTS["en"],
+        **CONSOLE_TEXTS["en"],
     },
 }
 

@@ -15,6 +15,7 @@ from bot.web import (
     console_dashboard,
     console_deliveries,
     console_help,
+    console_list,
     console_password,
 )
 from bot.web.api_routes import ApiServices
@@ -37,6 +38,7 @@ def install(app: web.Application, services: Services) -> None:
     console.setup_templates(app)
     console.add_routes(app)
     console_dashboard.add_routes(app)
+    console_list.add_routes(app)
     console_cases.add_routes(app)
     console_broadcasts.add_routes(app)
     console_deliveries.add_routes(app)

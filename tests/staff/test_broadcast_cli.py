@@ -27,6 +27,8 @@ def env(db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Databa
     monkeypatch.setenv("XINFANG_DATABASE_URL", db.url)
     monkeypatch.setenv("XINFANG_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("XINFANG_AUTO_MIGRATE", "false")
+    # "--all" here tests delivery; its approval by a second account is tested below
+    monkeypatch.setenv("XINFANG_BROADCAST_ALL_NEEDS_APPROVAL", "false")
     return db
 
 
@@ -112,6 +114,39 @@ async def test_cancel_from_the_cli(
     assert await asyncio.to_thread(main, ["broadcast", "cancel", "1", "--as", "root"]) == 0
     out = capsys.readouterr().out
     assert "#1 cancelled" in out and "cancelled 4 of 4" in out
+
+
+async def test_approval_and_schedule_from_the_cli(
+    env: Database,
+    clock: FixedClock,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await _seed(env, clock)
+    monkeypatch.setenv("XINFANG_BROADCAST_ALL_NEEDS_APPROVAL", "true")
+    argv = ["broadcast", "send", "--as", "boss", "--all", "--yes", "--text", "开放日通知"]
+    assert await asyncio.to_thread(main, argv) == 0
+    out = capsys.readouterr().out
+    # the preview says who is left out and why: d sent 退订
+    assert "unsubscribed         1" in out and "unreachable          0" in out
+    assert "#1 awaits the approval of another supervisor or admin" in out
+    # the account that created it cannot approve it; another one can
+    assert await asyncio.to_thread(main, ["broadcast", "approve", "1", "--as", "boss"]) == 1
+    assert "another account" in capsys.readouterr().err
+    assert await asyncio.to_thread(main, ["broadcast", "approve", "1", "--as", "root"]) == 0
+    out = capsys.readouterr().out
+    assert "#1 sending" in out and "(approved by root)" in out
+    progress = await BroadcastService(env).progress(1)
+    assert progress.status == "sending" and progress.total == 4 and progress.decided_by == "root"
+    # a scheduled filter broadcast waits for its time
+    argv = ["broadcast", "send", "--as", "boss", "--region", "330102", "--yes",
+            "--at", "2099-01-01 09:00", "--text", "定时通知"]  # fmt: skip
+    assert await asyncio.to_thread(main, argv) == 0
+    assert "#2 scheduled for 2099-01-01 09:00" in capsys.readouterr().out
+    assert await asyncio.to_thread(main, ["broadcast", "reject", "2", "--as", "root"]) == 1
+    assert "not awaiting" in capsys.readouterr().err
+    assert await asyncio.to_thread(main, ["broadcast", "list"]) == 0
+    assert "#2 scheduled" in capsys.readouterr().out
 
 
 async def test_export_to_files(

@@ -47,6 +47,8 @@ async def _seed(db: Database, clock: FixedClock) -> dict[str, str]:
 
 
 def _service(db: Database, clock: FixedClock, **kw: object) -> BroadcastService:
+    # "all" audiences here test delivery; their approval is tested in test_broadcast_approval
+    kw.setdefault("approval_for_all", False)
     return BroadcastService(db, clock, **kw)  # type: ignore[arg-type]
 
 

@@ -28,7 +28,7 @@ async def test_unsubscribe_and_subscribe_by_message(db: Database, clock: FixedCl
     await petition(db, now, "citizen-1", channel="telegram")
     await petition(db, now, "citizen-2", channel="telegram")
     address = Address("telegram", "citizen-1")
-    service = BroadcastService(db, clock)
+    service = BroadcastService(db, clock, approval_for_all=False)
     bid = await service.start(Audience("all"), "开放日通知", ADMIN)
     intake = make_intake(db, clock)
 
@@ -57,7 +57,7 @@ async def test_wechat_unsubscribe_event_makes_a_contact_unreachable(
     now = clock()
     await add_staff_rows(db, now)
     await petition(db, now, "openid-1", channel="wechat")
-    service = BroadcastService(db, clock)
+    service = BroadcastService(db, clock, approval_for_all=False)
     assert await service.preview(Audience("all"), ADMIN) == {"wechat": 1}
     intake = make_intake(db, clock)
     event = message(Address("wechat", "openid-1"), "", event="unsubscribe")

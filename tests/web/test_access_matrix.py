@@ -140,6 +140,27 @@ CONSOLE = [
         )
         for action in ("reply", "handled")
     ),
+    *(
+        Endpoint(
+            "POST",
+            BC + f"/{verb}",
+            # the matrix's broadcasts go to everyone, created by admin: awaiting approval
+            expect(303, 303, 403, 403, 403, 303),
+            path=f"/staff/broadcasts/{{broadcast}}/{verb}",
+            body={},
+            fresh_broadcast=True,
+        )
+        for verb in ("approve", "reject")
+    ),
+    # a case outside the handler's departments is listed as refused (200), not changed
+    Endpoint(
+        "POST",
+        "/staff/cases/bulk",
+        expect(200, 200, 200, 200, 403, 303),
+        body={"op": "accept", "case": "{case}"},
+        fresh_case=True,
+        case_scoped=True,
+    ),
     Endpoint("GET", "/staff/deliveries", expect(200, 200, 403, 403, 403, 302)),
     *(
         Endpoint(
@@ -231,6 +252,25 @@ API = [
         path="/api/v1/broadcasts/{broadcast}/cancel",
         fresh_broadcast=True,
     ),
+    *(
+        Endpoint(
+            "POST",
+            BA + f"/{verb}",
+            # admin created it: 403 own_broadcast; the supervisor is the second account
+            expect(403, 200, 403, 403, 403, 401),
+            path=f"/api/v1/broadcasts/{{broadcast}}/{verb}",
+            fresh_broadcast=True,
+        )
+        for verb in ("approve", "reject")
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/cases/actions/bulk",
+        expect(200, 200, 200, 200, 403, 401),
+        body={"action": "accept", "cases": ["{case}"]},
+        fresh_case=True,
+        case_scoped=True,
+    ),
     Endpoint("GET", "/api/v1/deliveries", expect(200, 200, 403, 403, 403, 401)),
     *(
         Endpoint(
@@ -270,7 +310,7 @@ class World:
         return tokens.token, tokens.csrf
 
     async def new_broadcast(self) -> int:
-        """A broadcast still sending (the test app runs no outbox worker)."""
+        """A broadcast to everyone, not yet sent: awaiting a second account's approval."""
         return await self.services.broadcasts.start(
             Audience("all"), "停水通知", self.members["admin"]
         )
@@ -305,6 +345,15 @@ async def _world(services: Services) -> World:
     return world
 
 
+def _fill(value: Any, values: dict[str, str]) -> Any:
+    """A body value with {case}, {primary}, … filled in (also inside lists)."""
+    if isinstance(value, str):
+        return value.format(**values)
+    if isinstance(value, list):
+        return [_fill(v, values) for v in value]
+    return value
+
+
 async def _call(raw: Any, world: World, endpoint: Endpoint, role: str, case: str) -> int:
     """Make one matrix request on ``case``; returns the status."""
     broadcast = await world.new_broadcast() if endpoint.fresh_broadcast else world.broadcast
@@ -318,7 +367,7 @@ async def _call(raw: Any, world: World, endpoint: Endpoint, role: str, case: str
         values["primary"] = await file_case(world.services, ZJJ, user="primary", request="同一事项")
     path = (endpoint.path or endpoint.route).format(**values)
     body = (
-        {k: v.format(**values) if isinstance(v, str) else v for k, v in endpoint.body.items()}
+        {k: _fill(v, values) for k, v in endpoint.body.items()}
         if endpoint.body is not None
         else None
     )

@@ -254,7 +254,12 @@ async def test_broadcasts_preview_send_progress_cancel(client: Any, services: Se
     preview = await _json(
         await api.post("/api/v1/broadcasts/preview", {"audience": {"kind": "all"}}), 200
     )
-    assert preview == {"by_channel": {"web": 2}, "total": 2}
+    assert preview == {
+        "by_channel": {"web": 2},
+        "total": 2,
+        "left_out": {"channel_off": 0, "unreachable": 0, "unsubscribed": 0},
+        "needs_approval": True,
+    }
     empty = await _json(
         await api.post("/api/v1/broadcasts/preview", {"audience": {"kind": "filter"}}), 422
     )

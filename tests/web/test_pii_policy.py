@@ -110,6 +110,24 @@ ROUTES: dict[tuple[str, str], tuple[Probe, ...] | str] = {
     ("POST", "/staff/broadcasts/{broadcast_id}/cancel"): (
         Probe("/staff/broadcasts/{broadcast}/cancel", {}),
     ),
+    ("POST", "/staff/cases/bulk"): (
+        Probe("/staff/cases/bulk", {"op": "accept", "case": "{case}"}),
+    ),
+    **{
+        ("POST", f"/staff/broadcasts/{{broadcast_id}}/{verb}"): (
+            Probe(f"/staff/broadcasts/{{broadcast}}/{verb}", {}),
+        )
+        for verb in ("approve", "reject")
+    },
+    **{
+        ("POST", f"/api/v1/broadcasts/{{broadcast_id}}/{verb}"): (
+            Probe(f"/api/v1/broadcasts/{{broadcast}}/{verb}", {}),
+        )
+        for verb in ("approve", "reject")
+    },
+    ("POST", "/api/v1/cases/actions/bulk"): (
+        Probe("/api/v1/cases/actions/bulk", {"action": "accept", "cases": ["{case}"]}),
+    ),
     ("GET", "/staff/help"): (Probe("/staff/help"),),
     ("POST", "/staff/help/{id}/reply"): (Probe("/staff/help/999999/reply", {"text": "您好"}),),
     ("POST", "/staff/help/{id}/handled"): (Probe("/staff/help/999999/handled", {}),),
@@ -263,17 +281,24 @@ async def _request(
 ) -> tuple[int, str]:
     values = {"case": fx.case, "attachment": str(fx.attachment), "broadcast": str(fx.broadcast)}
     path = probe.path.format(**values)
+
+    def filled(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.format(**values) if "{" in value else value
+        return [filled(v) for v in value] if isinstance(value, list) else value
+
+    body = {k: filled(v) for k, v in probe.body.items()} if probe.body is not None else None
     headers: dict[str, str] = {}
     kwargs: dict[str, Any] = {"allow_redirects": False}
     if route.startswith("/api/v1"):
         headers["Authorization"] = f"Bearer {fx.tokens[role]}"
-        if probe.body is not None:
-            kwargs["json"] = probe.body
+        if body is not None:
+            kwargs["json"] = body
     else:
         session = await services.accounts.open_session(fx.members[role].id)
         headers["Cookie"] = f"xf_staff={session.token}"
-        if probe.body is not None:
-            kwargs["data"] = {**probe.body, "_csrf": session.csrf}
+        if body is not None:
+            kwargs["data"] = {**body, "_csrf": session.csrf}
     response = await raw.request(method, path, headers=headers, **kwargs)
     return response.status, _readable(await response.read(), response.headers)
 
