@@ -197,7 +197,13 @@ class Lifecycle:
             if (rule.push is not None or message) and not told_already:
                 told.add(member.contact_id)
                 pushes += await self._push(
-                    conn, member, rule.push, now, params, message, event_id=event_id,
+                    conn,
+                    member,
+                    rule.push,
+                    now,
+                    params,
+                    message,
+                    event_id=event_id,
                     document=document,
                 )
             if action in ANSWERS:

@@ -27,7 +27,7 @@ from bot.staff.broadcasts import Audience, BroadcastError, BroadcastProgress
 from bot.staff.casework import AttachmentRow, StaffCaseView, mask_case
 from bot.storage.case_query import CaseFilter, Sort
 from bot.storage.cases import CaseRow
-from bot.web import api_deliveries, api_kpis
+from bot.web import api_deliveries, api_documents, api_kpis
 from bot.web import api_models as m
 from bot.web.api_deliveries import delivery_out
 from bot.web.api_kpis import kpi_out, period_of_query, period_out
@@ -776,6 +776,7 @@ ROUTES: list[Route] = [
         errors=(422,),
     ),
     *api_deliveries.ROUTES,
+    *api_documents.ROUTES,
 ]
 
 

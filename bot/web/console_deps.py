@@ -15,6 +15,7 @@ from bot.deliveries import Deliveries
 from bot.dialogs.form import FormRegistry
 from bot.staff.broadcasts import BroadcastService
 from bot.staff.casework import Casework
+from bot.staff.documents import StaffDocuments
 from bot.staff.export import CaseExporter
 from bot.staff.labels import Labels
 from bot.storage.db import Database
@@ -34,6 +35,7 @@ class Console:
     broadcasts: BroadcastService
     exporter: CaseExporter
     deliveries: Deliveries
+    documents: StaffDocuments
     labels: Labels
     forms: FormRegistry
     tz: ZoneInfo
@@ -56,6 +58,7 @@ def build_console(services: Services) -> Console:
         broadcasts=services.broadcasts,  # shared with the API: wakes the worker on start
         exporter=services.exporter,
         deliveries=services.deliveries,  # shared with the API: wakes the worker on retry
+        documents=services.documents,
         labels=services.exporter.labels,
         forms=services.engine.forms,
         tz=ZoneInfo(s.timezone),

@@ -73,9 +73,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_document_deliveries")),
     )
-    op.create_index(
-        "ix_document_deliveries_document", "document_deliveries", ["document_id", "id"]
-    )
+    op.create_index("ix_document_deliveries_document", "document_deliveries", ["document_id", "id"])
 
 
 def downgrade() -> None:
