@@ -122,6 +122,10 @@ def _check_config(settings: Settings, _args: argparse.Namespace) -> int:
     wechat = load_wechat_config(settings.config_dir)
     kinds = len(wechat.templates.notices)
     print(f"wechat.yaml ok: menu, template fields within their type limits for {kinds} notices")
+    documents = services.documents
+    for kind in documents.config.kinds:  # a template that does not compile fails here
+        documents.files.renderer.env.get_template(f"{kind}.html")
+    print(f"documents.yaml ok: {len(documents.config.kinds)} kinds, templates compile")
     return 0
 
 
