@@ -21,8 +21,8 @@ from bot.app import Services, create_app
 from bot.staff.access import StaffMember
 from bot.staff.broadcasts import Audience
 from bot.storage import attachments
-from bot.storage import documents as document_store
 from bot.storage import cases as case_store
+from bot.storage import documents as document_store
 from bot.storage import staff as store
 from bot.storage.tables import attachments as attachment_table
 from bot.storage.tables import audit_log
