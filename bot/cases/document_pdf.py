@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import weasyprint
 
 from bot.cases.documents import DocumentConfig
 from bot.keyed_locks import KeyedLocks
@@ -41,6 +40,9 @@ class DocumentRenderer:
 
     def pdf(self, kind: str, data: Mapping[str, Any]) -> bytes:
         """The document as PDF bytes (CPU-bound: call it in a worker thread)."""
+        # imported here: it loads pango, which only rendering needs (the bot starts without)
+        import weasyprint
+
         page = weasyprint.HTML(
             string=self.html(kind, data),
             base_url=str(self.config.template_dir),

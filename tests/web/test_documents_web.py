@@ -209,3 +209,26 @@ async def test_citizen_link_serves_only_that_citizens_documents(
     assert (await stranger.get(parts.path)).status == 403
     forged = parts.query[:-3] + "abc"
     assert (await stranger.get(f"{parts.path}?{forged}", allow_redirects=False)).status == 403
+
+
+async def test_each_petitioner_of_a_linked_group_gets_their_own_document(
+    services: Services,
+) -> None:
+    numbers = []
+    for user in ("citizen-a", "citizen-b"):
+        case_id = await make_case(
+            services.db, datetime.now(UTC), user=user, department=ZJJ, phone=PHONE
+        )
+        async with services.db.read() as conn:
+            row = await cases.by_id(conn, case_id)
+        assert row is not None
+        numbers.append(row.tracking_no)
+    first, second = numbers
+    await services.casework.lifecycle.link(second, first, actor="duban")
+    await services.casework.act(SUPERVISOR, first, "accept", {})
+    issued = [await document_of(services, number) for number in numbers]
+    assert [d.kind for d in issued] == ["acceptance", "acceptance"]
+    assert sorted(d.seq for d in issued) == [1, 2], "one number each, no gap"
+    links = await pushed_document_links(services)
+    for doc, number in zip(issued, numbers, strict=True):
+        assert [u for u in links if f"/my/cases/{number}/documents/{doc.id}?" in u]
