@@ -15,7 +15,7 @@ from bot.staff.documents import MAX_DELIVERY_NOTE, WAYS, DocumentView
 from bot.storage.documents import PaperDelivery
 from bot.web import api_models as m
 from bot.web.api_routes import API_PREFIX, Call, PathParam, Route
-from bot.web.console_documents import pdf_response
+from bot.web.document_response import pdf_response
 
 Kind = Literal["acceptance", "rejection", "transfer", "extension", "opinion", "review", "recheck"]
 Way = Literal["in_person", "post"]

@@ -29,7 +29,7 @@ from bot.storage import documents as document_store
 from bot.storage.cases import CaseRow
 from bot.storage.db import Database
 from bot.web.citizen_access import CITIZEN_ACCESS, PREFIX, CitizenAccess, Visitor
-from bot.web.console_documents import pdf_response
+from bot.web.document_response import pdf_response
 from bot.web.security import SECURITY_HEADERS
 
 log = get_logger(__name__)

@@ -2,41 +2,18 @@
 
 from __future__ import annotations
 
-import re
 import urllib.parse
-from pathlib import Path
 
 from aiohttp import web
 
 from bot.staff.access import Permission
 from bot.staff.casework import ActionError
-from bot.storage.documents import DocumentRow
 from bot.web.auth import client_ip, require
 from bot.web.console import lang_of
 from bot.web.console_cases import _refusal
 from bot.web.console_deps import console, flash
+from bot.web.document_response import pdf_response
 from bot.web.i18n import translate
-
-_SAFE_NAME = re.compile(r"[^\w.\-]+", re.ASCII)
-
-
-def pdf_response(document: DocumentRow, path: Path, *, download: bool = False) -> web.FileResponse:
-    """A document's PDF, shown inline by the browser (its viewer prints it) or downloaded."""
-    name = f"{document.number}.pdf"
-    ascii_name = _SAFE_NAME.sub("_", name).strip("_") or f"document-{document.id}.pdf"
-    disposition = (
-        f'{"attachment" if download else "inline"}; filename="{ascii_name}"; '
-        f"filename*=UTF-8''{urllib.parse.quote(name, safe='')}"
-    )
-    return web.FileResponse(
-        path,
-        headers={
-            "Content-Type": "application/pdf",
-            "Content-Disposition": disposition,
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "private, no-store",
-        },
-    )
 
 
 async def document_pdf(request: web.Request) -> web.StreamResponse:
