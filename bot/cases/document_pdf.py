@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,23 @@ import jinja2
 
 from bot.cases.documents import DocumentConfig
 from bot.keyed_locks import KeyedLocks
+
+FONTS = ("Noto Serif CJK SC", "Noto Sans CJK SC")  # documents.css names them
+
+
+def missing_fonts() -> list[str] | None:
+    """The document fonts fontconfig does not have (None: fontconfig's fc-list is absent).
+
+    Without them WeasyPrint prints Chinese as empty boxes instead of failing.
+    """
+    fc_list = shutil.which("fc-list")
+    if fc_list is None:
+        return None
+    found = subprocess.run(
+        [fc_list, ":lang=zh", "family"], capture_output=True, text=True, check=False, timeout=30
+    ).stdout
+    families = {name.strip() for line in found.splitlines() for name in line.split(",")}
+    return [font for font in FONTS if font not in families]
 
 
 class DocumentRenderer:
