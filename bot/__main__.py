@@ -12,11 +12,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import jinja2
 from aiohttp import web
 
 from bot.app import build_services, create_app
 from bot.cases.cli import add_cli as add_case_cli
 from bot.cases.document_pdf import missing_fonts
+from bot.cases.documents import DocumentConfigError
 from bot.channels.telegram import add_cli as add_telegram_cli
 from bot.channels.wechat import WeChatConfigError
 from bot.channels.wechat import add_cli as add_wechat_cli
@@ -203,6 +205,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except WeChatConfigError as exc:
         print(f"xinfang: invalid WeChat configuration: {exc}", file=sys.stderr)
+        return 2
+    except (DocumentConfigError, jinja2.TemplateError) as exc:
+        print(f"xinfang: invalid document configuration: {exc}", file=sys.stderr)
         return 2
 
 
