@@ -50,6 +50,9 @@ ANSWERS = ("answer", "decide_review", "decide_recheck")  # each schedules a foll
 # the written opinion each answer produces: 处理意见, 复查意见, 复核意见
 OPINION_STAGE = {"answer": "answer", "decide_review": "review", "decide_recheck": "recheck"}
 REOPENS = ("request_review", "request_recheck")  # each cancels the pending follow-up
+# the decision that leads to an answered status (its document is the one a joining
+# petitioner gets)
+DECIDED_BY = {TRANSITIONS[a].target: a for a in ANSWERS}
 # the office's current deadline, by status: what it is the deadline of
 _DEADLINE_OF = {
     "submitted": "acceptance",
@@ -529,6 +532,14 @@ class Lifecycle:
                 public=True,
                 data={"primary": primary.tracking_no},
             )
+            # joining an answered matter: the latest opinion as this petitioner's own document
+            document = None
+            if answered:
+                decided = {"by_department": opinions[-1].department} if opinions else {}
+                decision = DECIDED_BY[primary.status]
+                document = await self._issue(
+                    conn, member, decision, actor, now, opinion, "", decided, event_id
+                )
             if member.contact_id in told:
                 continue  # one push per citizen, however many of their cases join
             told.add(member.contact_id)
@@ -537,7 +548,9 @@ class Lifecycle:
             )
             if answered:
                 key = f"push.{primary.status}"
-                pushes += await self._push(conn, member, key, now, opinion, event_id=event_id)
+                pushes += await self._push(
+                    conn, member, key, now, opinion, event_id=event_id, document=document
+                )
         await cases.add_event(
             conn,
             primary.id,

@@ -232,3 +232,29 @@ async def test_each_petitioner_of_a_linked_group_gets_their_own_document(
     links = await pushed_document_links(services)
     for doc, number in zip(issued, numbers, strict=True):
         assert [u for u in links if f"/my/cases/{number}/documents/{doc.id}?" in u]
+
+
+async def test_a_petitioner_joining_an_answered_matter_gets_the_opinion_as_a_document(
+    services: Services,
+) -> None:
+    first = await accepted_case(services, "citizen-a")
+    await services.casework.act(SUPERVISOR, first, "assign", {"department": ZJJ})
+    opinion = "经核实，物业公司已完成防水维修。"
+    await services.casework.act(
+        SUPERVISOR, first, "answer", {"outcome": "supported", "text": opinion}
+    )
+    case_id = await make_case(services.db, datetime.now(UTC), user="citizen-b", department=ZJJ)
+    async with services.db.read() as conn:
+        joining = await cases.by_id(conn, case_id)
+    assert joining is not None
+    await services.casework.lifecycle.link(joining.tracking_no, first, actor="duban")
+    async with services.db.read() as conn:
+        after = await cases.by_id(conn, case_id)
+        (doc,) = await documents.of_case(conn, case_id)
+    assert after is not None and after.request_until is not None
+    assert doc.kind == "opinion" and doc.seq == 2, "the matter's second 处理意见书"
+    assert doc.data["opinion"] == opinion and doc.data["remedy"] == "review"
+    until = after.request_until.astimezone(OFFICE).date()
+    assert doc.data["remedy_until"] == f"{until.year}年{until.month}月{until.day}日"
+    links = await pushed_document_links(services)
+    assert [u for u in links if f"/my/cases/{joining.tracking_no}/documents/{doc.id}?" in u]
