@@ -15,6 +15,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     XINFANG_CONFIG_DIR=/app/config \
     XINFANG_DATA_DIR=/data \
     XINFANG_LOG_JSON=true
+# official documents (WeasyPrint): pango and HarfBuzz's subsetter, and the CJK fonts
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+       libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --home-dir /app xinfang \
     && mkdir -p /data \
     && chown xinfang /data

@@ -12,10 +12,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import jinja2
 from aiohttp import web
 
 from bot.app import build_services, create_app
 from bot.cases.cli import add_cli as add_case_cli
+from bot.cases.document_pdf import missing_fonts
+from bot.cases.documents import DocumentConfigError
 from bot.channels.telegram import add_cli as add_telegram_cli
 from bot.channels.wechat import WeChatConfigError
 from bot.channels.wechat import add_cli as add_wechat_cli
@@ -40,6 +43,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if timeout is None:
         timeout = settings.shutdown_timeout_seconds
     log.info("serve.starting", host=host, port=port, database=services.db.dialect)
+    missing = missing_fonts()
+    if missing:  # documents would print Chinese as empty boxes
+        log.warning("documents.fonts_missing", fonts=missing, hint="install fonts-noto-cjk")
     web.run_app(
         app,
         host=host,
@@ -122,6 +128,13 @@ def _check_config(settings: Settings, _args: argparse.Namespace) -> int:
     wechat = load_wechat_config(settings.config_dir)
     kinds = len(wechat.templates.notices)
     print(f"wechat.yaml ok: menu, template fields within their type limits for {kinds} notices")
+    documents = services.documents
+    for kind in documents.config.kinds:  # a template that does not compile fails here
+        documents.files.renderer.env.get_template(f"{kind}.html")
+    print(f"documents.yaml ok: {len(documents.config.kinds)} kinds, templates compile")
+    missing = missing_fonts()
+    if missing:
+        print(f"warning: fonts missing for documents: {', '.join(missing)} (fonts-noto-cjk)")
     return 0
 
 
@@ -196,6 +209,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except WeChatConfigError as exc:
         print(f"xinfang: invalid WeChat configuration: {exc}", file=sys.stderr)
+        return 2
+    except (DocumentConfigError, jinja2.TemplateError) as exc:
+        print(f"xinfang: invalid document configuration: {exc}", file=sys.stderr)
         return 2
 
 

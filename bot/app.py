@@ -11,6 +11,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot import broadcast_scheduler, reminders, uploads
+from bot.cases.document_pdf import DocumentFiles, DocumentRenderer
 from bot.cases.service import LifecycleService, load_case_config
 from bot.channels import telegram, terminal, wechat
 from bot.channels import web as webchat
@@ -27,6 +28,7 @@ from bot.staff.accounts import StaffAccounts
 from bot.staff.broadcast_cli import enabled_channels
 from bot.staff.broadcasts import BroadcastService
 from bot.staff.casework import Casework
+from bot.staff.documents import StaffDocuments
 from bot.staff.export import CaseExporter
 from bot.staff.labels import load_labels
 from bot.storage import outbox
@@ -102,6 +104,14 @@ def build_services(settings: Settings) -> Services:
         approval_for_all=settings.broadcast_all_needs_approval,
     )
     exporter = CaseExporter(db, load_labels(settings.config_dir), timezone=settings.timezone)
+    assert case_config.documents is not None  # load_case_config always reads it
+    documents = StaffDocuments(
+        db,
+        DocumentFiles(DocumentRenderer(case_config.documents), settings.documents_dir),
+        case_config.documents,
+        tz=lifecycle.tz,
+        clock=casework.clock,
+    )
     return Services(
         settings,
         db,
@@ -113,6 +123,7 @@ def build_services(settings: Settings) -> Services:
         broadcasts,
         exporter,
         Deliveries(db),
+        documents,
         channels,
     )
 
@@ -150,6 +161,7 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
         services.engine.forms,
         access,
         webchat.STATIC_DIR,
+        services.documents,
     )
     app.router.add_get("/", _index)
     app.router.add_get("/healthz", _healthz)

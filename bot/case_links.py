@@ -75,3 +75,12 @@ class CaseLinks:
         token = sign(self.secret, LINK, contact_id, now + timedelta(days=self.days))
         base = self.public_url.rstrip("/")
         return f"{base}/my/cases/{quote(tracking_no, safe='')}?k={token}"
+
+    def document_url(
+        self, contact_id: int, tracking_no: str, document_id: int, now: datetime
+    ) -> str:
+        """The signed link to one document (PDF) of ``contact_id``'s case, valid for ``days``."""
+        token = sign(self.secret, LINK, contact_id, now + timedelta(days=self.days))
+        base = self.public_url.rstrip("/")
+        case = quote(tracking_no, safe="")
+        return f"{base}/my/cases/{case}/documents/{document_id}?k={token}"

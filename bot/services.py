@@ -16,6 +16,7 @@ from bot.settings import Settings
 from bot.staff.accounts import StaffAccounts
 from bot.staff.broadcasts import BroadcastService
 from bot.staff.casework import Casework
+from bot.staff.documents import StaffDocuments
 from bot.staff.export import CaseExporter
 from bot.storage.db import Database
 from bot.storage.outbox import OutboxRow
@@ -35,6 +36,7 @@ class Services:
     broadcasts: BroadcastService
     exporter: CaseExporter
     deliveries: Deliveries
+    documents: StaffDocuments
     channels: dict[str, Channel] = field(default_factory=dict)
 
     def worker(self) -> OutboxWorker:

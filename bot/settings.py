@@ -180,6 +180,11 @@ class Settings(BaseSettings):
         return self.data_dir / "attachments"
 
     @property
+    def documents_dir(self) -> Path:
+        """Where rendered official documents (PDF) are kept."""
+        return self.data_dir / "documents"
+
+    @property
     def draft_ttl(self) -> timedelta:
         """How long an untouched draft survives."""
         return timedelta(hours=self.draft_ttl_hours)

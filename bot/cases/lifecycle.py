@@ -22,6 +22,7 @@ from bot.case_links import CaseLinks
 from bot.cases.authority import close_refusal, extension_refusal
 from bot.cases.calendar import Calendar
 from bot.cases.clocks import ClockRule, Clocks, due_at
+from bot.cases.documents import DocumentIssuer, Issued
 from bot.clock import utc_now
 from bot.dialogs.texts import Texts
 from bot.domain.statuses import (
@@ -49,6 +50,9 @@ ANSWERS = ("answer", "decide_review", "decide_recheck")  # each schedules a foll
 # the written opinion each answer produces: 处理意见, 复查意见, 复核意见
 OPINION_STAGE = {"answer": "answer", "decide_review": "review", "decide_recheck": "recheck"}
 REOPENS = ("request_review", "request_recheck")  # each cancels the pending follow-up
+# the decision that leads to an answered status (its document is the one a joining
+# petitioner gets)
+DECIDED_BY = {TRANSITIONS[a].target: a for a in ANSWERS}
 # the office's current deadline, by status: what it is the deadline of
 _DEADLINE_OF = {
     "submitted": "acceptance",
@@ -105,6 +109,7 @@ class Lifecycle:
     department_known: Callable[[str], bool] = field(default=lambda _code: True)
     enqueue: Enqueue = outbox.enqueue
     links: CaseLinks | None = None  # signed links to the citizen's case page (None: off)
+    documents: DocumentIssuer | None = None  # the written notices actions issue (None: off)
 
     def due(self, start: datetime, rule: ClockRule) -> datetime:
         """The deadline of ``rule`` counted from ``start``."""
@@ -185,13 +190,24 @@ class Lifecycle:
                 public=rule.public,
                 data={**event_data, **extra} or None,
             )
+            # the written notice the action requires (受理告知书 … 复核意见书), if any
+            document = await self._issue(
+                conn, member, action, actor, now, params, message, data, event_id
+            )
             # a citizen's own review request is acknowledged in their conversation
             told_already = action in REOPENS and actor == "citizen"
             told_already = told_already or member.contact_id in told
             if (rule.push is not None or message) and not told_already:
                 told.add(member.contact_id)
                 pushes += await self._push(
-                    conn, member, rule.push, now, params, message, event_id=event_id
+                    conn,
+                    member,
+                    rule.push,
+                    now,
+                    params,
+                    message,
+                    event_id=event_id,
+                    document=document,
                 )
             if action in ANSWERS:
                 await cases.add_opinion(
@@ -516,6 +532,14 @@ class Lifecycle:
                 public=True,
                 data={"primary": primary.tracking_no},
             )
+            # joining an answered matter: the latest opinion as this petitioner's own document
+            document = None
+            if answered:
+                decided = {"by_department": opinions[-1].department} if opinions else {}
+                decision = DECIDED_BY[primary.status]
+                document = await self._issue(
+                    conn, member, decision, actor, now, opinion, "", decided, event_id
+                )
             if member.contact_id in told:
                 continue  # one push per citizen, however many of their cases join
             told.add(member.contact_id)
@@ -524,7 +548,9 @@ class Lifecycle:
             )
             if answered:
                 key = f"push.{primary.status}"
-                pushes += await self._push(conn, member, key, now, opinion, event_id=event_id)
+                pushes += await self._push(
+                    conn, member, key, now, opinion, event_id=event_id, document=document
+                )
         await cases.add_event(
             conn,
             primary.id,
@@ -562,6 +588,34 @@ class Lifecycle:
     def _date(self, when: datetime) -> str:
         return when.astimezone(self.tz).date().isoformat()
 
+    async def _issue(
+        self,
+        conn: AsyncConnection,
+        case: CaseRow,
+        action: str,
+        actor: str,
+        now: datetime,
+        params: Mapping[str, Any],
+        message: str,
+        data: Mapping[str, Any],
+        event_id: int,
+    ) -> Issued | None:
+        """Issue the document ``action`` requires for ``case`` (see bot.cases.documents);
+        it is given what the petitioner is told, never the internal note."""
+        if self.documents is None:
+            return None
+        return await self.documents.issue(
+            conn,
+            case,
+            action,
+            actor=actor,
+            now=now,
+            params=params,
+            message=message,
+            department=_deciding_department(data, case),
+            event_id=event_id,
+        )
+
     async def _push(
         self,
         conn: AsyncConnection,
@@ -572,6 +626,7 @@ class Lifecycle:
         message: str = "",
         *,
         event_id: int,
+        document: Issued | None = None,
     ) -> int:
         """Write one push for ``case``'s petitioner, in their language; returns 1.
 
@@ -593,6 +648,13 @@ class Lifecycle:
         url = self.case_url(case, now)
         if url:
             text = "\n".join((text, self.texts.get(lang, "push.details_link", url=url)))
+        if document is not None and url:
+            assert self.links is not None  # url is only set when links are on
+            link = self.links.document_url(case.contact_id, case.tracking_no, document.id, now)
+            line = self.texts.get(
+                lang, "document.link", title=document.title, number=document.number, url=link
+            )
+            text = "\n".join((text, line))
         await self.enqueue(
             conn,
             contact_id=contact.id,

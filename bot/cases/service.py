@@ -21,6 +21,7 @@ from bot.case_links import CaseLinks
 from bot.cases.authority import Authority, load_authority
 from bot.cases.calendar import Calendar, load_calendar
 from bot.cases.clocks import Clocks, DeadlineState, deadline_state, due_at, load_clocks
+from bot.cases.documents import DocumentConfig, DocumentIssuer, load_document_config
 from bot.cases.flagging import FlagKeeper, petition_text
 from bot.cases.flags import STAFF_SETTABLE, FlagRules, load_flag_rules
 from bot.cases.lifecycle import Change, Lifecycle
@@ -50,6 +51,7 @@ class CaseConfig:
     routing: Routing
     flag_rules: FlagRules
     authority: Authority
+    documents: DocumentConfig | None = None  # config/documents.yaml (None: no documents)
 
 
 def load_case_config(config_dir: Path) -> CaseConfig:
@@ -60,6 +62,7 @@ def load_case_config(config_dir: Path) -> CaseConfig:
         routing=load_routing(config_dir),
         flag_rules=load_flag_rules(config_dir),
         authority=load_authority(config_dir),
+        documents=load_document_config(config_dir),
     )
 
 
@@ -181,6 +184,9 @@ class LifecycleService:
             department_name=name,
             department_known=lambda code: code in routing.departments,
             links=links,
+            documents=DocumentIssuer(config.documents, texts, self.tz, name)
+            if config.documents is not None
+            else None,
         )
         self.registrar = Registrar(config, self.tz)
 

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -217,6 +218,51 @@ case_opinions = Table(
     Column("department", String(32), nullable=False, server_default=""),  # "" = the office
     Column("decided_at", UTCDateTime(), nullable=False),
     Index("ix_case_opinions_case", "case_id", "id"),
+)
+
+# The office's written notices (migration 0012): 受理告知书, 不予受理告知书, 转送告知,
+# 延期告知书, 处理意见书, 复查意见书, 复核意见书. ``data`` is what the document says, frozen
+# when it was issued (never an internal note); ``number`` its 文号, from (kind, year, seq).
+case_documents = Table(
+    "case_documents",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("case_id", Id, ForeignKey("cases.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("year", Integer, nullable=False),  # the office-local year of issue
+    Column("seq", Integer, nullable=False),  # per kind and year, from document_numbers
+    Column("number", String(64), nullable=False),  # the 文号 as printed
+    Column("event_id", Id, ForeignKey("case_events.id"), nullable=True),  # the action's event
+    Column("data", Json, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(64), nullable=False),  # the staff login (actor)
+    Column("pdf_key", String(256), nullable=False, server_default=""),  # rendered file
+    UniqueConstraint("kind", "year", "seq"),
+    Index("ix_case_documents_case", "case_id", "id"),
+)
+
+# The last 文号 sequence number of each document kind and year: incremented in the issuing
+# transaction (a row lock on PostgreSQL, the write lock on SQLite), so no gap, no repeat.
+document_numbers = Table(
+    "document_numbers",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("last_seq", Integer, nullable=False),
+)
+
+# Paper delivery of a document as staff record it (当面送达 / 邮寄送达).
+document_deliveries = Table(
+    "document_deliveries",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("document_id", Id, ForeignKey("case_documents.id"), nullable=False),
+    Column("way", String(16), nullable=False),  # in_person | post
+    Column("delivered_on", Date, nullable=False),  # the office-local day it was delivered
+    Column("note", Text, nullable=False, server_default=""),  # e.g. the registered-mail number
+    Column("recorded_by", String(64), nullable=False),
+    Column("recorded_at", UTCDateTime(), nullable=False),
+    Index("ix_document_deliveries_document", "document_id", "id"),
 )
 
 attachments = Table(

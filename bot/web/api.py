@@ -28,7 +28,7 @@ from bot.staff.casework import AttachmentRow, StaffCaseView
 from bot.staff.pii_policy import PiiPolicy
 from bot.storage.case_query import CaseFilter, Sort
 from bot.storage.cases import CaseRow
-from bot.web import api_bulk, api_deliveries, api_kpis
+from bot.web import api_bulk, api_deliveries, api_documents, api_kpis
 from bot.web import api_models as m
 from bot.web.api_deliveries import delivery_out
 from bot.web.api_kpis import kpi_out, period_of_query, period_out
@@ -839,6 +839,7 @@ ROUTES: list[Route] = [
         errors=(422,),
     ),
     *api_deliveries.ROUTES,
+    *api_documents.ROUTES,
 ]
 
 

@@ -25,6 +25,7 @@ from bot.logging import get_logger
 from bot.staff.access import AccessDenied, Permission, Role, StaffMember
 from bot.staff.broadcasts import BroadcastService
 from bot.staff.casework import ActionError, CaseNotFound, Casework
+from bot.staff.documents import StaffDocuments
 from bot.staff.export import CaseExporter
 from bot.web import auth
 from bot.web.api_models import Body, Error, FieldError, Query
@@ -65,6 +66,7 @@ class ApiServices:
     exporter: CaseExporter
     timezone: ZoneInfo
     deliveries: Deliveries
+    documents: StaffDocuments
 
     @classmethod
     def of(cls, services: Services) -> ApiServices:
@@ -75,6 +77,7 @@ class ApiServices:
             services.exporter,
             ZoneInfo(services.settings.timezone),
             services.deliveries,
+            services.documents,
         )
 
 

@@ -23,10 +23,13 @@ from bot.dialogs.form import FormRegistry
 from bot.domain.statuses import RATINGS, LifecycleError
 from bot.domain.tracking import format_tracking_no, parse_tracking_no
 from bot.logging import get_logger
+from bot.staff.documents import StaffDocuments
 from bot.storage import cases, contacts
+from bot.storage import documents as document_store
 from bot.storage.cases import CaseRow
 from bot.storage.db import Database
 from bot.web.citizen_access import CITIZEN_ACCESS, PREFIX, CitizenAccess, Visitor
+from bot.web.document_response import pdf_response
 from bot.web.security import SECURITY_HEADERS
 
 log = get_logger(__name__)
@@ -41,12 +44,18 @@ class CitizenPages:
     """The handlers of /my."""
 
     def __init__(
-        self, db: Database, service: LifecycleService, forms: FormRegistry, access: CitizenAccess
+        self,
+        db: Database,
+        service: LifecycleService,
+        forms: FormRegistry,
+        access: CitizenAccess,
+        documents: StaffDocuments | None = None,
     ) -> None:
         self.db = db
         self.service = service
         self.forms = forms
         self.access = access
+        self.documents = documents
 
     def words(self, lang: str) -> PageWords:
         """The page texts in ``lang``."""
@@ -158,6 +167,7 @@ class CitizenPages:
             if case is None:
                 return self._message(request, lang, "page.not_found", 404, visitor)
             page = await words.page(conn, case, self.service.clock())
+            issued = await document_store.of_case(conn, case.id)
         notice = ""
         if notice_of:
             number = page.line.number
@@ -171,10 +181,50 @@ class CitizenPages:
                 notice = words.t(key, number=number, date=due)
             else:
                 notice = words.t(_DONE[notice_of], number=number, rating=page.rating)
-        context = {"page": page, "notice": notice, "error": error}
+        documents = [
+            (
+                str(d.data.get("title") or ""),
+                d.number,
+                f"{PREFIX}/cases/{case.tracking_no}/documents/{d.id}",
+            )
+            for d in issued
+        ]
+        context = {"page": page, "notice": notice, "error": error, "documents": documents}
         return self._render(
             request, "citizen_case.html", words, context, visitor=visitor, status=status
         )
+
+    async def document(self, request: web.Request) -> web.StreamResponse:
+        """GET /my/cases/{tracking_no}/documents/{document_id}: the PDF of a document of
+        one of the visitor's own cases (the link in a notice opens a session first)."""
+        token = request.query.get("k")
+        if token is not None:
+            contact_id = self.access.from_link(token)
+            if contact_id is None:
+                log.info("citizen_page.link_refused")
+                return self._message(request, _lang(request), "page.link_invalid", 403)
+            response = web.HTTPSeeOther(request.path)  # the token leaves the address
+            self.access.set_cookie(response, self.access.open(contact_id))
+            raise response
+        visitor = await self.access.visitor(request)
+        if visitor is None:
+            return self._message(request, _lang(request), "page.no_access", 403)
+        found = None
+        if self.documents is not None:
+            found = await self.documents.for_contact(
+                visitor.contact_id,
+                request.match_info["tracking_no"],
+                int(request.match_info["document_id"]),  # digits: the route says so
+            )
+        if found is None:
+            lang = await self._lang(visitor)
+            return self._message(request, lang, "page.not_found", 404, visitor)
+        document, path = found
+        log.info("citizen_page.document", kind=document.kind)
+        served = pdf_response(document, path)
+        if visitor.fresh:
+            self.access.set_cookie(served, visitor)
+        return served
 
     # -- actions ---------------------------------------------------------------------
 
@@ -290,14 +340,16 @@ def install(
     forms: FormRegistry,
     access: CitizenAccess,
     static_dir: Path,
+    documents: StaffDocuments | None = None,
 ) -> None:
     """Mount /my (the templates are the console's Jinja2 environment, set up before)."""
     app[CITIZEN_ACCESS] = access
-    pages = CitizenPages(db, service, forms, access)
+    pages = CitizenPages(db, service, forms, access, documents)
     app.router.add_get(PREFIX, pages.cases_page)
     app.router.add_get(PREFIX + "/", pages.cases_page)
     app.router.add_get(PREFIX + "/cases/{tracking_no}", pages.case_page)
     app.router.add_post(PREFIX + "/cases/{tracking_no}/{action}", pages.act)
+    app.router.add_get(PREFIX + "/cases/{tracking_no}/documents/{document_id:\\d+}", pages.document)
     app.router.add_static(
         PREFIX + "/static", static_dir, append_version=True, name="citizen_static"
     )

@@ -285,7 +285,11 @@ async def case_detail(request: web.Request) -> web.Response:
     number = request.match_info["tracking_no"]
     view = await deps.casework.detail(member, number, ip=client_ip(request))
     linked, suggested = _link_rows(view)
+    documents = await deps.documents.of_case(view.case.id)
     context = {
+        "documents": documents,  # the official documents, with their paper deliveries
+        "event_documents": {d.document.event_id: d for d in documents},
+        "today": deps.local(deps.clock(), "%Y-%m-%d"),
         "view": view,
         "notices": await deps.deliveries.of_case(view.case.id, view.case.contact_id),
         "case": view.case,

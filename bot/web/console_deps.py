@@ -15,6 +15,7 @@ from bot.deliveries import Deliveries
 from bot.dialogs.form import FormRegistry
 from bot.staff.broadcasts import BroadcastService
 from bot.staff.casework import Casework
+from bot.staff.documents import StaffDocuments
 from bot.staff.export import CaseExporter
 from bot.staff.helpdesk import HelpDesk
 from bot.staff.labels import Labels
@@ -36,6 +37,7 @@ class Console:
     exporter: CaseExporter
     deliveries: Deliveries
     helpdesk: HelpDesk
+    documents: StaffDocuments
     labels: Labels
     forms: FormRegistry
     tz: ZoneInfo
@@ -59,6 +61,7 @@ def build_console(services: Services) -> Console:
         exporter=services.exporter,
         deliveries=services.deliveries,  # shared with the API: wakes the worker on retry
         helpdesk=HelpDesk(services.db, services.casework.clock),
+        documents=services.documents,
         labels=services.exporter.labels,
         forms=services.engine.forms,
         tz=ZoneInfo(s.timezone),

@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.web.i18n_console import CONSOLE_TEXTS
 from bot.web.i18n_deliveries import DELIVERY_TEXTS
+from bot.web.i18n_documents import DOCUMENT_TEXTS
 from bot.web.i18n_help import HELP_TEXTS
 from bot.web.i18n_security import SECURITY_TEXTS
 
@@ -362,6 +363,7 @@ TEXTS: dict[str, dict[str, str]] = {
         **HELP_TEXTS["zh"],
         **SECURITY_TEXTS["zh"],
         **CONSOLE_TEXTS["zh"],
+        **DOCUMENT_TEXTS["zh"],
     },
     "en": {
         "app.title": "Petition office console",
@@ -734,6 +736,7 @@ TEXTS: dict[str, dict[str, str]] = {
         **HELP_TEXTS["en"],
         **SECURITY_TEXTS["en"],
         **CONSOLE_TEXTS["en"],
+        **DOCUMENT_TEXTS["en"],
     },
 }
 

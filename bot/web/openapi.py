@@ -182,6 +182,7 @@ def document(routes: Sequence[Route]) -> dict[str, Any]:
             {"name": "dashboard"},
             {"name": "broadcasts"},
             {"name": "deliveries"},
+            {"name": "documents"},
             {"name": "audit"},
         ],
         "paths": paths,

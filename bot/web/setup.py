@@ -14,6 +14,7 @@ from bot.web import (
     console_cases,
     console_dashboard,
     console_deliveries,
+    console_documents,
     console_help,
     console_list,
     console_password,
@@ -43,6 +44,7 @@ def install(app: web.Application, services: Services) -> None:
     console_broadcasts.add_routes(app)
     console_deliveries.add_routes(app)
     console_help.add_routes(app)
+    console_documents.add_routes(app)
     console_audit.add_routes(app)
     console_password.add_routes(app)
     api.add_routes(app, ApiServices.of(services))

@@ -9,8 +9,9 @@ in the database. Console cells use a fresh session cookie each; API cells a bear
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp import DummyCookieJar
@@ -21,6 +22,7 @@ from bot.staff.access import StaffMember
 from bot.staff.broadcasts import Audience
 from bot.storage import attachments
 from bot.storage import cases as case_store
+from bot.storage import documents as document_store
 from bot.storage import staff as store
 from bot.storage.tables import attachments as attachment_table
 from bot.storage.tables import audit_log
@@ -73,6 +75,9 @@ class Endpoint:
 C = "/staff/cases/{tracking_no}"
 A = "/api/v1/cases/{tracking_no}"
 BC = "/staff/broadcasts/{broadcast_id}"
+D = "/documents/{document_id}"  # an official document of the target case (its 受理告知书)
+TODAY = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()  # the office's day
+DELIVERY = {"way": "post", "delivered_on": TODAY}  # a paper delivery of that document
 BA = "/api/v1/broadcasts/{broadcast_id}"
 
 CONSOLE = [
@@ -100,6 +105,20 @@ CONSOLE = [
         C + "/attachments/{attachment_id}",
         expect(200, 200, 200, 404, 403, 302),  # originals need case.pii
         path="/staff/cases/{case}/attachments/{attachment}",
+    ),
+    Endpoint(
+        "GET",
+        C + D,
+        expect(200, 200, 200, 404, 200, 302),  # a viewer's copy is masked
+        path="/staff/cases/{case}/documents/{document}",
+    ),
+    Endpoint(
+        "POST",
+        C + D + "/deliveries",
+        expect(303, 303, 303, 404, 403, 303),
+        path="/staff/cases/{case}/documents/{document}/deliveries",
+        body=DELIVERY,
+        case_scoped=True,
     ),
     Endpoint("GET", "/staff/broadcasts", expect(200, 200, 403, 403, 403, 302)),
     Endpoint(
@@ -226,6 +245,26 @@ API = [
         )
         for action, (done, body) in ACTIONS.items()
     ),
+    Endpoint(
+        "GET",
+        A + "/documents",
+        expect(200, 200, 200, 404, 200, 401),
+        path="/api/v1/cases/{case}/documents",
+    ),
+    Endpoint(
+        "GET",
+        A + D,
+        expect(200, 200, 200, 404, 200, 401),
+        path="/api/v1/cases/{case}/documents/{document}",
+    ),
+    Endpoint(
+        "POST",
+        A + D + "/deliveries",
+        expect(201, 201, 201, 404, 403, 401),
+        path="/api/v1/cases/{case}/documents/{document}/deliveries",
+        body=DELIVERY,
+        case_scoped=True,
+    ),
     Endpoint("GET", "/api/v1/dashboard", everyone(200, 401)),
     Endpoint("GET", "/api/v1/reports/departments", everyone(200, 401)),
     Endpoint("GET", "/api/v1/reports/departments.xlsx", expect(200, 200, 200, 200, 403, 401)),
@@ -299,6 +338,7 @@ class World:
     services: Services
     case: str = ""
     attachment: int = 0
+    document: int = 0
     broadcast: int = 0
     tokens: dict[str, str] = field(default_factory=dict)
     members: dict[str, StaffMember] = field(default_factory=dict)
@@ -335,6 +375,11 @@ async def _world(services: Services) -> World:
             size=12,
         )
         await attachments.link_to_case(conn, [world.attachment], row.id)
+    # accepted: the case has its 受理告知书 (the actions' cells use fresh cases)
+    await services.casework.lifecycle.accept(world.case, actor="system")
+    async with services.db.read() as conn:
+        (issued,) = await document_store.of_case(conn, row.id)
+    world.document = issued.id
     for staff in await services.accounts.all():
         for role, login in LOGINS.items():
             if staff.login == login:
@@ -360,6 +405,7 @@ async def _call(raw: Any, world: World, endpoint: Endpoint, role: str, case: str
     values = {
         "case": case,
         "attachment": str(world.attachment),
+        "document": str(world.document),
         "broadcast": str(broadcast),
         "primary": "",
     }

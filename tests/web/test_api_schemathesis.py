@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from bot.app import build_services, create_app
 from bot.settings import Settings
 from bot.staff.broadcasts import Audience
-from bot.storage import attachments
+from bot.storage import attachments, documents
 from bot.web.api import ROUTES
 from bot.web.openapi import document
 from tests.web.api_support import RSJ, ZJJ, db_state, file_case
@@ -49,6 +49,7 @@ class Live:
     tokens: dict[str, str] = field(default_factory=dict)
     cases: list[str] = field(default_factory=list)
     attachment: int = 0
+    document: int = 0  # the 受理告知书 of the first case
     broadcast: int = 0
 
 
@@ -110,6 +111,10 @@ class Server:
                 size=9,
             )
             await attachments.link_to_case(conn, [self.live.attachment], row.id)
+        await services.casework.lifecycle.accept(self.live.cases[0], actor="system")
+        async with services.db.read() as conn:
+            (issued,) = await documents.of_case(conn, row.id)
+        self.live.document = issued.id
         admin = next(s for s in await services.accounts.all() if s.login == "admin").member()
         self.live.broadcast = await services.broadcasts.start(Audience("all"), "通知", admin)
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
@@ -138,6 +143,7 @@ def _known(case: Any, live: Live) -> None:
     for name, known in (
         ("tracking_no", live.cases),
         ("attachment_id", [live.attachment]),
+        ("document_id", [live.document]),
         ("broadcast_id", [live.broadcast]),
     ):
         if name in params:

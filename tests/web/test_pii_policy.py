@@ -128,6 +128,21 @@ ROUTES: dict[tuple[str, str], tuple[Probe, ...] | str] = {
     ("POST", "/api/v1/cases/actions/bulk"): (
         Probe("/api/v1/cases/actions/bulk", {"action": "accept", "cases": ["{case}"]}),
     ),
+    # documents of the fixture case (it has none: the masked rendering is tested in
+    # tests/web/test_documents_web.py and test_documents_render.py)
+    ("GET", "/api/v1/cases/{tracking_no}/documents"): (Probe(A + "/documents"),),
+    ("GET", "/api/v1/cases/{tracking_no}/documents/{document_id}"): (
+        Probe(A + "/documents/999999"),
+    ),
+    ("GET", "/staff/cases/{tracking_no}/documents/{document_id}"): (
+        Probe(C + "/documents/999999"),
+    ),
+    ("POST", "/api/v1/cases/{tracking_no}/documents/{document_id}/deliveries"): (
+        Probe(A + "/documents/999999/deliveries", {"way": "in_person", "on": "2026-12-01"}),
+    ),
+    ("POST", "/staff/cases/{tracking_no}/documents/{document_id}/deliveries"): (
+        Probe(C + "/documents/999999/deliveries", {"way": "in_person", "on": "2026-12-01"}),
+    ),
     ("GET", "/staff/help"): (Probe("/staff/help"),),
     ("POST", "/staff/help/{id}/reply"): (Probe("/staff/help/999999/reply", {"text": "您好"}),),
     ("POST", "/staff/help/{id}/handled"): (Probe("/staff/help/999999/handled", {}),),
