@@ -15,7 +15,6 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.app import build_services, create_app
-from bot.cases.cli import add_cli as add_case_cli
 from bot.channels.telegram import add_cli as add_telegram_cli
 from bot.channels.wechat import WeChatConfigError
 from bot.channels.wechat import add_cli as add_wechat_cli
@@ -25,6 +24,8 @@ from bot.logging import configure_logging, get_logger
 from bot.outbox_cli import add_cli as add_outbox_cli
 from bot.settings import Settings, SettingsError, load_settings
 from bot.staff.broadcast_cli import add_cli as add_broadcast_cli
+from bot.staff.canned import CannedError, load_canned
+from bot.staff.case_cli import add_cli as add_case_cli
 from bot.staff.cli import add_cli as add_staff_cli
 from bot.storage import migrate
 
@@ -122,6 +123,9 @@ def _check_config(settings: Settings, _args: argparse.Namespace) -> int:
     wechat = load_wechat_config(settings.config_dir)
     kinds = len(wechat.templates.notices)
     print(f"wechat.yaml ok: menu, template fields within their type limits for {kinds} notices")
+    canned = load_canned(settings.config_dir)  # CannedError (a ValueError) names the entry
+    counts = ", ".join(f"{g} {len(items)}" for g, items in canned.groups.items())
+    print(f"canned.yaml ok: {counts or 'no canned texts'}")
     return 0
 
 
@@ -192,6 +196,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except WeChatConfigError as exc:
         print(f"xinfang: invalid WeChat configuration: {exc}", file=sys.stderr)
+        return 2
+    except CannedError as exc:
+        print(f"xinfang: invalid canned texts: {exc}", file=sys.stderr)
         return 2
 
 

@@ -69,6 +69,7 @@ class CaseFilter:
     submitted_to: datetime | None = None  # exclusive
     q: str = ""  # full text (Chinese bigrams, words) or a tracking number
     kpi: KpiSlice | None = None  # the cases behind a dashboard figure (bot.cases.kpis)
+    handler: str | None = None  # a named handler's login; "" = no named handler yet
 
 
 @dataclass(frozen=True)
@@ -209,6 +210,8 @@ def where_clauses(
             where.append(column.in_(list(values)))
     if flt.departments:
         where.append(in_departments(flt.departments, _case_id(conn, walk)))
+    if flt.handler is not None:
+        where.append(cases.c.handler == flt.handler)
     if flt.flags:
         where.append(json_contains_all(conn.dialect.name, cases.c.flags, flt.flags))
     if flt.submitted_from is not None:

@@ -20,7 +20,7 @@ from bot.app import Services, create_app
 from bot.domain.search import case_search_doc
 from bot.domain.tracking import format_tracking_no
 from bot.staff.access import Role, StaffMember
-from bot.staff.casework import CASE_ACTIONS
+from bot.staff.actions import CASE_ACTIONS
 from bot.storage import cases
 from bot.storage.tables import contacts, outbox
 from tests.cases.lifecycle_support import make_case
