@@ -408,9 +408,7 @@ def _body_field(param: Param) -> tuple[Any, Any]:
 def action_body(spec: ActionSpec) -> type[Body]:
     """The request body of an action: one field per parameter of its spec."""
     fields: dict[str, Any] = {p.name: _body_field(p) for p in spec.params}
-    model: type[Body] = create_model(
-        spec.model_name, __base__=Body, __doc__=spec.summary, **fields
-    )
+    model: type[Body] = create_model(spec.model_name, __base__=Body, __doc__=spec.summary, **fields)
     return model
 
 
