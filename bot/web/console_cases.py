@@ -357,7 +357,7 @@ async def case_action(request: web.Request) -> web.Response:
     number = request.match_info["tracking_no"]
     action = request.match_info["action"]
     form = await request.post()
-    response = web.HTTPSeeOther(_back(request, number))
+    response = web.HTTPSeeOther(f"/staff/cases/{urllib.parse.quote(number, safe='')}")
     spec = BY_NAME.get(action)
     try:
         change = await deps.casework.act(
@@ -370,15 +370,6 @@ async def case_action(request: web.Request) -> web.Response:
     number = format_tracking_no(change.case.tracking_no)
     flash(response, "ok", translate(lang, "action.done", action=done, number=number))
     raise response
-
-
-def _back(request: web.Request, number: str) -> str:
-    """Where the console goes after an action: the case page, or 我的待办 when it came from
-    there (a same-site path only)."""
-    back = request.query.get("back", "")
-    if back == "/staff/todo":
-        return back
-    return f"/staff/cases/{urllib.parse.quote(number, safe='')}"
 
 
 async def attachment(request: web.Request) -> web.StreamResponse:
