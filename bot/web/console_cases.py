@@ -328,6 +328,8 @@ def _params(spec: ActionSpec, form: Any) -> dict[str, Any]:
     for p in spec.params:
         if p.kind == "choices":
             params[p.name] = [str(v) for v in form.getall(p.name, []) if v]
+        elif p.kind == "bool":  # a form's checkbox: absent is off
+            params[p.name] = form.get(p.name) == "1"
         elif p.name in form:
             params[p.name] = str(form.get(p.name, ""))
     return params
