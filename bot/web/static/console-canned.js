@@ -1,8 +1,11 @@
 // 常用语: each canned text listed above a console text field gets an "insert" button that
 // puts the text at the cursor of that field (or appends it), then closes the list.
 // Without JavaScript the list stays a plain list of texts to select and copy.
+// Also opens the action a link points to (我的待办's "next step": #action-answer).
 (function () {
   "use strict";
+  var target = window.location.hash && document.getElementById(window.location.hash.slice(1));
+  if (target && target.tagName === "DETAILS") { target.open = true; }
   Array.prototype.forEach.call(document.querySelectorAll("details.canned"), function (box) {
     var field = document.getElementById(box.getAttribute("data-target"));
     if (!field) { return; }
