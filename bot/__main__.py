@@ -16,7 +16,6 @@ import jinja2
 from aiohttp import web
 
 from bot.app import build_services, create_app
-from bot.cases.cli import add_cli as add_case_cli
 from bot.cases.document_pdf import missing_fonts
 from bot.cases.documents import DocumentConfigError
 from bot.channels.telegram import add_cli as add_telegram_cli
@@ -28,6 +27,8 @@ from bot.logging import configure_logging, get_logger
 from bot.outbox_cli import add_cli as add_outbox_cli
 from bot.settings import Settings, SettingsError, load_settings
 from bot.staff.broadcast_cli import add_cli as add_broadcast_cli
+from bot.staff.canned import CannedError, load_canned
+from bot.staff.case_cli import add_cli as add_case_cli
 from bot.staff.cli import add_cli as add_staff_cli
 from bot.storage import migrate
 
@@ -135,6 +136,9 @@ def _check_config(settings: Settings, _args: argparse.Namespace) -> int:
     missing = missing_fonts()
     if missing:
         print(f"warning: fonts missing for documents: {', '.join(missing)} (fonts-noto-cjk)")
+    canned = load_canned(settings.config_dir)  # CannedError (a ValueError) names the entry
+    counts = ", ".join(f"{g} {len(items)}" for g, items in canned.groups.items())
+    print(f"canned.yaml ok: {counts or 'no canned texts'}")
     return 0
 
 
@@ -212,6 +216,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except (DocumentConfigError, jinja2.TemplateError) as exc:
         print(f"xinfang: invalid document configuration: {exc}", file=sys.stderr)
+        return 2
+    except CannedError as exc:
+        print(f"xinfang: invalid canned texts: {exc}", file=sys.stderr)
         return 2
 
 

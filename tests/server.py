@@ -49,7 +49,7 @@ class Server:
             stderr=subprocess.STDOUT,
         )
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-            for _ in range(1200):  # a loaded machine may take a while to import and migrate
+            for _ in range(4000):
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"server exited: {self.log.read_text()}")
                 try:

@@ -35,6 +35,8 @@ REFUSALS = (
     "extension_used",  # the case has had every extension allowed
     "extension_late",  # the answer deadline has passed
     "extension_approval",  # extensions are granted by 督办 staff
+    "handler_department",  # a handler names handlers only in their own lead department
+    "handler_others",  # a handler takes a case for themselves (认领), not for a colleague
 )
 # what a co-handling department may still do
 CO_HANDLER_ACTIONS = frozenset({"note"})
@@ -134,3 +136,22 @@ def refusal(
     if action == "extend" and rules.extension_approval == "supervisor" and not who.office:
         return "extension_approval"
     return None
+
+
+def handler_refusal(who: Actor, case: CaseRow, handler: str | None) -> str | None:
+    """Why ``who`` may not name ``handler`` the handler of ``case`` (None: they may).
+
+    督办 staff name anyone (the account is checked by the service); a handler of the lead
+    department takes the case for themselves (认领) or gives back their own; ``handler``
+    None asks whether the member could name anyone at all.
+    """
+    if who.office:
+        return None
+    if case.department not in who.departments:
+        return "handler_department"
+    if handler is None:
+        return None
+    me = who.name.removeprefix("staff:")
+    if handler == me or (not handler and case.handler == me):
+        return None
+    return "handler_others"

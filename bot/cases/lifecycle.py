@@ -263,6 +263,8 @@ class Lifecycle:
                     )
             co = [d for d in dict.fromkeys(co) if d != department]
             values = {"department": department, "co_departments": co}
+            if case.handler and department != case.department:
+                values["handler"] = ""  # a named handler belongs to the lead department
             if case.accepted_at is None:  # assigned straight after a transfer: accepted now
                 answer_due = self.due(now, c.answer)
                 values.update(accepted_at=now, answer_due_at=answer_due, due_at=answer_due)

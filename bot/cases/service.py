@@ -30,9 +30,10 @@ from bot.cases.routing import Routing, load_routing
 from bot.cases.similarity import suggest_duplicates
 from bot.clock import utc_now
 from bot.dialogs.texts import Texts
-from bot.domain.statuses import RATINGS, WITHDRAWABLE, LifecycleError
+from bot.domain.statuses import OPEN_STATUSES, RATINGS, WITHDRAWABLE, LifecycleError
 from bot.domain.tracking import format_tracking_no, parse_tracking_no
 from bot.storage import cases
+from bot.storage import staff as staff_store
 from bot.storage.cases import CaseLink, CaseRow, Opinion
 from bot.storage.db import Database
 
@@ -382,6 +383,54 @@ class LifecycleService:
             return await self.registrar.keeper.refresh(
                 conn, case.id, now, cause="staff_flag", record=False
             )
+
+    async def set_handler(
+        self, tracking_no: str, handler: str, *, actor: str, note: str = ""
+    ) -> Change:
+        """Name the case's handler (承办人): an active handler account of its lead
+        department; "" returns it to the department's shared queue. Internal: staff only."""
+        handler = handler.strip()
+        now = self.clock()
+        async with self.db.transaction() as conn:
+            case = await self._find(conn, tracking_no)
+            case = await cases.by_id(conn, case.id, lock=True) or case
+            if case.status not in OPEN_STATUSES:
+                raise LifecycleError(
+                    f"case {format_tracking_no(case.tracking_no)} is {case.status!r}: "
+                    "a closed case gets no handler",
+                    "conflict",
+                    status=case.status,
+                )
+            if handler:
+                account = await staff_store.by_login(conn, handler)
+                if (
+                    account is None
+                    or not account.active
+                    or account.role != "handler"
+                    or case.department not in account.departments
+                ):
+                    raise LifecycleError(
+                        f"{handler!r} is no active handler of department "
+                        f"{case.department or '(none)'}",
+                        "handler_unknown",
+                        handler=handler,
+                        department=case.department,
+                    )
+            if handler == case.handler:
+                raise LifecycleError("the case already has this handler", "handler_same")
+            await cases.update_case(conn, case.id, now, handler=handler)
+            await cases.add_event(
+                conn,
+                case.id,
+                at=now,
+                actor=actor,
+                kind="handler_assigned",
+                note=note,
+                public=False,  # who works a case is the office's business
+                data={"handler": handler, "before": case.handler},
+            )
+            after = await cases.by_id(conn, case.id) or case
+        return Change(after, "assign_handler", 0, (after.tracking_no,))
 
     async def update_details(
         self, tracking_no: str, *, actor: str, note: str = "", **changes: Any

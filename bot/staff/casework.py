@@ -22,17 +22,24 @@ from sqlalchemy import func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.cases import kpis
-from bot.cases.authority import REFUSALS, Actor, close_refusal, extension_refusal, refusal
+from bot.cases.authority import (
+    REFUSALS,
+    Actor,
+    close_refusal,
+    extension_refusal,
+    handler_refusal,
+    refusal,
+)
 from bot.cases.clocks import DeadlineState
-from bot.cases.flags import STAFF_SETTABLE
 from bot.cases.kpis import AcceptanceClock, Figure, KpiSlice, Period, Window, period_of
 from bot.cases.lifecycle import Change
 from bot.cases.service import LifecycleService
 from bot.dialogs.texts import Texts
 from bot.domain.search import audit_query
-from bot.domain.statuses import OUTCOMES, LifecycleError, allowed_actions
+from bot.domain.statuses import LifecycleError, allowed_actions
 from bot.domain.tracking import parse_tracking_no
 from bot.staff.access import AccessDenied, Permission, StaffMember
+from bot.staff.actions import BY_NAME, CASE_ACTIONS, Context, InvalidParams
 from bot.staff.pii_policy import PiiPolicy
 from bot.storage import cases as case_store
 from bot.storage import staff as staff_store
@@ -50,24 +57,6 @@ from bot.storage.db import Database
 from bot.storage.staff import AuditRow
 from bot.storage.tables import attachments, cases
 
-CASE_ACTIONS = (
-    "accept",
-    "reject",
-    "transfer",
-    "assign",
-    "start",
-    "extend",
-    "answer",
-    "decide",
-    "close",
-    "note",
-    "flag",
-    "link",
-    "reply",
-)
-# State-machine actions staff take, by the name the console and API use.
-_MACHINE = {"decide": ("decide_review", "decide_recheck")}
-MAX_REPLY = 2000
 DASHBOARD_WEEKS = 12
 DASHBOARD_LIST = 20
 
@@ -284,12 +273,17 @@ class Casework:
         if not member.can(Permission.CASE_ACT):
             return []
         machine = set(allowed_actions(case.status))
-        out = []
-        for action in CASE_ACTIONS:
-            names = _MACHINE.get(action, (action,))
-            if action in ("note", "flag", "reply") or machine.intersection(names):
-                out.append(action)
-        return out
+        return [spec.name for spec in BY_NAME.values() if spec.open_in(case.status, machine)]
+
+    async def handlers(self, department: str) -> builtins.list[tuple[str, str]]:
+        """(login, display name) of the active handlers of a department, by login."""
+        async with self.db.read() as conn:
+            rows = await staff_store.list_staff(conn)
+        return sorted(
+            (r.login, r.display_name)
+            for r in rows
+            if r.active and r.role == "handler" and department in r.departments
+        )
 
     async def permitted(self, member: StaffMember, case: CaseRow) -> builtins.list[str]:
         """The actions this member may take on the case now (status and authority)."""
@@ -312,6 +306,8 @@ class Casework:
                 code = extension_refusal(case, self.clock(), allowed)
             if code is None and action == "close":
                 code = close_refusal(case, self.clock())
+            if action == "assign_handler":  # who names whom: a rule of its own
+                code = handler_refusal(who, case, None)
             if code is not None:
                 out[action] = code
         return out
@@ -353,9 +349,11 @@ class Casework:
         ip: str = "",
         via: str = "",
     ) -> Change:
-        """Take a lifecycle action, a note, a flag, a link or a reply on a visible case."""
+        """Take an action of the catalogue (bot.staff.actions) on a visible case: role,
+        scope and authority first, then the spec's parameters, then the lifecycle."""
         member.require(Permission.CASE_ACT)
-        if action not in CASE_ACTIONS:
+        spec = BY_NAME.get(action)
+        if spec is None:
             raise ActionError(
                 f"unknown action {action!r}; one of {', '.join(CASE_ACTIONS)}",
                 code="invalid",
@@ -363,101 +361,38 @@ class Casework:
             )
         async with self.db.read() as conn:
             case = await self._visible(conn, member, tracking_no)
-            if action == "link":
-                primary = str(params.get("primary") or "")
-                await self._visible(conn, member, primary)  # both cases must be in scope
+            if action == "link":  # both cases must be in scope
+                await self._visible(conn, member, str(params.get("primary") or ""))
             refused = self.refused(member, case, await case_store.opinions(conn, case.id))
+        who = Actor(member.actor, member.departments, office=member.sees_all_departments)
+        if action == "assign_handler" and action not in refused:
+            code = handler_refusal(who, case, str(params.get("handler") or "").strip())
+            if code is not None:
+                refused[action] = code
         if refused.get(action) in REFUSALS:  # the rest the state machine words with its date
             raise ActionError(f"{action} refused: {refused[action]}", code=refused[action])
-        number = case.tracking_no
-        actor = member.actor
-        # two texts, never confused: what the petitioner is told, and the internal note
-        note = _text(params, "note", required=False)
-        told = {"note": note, "message": _text(params, "message", limit=MAX_REPLY, required=False)}
-        svc = self.lifecycle
-        audited = action  # the audit log's name of the act
         try:
-            if action == "reply":
-                text = _text(params, "text", limit=MAX_REPLY)
-                change = await svc.reply(number, actor=actor, text=text, note=note)
-            elif action == "flag":
-                flag = str(params.get("flag") or "")
-                if flag not in STAFF_SETTABLE:
-                    raise ActionError(
-                        f"flag is one of {', '.join(sorted(STAFF_SETTABLE))}",
-                        code="invalid",
-                        field="flag",
-                    )
-                on = bool(params.get("on", True))
-                await svc.set_flag(number, flag, actor=actor, on=on)
-                change = Change(await svc.get(number), "flag", 0, (number,))
-                audited = "flag.set" if on else "flag.clear"  # two acts, told apart
-            elif action == "note":
-                lead = case.department in member.departments
-                change = await svc.note(
-                    number,
-                    actor=actor,
-                    text=_text(params, "text"),
-                    co_department="" if lead else _co_department(member, case),
-                )
-            elif action == "reject":
-                change = await svc.reject(
-                    number,
-                    actor=actor,
-                    reason=_text(params, "reason"),
-                    channel=_text(params, "channel"),
-                    **told,
-                )
-            elif action == "transfer":
-                change = await svc.transfer(number, actor=actor, to=_text(params, "to"), **told)
-            elif action == "assign":
-                co = params.get("co_departments")
-                change = await svc.assign(
-                    number,
-                    actor=actor,
-                    department=str(params.get("department") or ""),
-                    co_departments=[str(c) for c in co] if isinstance(co, list) else None,
-                    **told,
-                )
-            elif action == "extend":
-                change = await svc.extend(
-                    number,
-                    actor=actor,
-                    reason=_text(params, "reason"),
-                    days=_days(params),
-                    **told,
-                )
-            elif action in ("answer", "decide"):
-                outcome = str(params.get("outcome") or "")
-                if outcome not in OUTCOMES:
-                    raise ActionError(
-                        f"outcome is one of {', '.join(OUTCOMES)}", code="invalid", field="outcome"
-                    )
-                method = svc.answer if action == "answer" else svc.decide_review
-                change = await method(
-                    number,
-                    actor=actor,
-                    text=_text(params, "text"),
-                    outcome=outcome,
-                    by_department=_deciding_department(member, case),
-                    **told,
-                )
-            elif action == "link":
-                change = await svc.link(number, str(params["primary"]), actor=actor, **told)
-            else:  # accept, start, close: no parameters but the two texts
-                change = await getattr(svc, action)(number, actor=actor, **told)
+            values = spec.clean(params)
+        except InvalidParams as exc:
+            raise ActionError(str(exc), code=exc.code, **exc.params) from None
+        lead = case.department in member.departments
+        ctx = Context(
+            member.actor,
+            by_department=_deciding_department(member, case),
+            co_department="" if lead else _co_department(member, case),
+        )
+        try:
+            done = await spec.run(self.lifecycle, case.tracking_no, values, ctx)
         except LifecycleError as exc:
             conflict = exc.code in ("conflict", "close_too_early")
             raise ActionError(str(exc), conflict=conflict, code=exc.code, **exc.params) from exc
+        audited = {k: v for k, v in values.items() if k in ("outcome", "department", "flag")}
+        if action == "assign_handler":
+            audited["handler"] = values["handler"]
         await self._audit(
-            member,
-            f"case.{audited}",
-            case_id=case.id,
-            ip=ip,
-            via=via,
-            detail={k: v for k, v in params.items() if k in ("outcome", "department", "flag")},
+            member, spec.audited(values), case_id=case.id, ip=ip, via=via, detail=audited
         )
-        return change
+        return done.change
 
     # ------------------------------------------------------------------ dashboard
 
@@ -694,30 +629,6 @@ def filter_summary(flt: CaseFilter) -> dict[str, Any]:
                 value = value.as_json()
             out[f.name] = value.isoformat() if isinstance(value, datetime) else value
     return out
-
-
-def _text(params: dict[str, Any], name: str, *, limit: int = 20_000, required: bool = True) -> str:
-    value = str(params.get(name) or "").strip()
-    if required and not value:
-        raise ActionError(f"{name} is required", code="required", field=name)
-    if len(value) > limit:
-        raise ActionError(
-            f"{name} is too long ({len(value)} > {limit} characters)",
-            code="too_long",
-            field=name,
-            limit=limit,
-        )
-    return value
-
-
-def _days(params: dict[str, Any]) -> int:
-    try:
-        days = int(params.get("days"))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ActionError("days must be a whole number", code="invalid", field="days") from None
-    if days < 1:
-        raise ActionError("days must be at least 1", code="invalid", field="days")
-    return days
 
 
 def _shown(member: StaffMember, rows: builtins.list[CaseRow]) -> builtins.list[CaseRow]:

@@ -70,6 +70,7 @@ class CaseFilter:
     q: str = ""  # full text (Chinese bigrams, words) or a tracking number
     kpi: KpiSlice | None = None  # the cases behind a dashboard figure (bot.cases.kpis)
     tracking_nos: tuple[str, ...] = ()  # canonical numbers: a selection of the list
+    handler: str | None = None  # a named handler's login; "" = no named handler yet
 
 
 @dataclass(frozen=True)
@@ -212,6 +213,8 @@ def where_clauses(
         where.append(in_departments(flt.departments, _case_id(conn, walk)))
     if flt.tracking_nos:
         where.append(cases.c.tracking_no.in_(list(flt.tracking_nos)))
+    if flt.handler is not None:
+        where.append(cases.c.handler == flt.handler)
     if flt.flags:
         where.append(json_contains_all(conn.dialect.name, cases.c.flags, flt.flags))
     if flt.submitted_from is not None:

@@ -50,6 +50,7 @@ class CaseRow:
     linked_to: int | None = None
     people_count: int = 1
     name: str = ""
+    handler: str = ""  # the named handler's login (migration 0014); '' = the department's
 
 
 def _case(row: Any) -> CaseRow:
@@ -86,6 +87,7 @@ def _case(row: Any) -> CaseRow:
         linked_to=row.linked_to,
         people_count=row.people_count,
         name=row.name,
+        handler=row.handler,
     )
 
 

@@ -145,6 +145,8 @@ cases = Table(
     # what every staff member may search, and the personal data (case.pii only, 0009)
     Column("search_doc", Text, nullable=False, server_default=""),
     Column("search_pii", Text, nullable=False, server_default=""),
+    # the named handler's login, '' = the department's shared queue (migration 0014)
+    Column("handler", String(64), nullable=False, server_default=""),
     Index("ix_cases_contact", "contact_id", "id"),
     Index("ix_cases_phone", "phone"),
     Index("ix_cases_status_submitted", "status", "submitted_at"),
@@ -158,6 +160,7 @@ cases = Table(
     Index("ix_cases_status", "status", "id"),
     Index("ix_cases_region", "region", "submitted_at"),
     Index("ix_cases_category", "category", "submitted_at"),
+    Index("ix_cases_handler_status", "handler", "status"),
 )
 
 # The lead and co-handling departments of each case, one row per department (migration

@@ -23,9 +23,11 @@ from bot.cases.kpis import PeriodError, period_between, slice_of
 from bot.deliveries import Notice
 from bot.domain.tracking import format_tracking_no, parse_tracking_no
 from bot.staff.access import Permission, StaffMember
+from bot.staff.actions import ACTIONS
 from bot.staff.broadcasts import ApprovalRefused, Audience, BroadcastError, BroadcastProgress
 from bot.staff.casework import AttachmentRow, StaffCaseView
 from bot.staff.pii_policy import PiiPolicy
+from bot.staff.worklist import TodoItem, todo
 from bot.storage.case_query import CaseFilter, Sort
 from bot.storage.cases import CaseRow
 from bot.web import api_bulk, api_deliveries, api_documents, api_kpis
@@ -43,6 +45,7 @@ from bot.web.api_routes import (
     register,
 )
 from bot.web.auth import identity
+from bot.web.console_filters import handler_filter
 from bot.web.openapi import document
 
 CASE = PathParam(
@@ -96,6 +99,7 @@ def case_out(case: CaseRow) -> dict[str, Any]:
         "department": case.department,
         "co_departments": list(case.co_departments),
         "transferred_to": case.transferred_to,
+        "handler": case.handler,
         "flags": list(case.flags),
         "people_count": case.people_count,
         "name": case.name,
@@ -246,6 +250,7 @@ def case_filter(q: m.CaseFilters, tz: ZoneInfo) -> CaseFilter:
         submitted_to=end.astimezone(UTC) if end else None,
         q=q.q,
         kpi=kpi,
+        handler=handler_filter(q.handler),
     )
 
 
@@ -455,6 +460,24 @@ def action_handler(action: str) -> Any:
     return act
 
 
+async def my_todo(call: Call[None, None]) -> m.TodoOut:
+    """GET /api/v1/todo."""
+    work = await todo(call.services.casework, call.member)
+
+    def out(item: TodoItem) -> m.TodoItemOut:
+        return m.TodoItemOut(
+            case=m.CaseOut(**case_out(item.case)),
+            due_at=_opt(item.due),
+            days_left=item.days_left,
+            state=item.state,
+            next_action=item.next_action,
+        )
+
+    return m.TodoOut(
+        mine=[out(i) for i in work.mine], queue=[out(i) for i in work.queue], count=work.count
+    )
+
+
 async def dashboard(call: Call[m.PeriodQuery, None]) -> m.DashboardOut:
     """GET /api/v1/dashboard."""
     work = call.services.casework
@@ -618,22 +641,6 @@ def openapi_body() -> bytes:
 
 # --------------------------------------------------------------------------- the table
 
-_ACTION_SUMMARIES = {
-    "accept": "Accept (受理)",
-    "reject": "Reject (不予受理) with the reason and the proper channel",
-    "transfer": "Transfer (转送) to another authority",
-    "assign": "Assign (交办) to a department",
-    "start": "Start handling (办理中)",
-    "extend": "Extend the deadline (延期)",
-    "answer": "Answer (答复) with a written opinion",
-    "decide": "Decide a review or re-check request (复查 / 复核)",
-    "close": "Close (办结 / 终结)",
-    "note": "Add an internal note (never shown to the petitioner)",
-    "flag": "Set or clear a staff flag",
-    "link": "Link to an earlier case of the same matter",
-    "reply": "Tell the petitioner something, through their channel (shown in their status)",
-}
-
 ROUTES: list[Route] = [
     Route(
         "GET",
@@ -713,25 +720,35 @@ ROUTES: list[Route] = [
     *(
         Route(
             "POST",
-            f"{API_PREFIX}/cases/{{tracking_no}}/actions/{action}",
-            action_handler(action),
-            f"caseAction_{action}",
-            summary,
+            f"{API_PREFIX}/cases/{{tracking_no}}/actions/{spec.name}",
+            action_handler(spec.name),
+            f"caseAction_{spec.name}",
+            spec.summary,
             "actions",
             Permission.CASE_ACT,
-            body=m.ACTION_BODIES[action],
+            body=m.ACTION_BODIES[spec.name],
             response=m.ActionResult,
             errors=(400, 404, 409, 413, 415, 422),
             params=(CASE,),
             body_optional=not any(
-                f.is_required() for f in m.ACTION_BODIES[action].model_fields.values()
+                f.is_required() for f in m.ACTION_BODIES[spec.name].model_fields.values()
             ),
             description=(
                 "409: the case's status does not allow this action; "
                 "422: invalid parameters (field errors)."
             ),
         )
-        for action, summary in _ACTION_SUMMARIES.items()
+        for spec in ACTIONS
+    ),
+    Route(
+        "GET",
+        f"{API_PREFIX}/todo",
+        my_todo,
+        "myTodo",
+        "我的待办: my open cases and my departments' untaken ones, by deadline",
+        "cases",
+        Permission.CASE_READ,
+        response=m.TodoOut,
     ),
     Route(
         "GET",

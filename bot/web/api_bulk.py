@@ -15,13 +15,23 @@ from pydantic import Field
 
 from bot.cases.authority import REFUSALS
 from bot.staff.access import Permission
+from bot.staff.actions import MAX_NOTE, MAX_REPLY
 from bot.staff.bulk import MAX_SELECTION, bulk_act
 from bot.web import api_models as m
 from bot.web.api_routes import API_PREFIX, Call, Route
 
 
-class BulkIn(m.NoteOnly):
+class BulkIn(m.Body):
     """The selection, the action, and the action's parameters (the same for every case)."""
+
+    message: str = Field(
+        default="",
+        max_length=MAX_REPLY,
+        description="告知内容: told to each petitioner with the action's notice",
+    )
+    note: str = Field(
+        default="", max_length=MAX_NOTE, description="Internal note: staff only, never pushed"
+    )
 
     action: Literal["accept", "assign"]
     cases: list[str] = Field(min_length=1, max_length=MAX_SELECTION)

@@ -11,15 +11,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model, field_validator
 
 from bot.cases.kpis import MEASURES, PARTS, PERIOD_KINDS
-from bot.cases.lifecycle import MAX_TEXT
 from bot.deliveries import STATES
 from bot.domain.statuses import STATUS_CODES
+from bot.staff.actions import ACTIONS, STATIC_CHOICES, ActionSpec, Param
 from bot.staff.broadcasts import MAX_TEXT_CHARS
 from bot.staff.bulk import MAX_SELECTION
-from bot.staff.casework import MAX_REPLY
 from bot.storage.broadcasts import LEFT_OUT_REASONS
 from bot.storage.case_query import MAX_PER_PAGE
 
@@ -73,14 +72,10 @@ Part = Literal["base", "good", "missed"]
 assert get_args(Part) == PARTS
 PeriodKind = Literal["month", "quarter", "year", "custom"]
 assert get_args(PeriodKind) == PERIOD_KINDS
-StaffFlag = Literal["urgent", "major_difficult", "assigned_by_higher"]
-Outcome = Literal["supported", "explained", "not_supported"]
 SortBy = Literal["submitted_at", "due_at", "updated_at", "tracking_no", "status"]
 DeadlineState = Literal["ok", "near_due", "overdue"]
 Code = Field(max_length=64)  # config codes: categories, regions, departments
 NOT_BLANK = r"\S"  # required text must contain a non-space character
-MAX_NOTE = 2_000
-MAX_REASON = 2_000
 MAX_LIST = 50  # values of one repeatable query filter
 FIRST_DAY, LAST_DAY = date(1990, 1, 1), date(2999, 12, 31)  # date filters outside: a typo
 MAX_ID = 10**18 - 1  # numeric ids in paths and bodies
@@ -183,6 +178,11 @@ class CaseFilters(Query):
         max_length=200,
         description="Full text (Chinese words or phrases) or a tracking number",
     )
+    handler: str = Field(
+        default="",
+        max_length=64,
+        description="A named handler's login; '-': cases with no named handler yet",
+    )
     kpi: Measure | None = Field(
         default=None, description="The cases behind a dashboard figure (with kpi_from, kpi_to)"
     )
@@ -234,6 +234,7 @@ class CaseOut(Out):
     department: str
     co_departments: list[str]
     transferred_to: str
+    handler: str = Field(description="The named handler's login; empty: the department's queue")
     flags: list[str]
     people_count: int
     name: str
@@ -387,122 +388,65 @@ class ActionResult(Out):
 # --------------------------------------------------------------------------- action bodies
 
 
-class NoteOnly(Body):
-    """An action's two optional texts: what the petitioner is told, and an internal note."""
+def _body_field(param: Param) -> tuple[Any, Any]:
+    """The annotation and pydantic Field of an action parameter (bot.staff.actions)."""
+    text = param.kind in ("text", "line")
+    kwargs: dict[str, Any] = {"description": param.help}
+    annotation: Any
+    if text or (param.kind == "choice" and not param.is_static):
+        annotation = str
+        kwargs["max_length"] = param.max_length or 64
+        if param.required:
+            kwargs.update(min_length=1, pattern=NOT_BLANK)
+    elif param.kind == "int":
+        annotation = int
+        kwargs.update(ge=param.minimum, le=param.maximum)
+    elif param.kind == "bool":
+        annotation = bool
+    elif param.kind == "choices":
+        annotation = list[Annotated[str, Field(max_length=64)]] | None
+        kwargs["max_length"] = param.maximum
+    else:
+        annotation = Literal[STATIC_CHOICES[param.choices]]
+    if not param.required:
+        if param.default is None and param.kind != "choices":
+            annotation = annotation | None
+        kwargs["default"] = param.default
+    return annotation, Field(**kwargs)
 
-    message: str = Field(
-        default="",
-        max_length=MAX_REPLY,
-        description="告知内容: told to the petitioner with the action's notice and shown in "
-        "their status answers",
+
+def action_body(spec: ActionSpec) -> type[Body]:
+    """The request body of an action: one field per parameter of its spec."""
+    fields: dict[str, Any] = {p.name: _body_field(p) for p in spec.params}
+    model: type[Body] = create_model(spec.model_name, __base__=Body, __doc__=spec.summary, **fields)
+    return model
+
+
+ACTION_BODIES: dict[str, type[Body]] = {spec.name: action_body(spec) for spec in ACTIONS}
+
+
+# --------------------------------------------------------------------------- 我的待办
+
+
+class TodoItemOut(Out):
+    """An open case on a handler's worklist."""
+
+    case: CaseOut
+    due_at: AwareDatetime | None = Field(description="The current deadline")
+    days_left: int | None = Field(
+        description="Working days to the deadline (config/calendar); negative: overdue"
     )
-    note: str = Field(
-        default="",
-        max_length=MAX_NOTE,
-        description="Internal note: staff only, never pushed nor shown to the petitioner",
-    )
+    state: DeadlineState | None
+    next_action: str | None = Field(description="The catalogue step open now; null: waiting")
 
 
-class AcceptBody(NoteOnly):
-    """受理."""
+class TodoOut(Out):
+    """我的待办: cases named to the member, and their departments' cases nobody has
+    taken, each by current deadline (soonest first)."""
 
-
-class StartBody(NoteOnly):
-    """办理中."""
-
-
-class CloseBody(NoteOnly):
-    """办结 / 终结."""
-
-
-class RejectBody(NoteOnly):
-    """不予受理, with the reason and the proper channel told to the petitioner."""
-
-    reason: str = Field(min_length=1, max_length=MAX_REASON, pattern=NOT_BLANK)
-    channel: str = Field(
-        min_length=1,
-        max_length=MAX_REASON,
-        pattern=NOT_BLANK,
-        description="The proper channel, e.g. 向人民法院提起诉讼",
-    )
-
-
-class TransferBody(NoteOnly):
-    """转送 to another authority."""
-
-    to: str = Field(min_length=1, max_length=200, pattern=NOT_BLANK)
-
-
-class AssignBody(NoteOnly):
-    """交办 to a department (default: routing by region and category)."""
-
-    department: str = Field(default="", max_length=64)
-    co_departments: list[str] | None = Field(default=None, max_length=20)
-
-
-class ExtendBody(NoteOnly):
-    """延期 with a reason told to the petitioner."""
-
-    days: int = Field(ge=1, le=366)
-    reason: str = Field(min_length=1, max_length=MAX_REASON, pattern=NOT_BLANK)
-
-
-class AnswerBody(NoteOnly):
-    """答复 with a written opinion."""
-
-    outcome: Outcome
-    text: str = Field(min_length=1, max_length=MAX_TEXT, pattern=NOT_BLANK)
-
-
-class DecideBody(AnswerBody):
-    """复查 / 复核 decision."""
-
-
-class NoteBody(Body):
-    """An internal note: staff only, never pushed nor shown to the petitioner."""
-
-    text: str = Field(min_length=1, max_length=MAX_TEXT, pattern=NOT_BLANK)
-
-
-class FlagBody(Body):
-    """Set or clear a staff flag."""
-
-    flag: StaffFlag
-    on: bool = True
-
-
-class LinkBody(NoteOnly):
-    """Link this case to an earlier case of the same matter (the primary)."""
-
-    primary: str = Field(min_length=1, max_length=40)
-
-
-class ReplyBody(Body):
-    """Free text told to the petitioner: pushed through their channel, shown in their status."""
-
-    text: str = Field(min_length=1, max_length=MAX_REPLY, pattern=NOT_BLANK)
-    note: str = Field(
-        default="",
-        max_length=MAX_NOTE,
-        description="Internal note: staff only, never pushed nor shown to the petitioner",
-    )
-
-
-ACTION_BODIES: dict[str, type[Body]] = {
-    "accept": AcceptBody,
-    "reject": RejectBody,
-    "transfer": TransferBody,
-    "assign": AssignBody,
-    "start": StartBody,
-    "extend": ExtendBody,
-    "answer": AnswerBody,
-    "decide": DecideBody,
-    "close": CloseBody,
-    "note": NoteBody,
-    "flag": FlagBody,
-    "link": LinkBody,
-    "reply": ReplyBody,
-}
+    mine: list[TodoItemOut]
+    queue: list[TodoItemOut]
+    count: int
 
 
 # --------------------------------------------------------------------------- dashboard

@@ -41,6 +41,9 @@ def lang_of(request: web.Request) -> str:
     return found.member.lang if found and found.member.lang in LANGS else "zh"
 
 
+TODO_COUNT = "xf_todo_count"  # request key of the 我的待办 badge's number
+
+
 def _context(request: web.Request) -> dict[str, Any]:
     """What every console template can use (added by :func:`render`, not by a middleware,
     so that webhook requests do not pay for it)."""
@@ -94,6 +97,7 @@ def _context(request: web.Request) -> dict[str, Any]:
         "csrf": found.csrf if found else "",
         "path": request.path,
         "flash": take_flash(request),
+        "todo_count": request.get(TODO_COUNT),  # 我的待办's badge (console_todo)
     }
 
 

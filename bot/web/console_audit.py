@@ -9,7 +9,7 @@ from datetime import date
 from aiohttp import web
 
 from bot.staff.access import Permission
-from bot.staff.casework import CASE_ACTIONS
+from bot.staff.actions import CASE_ACTIONS
 from bot.web.api_models import plausible_day
 from bot.web.auth import STAFF_AUTH, require
 from bot.web.console import lang_of, render

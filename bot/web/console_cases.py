@@ -13,9 +13,10 @@ from aiohttp import web
 
 from bot.cases.flags import STAFF_SETTABLE
 from bot.cases.kpis import MEASURES, KpiSlice, period_between
-from bot.domain.statuses import OPEN_STATUSES, OUTCOMES, STATUS_CODES
+from bot.domain.statuses import OPEN_STATUSES, STATUS_CODES
 from bot.domain.tracking import format_tracking_no
 from bot.staff.access import Permission, StaffMember
+from bot.staff.actions import BY_NAME, STATIC_CHOICES, ActionSpec
 from bot.staff.casework import ActionError, StaffCaseView
 from bot.staff.pii_policy import PiiPolicy
 from bot.storage.case_query import Clock
@@ -41,19 +42,6 @@ PLAYABLE_AUDIO = frozenset(
     {"audio/mpeg", "audio/mp4", "audio/aac", "audio/ogg", "audio/wav", "audio/webm", "audio/x-m4a"}
 )
 _SAFE_NAME = re.compile(r"[^\w.\-]+")
-# the form field of each action's parameters, in order (checkboxes and lists handled below)
-ACTION_FIELDS: dict[str, tuple[str, ...]] = {
-    "reject": ("reason", "channel"),
-    "transfer": ("to",),
-    "assign": ("department",),
-    "extend": ("days", "reason"),
-    "answer": ("outcome", "text"),
-    "decide": ("outcome", "text"),
-    "note": ("text",),
-    "flag": ("flag",),
-    "link": ("primary",),
-    "reply": ("text",),
-}
 
 
 def deadline_marks(rows: Iterable[CaseRow], clock: Clock) -> dict[int, str]:
@@ -286,6 +274,7 @@ async def case_detail(request: web.Request) -> web.Response:
     view = await deps.casework.detail(member, number, ip=client_ip(request))
     linked, suggested = _link_rows(view)
     documents = await deps.documents.of_case(view.case.id)
+    max_days = deps.casework.lifecycle.config.clocks.extension_max_days
     context = {
         "documents": documents,  # the official documents, with their paper deliveries
         "event_documents": {d.document.event_id: d for d in documents},
@@ -297,13 +286,23 @@ async def case_detail(request: web.Request) -> web.Response:
         "linked": linked,
         "suggested": suggested,
         "primary": view.numbers.get(view.case.linked_to) if view.case.linked_to else "",
-        "actions": [a for a in view.allowed_actions if a not in ("flag", "link")],
+        "actions": [a for a in view.allowed_actions if BY_NAME[a].form],
+        "action_specs": [BY_NAME[a] for a in view.allowed_actions if BY_NAME[a].form],
         "can_flag": "flag" in view.allowed_actions,
         "can_link": "link" in view.allowed_actions,
+        "can_take": _can_take(member, view),
         "staff_flags": sorted(STAFF_SETTABLE),
-        "outcomes": OUTCOMES,
-        "extension_max_days": deps.casework.lifecycle.config.clocks.extension_max_days,
-        "departments": _department_options(deps, lang),
+        "form_options": await _options(deps, member, view.case, lang),
+        "form_values": {
+            "department": view.case.department,
+            "co_departments": list(view.case.co_departments),
+            "days": max_days,
+            "handler": view.case.handler,
+        },
+        "form_limits": {"days": max_days},
+        "canned": deps.canned.for_case(
+            view.case, lang, deps.tz, deps.labels.department(view.case.department, lang)
+        ),
         "inline_images": INLINE_IMAGES,
         "playable_audio": PLAYABLE_AUDIO,
         "can_download": PiiPolicy.of(member).downloads_attachments,
@@ -311,18 +310,45 @@ async def case_detail(request: web.Request) -> web.Response:
     return render(request, "case.html", context)
 
 
-def _params(action: str, form: Any) -> dict[str, Any]:
+async def _options(
+    deps: Console, member: StaffMember, case: CaseRow, lang: str
+) -> dict[str, list[tuple[str, str]]]:
+    """(code, name) options of every choice source of the catalogue's forms."""
+    labels = deps.labels
+    handlers = await deps.casework.handlers(case.department)
+    if not member.sees_all_departments:  # a handler takes a case for themselves only
+        handlers = [(login, name) for login, name in handlers if login == member.login]
+    return {
+        "departments": _department_options(deps, lang),
+        "handlers": [(login, f"{name} ({login})" if name else login) for login, name in handlers],
+        "outcomes": [(o, translate(lang, f"outcome.{o}")) for o in STATIC_CHOICES["outcomes"]],
+        "staff_flags": [(f, labels.flag(f, lang)) for f in STATIC_CHOICES["staff_flags"]],
+        "legal_statuses": [
+            (c, translate(lang, f"legal.{c}")) for c in STATIC_CHOICES["legal_statuses"]
+        ],
+        "yes_no": [(c, translate(lang, f"choice.{c}")) for c in STATIC_CHOICES["yes_no"]],
+    }
+
+
+def _can_take(member: StaffMember, view: StaffCaseView) -> bool:
+    """Whether the page offers 认领: a handler of the lead department, not yet the handler."""
+    return (
+        "assign_handler" in view.allowed_actions
+        and not member.sees_all_departments
+        and view.case.handler != member.login
+    )
+
+
+def _params(spec: ActionSpec, form: Any) -> dict[str, Any]:
+    """The posted form as the action's raw parameters (checked by the spec)."""
     params: dict[str, Any] = {}
-    for name in ACTION_FIELDS.get(action, ()):
-        params[name] = str(form.get(name, ""))
-    if action == "assign":
-        params["co_departments"] = [str(v) for v in form.getall("co_departments", []) if v]
-    if action == "flag":
-        params["on"] = form.get("on") == "1"
-    for text in ("message", "note"):  # told to the petitioner / internal
-        value = str(form.get(text, "")).strip()
-        if value:
-            params[text] = value
+    for p in spec.params:
+        if p.kind == "choices":
+            params[p.name] = [str(v) for v in form.getall(p.name, []) if v]
+        elif p.kind == "bool":  # a form's checkbox: absent is off
+            params[p.name] = form.get(p.name) == "1"
+        elif p.name in form:
+            params[p.name] = str(form.get(p.name, ""))
     return params
 
 
@@ -351,9 +377,10 @@ async def case_action(request: web.Request) -> web.Response:
     action = request.match_info["action"]
     form = await request.post()
     response = web.HTTPSeeOther(f"/staff/cases/{urllib.parse.quote(number, safe='')}")
+    spec = BY_NAME.get(action)
     try:
         change = await deps.casework.act(
-            member, number, action, _params(action, form), ip=client_ip(request)
+            member, number, action, _params(spec, form) if spec else {}, ip=client_ip(request)
         )
     except ActionError as exc:
         flash(response, "error", _refusal(exc, action, deps, lang))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -14,6 +14,7 @@ from aiohttp import web
 from bot.deliveries import Deliveries
 from bot.dialogs.form import FormRegistry
 from bot.staff.broadcasts import BroadcastService
+from bot.staff.canned import CannedTexts, load_canned
 from bot.staff.casework import Casework
 from bot.staff.documents import StaffDocuments
 from bot.staff.export import CaseExporter
@@ -43,6 +44,7 @@ class Console:
     tz: ZoneInfo
     clock: Callable[[], datetime]
     db: Database
+    canned: CannedTexts = field(default_factory=lambda: CannedTexts({}))  # 常用语
 
     def local(self, when: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
         """A stored UTC time as the office's local time ("" for none)."""
@@ -67,6 +69,7 @@ def build_console(services: Services) -> Console:
         tz=ZoneInfo(s.timezone),
         clock=services.casework.clock,
         db=services.db,
+        canned=load_canned(s.config_dir),
     )
 
 

@@ -148,6 +148,17 @@ def _int(raw: str, default: int) -> int:
         return default
 
 
+NO_HANDLER = "-"  # the handler filter's value for "no named handler yet"
+
+
+def handler_filter(raw: str) -> str | None:
+    """The handler filter from its parameter: a login, "" for none ("-"), None: no filter."""
+    raw = raw.strip()[:64]
+    if not raw:
+        return None
+    return "" if raw == NO_HANDLER else raw
+
+
 def parse_list_query(query: MultiMapping[str], tz: ZoneInfo) -> ListQuery:
     """The filter, sort and page from GET parameters; bad values are dropped and reported."""
     params: list[tuple[str, str]] = []
@@ -177,6 +188,9 @@ def parse_list_query(query: MultiMapping[str], tz: ZoneInfo) -> ListQuery:
     q = str(query.get("q", "")).strip()[:MAX_Q]
     if q:
         params.append(("q", q))
+    handler = handler_filter(str(query.get("handler", "")))
+    if handler is not None:
+        params.append(("handler", handler or NO_HANDLER))
     kpi = _kpi(query, tz, params, errors)
     by = str(query.get("sort", ""))
     descending = query.get("dir", "desc") != "asc"
@@ -200,6 +214,7 @@ def parse_list_query(query: MultiMapping[str], tz: ZoneInfo) -> ListQuery:
         submitted_to=bounds["to"],
         q=q,
         kpi=kpi,
+        handler=handler,
     )
     return ListQuery(flt, sort, page, min(per_page, MAX_PER_PAGE), params, errors)
 

@@ -9,12 +9,13 @@ from aiohttp import web
 
 from bot.domain.tracking import parse_tracking_no
 from bot.staff.access import Permission
+from bot.staff.actions import BY_NAME
 from bot.staff.bulk import BULK_ACTIONS, BulkResult, bulk_act, selection
 from bot.staff.casework import ActionError
 from bot.storage.case_query import CaseFilter
 from bot.web.auth import client_ip, require
 from bot.web.console import lang_of, render
-from bot.web.console_cases import ACTION_FIELDS, _filename, _params, _refusal
+from bot.web.console_cases import _filename, _params, _refusal
 from bot.web.console_deps import Console, console
 from bot.web.i18n import translate
 
@@ -42,8 +43,8 @@ async def bulk(request: web.Request) -> web.StreamResponse:
     member = require(request, Permission.CASE_ACT)
     if op not in BULK_ACTIONS:
         raise web.HTTPBadRequest(text=translate(lang, "bulk.unknown_op"))
-    params = _params(op, form)
-    for name in ACTION_FIELDS.get(op, ()):
+    params = _params(BY_NAME[op], form)
+    for name in [p.name for p in BY_NAME[op].params]:
         if not params.get(name):
             params.pop(name, None)  # assign without a department: routing decides
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.web.i18n_actions import ACTION_TEXTS
 from bot.web.i18n_console import CONSOLE_TEXTS
 from bot.web.i18n_deliveries import DELIVERY_TEXTS
 from bot.web.i18n_documents import DOCUMENT_TEXTS
@@ -364,6 +365,7 @@ TEXTS: dict[str, dict[str, str]] = {
         **SECURITY_TEXTS["zh"],
         **CONSOLE_TEXTS["zh"],
         **DOCUMENT_TEXTS["zh"],
+        **ACTION_TEXTS["zh"],
     },
     "en": {
         "app.title": "Petition office console",
@@ -737,6 +739,7 @@ TEXTS: dict[str, dict[str, str]] = {
         **SECURITY_TEXTS["en"],
         **CONSOLE_TEXTS["en"],
         **DOCUMENT_TEXTS["en"],
+        **ACTION_TEXTS["en"],
     },
 }
 

@@ -18,6 +18,7 @@ from bot.web import (
     console_help,
     console_list,
     console_password,
+    console_todo,
 )
 from bot.web.api_routes import ApiServices
 from bot.web.auth import STAFF_AUTH, LoginThrottle, StaffAuth, staff_middleware
@@ -45,6 +46,7 @@ def install(app: web.Application, services: Services) -> None:
     console_deliveries.add_routes(app)
     console_help.add_routes(app)
     console_documents.add_routes(app)
+    console_todo.add_routes(app)
     console_audit.add_routes(app)
     console_password.add_routes(app)
     api.add_routes(app, ApiServices.of(services))

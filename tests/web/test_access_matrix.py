@@ -181,6 +181,7 @@ CONSOLE = [
         case_scoped=True,
     ),
     Endpoint("GET", "/staff/deliveries", expect(200, 200, 403, 403, 403, 302)),
+    Endpoint("GET", "/staff/todo", everyone(200, 302)),
     *(
         Endpoint(
             "POST",
@@ -209,6 +210,7 @@ ACTIONS: dict[str, tuple[int, dict[str, Any]]] = {
     "reject": (200, {"reason": "不属于信访事项", "channel": "向人民法院提起诉讼"}),
     "transfer": (200, {"to": "杭州市市场监督管理局"}),
     "assign": (409, {}),
+    "assign_handler": (200, {"handler": "zjj"}),  # the own handler takes it (认领)
     "start": (409, {}),
     "extend": (409, {"days": 10, "reason": "需进一步调查"}),
     "answer": (409, {"outcome": "explained", "text": "答复意见"}),
@@ -218,6 +220,7 @@ ACTIONS: dict[str, tuple[int, dict[str, Any]]] = {
     "flag": (200, {"flag": "urgent"}),
     "link": (200, {"primary": "{primary}"}),
     "reply": (200, {"text": "您好，您的事项正在办理。"}),
+    "edit": (200, {"people": 3}),
 }
 
 API = [
@@ -265,6 +268,7 @@ API = [
         body=DELIVERY,
         case_scoped=True,
     ),
+    Endpoint("GET", "/api/v1/todo", everyone(200, 401)),
     Endpoint("GET", "/api/v1/dashboard", everyone(200, 401)),
     Endpoint("GET", "/api/v1/reports/departments", everyone(200, 401)),
     Endpoint("GET", "/api/v1/reports/departments.xlsx", expect(200, 200, 200, 200, 403, 401)),

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from bot.app import Services
 from bot.domain.search import case_search_doc
 from bot.domain.tracking import format_tracking_no
-from bot.staff.casework import CASE_ACTIONS
+from bot.staff.actions import CASE_ACTIONS
 from bot.storage import attachments, cases
 from bot.storage.tables import audit_log, outbox
 from bot.storage.tables import cases as case_table

@@ -20,8 +20,9 @@ from bot.app import Services, create_app
 from bot.domain.search import case_search_doc
 from bot.domain.tracking import format_tracking_no
 from bot.staff.access import Role, StaffMember
-from bot.staff.casework import CASE_ACTIONS
+from bot.staff.actions import CASE_ACTIONS
 from bot.storage import cases
+from bot.storage import staff as staff_store
 from bot.storage.tables import contacts, outbox
 from tests.cases.lifecycle_support import make_case
 
@@ -102,6 +103,17 @@ async def test_no_internal_note_reaches_a_citizen(services: Services, aiohttp_cl
     sent_on = await _case_for(services, await second.open(), "请求法院执行判决")
     work = services.casework
     worker = services.worker()
+    async with services.db.transaction() as conn:  # the handler named on the case
+        await staff_store.insert_staff(
+            conn,
+            login="wang-zjj",
+            display_name="王",
+            password_hash="x",
+            role=Role.HANDLER,
+            departments=["330102-zjj"],
+            lang="zh",
+            now=datetime.now(UTC),
+        )
 
     told_with: list[str] = []
 
@@ -132,7 +144,9 @@ async def test_no_internal_note_reaches_a_citizen(services: Services, aiohttp_cl
         (main, "accept", False, {}),
         (other, "link", False, {"primary": main}),
         (main, "assign", True, {"department": "330102-zjj"}),
+        (main, "assign_handler", False, {"handler": "wang-zjj"}),
         (main, "start", False, {}),
+        (main, "edit", False, {"people": 2}),
         (main, "extend", True, {"days": 15, "reason": "需要现场勘查"}),
         (main, "note", False, {}),
         (main, "reply", True, {}),
