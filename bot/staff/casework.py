@@ -30,7 +30,7 @@ from bot.cases.kpis import AcceptanceClock, Figure, KpiSlice, Period, Window, pe
 from bot.cases.lifecycle import Change
 from bot.cases.service import LifecycleService
 from bot.dialogs.texts import Texts
-from bot.domain.search import PERSONAL_ANSWERS, audit_query
+from bot.domain.search import PERSONAL_ANSWERS, PHONE_ANSWERS, audit_query
 from bot.domain.statuses import OUTCOMES, LifecycleError, allowed_actions
 from bot.domain.tracking import parse_tracking_no
 from bot.logging import mask_phone, mask_text
@@ -172,7 +172,9 @@ def mask_case(case: CaseRow) -> CaseRow:
         if not value:
             continue
         if key in PERSONAL_ANSWERS:
-            answers[key] = mask_phone(str(value)) if key == "phone" else mask_name(str(value))
+            mask = mask_phone if key in PHONE_ANSWERS else mask_name
+            items = value if isinstance(value, list) else None  # representatives, numbers
+            answers[key] = [mask(str(v)) for v in items] if items else mask(str(value))
         elif isinstance(value, str):
             answers[key] = mask_text(value)  # numbers written in the citizen's own words
     return dataclasses.replace(
