@@ -16,7 +16,9 @@ from typing import Any
 
 from bot.cases.flags import STAFF_SETTABLE
 from bot.cases.lifecycle import Change
+from bot.cases.register_cli import add_register, refused_text
 from bot.cases.service import LEGAL_STATUSES, CaseDetail, LifecycleService, load_case_config
+from bot.cases.staff_registration import InvalidPetition
 from bot.dialogs.texts import load_texts
 from bot.domain.statuses import OUTCOMES, LifecycleError
 from bot.domain.tracking import format_tracking_no
@@ -95,6 +97,7 @@ def add_cli(sub: Any) -> None:
     p.add_argument("--note", default="", help="why (internal, on the timeline)")
     p = command("link", "handle a case together with an earlier one", _link)
     p.add_argument("primary", help="tracking number of the earlier (primary) case")
+    add_register(cmds)
     p = command("due", "overdue and near-due cases", _due)
     p.add_argument("--department", default="", help="only this department")
     p.add_argument("--all", action="store_true", help="also cases that are on time")
@@ -103,6 +106,7 @@ def add_cli(sub: Any) -> None:
 def _run(settings: Settings, args: argparse.Namespace) -> int:
     if not args.actor:
         args.actor = f"staff:{getpass.getuser()}"
+    args.settings = settings  # `register` reads the form and stores files
 
     async def main() -> str:
         db = Database(settings.effective_database_url)
@@ -125,6 +129,9 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     except LifecycleError as exc:
         print(f"xinfang case {args.case_command}: {exc}", file=sys.stderr)
         return 1
+    except InvalidPetition as exc:
+        print(refused_text(exc, load_texts(settings.config_dir)), file=sys.stderr)
+        return 2
     except (OSError, ValueError) as exc:  # unreadable --text-file, invalid lifecycle config
         print(f"xinfang case {args.case_command}: {exc}", file=sys.stderr)
         return 2

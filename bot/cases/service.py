@@ -8,7 +8,7 @@ and duplicate suggestions stored in ``case_links``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,6 +24,7 @@ from bot.cases.clocks import Clocks, DeadlineState, deadline_state, due_at, load
 from bot.cases.flagging import FlagKeeper, petition_text
 from bot.cases.flags import STAFF_SETTABLE, FlagRules, load_flag_rules
 from bot.cases.lifecycle import Change, Lifecycle
+from bot.cases.notice_routes import NoticeRoutes
 from bot.cases.registration import StatusWords
 from bot.cases.routing import Routing, load_routing
 from bot.cases.similarity import suggest_duplicates
@@ -160,7 +161,10 @@ class LifecycleService:
         timezone: str = "Asia/Shanghai",
         clock: Callable[[], datetime] = utc_now,
         links: CaseLinks | None = None,
+        channels: Collection[str] | None = None,
     ) -> None:
+        """``channels``: the names of the channels that deliver (None: unknown, a CLI);
+        a notice for another one is recorded failed (:class:`NoticeRoutes`)."""
         self.db = db
         self.config = config
         self.tz = ZoneInfo(timezone)
@@ -181,6 +185,7 @@ class LifecycleService:
             department_name=name,
             department_known=lambda code: code in routing.departments,
             links=links,
+            enqueue=NoticeRoutes(channels),
         )
         self.registrar = Registrar(config, self.tz)
 

@@ -17,6 +17,7 @@ from bot.domain.statuses import OPEN_STATUSES, OUTCOMES, STATUS_CODES
 from bot.domain.tracking import format_tracking_no
 from bot.staff.access import Permission, StaffMember
 from bot.staff.casework import ActionError, StaffCaseView
+from bot.staff.labels import CHANNELS as CASE_CHANNELS
 from bot.storage.case_query import Clock
 from bot.storage.cases import CaseRow
 from bot.web.api_models import FIRST_DAY, LAST_DAY
@@ -24,9 +25,11 @@ from bot.web.auth import client_ip, require
 from bot.web.console import lang_of, render
 from bot.web.console_deps import Console, console, flash
 from bot.web.console_filters import PER_PAGE_CHOICES, pages_around, parse_list_query
+from bot.web.console_register import notice_channel
 from bot.web.i18n import translate
 from bot.web.periods import period_name, period_params
 
+# the channels citizens are reached on (broadcasts, deliveries)
 CHANNELS = ("wechat", "telegram", "web", "terminal")
 # attachments a browser may show inline; everything else is a download
 INLINE_IMAGES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
@@ -91,7 +94,7 @@ def _choices(deps: Console, member: StaffMember, lang: str) -> dict[str, list[tu
         "category": [(c, labels.category(c, lang)) for c in labels.categories],
         "region": [(c, labels.region(c, lang)) for c in labels.regions],
         "department": [(c, labels.department(c, lang)) for c in departments],
-        "channel": [(c, labels.channel(c, lang)) for c in CHANNELS],
+        "channel": [(c, labels.channel(c, lang)) for c in CASE_CHANNELS],  # 信访电网微
         "flag": [(c, labels.flag(c, lang)) for c in labels.flags],
     }
 
@@ -290,6 +293,7 @@ async def case_detail(request: web.Request) -> web.Response:
         "inline_images": INLINE_IMAGES,
         "playable_audio": PLAYABLE_AUDIO,
         "can_download": member.can(Permission.CASE_PII),  # originals: ID photos, documents
+        "notice_channel": await notice_channel(deps, view.case.contact_id),  # sms, paper, …
     }
     return render(request, "case.html", context)
 

@@ -28,12 +28,8 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("origin", sa.String(16), server_default="petitioner", nullable=False)
         )
-        batch.add_column(
-            sa.Column("in_document", sa.Boolean(), server_default="0", nullable=False)
-        )
-        batch.add_column(
-            sa.Column("uploaded_by", sa.String(64), server_default="", nullable=False)
-        )
+        batch.add_column(sa.Column("in_document", sa.Boolean(), server_default="0", nullable=False))
+        batch.add_column(sa.Column("uploaded_by", sa.String(64), server_default="", nullable=False))
 
 
 def downgrade() -> None:
