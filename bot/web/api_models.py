@@ -564,6 +564,10 @@ class ReportOut(Out):
     period: PeriodOut
     rows: list[ReportRowOut]
     total: dict[str, KpiOut]
+    by_channel: dict[str, dict[str, KpiOut]] = Field(
+        default_factory=dict,
+        description="The same figures per channel of arrival (letter, visit, phone, web, …)",
+    )
 
 
 class WeekOut(Out):

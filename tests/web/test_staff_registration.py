@@ -7,12 +7,14 @@ lost), and the office's own files never reach the petitioner unless part of a do
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp import FormData
+from openpyxl import load_workbook
 from sqlalchemy import select
 
 from bot.app import Services, build_services, create_app
@@ -303,3 +305,27 @@ async def test_office_files_never_reach_the_petitioner_unless_in_a_document(
     seen_by_viewer = await (await viewer.get(f"/api/v1/cases/{number}")).json()
     assert all(a["url"] is None for a in seen_by_viewer["attachments"])
     assert secret_id
+
+
+async def test_the_channel_of_arrival_is_a_dimension_of_the_dashboard_and_reports(
+    client: Any, services: Services
+) -> None:
+    admin = await api_for(client, services, "admin")
+    today = datetime.now(TZ).date().isoformat()
+    for channel in ("letter", "letter", "visit"):
+        assert (await register(admin, channel, today, answers=answers())).status == 201
+    report = await (await admin.get("/api/v1/reports/departments")).json()
+    totals = {code: kpis["total"]["denominator"] for code, kpis in report["by_channel"].items()}
+    assert totals == {"letter": 2, "visit": 1}
+    workbook = await admin.get("/api/v1/reports/departments.xlsx")
+    assert workbook.status == 200
+    sheet = load_workbook(io.BytesIO(await workbook.read()))["按渠道"]
+    rows = {r[0]: r[1] for r in sheet.iter_rows(min_row=3, values_only=True)}
+    assert rows["来信"] == 2 and rows["来访"] == 1 and rows["合计"] == 3
+    staff = await log_in(client, "admin")
+    page = await (await staff.client.get("/staff/")).text()
+    table = page[page.index('id="report-by-channel"') :]
+    assert "来信" in table and "来访" in table
+    listed = await (await staff.client.get("/staff/cases?channel=visit")).text()
+    assert listed.count("/staff/cases/XF") >= 1
+    assert "来信" in listed  # the filter offers every channel of arrival by name
