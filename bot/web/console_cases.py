@@ -13,6 +13,7 @@ from aiohttp import web
 
 from bot.cases.flags import STAFF_SETTABLE
 from bot.cases.kpis import MEASURES, KpiSlice, period_between
+from bot.domain.arrival import ARRIVAL_CHANNELS
 from bot.domain.statuses import OPEN_STATUSES, OUTCOMES, STATUS_CODES
 from bot.domain.tracking import format_tracking_no
 from bot.staff.access import Permission, StaffMember
@@ -294,6 +295,7 @@ async def case_detail(request: web.Request) -> web.Response:
         "playable_audio": PLAYABLE_AUDIO,
         "can_download": member.can(Permission.CASE_PII),  # originals: ID photos, documents
         "notice_channel": await notice_channel(deps, view.case.contact_id),  # sms, paper, …
+        "arrivals": ARRIVAL_CHANNELS,  # registered by staff: dated by the day of arrival
     }
     return render(request, "case.html", context)
 
