@@ -42,7 +42,7 @@ FLAGS: dict[str, tuple[str, str]] = {
 CHANNELS: dict[str, tuple[str, str]] = {
     "wechat": ("微信", "WeChat"),
     "telegram": ("Telegram", "Telegram"),
-    "web": ("网上", "Web"),
+    "web": ("网上", "Web chat"),
     "terminal": ("终端", "Terminal"),
     "letter": ("来信", "Letter"),
     "visit": ("来访", "Visit"),
