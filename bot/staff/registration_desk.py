@@ -176,6 +176,13 @@ class RegistrationDesk:
                 ip=ip,
             )
 
+    async def case_for_files(self, member: StaffMember, tracking_no: str) -> CaseRow:
+        """The case a member may add files to (AccessDenied, CaseNotFound): checked before
+        an upload is read, so that nothing is written for a case out of reach."""
+        member.require(Permission.CASE_ACT)
+        async with self.casework.db.read() as conn:
+            return await self._visible(conn, member, tracking_no)
+
     async def _visible(self, conn: Any, member: StaffMember, tracking_no: str) -> CaseRow:
         parsed = parse_tracking_no(tracking_no)
         case = (

@@ -128,6 +128,7 @@ async def add_file(call: Call[None, None]) -> FileOut:
     """POST /api/v1/cases/{tracking_no}/files (multipart: file, origin, in_document)."""
     request = call.request
     desk = request.app[DESK]
+    await desk.case_for_files(call.member, call.path("tracking_no"))  # 403 / 404 first
     if request.content_type != "multipart/form-data":
         raise ApiError(415, "unsupported_media_type", "send the file as multipart/form-data")
     try:

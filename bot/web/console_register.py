@@ -31,6 +31,7 @@ from bot.web.console_deps import Console, console, flash
 from bot.web.i18n import translate
 from bot.web.staff_files import (
     DESK,
+    UploadForm,
     UploadRefused,
     problem_text,
     read_upload_form,
@@ -122,12 +123,7 @@ async def register(request: web.Request) -> web.Response:
     desk = request.app[DESK]
     lang = lang_of(request)
     try:
-        form = await read_upload_form(
-            await multipart_reader(request),
-            desk.attachments_dir,
-            desk.max_upload_bytes,
-            file_names=("files",),
-        )
+        form = await _form(request, "files")
     except UploadRefused as exc:
         return _page(request, error=upload_refusal_text(exc, lang), status=400)
     values = {name: form.get(name) for name in form.values if name != "_csrf"}
@@ -165,6 +161,27 @@ async def register(request: web.Request) -> web.Response:
     raise response
 
 
+async def _form(request: web.Request, file_name: str) -> UploadForm:
+    """The posted form: multipart with its files, or a plain form (no files)."""
+    if request.content_type != "multipart/form-data":
+        posted = await request.post()
+        values: dict[str, list[str]] = {}
+        for name, value in posted.items():
+            if isinstance(value, str):
+                values.setdefault(name, []).append(value)
+        return UploadForm(values)
+    desk = request.app[DESK]
+    try:
+        return await read_upload_form(
+            await multipart_reader(request),
+            desk.attachments_dir,
+            desk.max_upload_bytes,
+            file_names=(file_name,),
+        )
+    except ValueError:  # not readable as multipart
+        raise UploadRefused("malformed") from None
+
+
 async def _after(request: web.Request, member: StaffMember, tracking_no: str) -> str:
     """The new case's page when the member may see it (routing may send it elsewhere)."""
     deps = console(request)
@@ -181,14 +198,10 @@ async def add_file(request: web.Request) -> web.Response:
     desk = request.app[DESK]
     lang = lang_of(request)
     number = request.match_info["tracking_no"]
+    await desk.case_for_files(member, number)  # 403 / 404 before anything is written
     response = web.HTTPSeeOther(f"/staff/cases/{urllib.parse.quote(number, safe='')}")
     try:
-        form = await read_upload_form(
-            await multipart_reader(request),
-            desk.attachments_dir,
-            desk.max_upload_bytes,
-            file_names=("file",),
-        )
+        form = await _form(request, "file")
     except UploadRefused as exc:
         flash(response, "error", upload_refusal_text(exc, lang))
         raise response from None
