@@ -95,7 +95,7 @@ class InDocumentIn(m.Body):
 
 
 async def register(call: Call[None, RegisterIn]) -> RegisteredOut:
-    """POST /api/v1/cases/register."""
+    """POST /api/v1/registrations."""
     body = call.body
     petition = Petition(body.channel, body.received_on, dict(body.answers), body.lang)
     desk = call.request.app[DESK]
@@ -181,10 +181,9 @@ async def set_in_document(call: Call[None, InDocumentIn]) -> FileOut:
 
 
 ROUTES: list[Route] = [
-    # before /cases/{tracking_no}: aiohttp matches in registration order
     Route(
         "POST",
-        f"{API_PREFIX}/cases/register",
+        f"{API_PREFIX}/registrations",
         register,
         "registerCase",
         "Register (登记) a petition received by letter, visit or phone",

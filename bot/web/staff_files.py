@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from bot.cases.staff_registration import MAX_FILES, Problem, StoredFile
 from bot.clock import utc_now
@@ -54,7 +55,7 @@ async def read_upload_form(
     form = UploadForm()
     try:
         fields = 0
-        while (part := await reader.next()) is not None:
+        while (part := await _next(reader)) is not None:
             if not isinstance(part, BodyPartReader):
                 raise UploadRefused("malformed")
             fields += 1
@@ -68,7 +69,10 @@ async def read_upload_form(
                 if len(form.files) > MAX_FILES:
                     raise UploadRefused("too_many_files", max=MAX_FILES)
                 continue
-            text = await part.text()
+            try:
+                text = await part.text()
+            except (UnicodeDecodeError, LookupError):  # not UTF-8, or an unknown charset
+                raise UploadRefused("malformed") from None
             if len(text) > MAX_FIELD_CHARS or "\x00" in text:
                 raise UploadRefused("malformed")
             form.values.setdefault(name, []).append(text)
@@ -77,6 +81,14 @@ async def read_upload_form(
             remove(root, f.media_ref)
         raise
     return form
+
+
+async def _next(reader: MultipartReader) -> object:
+    """The next part; a body aiohttp cannot parse (bad headers, bad boundaries) is refused."""
+    try:
+        return await reader.next()
+    except (HttpProcessingError, ValueError):
+        raise UploadRefused("malformed") from None
 
 
 async def _store(part: BodyPartReader, root: Path, max_bytes: int) -> StoredFile | None:

@@ -271,7 +271,7 @@ API = [
     Endpoint("GET", "/api/v1/audit", expect(200, 403, 403, 403, 403, 401)),
     Endpoint(
         "POST",
-        "/api/v1/cases/register",
+        "/api/v1/registrations",
         expect(201, 201, 201, 201, 403, 401),
         body={"channel": "visit", "received_on": TODAY, "answers": PETITION},
     ),

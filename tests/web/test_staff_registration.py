@@ -30,7 +30,7 @@ from tests.web.conftest import ACCOUNTS, PASSWORD, log_in
 TZ = ZoneInfo("Asia/Shanghai")
 PUBLIC = "https://xinfang.example.gov.cn"
 SECRET_KEY = "test-secret-key-" + "r" * 32
-REGISTER = "/api/v1/cases/register"
+REGISTER = "/api/v1/registrations"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 SECRET_FILE = "调查笔录-内部.pdf"  # an office file: never on the petitioner's side
 
