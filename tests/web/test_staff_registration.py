@@ -24,6 +24,8 @@ from bot.cases.registration import view_for_owner
 from bot.storage import cases, contacts
 from bot.storage.outbox import NOT_CONFIGURED, PAPER_ONLY
 from bot.storage.tables import audit_log, outbox
+from bot.web.api import ROUTES
+from bot.web.openapi import document
 from tests.web.api_support import api_for
 from tests.web.conftest import ACCOUNTS, PASSWORD, log_in
 
@@ -329,3 +331,15 @@ async def test_the_channel_of_arrival_is_a_dimension_of_the_dashboard_and_report
     listed = await (await staff.client.get("/staff/cases?channel=visit")).text()
     assert listed.count("/staff/cases/XF") >= 1
     assert "来信" in listed  # the filter offers every channel of arrival by name
+
+
+def test_the_openapi_document_describes_registration_and_files() -> None:
+    paths = document(ROUTES)["paths"]
+    register_op = paths["/api/v1/registrations"]["post"]
+    assert register_op["x-permission"] == "case.act"
+    assert set(register_op["responses"]) >= {"201", "400", "403", "422"}
+    body = register_op["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/RegisterIn"}
+    upload = paths["/api/v1/cases/{tracking_no}/files"]["post"]["requestBody"]["content"]
+    assert upload["multipart/form-data"]["schema"]["required"] == ["file"]
+    assert "put" in paths["/api/v1/cases/{tracking_no}/files/{file_id}/in_document"]
