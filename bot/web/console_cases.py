@@ -13,6 +13,7 @@ from aiohttp import web
 
 from bot.cases.flags import STAFF_SETTABLE
 from bot.cases.kpis import MEASURES, KpiSlice, period_between
+from bot.dialogs.kinds import KINDS
 from bot.domain.arrival import ARRIVAL_CHANNELS
 from bot.domain.statuses import OPEN_STATUSES, OUTCOMES, STATUS_CODES
 from bot.domain.tracking import format_tracking_no
@@ -214,6 +215,8 @@ def _answer_text(value: Any, spec: Any, kind: str, deps: Console, lang: str) -> 
         choice = spec.choice(value)
         if choice is not None:
             return str(choice.label.get(lang))
+    if spec is not None and spec.kind in ("phone", "phones"):  # a landline with its area code
+        return str(KINDS[spec.kind].display(spec, value, lang, lambda _key, **_: "、"))
     if kind == "region":
         return deps.labels.region(str(value), lang)
     if kind == "category":
