@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.domain.arrival import PAPER
 from bot.messages import Address, OutboundMessage, Reply
 from bot.storage.tables import UTCDateTime, cases, contacts, outbox
 
@@ -807,7 +808,7 @@ async def of_case(conn: AsyncConnection, case_id: int, contact_id: int) -> list[
 
 
 def _retryable(now: datetime) -> ColumnElement[bool]:
-    return or_(
+    return (outbox.c.channel != PAPER) & or_(  # paper: handed over or posted, never sent
         outbox.c.status == "failed",
         (outbox.c.status == "sending") & (outbox.c.lease_until < now),
         (outbox.c.status == "pending") & (outbox.c.attempts >= 1),

@@ -237,6 +237,16 @@ async def test_notices_without_a_channel_are_recorded_failed(
     detail = await (await admin.get(f"/api/v1/cases/{paper_no}")).json()
     reasons = [d["reason"] for e in detail["timeline"] for d in e["deliveries"]]
     assert reasons == ["paper_only"]
+    # a notice to be given on paper is never queued again; cancelling it is how staff
+    # record that it was handed over
+    async with services.db.read() as conn:
+        paper_id = (
+            await conn.execute(select(outbox.c.id).where(outbox.c.channel == "paper"))
+        ).scalar_one()
+    retried = await (await admin.post("/api/v1/deliveries/retry", {"ids": [paper_id]})).json()
+    assert retried["done"] == 0
+    cancelled = await (await admin.post("/api/v1/deliveries/cancel", {"ids": [paper_id]})).json()
+    assert cancelled["done"] == 1
     staff = await log_in(client, "admin")
     page = await (await staff.client.get(f"/staff/cases/{paper_no}")).text()
     assert "无电子联系方式，书面告知" in page
