@@ -60,8 +60,16 @@ def build_services(settings: Settings) -> Services:
     texts = engine.texts
     db = Database(settings.effective_database_url)
     case_config = load_case_config(settings.config_dir)
+    # the channels that deliver, filled below and by the channel packages as they mount:
+    # the lifecycle records a notice for any other channel as failed (NoticeRoutes)
+    channels: dict[str, Channel] = {}
     lifecycle = LifecycleService(
-        db, case_config, texts, timezone=settings.timezone, links=settings.case_links
+        db,
+        case_config,
+        texts,
+        timezone=settings.timezone,
+        links=settings.case_links,
+        channels=channels,
     )
     accounts = StaffAccounts(
         db,
@@ -94,7 +102,7 @@ def build_services(settings: Settings) -> Services:
         webchat.NAME: MailboxChannel(webchat.NAME, webchat.CAPABILITIES),
         terminal.NAME: MailboxChannel(terminal.NAME, terminal.CAPABILITIES),
     }
-    channels: dict[str, Channel] = dict(mailboxes)
+    channels.update(mailboxes)
     if settings.wechat_enabled:
         channels[wechat.WeChatChannel.name] = wechat.build_channel(settings, db)
     casework = Casework(db, lifecycle, texts, attachments_dir=settings.attachments_dir)

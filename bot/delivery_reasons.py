@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from bot.channels.wechat_api import BUSY_ERRORS, OUT_OF_WINDOW, QUOTA_EXCEEDED, TOKEN_ERRORS
-from bot.storage.outbox import INTERRUPTED, UNCONFIRMED
+from bot.storage.outbox import INTERRUPTED, NOT_CONFIGURED, PAPER_ONLY, UNCONFIRMED
 
 # WeChat global return codes the outbox meets when sending (customer-service and template
 # messages): https://developers.weixin.qq.com/doc/offiaccount/Getting_Started/Global_Return_Code.html
@@ -40,6 +40,8 @@ REASONS = (
     "lease_expired",
     "retry_overdue",
     "unreachable",
+    "channel_not_configured",  # no channel of this installation delivers it (SMS not set up)
+    "paper_only",  # no electronic contact: the petitioner is told on paper (书面告知)
     "other",
 )
 _WECHAT = re.compile(r"(-?\d+):")
@@ -78,6 +80,10 @@ def _from_error(channel: str, error: str) -> Reason:
         return Reason("unconfirmed")
     if error.startswith(INTERRUPTED):
         return Reason("interrupted")
+    if error.startswith(NOT_CONFIGURED):
+        return Reason("channel_not_configured")
+    if error.startswith(PAPER_ONLY):
+        return Reason("paper_only")
     wechat = _WECHAT.match(error) if channel == "wechat" else None
     if wechat:
         errcode = int(wechat.group(1))

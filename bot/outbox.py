@@ -295,7 +295,10 @@ class OutboxWorker:
 
     async def _deliver(self, row: OutboxRow) -> datetime | None:
         """Send one row; None when settled (sent or failed for good), else its next try."""
-        channel = self.channels[row.address.channel]
+        channel = self.channels.get(row.address.channel)
+        if channel is None:  # not this worker's to send: failed, and the chat goes on
+            reason = f"{rows.NOT_CONFIGURED}: {row.address.channel}"
+            return await self._settle_failure(row, SendError(reason, retryable=False))
         loop_now = asyncio.get_running_loop().time()
         wait = self.limiter.reserve(channel, row.address.address, loop_now, self.max_inline_wait)
         if wait > self.max_inline_wait:

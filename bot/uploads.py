@@ -31,6 +31,19 @@ from bot.storage.files import remove
 
 log = get_logger(__name__)
 
+# The media types a file may have (prefixes), for citizens' uploads and staff's scans alike
+ACCEPTED_TYPES = (
+    "image/",
+    "audio/",
+    "video/",
+    "application/pdf",
+    "text/plain",
+    "application/msword",
+    "application/vnd.openxmlformats-officedocument",
+    "application/vnd.ms-excel",
+    "application/vnd.ms-powerpoint",
+    "application/vnd.oasis.opendocument",
+)
 MAX_UNLINKED_PER_CONTACT = 40  # a full draft (30) and a few pieces of material
 SWEEP_EVERY = timedelta(minutes=10)
 IDLE = "attachments.idle"

@@ -18,7 +18,7 @@ from bot.cases.lifecycle import Lifecycle
 from bot.cases.service import RATABLE
 from bot.domain.statuses import OUTCOMES, WITHDRAWABLE
 from bot.domain.tracking import format_tracking_no
-from bot.storage import cases
+from bot.storage import attachments, cases
 from bot.storage.cases import CaseRow
 
 SUMMARY_CHARS = 80
@@ -59,6 +59,8 @@ class CasePage:
     can_rate: bool
     remedy: str  # "review" | "recheck" | "" (the window is closed or there is none)
     can_withdraw: bool
+    # names of the office's files staff made part of a document (never an internal one)
+    documents: tuple[str, ...] = ()
 
 
 class PageWords:
@@ -92,7 +94,8 @@ class PageWords:
         )
 
     async def page(self, conn: AsyncConnection, case: CaseRow, now: datetime) -> CasePage:
-        """The whole page of one case (two indexed reads: its public events, its opinions)."""
+        """The whole page of one case (indexed reads: its public events, its opinions, the
+        office files that are part of a document)."""
         lifecycle, lang = self.lifecycle, self.lang
         events = [
             lifecycle.describe(e, case, lang) for e in await cases.public_events(conn, case.id)
@@ -127,4 +130,7 @@ class PageWords:
             can_rate=case.status in RATABLE,
             remedy=remedy,
             can_withdraw=case.status in WITHDRAWABLE,
+            documents=tuple(
+                str(f.filename or f.kind) for f in await attachments.in_documents(conn, case.id)
+            ),
         )

@@ -25,6 +25,7 @@ from bot.cases.clocks import ClockRule, Clocks, due_at
 from bot.cases.documents import DocumentIssuer, Issued
 from bot.clock import utc_now
 from bot.dialogs.texts import Texts
+from bot.domain.arrival import PAPER
 from bot.domain.statuses import (
     ACTIONS,
     OPEN_STATUSES,
@@ -783,6 +784,8 @@ class Lifecycle:
         if at is None:
             return
         contact = await contacts.get(conn, case.contact_id)
+        if contact.address.channel == PAPER:
+            return  # no electronic contact: a 回访 is the office's own call or visit
         lang = contact.lang if contact.lang in self.texts.by_lang else "zh"
         what = self.texts.get(lang, f"followup.what_{action}")
         params = self._format(case, lang, {"date": now})

@@ -28,11 +28,14 @@ async def create_case(
     submission: Submission,
     now: datetime,
     enrich: Callable[[AsyncConnection, int, datetime], Awaitable[None]] | None = None,
+    arrival: Arrival | None = None,
 ) -> str:
     """Register a case with a fresh tracking number; returns the number.
 
     ``enrich`` (the lifecycle Registrar) routes the case, sets its deadline and flags and
-    stores duplicate suggestions, in the same transaction.
+    stores duplicate suggestions, in the same transaction. ``arrival``: a petition staff
+    register (letter, visit, call): its channel, its day of arrival (the clocks start
+    there) and who registered it (the timeline's actor).
     """
     answers = submission.answers
     tracking_no = new_tracking_no(now.date())
@@ -44,7 +47,7 @@ async def create_case(
         conn,
         tracking_no=tracking_no,
         contact_id=contact.id,
-        channel=contact.address.channel,
+        channel=arrival.channel if arrival else contact.address.channel,
         status="submitted",
         lang=submission.lang,
         form_id=submission.form_id,
@@ -59,15 +62,35 @@ async def create_case(
         search_doc=case_search_doc(answers, tracking_no),
         search_pii=case_pii_doc(answers, phone),
         flags=registration_flags(answers, earlier),
-        submitted_at=now,
+        submitted_at=arrival.received_at if arrival else now,
         updated_at=now,
-        due_at=now + timedelta(days=ACCEPTANCE_DAYS),
+        due_at=(arrival.received_at if arrival else now) + timedelta(days=ACCEPTANCE_DAYS),
     )
-    await cases.add_event(conn, case_id, at=now, actor="citizen", kind="submitted")
+    await cases.add_event(
+        conn,
+        case_id,
+        at=now,
+        actor=arrival.actor if arrival else "citizen",
+        kind="submitted",
+        data=arrival.event_data() if arrival else None,
+    )
     await attachments.link_to_case(conn, _attachment_ids(submission.attachments), case_id)
     if enrich is not None:
         await enrich(conn, case_id, now)
     return tracking_no
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """How a petition registered by staff came in: 来信, 来访 or 来电, and when."""
+
+    channel: str  # one of bot.domain.arrival.ARRIVAL_CHANNELS
+    received_at: datetime  # the day it arrived: the case's submission time, clocks included
+    actor: str  # "staff:<login>", who registered it
+
+    def event_data(self) -> dict[str, Any]:
+        """What the registration event records besides its actor."""
+        return {"arrival": self.channel, "received_at": self.received_at.isoformat()}
 
 
 # (timeline event row, case) -> the event as the petitioner reads it, in their language

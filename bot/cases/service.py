@@ -8,7 +8,7 @@ and duplicate suggestions stored in ``case_links``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,6 +25,7 @@ from bot.cases.documents import DocumentConfig, DocumentIssuer, load_document_co
 from bot.cases.flagging import FlagKeeper, petition_text
 from bot.cases.flags import STAFF_SETTABLE, FlagRules, load_flag_rules
 from bot.cases.lifecycle import Change, Lifecycle
+from bot.cases.notice_routes import NoticeRoutes
 from bot.cases.registration import StatusWords
 from bot.cases.routing import Routing, load_routing
 from bot.cases.similarity import suggest_duplicates
@@ -164,7 +165,10 @@ class LifecycleService:
         timezone: str = "Asia/Shanghai",
         clock: Callable[[], datetime] = utc_now,
         links: CaseLinks | None = None,
+        channels: Collection[str] | None = None,
     ) -> None:
+        """``channels``: the names of the channels that deliver (None: unknown, a CLI);
+        a notice for another one is recorded failed (:class:`NoticeRoutes`)."""
         self.db = db
         self.config = config
         self.tz = ZoneInfo(timezone)
@@ -188,6 +192,7 @@ class LifecycleService:
             documents=DocumentIssuer(config.documents, texts, self.tz, name)
             if config.documents is not None
             else None,
+            enqueue=NoticeRoutes(channels),
         )
         self.registrar = Registrar(config, self.tz)
 

@@ -37,7 +37,7 @@ from bot.metrics import REJECTED_REQUESTS
 from bot.storage import contacts, inbound, outbox
 from bot.storage.db import Database
 from bot.storage.files import TooLarge, remove, save_stream
-from bot.uploads import file_refusal, refusal_text
+from bot.uploads import ACCEPTED_TYPES, file_refusal, refusal_text
 from bot.web.citizen_access import PREFIX as CITIZEN_PREFIX
 from bot.web.citizen_access import CitizenAccess
 from bot.web.security import SECURITY_HEADERS
@@ -62,14 +62,6 @@ POLL_SECONDS = 2.0
 REPLAY_ON_CONNECT = 20
 STREAMS_PER_SESSION = 3  # open event streams (tabs) of one session …
 STREAMS_PER_CLIENT = 20  # … and of one client address; 429 beyond (each polls the database)
-_ALLOWED_UPLOADS = ("image/", "audio/", "video/", "application/pdf", "text/plain")
-_OFFICE = (
-    "application/msword",
-    "application/vnd.openxmlformats-officedocument",
-    "application/vnd.ms-excel",
-    "application/vnd.ms-powerpoint",
-    "application/vnd.oasis.opendocument",
-)
 
 
 _dumps = functools.partial(json.dumps, ensure_ascii=False)
@@ -328,7 +320,7 @@ class WebChat:
                 if "\x00" in (part.filename or ""):
                     return _error(400, "文件名无效", "Invalid file name", "nul_byte")
                 mime = part.headers.get("Content-Type", "application/octet-stream").lower()
-                if not mime.startswith(_ALLOWED_UPLOADS + _OFFICE):
+                if not mime.startswith(ACCEPTED_TYPES):
                     return _error(
                         415, "不支持此类文件", "This kind of file is not accepted", "file_type"
                     )

@@ -334,7 +334,7 @@ class Answering(Lookups):
     def submit(self, draft: dict[str, Any]) -> None:
         form = self.current_form()
         answers: dict[str, Any] = {}
-        for f in form.applicable(draft["answers"]):
+        for f in self.summary_fields(draft):  # a field never asked only when answered
             value = draft["answers"].get(f.name)
             answers[f.name] = len(draft["attachments"]) if f.kind == "attachments" else value
         answers = form.by_roles(answers)

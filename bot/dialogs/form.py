@@ -16,7 +16,7 @@ Schema of a form file (every human text is a mapping with ``zh`` and ``en``)::
         max_len: 200
         min: 1                       # integer kind
         max: 100000
-        max_items: 5                 # names kind
+        max_items: 5                 # names and phones kinds
         source: regions              # choice kind: take choices from regions/categories
         choices:                     # choice kind, unless ``source`` is given
           - value: suggestion
@@ -68,6 +68,7 @@ ROLES = frozenset(
         "facts",
         "people_count",
         "representatives",
+        "representative_phones",
         "legal_status",
         "reported_before",
         "earlier_tracking_no",

@@ -16,6 +16,7 @@ from typing import Any
 
 from bot.dialogs.extract import Gazetteer
 from bot.dialogs.form import FieldDef, Form, FormRegistry, load_forms
+from bot.dialogs.kinds import KINDS
 from bot.dialogs.texts import Texts, load_texts
 from bot.dialogs.types import Effect
 from bot.dialogs.vocabulary import Vocabulary, load_vocabulary
@@ -188,8 +189,14 @@ class TurnBase:
         return CONFIRM
 
     def summary_fields(self, draft: dict[str, Any]) -> list[FieldDef]:
-        """The fields the read-back lists, in order."""
-        return self.current_form().applicable(draft["answers"])
+        """The fields the read-back lists, in order (a field that is never asked, such as
+        the representatives' phones staff record, only when it holds an answer)."""
+        answers = draft["answers"]
+        return [
+            f
+            for f in self.current_form().applicable(answers)
+            if f.ask or f.name in answers or KINDS[f.kind].collects
+        ]
 
     def question_number(self, f: FieldDef) -> int:
         """The question's number among the applicable questions."""

@@ -51,7 +51,8 @@ PERSONAL_COLUMN = "search_pii"
 PUBLIC_ANSWERS = ("request", "facts", "respondent", "incident_place")
 # The petitioner's personal data (form fields with ``pii: true``): masked for staff
 # without case.pii, and searched only for staff with it
-PERSONAL_ANSWERS = ("name", "phone", "address", "representatives")
+PERSONAL_ANSWERS = ("name", "phone", "address", "representatives", "representative_phones")
+PHONE_ANSWERS = ("phone", "representative_phones")  # numbers, searched by their digits
 
 
 def _normalise(text: str) -> str:
@@ -149,8 +150,11 @@ def _values(value: object) -> list[str]:
 
 def case_pii_doc(answers: dict[str, object], phone: str = "") -> str:
     """The personal search document of a case (searched only with case.pii)."""
-    words = [_answer_text(answers.get(k)) for k in PERSONAL_ANSWERS if k != "phone"]
-    numbers = [n for n in dict.fromkeys((_answer_text(answers.get("phone")), phone)) if n]
+    words = [_answer_text(answers.get(k)) for k in PERSONAL_ANSWERS if k not in PHONE_ANSWERS]
+    given = [_answer_text(answers.get("phone")), phone]
+    others = answers.get("representative_phones")
+    given += [str(n) for n in others] if isinstance(others, list) else []
+    numbers = [n for n in dict.fromkeys(given) if n]
     for key in PUBLIC_ANSWERS:
         numbers += split_personal_numbers(_answer_text(answers.get(key)))[1]
     tokens = [search_doc(words), *(t for n in numbers for t in number_tokens(n))]

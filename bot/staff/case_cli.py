@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.cases.lifecycle import Change
+from bot.cases.register_cli import add_register, refused_text
 from bot.cases.service import CaseDetail, LifecycleService, load_case_config
+from bot.cases.staff_registration import InvalidPetition
 from bot.dialogs.texts import load_texts
 from bot.domain.statuses import LifecycleError
 from bot.domain.tracking import format_tracking_no
@@ -49,6 +51,7 @@ def add_cli(sub: Any) -> None:
         for param in spec.params:
             _add_param(p, param)
         p.set_defaults(handler=_runner(spec))
+    add_register(cmds)
     p = cmds.add_parser("due", help="overdue and near-due cases")
     p.add_argument("--department", default="", help="only this department")
     p.add_argument("--all", action="store_true", help="also cases that are on time")
@@ -116,6 +119,7 @@ def _runner(spec: ActionSpec) -> Handler:
 def _run(settings: Settings, args: argparse.Namespace) -> int:
     if not args.actor:
         args.actor = f"staff:{getpass.getuser()}"
+    args.settings = settings  # `register` reads the form and stores files
 
     async def main() -> str:
         db = Database(settings.effective_database_url)
@@ -138,6 +142,9 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     except LifecycleError as exc:
         print(f"xinfang case {args.case_command}: {exc}", file=sys.stderr)
         return 1
+    except InvalidPetition as exc:
+        print(refused_text(exc, load_texts(settings.config_dir)), file=sys.stderr)
+        return 2
     except (OSError, ValueError) as exc:  # unreadable --text-file, invalid lifecycle config
         print(f"xinfang case {args.case_command}: {exc}", file=sys.stderr)
         return 2

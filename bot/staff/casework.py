@@ -83,7 +83,7 @@ class ActionError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class AttachmentRow:
-    """A file a petitioner sent with their case."""
+    """A file of a case: the petitioner's material, or an office file (``origin``)."""
 
     id: int
     kind: str
@@ -92,6 +92,9 @@ class AttachmentRow:
     size: int
     media_ref: str
     created_at: datetime
+    origin: str = "petitioner"  # or "staff": investigation material, signed opinions
+    in_document: bool = False  # an office file the petitioner receives with a document
+    uploaded_by: str = ""  # "staff:<login>" for a file staff uploaded
 
 
 @dataclass(frozen=True, slots=True)
@@ -657,7 +660,18 @@ async def _attachments(conn: AsyncConnection, case_id: int) -> list[AttachmentRo
         select(attachments).where(attachments.c.case_id == case_id).order_by(attachments.c.id)
     )
     return [
-        AttachmentRow(r.id, r.kind, r.mime, r.filename, r.size, r.media_ref, r.created_at)
+        AttachmentRow(
+            r.id,
+            r.kind,
+            r.mime,
+            r.filename,
+            r.size,
+            r.media_ref,
+            r.created_at,
+            r.origin,
+            bool(r.in_document),
+            r.uploaded_by,
+        )
         for r in rows
     ]
 

@@ -38,11 +38,20 @@ FLAGS: dict[str, tuple[str, str]] = {
     HIGHER_ASSIGNED: ("上级交办", "Assigned by a higher level"),
     REPEATED_LATER: ("已重复访", "Petitioned again later"),
 }
+# The channels a petition arrives by (cases.channel): 信、访、电、网、微 and Telegram
 CHANNELS: dict[str, tuple[str, str]] = {
-    "wechat": ("微信公众号", "WeChat"),
+    "wechat": ("微信", "WeChat"),
     "telegram": ("Telegram", "Telegram"),
-    "web": ("网页", "Web chat"),
+    "web": ("网上", "Web chat"),
     "terminal": ("终端", "Terminal"),
+    "letter": ("来信", "Letter"),
+    "visit": ("来访", "Visit"),
+    "phone": ("来电", "Phone call"),
+}
+# Notice channels that are no way of arriving, named on delivery lists
+NOTICE_CHANNELS: dict[str, tuple[str, str]] = {
+    "sms": ("短信", "SMS"),
+    "paper": ("书面", "On paper"),
 }
 RATINGS: dict[str, tuple[str, str]] = {
     "satisfied": ("满意", "Satisfied"),
@@ -68,7 +77,7 @@ class Labels:
     departments: Names = field(default_factory=dict)
     appeal_types: Names = field(default_factory=dict)
     flags: Names = field(default_factory=lambda: dict(FLAGS))
-    channels: Names = field(default_factory=lambda: dict(CHANNELS))
+    channels: Names = field(default_factory=lambda: {**CHANNELS, **NOTICE_CHANNELS})
     ratings: Names = field(default_factory=lambda: dict(RATINGS))
 
     def status(self, code: str, lang: str = "zh") -> str:

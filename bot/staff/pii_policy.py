@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Protocol, TypeVar
 
-from bot.domain.search import PERSONAL_ANSWERS
+from bot.domain.search import PERSONAL_ANSWERS, PHONE_ANSWERS
 from bot.logging import mask_phone, mask_text
 from bot.staff.access import AccessDenied, Permission, StaffMember
 from bot.storage.cases import CaseRow
@@ -202,7 +202,7 @@ class PiiPolicy:
 
 def _mask_personal(key: str, value: Any) -> Any:
     if isinstance(value, str):
-        return mask_phone(value) if key == "phone" else mask_name(value)
+        return mask_phone(value) if key in PHONE_ANSWERS else mask_name(value)
     if isinstance(value, list | tuple):
         return [_mask_personal(key, v) for v in value]
     if isinstance(value, Mapping):

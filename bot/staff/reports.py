@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 from openpyxl import Workbook
@@ -44,6 +44,8 @@ class DepartmentReport:
     period: Period
     rows: list[ReportRow]
     total: dict[str, Figure]
+    # the same figures per channel of arrival (来信, 来访, 来电, 网上, 微信, …), by code
+    by_channel: dict[str, dict[str, Figure]] = field(default_factory=dict)
 
 
 def ranked(by_department: dict[str, dict[str, Figure]]) -> list[ReportRow]:
@@ -74,8 +76,10 @@ async def department_report(
         where = [c for c in [scope_clause(conn, scope_of(member))] if c is not None]
         window = work.window(conn, period)
         grouped = await kpis.count(conn, window, where, by=cases.c.department)
+        channels = await kpis.count(conn, window, where, by=cases.c.channel)
         total = (await kpis.count(conn, window, where))[None]
-    return DepartmentReport(period, ranked({str(k): v for k, v in grouped.items()}), total)
+    rows = ranked({str(k): v for k, v in grouped.items()})
+    return DepartmentReport(period, rows, total, {str(k): v for k, v in sorted(channels.items())})
 
 
 async def export_report(
@@ -88,12 +92,13 @@ async def export_report(
     name: Callable[[str], str],
     department: Callable[[str], str],
     ip: str = "",
+    channel: Callable[[str], str] = str,
 ) -> DepartmentReport:
     """Write the report as XLSX (permission ``export``, audited); ``name`` gives a column's
     header from its key ("report.rank", "kpi.on_time"), ``department`` a department's name."""
     member.require(Permission.EXPORT)
     report = await department_report(work, member, period)
-    await asyncio.to_thread(write_xlsx, report, out, title, name, department)
+    await asyncio.to_thread(write_xlsx, report, out, title, name, department, channel)
     async with work.db.transaction() as conn:
         await add_audit(
             conn,
@@ -114,8 +119,10 @@ def write_xlsx(
     title: str,
     name: Callable[[str], str],
     department: Callable[[str], str],
+    channel: Callable[[str], str] = str,
 ) -> None:
-    """One sheet: a title row, the header, a row per department, then the total."""
+    """Two sheets: the departments (a title row, the header, a row per department, then
+    the total), and the same figures per channel of arrival."""
     book = Workbook()
     sheet = book.active
     assert sheet is not None
@@ -134,6 +141,19 @@ def write_xlsx(
             cell.number_format = PERCENT
     sheet.column_dimensions["B"].width = 28
     sheet.freeze_panes = "C3"
+    by_channel = book.create_sheet(name("report.by_channel")[:31])
+    by_channel.append([title])
+    by_channel["A1"].font = Font(bold=True, size=13)
+    by_channel.append([name("report.channel"), *(name(k) for k in keys)])
+    for cell in by_channel[2]:
+        cell.font = Font(bold=True)
+    for code, figures in report.by_channel.items():
+        by_channel.append([channel(code), *_values(figures)])
+    by_channel.append([name("report.total"), *_values(report.total)])
+    for line in by_channel.iter_rows(min_row=3, min_col=2 + len(COUNTS)):
+        for cell in line:
+            cell.number_format = PERCENT
+    by_channel.column_dimensions["A"].width = 16
     book.save(out)
 
 

@@ -10,6 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.storage.tables import attachments, conversations
 
+# Whose file it is (column ``origin``, migration 0011): the petitioner's materials (sent
+# in a chat, or scanned by the registering clerk) or the office's own (investigation
+# material, signed opinions), which reach the petitioner only when part of a document.
+PETITIONER = "petitioner"
+STAFF = "staff"
+ORIGINS = (PETITIONER, STAFF)
+
 
 async def add(
     conn: AsyncConnection,
@@ -37,6 +44,78 @@ async def add(
         .returning(attachments.c.id)
     )
     return int(result.scalar_one())
+
+
+async def add_to_case(
+    conn: AsyncConnection,
+    *,
+    case_id: int,
+    contact_id: int,
+    file: tuple[str, str, str, str, int],
+    origin: str,
+    uploaded_by: str,
+    now: datetime,
+    in_document: bool = False,
+) -> int:
+    """Record a file staff uploaded to a case: (kind, storage key, mime, name, size)."""
+    kind, media_ref, mime, filename, size = file
+    result = await conn.execute(
+        insert(attachments)
+        .values(
+            contact_id=contact_id,
+            case_id=case_id,
+            kind=kind,
+            media_ref=media_ref,
+            mime=mime,
+            filename=filename[:256],
+            size=size,
+            created_at=now,
+            origin=origin,
+            in_document=in_document,
+            uploaded_by=uploaded_by[:64],
+        )
+        .returning(attachments.c.id)
+    )
+    return int(result.scalar_one())
+
+
+async def set_in_document(
+    conn: AsyncConnection, case_id: int, attachment_id: int, in_document: bool
+) -> bool:
+    """Mark an office file of a case part of a document (or not); False when the case has
+    no such office file (a petitioner's material is theirs already)."""
+    result = await conn.execute(
+        update(attachments)
+        .where(
+            attachments.c.id == attachment_id,
+            attachments.c.case_id == case_id,
+            attachments.c.origin == STAFF,
+        )
+        .values(in_document=in_document)
+    )
+    return bool(result.rowcount)
+
+
+async def in_documents(conn: AsyncConnection, case_id: int) -> list[Any]:
+    """The office files of a case staff made part of a document: what its petitioner may
+    see of the office's files (id, kind, mime, filename, size, media_ref), oldest first."""
+    rows = await conn.execute(
+        select(
+            attachments.c.id,
+            attachments.c.kind,
+            attachments.c.mime,
+            attachments.c.filename,
+            attachments.c.size,
+            attachments.c.media_ref,
+        )
+        .where(
+            attachments.c.case_id == case_id,
+            attachments.c.origin == STAFF,
+            attachments.c.in_document.is_(True),
+        )
+        .order_by(attachments.c.id)
+    )
+    return list(rows)
 
 
 async def link_to_case(conn: AsyncConnection, ids: list[int], case_id: int) -> None:

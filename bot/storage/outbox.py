@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.domain.arrival import PAPER
 from bot.messages import Address, OutboundMessage, Reply
 from bot.storage.tables import UTCDateTime, cases, contacts, outbox
 
@@ -73,6 +74,31 @@ async def enqueue(
     return await _insert(conn, contact_id, address, reply, kind, case_id, template, now, now)
 
 
+# Why a row was written failed instead of pending (see :func:`enqueue_undeliverable`):
+NOT_CONFIGURED = "channel not configured"  # "channel not configured: sms"
+PAPER_ONLY = "no electronic contact: the petitioner is told on paper"
+
+
+async def enqueue_undeliverable(
+    conn: AsyncConnection,
+    *,
+    contact_id: int,
+    address: Address,
+    reply: Reply,
+    now: datetime,
+    kind: str = "push",
+    case_id: int | None = None,
+    template: dict[str, Any] | None = None,
+    error: str,
+) -> int:
+    """Record a message no channel of this installation can deliver, as failed with
+    ``error``: the timeline and the deliveries page show why it did not go out, and no
+    worker ever picks it up."""
+    return await _insert(
+        conn, contact_id, address, reply, kind, case_id, template, now, now, "failed", error
+    )
+
+
 async def _insert(
     conn: AsyncConnection,
     contact_id: int,
@@ -84,6 +110,7 @@ async def _insert(
     now: datetime,
     due: datetime,
     status: str = "pending",
+    error: str | None = None,
 ) -> int:
     payload = reply.to_json()
     if template:
@@ -101,6 +128,7 @@ async def _insert(
             attempts=0,
             next_attempt_at=due,
             created_at=now,
+            last_error=error,
         )
         .returning(outbox.c.id)
     )
@@ -780,7 +808,7 @@ async def of_case(conn: AsyncConnection, case_id: int, contact_id: int) -> list[
 
 
 def _retryable(now: datetime) -> ColumnElement[bool]:
-    return or_(
+    return (outbox.c.channel != PAPER) & or_(  # paper: handed over or posted, never sent
         outbox.c.status == "failed",
         (outbox.c.status == "sending") & (outbox.c.lease_until < now),
         (outbox.c.status == "pending") & (outbox.c.attempts >= 1),

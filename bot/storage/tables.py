@@ -280,6 +280,12 @@ attachments = Table(
     Column("filename", String(256), nullable=False, server_default=""),
     Column("size", Integer, nullable=False, server_default="0"),
     Column("created_at", UTCDateTime(), nullable=False),
+    # migration 0011: "petitioner" (what they sent, or staff scanned for them) or "staff"
+    # (the office's own: investigation material, signed opinions); an office file reaches
+    # the petitioner only when staff mark it part of a document (in_document)
+    Column("origin", String(16), nullable=False, server_default="petitioner"),
+    Column("in_document", Boolean, nullable=False, server_default="0"),
+    Column("uploaded_by", String(64), nullable=False, server_default=""),  # staff login
     Index("ix_attachments_case", "case_id"),
 )
 

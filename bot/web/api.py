@@ -30,7 +30,7 @@ from bot.staff.pii_policy import PiiPolicy
 from bot.staff.worklist import TodoItem, todo
 from bot.storage.case_query import CaseFilter, Sort
 from bot.storage.cases import CaseRow
-from bot.web import api_bulk, api_deliveries, api_documents, api_kpis
+from bot.web import api_bulk, api_deliveries, api_documents, api_kpis, api_register
 from bot.web import api_models as m
 from bot.web.api_deliveries import delivery_out
 from bot.web.api_kpis import kpi_out, period_of_query, period_out
@@ -178,6 +178,8 @@ def detail_out(
                 filename=a.filename,
                 size=a.size,
                 created_at=_utc(a.created_at),
+                origin=a.origin,  # type: ignore[arg-type]
+                in_document=a.in_document,
                 url=attachment_url(case.tracking_no, a) if policy.downloads_attachments else None,
             )
             for a in view.attachments
@@ -666,6 +668,7 @@ ROUTES: list[Route] = [
         response=m.CasePageOut,
         errors=(422,),
     ),
+    *api_register.ROUTES,
     # before /cases/{tracking_no}: aiohttp matches in registration order
     Route(
         "GET",

@@ -68,6 +68,10 @@ def report_out(report: DepartmentReport, tz: ZoneInfo) -> m.ReportOut:
             for row in report.rows
         ],
         total={code: kpi_out(f, report.period) for code, f in report.total.items()},
+        by_channel={
+            channel: {code: kpi_out(f) for code, f in figures.items()}
+            for channel, figures in report.by_channel.items()
+        },
     )
 
 

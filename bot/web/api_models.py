@@ -19,6 +19,7 @@ from bot.domain.statuses import STATUS_CODES
 from bot.staff.actions import ACTIONS, STATIC_CHOICES, ActionSpec, Param
 from bot.staff.broadcasts import MAX_TEXT_CHARS
 from bot.staff.bulk import MAX_SELECTION
+from bot.staff.labels import CHANNELS
 from bot.storage.broadcasts import LEFT_OUT_REASONS
 from bot.storage.case_query import MAX_PER_PAGE
 
@@ -38,7 +39,8 @@ Status = Literal[
     "closed",
     "withdrawn",
 ]
-Channel = Literal["wechat", "telegram", "web", "terminal"]
+Channel = Literal["wechat", "telegram", "web", "terminal", "letter", "visit", "phone"]
+assert get_args(Channel) == tuple(CHANNELS), "api_models.Channel is out of step with labels"
 DeliveryState = Literal[
     "scheduled", "queued", "sending", "retrying", "stuck", "sent", "failed", "cancelled"
 ]
@@ -332,7 +334,8 @@ class LinkOut(Out):
 
 
 class AttachmentOut(Out):
-    """A file the petitioner sent (download it from ``url``)."""
+    """A file of the case (download it from ``url``): the petitioner's material, or an
+    office file (never shown to the petitioner unless ``in_document``)."""
 
     id: int
     kind: str
@@ -340,6 +343,8 @@ class AttachmentOut(Out):
     filename: str
     size: int
     created_at: AwareDatetime
+    origin: Literal["petitioner", "staff"] = "petitioner"
+    in_document: bool = False
     url: str | None = Field(
         description="Where to download it; null without personal-data access (case.pii)"
     )
@@ -513,6 +518,10 @@ class ReportOut(Out):
     period: PeriodOut
     rows: list[ReportRowOut]
     total: dict[str, KpiOut]
+    by_channel: dict[str, dict[str, KpiOut]] = Field(
+        default_factory=dict,
+        description="The same figures per channel of arrival (letter, visit, phone, web, …)",
+    )
 
 
 class WeekOut(Out):

@@ -151,6 +151,7 @@ class Route:
     description: str = ""
     public: bool = False
     body_optional: bool = field(default=False)
+    upload: dict[str, Any] | None = None  # a multipart/form-data body: its schema
 
     @property
     def openapi_path(self) -> str:

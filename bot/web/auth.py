@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from aiohttp import web
+from aiohttp import BodyPartReader, MultipartReader, web
 
 from bot.clock import utc_now
 from bot.domain.tracking import parse_tracking_no
@@ -50,6 +50,7 @@ PASSWORD_PATH = "/staff/password"  # the account's own password change
 _BEFORE_CHANGE = frozenset({PASSWORD_PATH, "/staff/logout", LOGIN_PATH})
 PUBLIC_PATHS = frozenset({LOGIN_PATH, "/api/v1/openapi.json"})
 STATIC_PREFIX = "/staff/static/"  # the console's CSS, scripts and icon: the login page needs them
+_MULTIPART = "staff.multipart"  # the reader of a multipart form past its CSRF part
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 REFUSED = "access.refused"  # the audit action of a refused request (detail: reason)
 
@@ -236,11 +237,26 @@ def _csrf_ok(request: web.Request, session: LiveSession, form_token: str) -> boo
 
 
 async def _form_csrf(request: web.Request) -> str:
-    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+    if request.content_type == "application/x-www-form-urlencoded":
         form = await request.post()  # cached by aiohttp for the handler
         value = form.get("_csrf", "")
         return value if isinstance(value, str) else ""
+    if request.content_type == "multipart/form-data" and "X-CSRF-Token" not in request.headers:
+        # uploads may be far larger than the body limit request.post() keeps in memory:
+        # only the first part is read here, and it must be the token; the handler reads
+        # the rest from the same reader (multipart_reader)
+        reader = await request.multipart()
+        request[_MULTIPART] = reader
+        part = await reader.next()
+        if isinstance(part, BodyPartReader) and part.name == "_csrf":
+            return (await part.text())[:200]
     return ""
+
+
+async def multipart_reader(request: web.Request) -> MultipartReader:
+    """The reader of a multipart form: past its ``_csrf`` part when the CSRF check read it."""
+    kept = request.get(_MULTIPART)
+    return kept if isinstance(kept, MultipartReader) else await request.multipart()
 
 
 @web.middleware

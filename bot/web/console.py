@@ -6,6 +6,7 @@ server-rendered with Jinja2 autoescaping, so citizen text is always inert.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -118,6 +119,7 @@ def setup_templates(app: web.Application) -> None:
     )
     env.globals["LANGS"] = LANGS
     env.filters["tn"] = format_tracking_no
+    env.filters["isodatetime"] = datetime.fromisoformat  # times kept as text in event data
 
 
 def render(

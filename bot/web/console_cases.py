@@ -13,11 +13,14 @@ from aiohttp import web
 
 from bot.cases.flags import STAFF_SETTABLE
 from bot.cases.kpis import MEASURES, KpiSlice, period_between
+from bot.dialogs.kinds import KINDS
+from bot.domain.arrival import ARRIVAL_CHANNELS
 from bot.domain.statuses import OPEN_STATUSES, STATUS_CODES
 from bot.domain.tracking import format_tracking_no
 from bot.staff.access import Permission, StaffMember
 from bot.staff.actions import BY_NAME, STATIC_CHOICES, ActionSpec
 from bot.staff.casework import ActionError, StaffCaseView
+from bot.staff.labels import CHANNELS as CASE_CHANNELS
 from bot.staff.pii_policy import PiiPolicy
 from bot.storage.case_query import Clock
 from bot.storage.cases import CaseRow
@@ -32,9 +35,11 @@ from bot.web.console_filters import (
     pages_around,
     parse_list_query,
 )
+from bot.web.console_register import notice_channel
 from bot.web.i18n import translate
 from bot.web.periods import period_name, period_params
 
+# the channels citizens are reached on (broadcasts, deliveries)
 CHANNELS = ("wechat", "telegram", "web", "terminal")
 # attachments a browser may show inline; everything else is a download
 INLINE_IMAGES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
@@ -86,7 +91,7 @@ def _choices(deps: Console, member: StaffMember, lang: str) -> dict[str, list[tu
         "category": [(c, labels.category(c, lang)) for c in labels.categories],
         "region": [(c, labels.region(c, lang)) for c in labels.regions],
         "department": [(c, labels.department(c, lang)) for c in departments],
-        "channel": [(c, labels.channel(c, lang)) for c in CHANNELS],
+        "channel": [(c, labels.channel(c, lang)) for c in CASE_CHANNELS],  # 信访电网微
         "flag": [(c, labels.flag(c, lang)) for c in labels.flags],
     }
 
@@ -211,6 +216,8 @@ def _answer_text(value: Any, spec: Any, kind: str, deps: Console, lang: str) -> 
         choice = spec.choice(value)
         if choice is not None:
             return str(choice.label.get(lang))
+    if spec is not None and spec.kind in ("phone", "phones"):  # a landline with its area code
+        return str(KINDS[spec.kind].display(spec, value, lang, lambda _key, **_: "、"))
     if kind == "region":
         return deps.labels.region(str(value), lang)
     if kind == "category":
@@ -306,6 +313,8 @@ async def case_detail(request: web.Request) -> web.Response:
         "inline_images": INLINE_IMAGES,
         "playable_audio": PLAYABLE_AUDIO,
         "can_download": PiiPolicy.of(member).downloads_attachments,
+        "notice_channel": await notice_channel(deps, view.case.contact_id),  # sms, paper, …
+        "arrivals": ARRIVAL_CHANNELS,  # registered by staff: dated by the day of arrival
     }
     return render(request, "case.html", context)
 

@@ -13,6 +13,7 @@ from bot.web.i18n_console import CONSOLE_TEXTS
 from bot.web.i18n_deliveries import DELIVERY_TEXTS
 from bot.web.i18n_documents import DOCUMENT_TEXTS
 from bot.web.i18n_help import HELP_TEXTS
+from bot.web.i18n_register import REGISTER_TEXTS
 from bot.web.i18n_security import SECURITY_TEXTS
 
 LANGS = ("zh", "en")
@@ -366,6 +367,7 @@ TEXTS: dict[str, dict[str, str]] = {
         **CONSOLE_TEXTS["zh"],
         **DOCUMENT_TEXTS["zh"],
         **ACTION_TEXTS["zh"],
+        **REGISTER_TEXTS["zh"],
     },
     "en": {
         "app.title": "Petition office console",
@@ -740,6 +742,7 @@ TEXTS: dict[str, dict[str, str]] = {
         **CONSOLE_TEXTS["en"],
         **DOCUMENT_TEXTS["en"],
         **ACTION_TEXTS["en"],
+        **REGISTER_TEXTS["en"],
     },
 }
 

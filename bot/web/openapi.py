@@ -132,6 +132,11 @@ def _operation(route: Route, refs: dict[tuple[str, str], Any]) -> dict[str, Any]
             "required": not route.body_optional,
             "content": _json(refs[(route.body.__name__, "validation")]),
         }
+    if route.upload is not None:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": route.upload}},
+        }
     responses: dict[str, Any] = {}
     if route.response is not None:
         responses[str(route.status)] = {

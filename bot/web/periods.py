@@ -92,6 +92,7 @@ async def report_download(
             name=lambda key: translate(lang, key),
             department=lambda code: department_name(labels, code, lang),
             ip=ip,
+            channel=lambda code: labels.channel(code, lang),
         )
         await asyncio.to_thread(out.seek, 0)
         body = await asyncio.to_thread(out.read)

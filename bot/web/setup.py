@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from bot.staff.registration_desk import RegistrationDesk
 from bot.web import (
     api,
     console,
@@ -18,11 +19,13 @@ from bot.web import (
     console_help,
     console_list,
     console_password,
+    console_register,
     console_todo,
 )
 from bot.web.api_routes import ApiServices
 from bot.web.auth import STAFF_AUTH, LoginThrottle, StaffAuth, staff_middleware
 from bot.web.console_deps import CONSOLE, build_console
+from bot.web.staff_files import DESK
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -36,6 +39,9 @@ def install(app: web.Application, services: Services) -> None:
         services.accounts, s.web_cookie_secure, throttle, refusal_page=console.refusal_page
     )
     app[CONSOLE] = build_console(services)
+    app[DESK] = RegistrationDesk(
+        services.casework, services.engine.forms, s.attachments_dir, s.max_upload_bytes
+    )
     app.middlewares.append(staff_middleware)
     console.setup_templates(app)
     console.add_routes(app)
@@ -49,4 +55,5 @@ def install(app: web.Application, services: Services) -> None:
     console_todo.add_routes(app)
     console_audit.add_routes(app)
     console_password.add_routes(app)
+    console_register.add_routes(app)
     api.add_routes(app, ApiServices.of(services))

@@ -38,7 +38,8 @@ def test_shipped_config_loads() -> None:
     assert [f.name for f in form.fields] == [
         "appeal_type", "anonymous", "name", "phone", "address", "region", "incident_place",
         "category", "respondent", "request", "facts", "people_count", "representatives",
-        "legal_status", "reported_before", "earlier_tracking_no", "attachments",
+        "representative_phones", "legal_status", "reported_before", "earlier_tracking_no",
+        "attachments",
     ]  # fmt: skip
     assert 12 <= len(registry.categories) <= 15
     assert registry.get("intake", 2) is form

@@ -101,7 +101,7 @@ async def test_csv_headers_labels_and_safety(db: Database, clock: FixedClock) ->
     acc = _by_number(rows, numbers["accusation"])  # type: ignore[arg-type]
     assert acc[1] == "2026-11-23 09:30"  # office local time
     assert acc[2:8] == [
-        "网页",
+        "网上",
         "已登记",
         "检举控告",
         "基层治理与干部作风",

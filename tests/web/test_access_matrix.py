@@ -72,6 +72,23 @@ class Endpoint:
         return self.route.startswith("/api/v1")
 
 
+# a petition as a clerk takes it down (登记): routed to the labour bureau
+TODAY = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+PETITION = {
+    "appeal_type": "申诉求决",
+    "name": "孙八",
+    "phone": "13512345678",
+    "address": "杭州市西湖区文一路1号",
+    "region": "西湖区",
+    "incident_place": "文一路工地",
+    "category": "劳动社保",
+    "respondent": "某建筑公司",
+    "request": "请求支付拖欠的工资",
+    "facts": "2026年8月至10月在某建筑公司工地务工，工资一直被拖欠。",
+    "people_count": "1",
+    "legal_status": "没有",
+    "reported_before": "否",
+}
 C = "/staff/cases/{tracking_no}"
 A = "/api/v1/cases/{tracking_no}"
 BC = "/staff/broadcasts/{broadcast_id}"
@@ -200,6 +217,34 @@ CONSOLE = [
         everyone(422, 303),
         body={"current": "not the password", "new": "lanterns over the lake", "again": "x"},
     ),
+    # 登记 by staff: any role that acts on cases, whatever its departments
+    Endpoint("GET", "/staff/register", expect(200, 200, 200, 200, 403, 302)),
+    Endpoint(
+        "POST",
+        "/staff/register",
+        expect(303, 303, 303, 303, 403, 303),
+        body={
+            "channel": "letter",
+            "received_on": TODAY,
+            **{f"a.{k}": v for k, v in PETITION.items()},
+        },
+    ),
+    Endpoint(
+        "POST",
+        C + "/files",
+        expect(303, 303, 303, 404, 403, 303),  # a form without a file: told so on the page
+        path="/staff/cases/{case}/files",
+        body={"origin": "staff"},
+        case_scoped=True,
+    ),
+    Endpoint(
+        "POST",
+        C + "/files/{file_id}/in_document",
+        expect(404, 404, 404, 404, 403, 303),  # the petitioner's own file is no office file
+        path="/staff/cases/{case}/files/{attachment}/in_document",
+        body={"on": "1"},
+        case_scoped=True,
+    ),
 ]
 
 # An action on a fresh submitted case: done (200), or refused by the state machine (409)
@@ -325,6 +370,28 @@ API = [
         for action in ("retry", "cancel")
     ),
     Endpoint("GET", "/api/v1/audit", expect(200, 403, 403, 403, 403, 401)),
+    Endpoint(
+        "POST",
+        "/api/v1/registrations",
+        expect(201, 201, 201, 201, 403, 401),
+        body={"channel": "visit", "received_on": TODAY, "answers": PETITION},
+    ),
+    Endpoint(
+        "POST",
+        A + "/files",
+        expect(415, 415, 415, 404, 403, 401),  # JSON is no upload; scope and role first
+        path="/api/v1/cases/{case}/files",
+        body={},
+        case_scoped=True,
+    ),
+    Endpoint(
+        "PUT",
+        A + "/files/{file_id}/in_document",
+        expect(404, 404, 404, 404, 403, 401),  # the petitioner's own file is no office file
+        path="/api/v1/cases/{case}/files/{attachment}/in_document",
+        body={"in_document": True},
+        case_scoped=True,
+    ),
 ]
 MATRIX = CONSOLE + API
 
