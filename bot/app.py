@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot import reminders, uploads
 from bot.cases.service import LifecycleService, load_case_config
-from bot.channels import telegram, terminal, wechat
+from bot.channels import registry
 from bot.channels import web as webchat
 from bot.channels.base import Channel
 from bot.channels.mailbox import MailboxChannel
@@ -24,7 +24,6 @@ from bot.metrics import OUTBOX_ROWS, REGISTRY
 from bot.services import Services
 from bot.settings import Settings
 from bot.staff.accounts import StaffAccounts
-from bot.staff.broadcast_cli import enabled_channels
 from bot.staff.broadcasts import BroadcastService
 from bot.staff.casework import Casework
 from bot.staff.export import CaseExporter
@@ -34,7 +33,7 @@ from bot.storage.db import Database
 from bot.storage.migrate import current_revision, ensure_schema, head_revision
 from bot.web import citizen
 from bot.web import setup as staff_web
-from bot.web.citizen_access import CitizenAccess
+from bot.web.citizen_access import CITIZEN_ACCESS, CitizenAccess
 from bot.web.forwarded import forwarded_middleware, parse_networks
 from bot.web.input_guard import input_guard
 
@@ -75,15 +74,12 @@ def build_services(settings: Settings) -> Services:
         lifecycle=lifecycle,
         attachments_dir=settings.attachments_dir,
     )
-    mailboxes = {
-        webchat.NAME: MailboxChannel(webchat.NAME, webchat.CAPABILITIES),
-        terminal.NAME: MailboxChannel(terminal.NAME, terminal.CAPABILITIES),
+    channels: dict[str, Channel] = {
+        spec.name: spec.build(settings, db) for spec in registry.enabled(settings)
     }
-    channels: dict[str, Channel] = dict(mailboxes)
-    if settings.wechat_enabled:
-        channels[wechat.WeChatChannel.name] = wechat.build_channel(settings, db)
+    mailboxes = {n: c for n, c in channels.items() if isinstance(c, MailboxChannel)}
     casework = Casework(db, lifecycle, texts, attachments_dir=settings.attachments_dir)
-    broadcasts = BroadcastService(db, channels=enabled_channels(settings))
+    broadcasts = BroadcastService(db, channels=set(channels))
     exporter = CaseExporter(db, load_labels(settings.config_dir), timezone=settings.timezone)
     return Services(
         settings,
@@ -112,19 +108,7 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
     app = web.Application(client_max_size=s.max_body_bytes, middlewares=middlewares)
     app[SERVICES] = services
     access = CitizenAccess.build(s.secret_key, s.citizen_session_minutes, s.web_cookie_secure)
-    chat = webchat.WebChat(
-        services.intake,
-        services.db,
-        services.mailboxes[webchat.NAME],
-        attachments_dir=s.attachments_dir,
-        max_text_len=s.max_text_len,
-        max_upload_bytes=s.max_upload_bytes,
-        cookie_secure=s.web_cookie_secure,
-        rate_per_minute=s.web_rate_per_minute,
-        rate_per_ip_per_minute=s.web_rate_per_ip_per_minute,
-        citizen_access=access,
-    )
-    chat.add_routes(app)
+    app[CITIZEN_ACCESS] = access
     staff_web.install(app, services)
     citizen.install(
         app,
@@ -147,7 +131,6 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
         # instead of holding the shutdown for its whole timeout, and the outbox stops
         # claiming (what it already holds is finished or handed back below)
         shutdown_deadline.append(asyncio.get_running_loop().time() + s.shutdown_timeout_seconds)
-        chat.stopping.set()
         stop.set()
         log.info("serve.stopping", timeout=s.shutdown_timeout_seconds)
 
@@ -184,7 +167,6 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
             )
         log.info("serve.ready", database=services.db.dialect, channels=sorted(services.channels))
         yield
-        chat.stopping.set()
         stop.set()
         if reminders_task is not None:
             await reminders_task  # stop is set: it ends after its current sweep
@@ -199,10 +181,8 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
 
     app.on_shutdown.append(begin_shutdown)
     app.cleanup_ctx.append(lifecycle)
-    if s.wechat_enabled:
-        wechat.install(services, app)
-    if s.telegram_enabled:
-        telegram.install(services, app)
+    for spec in registry.enabled(s):
+        spec.install(app, services)
     return app
 
 

@@ -22,6 +22,7 @@ from bot.cases.flags import (
     URGENT,
 )
 from bot.cases.routing import load_routing
+from bot.channels import registry
 from bot.dialogs.form import load_forms
 from bot.dialogs.texts import load_texts
 from bot.domain.statuses import STATUS_CODES
@@ -38,12 +39,7 @@ FLAGS: dict[str, tuple[str, str]] = {
     HIGHER_ASSIGNED: ("上级交办", "Assigned by a higher level"),
     REPEATED_LATER: ("已重复访", "Petitioned again later"),
 }
-CHANNELS: dict[str, tuple[str, str]] = {
-    "wechat": ("微信公众号", "WeChat"),
-    "telegram": ("Telegram", "Telegram"),
-    "web": ("网页", "Web chat"),
-    "terminal": ("终端", "Terminal"),
-}
+CHANNELS: dict[str, tuple[str, str]] = {spec.name: spec.labels for spec in registry.CHANNELS}
 RATINGS: dict[str, tuple[str, str]] = {
     "satisfied": ("满意", "Satisfied"),
     "basically_satisfied": ("基本满意", "Basically satisfied"),

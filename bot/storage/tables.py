@@ -74,6 +74,8 @@ contacts = Table(
     Column("broadcast_opt_out", Boolean, nullable=False, server_default="0"),
     Column("last_inbound_at", UTCDateTime(), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
+    # the mobile (11 digits) the citizen confirmed by an SMS code on /my (migration 0013)
+    Column("verified_phone", String(20), nullable=True),
     UniqueConstraint("channel", "address"),
 )
 
@@ -276,6 +278,10 @@ outbox = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("sent_at", UTCDateTime(), nullable=True),
     Column("broadcast_id", Id, ForeignKey("broadcasts.id"), nullable=True),  # migration 0003
+    # the SMS provider's delivery receipt (回执): delivered | undelivered (migration 0013)
+    Column("receipt", String(16), nullable=True),
+    Column("receipt_at", UTCDateTime(), nullable=True),
+    Index("ix_outbox_external", "channel", "external_id"),  # receipts name the serial no
     Index("ix_outbox_due", "status", "next_attempt_at"),
     Index("ix_outbox_broadcast", "broadcast_id", "status"),
     Index("ix_outbox_contact", "contact_id", "id"),

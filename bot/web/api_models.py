@@ -9,12 +9,13 @@ strict (no type coercion, unknown fields refused); query strings are parsed leni
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from bot.cases.kpis import MEASURES, PARTS, PERIOD_KINDS
 from bot.cases.lifecycle import MAX_TEXT
+from bot.channels import registry
 from bot.deliveries import STATES
 from bot.domain.statuses import STATUS_CODES
 from bot.staff.broadcasts import MAX_TEXT_CHARS
@@ -37,7 +38,10 @@ Status = Literal[
     "closed",
     "withdrawn",
 ]
-Channel = Literal["wechat", "telegram", "web", "terminal"]
+if TYPE_CHECKING:
+    Channel = str
+else:  # the registry's names, as an enum in the OpenAPI document
+    Channel = Literal[registry.NAMES]
 DeliveryState = Literal[
     "scheduled", "queued", "sending", "retrying", "stuck", "sent", "failed", "cancelled"
 ]

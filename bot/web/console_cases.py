@@ -13,6 +13,7 @@ from aiohttp import web
 
 from bot.cases.flags import STAFF_SETTABLE
 from bot.cases.kpis import MEASURES, KpiSlice, period_between
+from bot.channels import registry
 from bot.domain.statuses import OPEN_STATUSES, OUTCOMES, STATUS_CODES
 from bot.domain.tracking import format_tracking_no
 from bot.staff.access import Permission, StaffMember
@@ -27,7 +28,7 @@ from bot.web.console_filters import PER_PAGE_CHOICES, pages_around, parse_list_q
 from bot.web.i18n import translate
 from bot.web.periods import period_name, period_params
 
-CHANNELS = ("wechat", "telegram", "web", "terminal")
+CHANNELS = registry.NAMES
 # attachments a browser may show inline; everything else is a download
 INLINE_IMAGES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 PLAYABLE_AUDIO = frozenset(
