@@ -103,6 +103,7 @@ class SmsCallbacks:
                     channel=NAME,
                     serial_no=str(item["sid"]),
                     delivered=delivered,
+                    detail=str(item.get("errmsg", "")),
                     error=error,
                     at=now,
                 )

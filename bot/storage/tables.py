@@ -74,8 +74,6 @@ contacts = Table(
     Column("broadcast_opt_out", Boolean, nullable=False, server_default="0"),
     Column("last_inbound_at", UTCDateTime(), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
-    # the mobile (11 digits) the citizen confirmed by an SMS code on /my (migration 0013)
-    Column("verified_phone", String(20), nullable=True),
     UniqueConstraint("channel", "address"),
 )
 
@@ -278,10 +276,7 @@ outbox = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("sent_at", UTCDateTime(), nullable=True),
     Column("broadcast_id", Id, ForeignKey("broadcasts.id"), nullable=True),  # migration 0003
-    # the SMS provider's delivery receipt (回执): delivered | undelivered (migration 0013)
-    Column("receipt", String(16), nullable=True),
-    Column("receipt_at", UTCDateTime(), nullable=True),
-    Index("ix_outbox_external", "channel", "external_id"),  # receipts name the serial no
+    Index("ix_outbox_external", "channel", "external_id"),  # receipts name it (0013)
     Index("ix_outbox_due", "status", "next_attempt_at"),
     Index("ix_outbox_broadcast", "broadcast_id", "status"),
     Index("ix_outbox_contact", "contact_id", "id"),
@@ -414,3 +409,24 @@ cases_search_tsv = literal_column("cases.search_tsv", TSVECTOR)
 def in_metadata(name: str | None, type_: str, _parent: Any) -> bool:
     """Alembic ``include_name`` hook: skip the dialect-only search objects when comparing."""
     return not (name or "").startswith(DIALECT_SEARCH_OBJECTS)
+
+
+# What the SMS provider's delivery receipt (回执) said of a sent outbox row (migration 0013)
+delivery_receipts = Table(
+    "delivery_receipts",
+    metadata,
+    Column("outbox_id", Id, ForeignKey("outbox.id"), primary_key=True),
+    Column("status", String(16), nullable=False),  # delivered | undelivered
+    Column("detail", String(200), nullable=False, server_default=""),  # the carrier's code
+    Column("at", UTCDateTime(), nullable=False),
+)
+
+# The mobile (11 digits) a contact confirmed by an SMS code on /my (migration 0013): /my
+# then lists every case filed with that number
+contact_phones = Table(
+    "contact_phones",
+    metadata,
+    Column("contact_id", Id, ForeignKey("contacts.id"), primary_key=True),
+    Column("phone", String(20), nullable=False),
+    Column("verified_at", UTCDateTime(), nullable=False),
+)
