@@ -12,10 +12,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot import reminders, uploads
 from bot.cases.service import LifecycleService, load_case_config
-from bot.channels import registry
+from bot.channels import registry, sms
 from bot.channels import web as webchat
 from bot.channels.base import Channel
 from bot.channels.mailbox import MailboxChannel
+from bot.citizen_phone import PhoneConfirmation
 from bot.deliveries import Deliveries
 from bot.dialogs.engine import load_engine_config
 from bot.intake import Intake
@@ -117,6 +118,7 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
         services.engine.forms,
         access,
         webchat.STATIC_DIR,
+        PhoneConfirmation(access.secret, enabled=sms.NAME in services.channels),
     )
     app.router.add_get("/", _index)
     app.router.add_get("/healthz", _healthz)

@@ -41,6 +41,7 @@ WRONG_LIMIT = Limit(failures=5, window=timedelta(hours=1), lock=timedelta(hours=
 SENT, CONFIRMED = "sent", "confirmed"
 BAD_NUMBER, TOO_SOON, LOCKED = "bad_number", "too_soon", "locked"
 WRONG, EXPIRED = "wrong", "expired"
+OUTCOMES = (SENT, CONFIRMED, BAD_NUMBER, TOO_SOON, LOCKED, WRONG, EXPIRED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,13 @@ class PhoneConfirmation:
     def _digest(self, contact_id: int, phone: str, code: str) -> str:
         message = f"{contact_id}:{phone}:{code}".encode()
         return hmac.new(self.secret.encode(), message, hashlib.sha256).hexdigest()
+
+    async def pending(self, conn: AsyncConnection, contact_id: int, now: datetime) -> str:
+        """The masked number a live code was sent to ("" when none)."""
+        entry = await kv.get(conn, _key(contact_id))
+        if entry is None or entry.expires_at is None or entry.expires_at <= now:
+            return ""
+        return masked(str((entry.value or {}).get("phone", "")))
 
     async def request(
         self, conn: AsyncConnection, contact_id: int, typed: str, now: datetime, client: str

@@ -21,16 +21,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.channels.sms import NAME as SMS
-from bot.channels.sms import e164
+from bot.channels.sms import VERIFICATION_KEY, e164
 from bot.logging import get_logger
 from bot.messages import Address, Reply
 from bot.storage import cases, contacts, outbox
 from bot.storage.outbox import OutboxRow
 from bot.storage.tables import case_events
+from bot.storage.tables import outbox as outbox_table
 
 log = get_logger(__name__)
 
@@ -59,13 +60,23 @@ class NoticeRouting:
         self.sms_on = sms_on
 
     def wants(self, row: OutboxRow, *, delivered: bool) -> bool:
-        """Whether this row's outcome may queue an SMS (cheap: no database)."""
+        """Whether this row's outcome may queue an SMS or clear a code (no database)."""
+        if _is_code(row):
+            return True
         return self.sms_on and bool(route(row.address.channel, row.kind, delivered=delivered))
 
     async def after(
         self, conn: AsyncConnection, row: OutboxRow, now: datetime, *, delivered: bool
     ) -> int | None:
         """Queue the SMS for a row that was delivered or failed for good; its outbox id."""
+        if _is_code(row):
+            # a verification code is kept (hashed) only by bot/citizen_phone.py: once the
+            # SMS is sent or has failed for good, the row keeps no copy of it
+            payload = {**row.payload, "template": {"key": VERIFICATION_KEY}}
+            await conn.execute(
+                update(outbox_table).where(outbox_table.c.id == row.id).values(payload=payload)
+            )
+            return None
         how = route(row.address.channel, row.kind, delivered=delivered)
         template = dict(row.payload.get("template") or {})
         tracking_no = str(template.get("tracking_no") or "")
@@ -108,3 +119,7 @@ async def _routed_before(conn: AsyncConnection, case_id: int, outbox_id: int) ->
         )
     )
     return any((r.data or {}).get("outbox_id") == outbox_id for r in rows)
+
+
+def _is_code(row: OutboxRow) -> bool:
+    return (row.payload.get("template") or {}).get("key") == VERIFICATION_KEY

@@ -431,3 +431,15 @@ async def with_deadline(
         stmt = stmt.where(cases.c.department == department)
     rows = (await conn.execute(stmt.order_by(cases.c.due_at, cases.c.id).limit(limit))).all()
     return [_case(r) for r in rows]
+
+
+async def for_phone(conn: AsyncConnection, phone: str, limit: int = 100) -> list[CaseRow]:
+    """The cases filed with a phone number, whoever filed them, newest first."""
+    if not phone:
+        return []
+    rows = (
+        await conn.execute(
+            select(cases).where(cases.c.phone == phone).order_by(cases.c.id.desc()).limit(limit)
+        )
+    ).all()
+    return [_case(r) for r in rows]
