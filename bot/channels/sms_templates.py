@@ -162,6 +162,8 @@ def _check(t: SmsTemplate, account: str, max_text: int) -> list[str]:
     if t.kind == VERIFICATION and t.params != ("code",):
         problems.append("a verification template carries the code alone")
     for param in t.params:
+        if param not in PARAMS:
+            continue  # reported above
         longest = _longest(param, t, max_text)
         if account == "individual" and longest > INDIVIDUAL_LIMIT:
             problems.append(
