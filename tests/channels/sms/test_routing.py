@@ -16,7 +16,7 @@ from bot.messages import Address, Reply
 from bot.notice_routing import COPY, FALLBACK, route
 from bot.services import Services
 from bot.staff.broadcasts import Audience
-from bot.storage import contacts, sms_receipts
+from bot.storage import cases, contacts, sms_receipts
 from bot.storage import outbox as rows
 from bot.storage.db import Database
 from bot.storage.tables import case_events, outbox
@@ -103,6 +103,16 @@ async def test_a_wechat_notice_that_fails_for_good_goes_by_sms_once(
     [event] = await events(db, case_id, FALLBACK)
     assert event.data == {"outbox_id": first[0].id, "sms_outbox_id": first[1].id, "from": "wechat"}
     assert event.public is False
+    # the case's delivery states show the notice's two routes under its timeline event
+    async with db.read() as conn:
+        case = await cases.by_id(conn, case_id)
+    assert case is not None
+    notices = await services.deliveries.of_case(case_id, case.contact_id)
+    [(_, routes)] = notices.items()
+    assert [(n.delivery.channel, n.state) for n in routes] == [
+        ("wechat", "failed"),
+        ("sms", "sent"),
+    ]
     # staff retry the WeChat row and it fails again: no second SMS for the same notice
     async with db.transaction() as conn:
         await rows.retry(conn, [first[0].id], now=now)
