@@ -30,6 +30,7 @@ from bot.storage.outbox import OutboxRow
 
 log = get_logger(__name__)
 
+OFF_SWEEP_SECONDS = 10.0  # how often rows of channels that are off are failed
 CHANNEL_OFF = "channel off"  # the reason of a row whose channel is not configured here
 
 
@@ -142,6 +143,7 @@ class OutboxWorker:
         # registered channels not configured here: their rows fail with this reason
         self.off = {k: v for k, v in (off or {}).items() if k not in self.channels}
         self.router = router
+        self._off_swept = -math.inf  # loop time of the last sweep of channels that are off
         self.worker_id = worker_id or default_worker_id()
         # a claim covers at least CLAIM_AHEAD_SECONDS of sends at the fastest channel's
         # rate, so the next claim is done before the last one's rows have all gone out
@@ -261,10 +263,14 @@ class OutboxWorker:
         started = asyncio.get_running_loop().time()
         async with self.db.transaction() as conn:
             unconfirmed = await rows.fail_unconfirmed(conn, now=now, channels=channels)
-            for name, why in self.off.items():
-                for row_id in await rows.fail_channel_off(conn, name, f"{CHANNEL_OFF}: {why}"):
-                    OUTBOX_FAILED.labels(name).inc()
-                    log.warning("outbox.failed", outbox_id=row_id, channel=name, reason=why)
+            if self.off and started >= self._off_swept + OFF_SWEEP_SECONDS:
+                # rows of channels that are off fail within OFF_SWEEP_SECONDS; not every
+                # claim: the update walks the pending rows, a broadcast's too
+                self._off_swept = started
+                for name, why in self.off.items():
+                    for row_id in await rows.fail_channel_off(conn, name, f"{CHANNEL_OFF}: {why}"):
+                        OUTBOX_FAILED.labels(name).inc()
+                        log.warning("outbox.failed", outbox_id=row_id, channel=name, reason=why)
             claimed = await rows.claim_due(
                 conn,
                 worker=self.worker_id,

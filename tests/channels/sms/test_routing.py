@@ -265,3 +265,36 @@ async def test_broadcast_by_sms_through_the_worker(services: Services, fake: Fak
     assert [(s.template_id, s.params) for s in fake.sent] == [
         ("2000009", ["本周六来访接待暂停一天"])
     ]
+
+
+async def test_an_unfollowed_citizen_gets_the_notice_by_sms_even_with_a_template(
+    make_settings: Any, fake: FakeSms, wechat: FakeWeChat
+) -> None:
+    services = build_services(
+        make_settings(
+            wechat_token="wechat-token",
+            wechat_app_id=wechat.app_id,
+            wechat_app_secret=wechat.app_secret,
+            wechat_api_base=wechat.url,
+            wechat_template_id=wechat.template_id,
+        )
+    )
+    db = services.db
+    now = services.casework.lifecycle.clock()
+    wechat.unsubscribed.add(OPENID)
+    case_id, number = await petition(db, now, OPENID, channel="wechat", phone="13800138000")
+    await services.casework.lifecycle.accept(number, actor="root")
+    worker = services.worker()
+    try:
+        await worker.run_once()
+        await worker.run_once()
+    finally:
+        for name in ("sms", "wechat"):
+            await services.channels[name].api.close()  # type: ignore[attr-defined]
+    wechat_row, sms_row = await all_rows(db)
+    assert "43004" in wechat_row.last_error and wechat_row.status == "failed"
+    assert sms_row.status == "sent" and fake.sent[0].params[0] == number
+    async with db.read() as conn:  # the unfollowed WeChat contact is unreachable there
+        found = await contacts.find(conn, Address("wechat", OPENID))
+    assert found is not None and not found.reachable
+    assert len(await events(db, case_id, FALLBACK)) == 1
