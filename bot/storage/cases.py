@@ -434,12 +434,14 @@ async def with_deadline(
 
 
 async def for_phone(conn: AsyncConnection, phone: str, limit: int = 100) -> list[CaseRow]:
-    """The cases filed with a phone number, whoever filed them, newest first."""
+    """The cases filed with a mainland mobile (11 digits, as the form stores it, or in
+    E.164 as staff registration may), whoever filed them, newest first."""
     if not phone:
         return []
+    forms = [phone, f"+86{phone}"]
     rows = (
         await conn.execute(
-            select(cases).where(cases.c.phone == phone).order_by(cases.c.id.desc()).limit(limit)
+            select(cases).where(cases.c.phone.in_(forms)).order_by(cases.c.id.desc()).limit(limit)
         )
     ).all()
     return [_case(r) for r in rows]

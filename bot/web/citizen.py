@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.cases.citizen_page import PageWords
 from bot.cases.service import CitizenAction, LifecycleService
 from bot.citizen_phone import OUTCOMES as PHONE_OUTCOMES
-from bot.citizen_phone import PhoneConfirmation, masked
+from bot.citizen_phone import PhoneConfirmation, masked, national
 from bot.dialogs.form import FormRegistry
 from bot.domain.statuses import RATINGS, LifecycleError
 from bot.domain.tracking import format_tracking_no, parse_tracking_no
@@ -212,7 +212,8 @@ class CitizenPages:
                 # a case filed with the mobile this citizen confirmed: shown, not acted on
                 phone = await sms_receipts.verified_phone(conn, visitor.contact_id)
                 found = await cases.by_tracking_no(conn, parsed.canonical)
-                case = found if found is not None and phone and found.phone == phone else None
+                mine = found is not None and phone and national(found.phone) == phone
+                case = found if mine else None
             words = self.words(lang)
             if case is None:
                 return self._message(request, lang, "page.not_found", 404, visitor)

@@ -63,7 +63,8 @@ async def test_a_confirmed_mobile_shows_every_case_filed_with_it(
     db = services.db
     now = datetime.now(UTC)
     own_id, own = await petition(db, now, "web-cookie-a", channel="web", phone="13700137000")
-    _, by_staff = await petition(db, now, "+8613800138000", channel="sms", phone="13800138000")
+    # registered by staff, the number kept in E.164
+    _, by_staff = await petition(db, now, "+8613800138000", channel="sms", phone="+8613800138000")
     _, by_wechat = await petition(db, now, "oWeChat00000001", channel="wechat", phone="13800138000")
     _, other = await petition(db, now, "+8613900139000", channel="sms", phone="13900139000")
     client = await aiohttp_client(create_app(services, run_worker=False))
