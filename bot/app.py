@@ -32,6 +32,7 @@ from bot.staff.labels import load_labels
 from bot.storage import outbox
 from bot.storage.db import Database
 from bot.storage.migrate import current_revision, ensure_schema, head_revision
+from bot.transcription import OpenAICompatibleTranscriber
 from bot.web import citizen
 from bot.web import setup as staff_web
 from bot.web.citizen_access import CITIZEN_ACCESS, CitizenAccess
@@ -74,6 +75,17 @@ def build_services(settings: Settings) -> Services:
         timezone=settings.timezone,
         lifecycle=lifecycle,
         attachments_dir=settings.attachments_dir,
+        transcriber=(
+            OpenAICompatibleTranscriber(
+                settings.stt_url,
+                model=settings.stt_model,
+                api_key=settings.stt_api_key,
+                timeout=settings.stt_timeout_seconds,
+                max_bytes=settings.max_upload_bytes,
+            )
+            if settings.stt_url
+            else None
+        ),
     )
     channels: dict[str, Channel] = {
         spec.name: spec.build(settings, db) for spec in registry.enabled(settings)
@@ -178,6 +190,9 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
             loop_now = asyncio.get_running_loop().time()
             deadline = shutdown_deadline[0] if shutdown_deadline else loop_now
             await _finish_worker(worker_task, max(deadline - loop_now, MIN_WORKER_GRACE_SECONDS))
+        transcriber = services.intake.transcriber
+        if isinstance(transcriber, OpenAICompatibleTranscriber):
+            await transcriber.close()
         await services.db.dispose()
         log.info("serve.stopped")
 

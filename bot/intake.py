@@ -28,11 +28,12 @@ from bot.domain.statuses import OPEN_STATUSES
 from bot.keyed_locks import KeyedLocks
 from bot.logging import get_logger
 from bot.messages import Address, InboundMessage, Reply
-from bot.metrics import CASES_SUBMITTED, INBOUND, INBOUND_DUPLICATES
-from bot.storage import attachments, cases, contacts, inbound, outbox
+from bot.metrics import CASES_SUBMITTED, INBOUND, INBOUND_DUPLICATES, STT_RESULTS
+from bot.storage import attachments, cases, contacts, help_requests, inbound, outbox
 from bot.storage.contacts import Contact
 from bot.storage.db import Database
 from bot.storage.files import remove
+from bot.transcription import Transcriber
 
 log = get_logger(__name__)
 
@@ -94,8 +95,10 @@ class Intake:
         max_batch: int = MAX_BATCH,
         lookups: CaseLookups | None = None,
         attachments_dir: Path | None = None,
+        transcriber: Transcriber | None = None,
     ) -> None:
         self.db = db
+        self.transcriber = transcriber  # voice the platform did not transcribe (optional)
         self.engine = engine
         self.lifecycle = lifecycle  # registration enrichment, ratings and 复查 requests
         self.tz = ZoneInfo(timezone)
@@ -126,7 +129,7 @@ class Intake:
         into messages (WeChat: one per turn). A duplicate gets the replies recorded the
         first time.
         """
-        msg = _without_nul(msg)
+        msg = await self._transcribed(_without_nul(msg))
         async with self._locks(msg.address):
             job = _Job(
                 msg, via_outbox, direct_deadline, asyncio.get_running_loop().create_future(), join
@@ -139,6 +142,27 @@ class Intake:
                 task.add_done_callback(self._flushers.discard)
             # a cancelled caller cancels only its wait: the batch commits all the same
             return await job.done
+
+    async def _transcribed(self, msg: InboundMessage) -> InboundMessage:
+        """A voice message with the speech-to-text service's words as its recognition,
+        when the platform gave none (outside any transaction: it is an HTTP call)."""
+        att = msg.attachment
+        if (
+            self.transcriber is None
+            or self.attachments_dir is None
+            or att is None
+            or att.kind != "voice"
+            or att.recognition
+            or not att.media_ref
+            or ":" in att.media_ref  # a platform reference: the file is not here (yet)
+        ):
+            return msg
+        path = (self.attachments_dir / att.media_ref).resolve()
+        if self.attachments_dir.resolve() not in path.parents:
+            return msg
+        text = await self.transcriber.transcribe(path, att.mime, msg.lang_hint[:2])
+        STT_RESULTS.labels("ok" if text else "failed").inc()
+        return replace(msg, attachment=replace(att, recognition=text)) if text else msg
 
     async def _flush(self) -> None:
         """Commit batches until the queue is empty."""
@@ -354,6 +378,7 @@ class Intake:
             "list_cases": self._list_cases,
             "last_contact": self._last_contact,
             "add_material": self._add_material,
+            "ask_human": self._ask_human,
         }[effect.kind]
         return await resolver(conn, contact, effect, now)
 
@@ -397,12 +422,30 @@ class Intake:
     ) -> Resolution:
         """The contact details of this citizen's last petition (offered for reuse)."""
         form = self.engine.forms.current()
-        fields = [(role, form.by_role(role)) for role in CONTACT_ROLES]
+        roles = [role for role in CONTACT_ROLES if form.by_role(role)]
         for case in await cases.for_contact(conn, contact.id, limit=5):
-            prior = [(role, str(case.answers.get(f.name) or "")) for role, f in fields if f]
+            prior = [(role, str(case.answers.get(role) or "")) for role in roles]
             if any(v for _, v in prior):
                 return Resolution("last_contact", "found", prior=tuple(p for p in prior if p[1]))
         return Resolution("last_contact", "none")
+
+    async def _ask_human(
+        self, conn: AsyncConnection, contact: Contact, effect: Effect, now: datetime
+    ) -> Resolution:
+        """转人工: the request is listed for staff (their latest case attached)."""
+        own = await cases.for_contact(conn, contact.id, limit=5)
+        open_ = [c for c in own if c.status in OPEN_STATUSES]
+        latest = (open_ or own)[:1]
+        new = await help_requests.ask(
+            conn,
+            contact_id=contact.id,
+            case_id=latest[0].id if latest else None,
+            text=effect.reason,
+            in_form=effect.in_form,
+            now=now,
+        )
+        log.info("help.requested", channel=contact.address.channel, new=new)
+        return Resolution("ask_human", "recorded" if new else "renewed")
 
     async def _broadcast_opt(
         self, conn: AsyncConnection, contact: Contact, effect: Effect, now: datetime

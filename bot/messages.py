@@ -83,6 +83,8 @@ class Reply:
     text: str
     choices: tuple[Choice, ...] = ()
     ask: str = ""  # the question these choices belong to (a tap names it; see Event.tap)
+    # said only where the channel can send a location ("也可以直接发送位置"): see Capabilities
+    location_hint: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """Serialise for storage (inbound reply cache, outbox payload)."""
@@ -92,7 +94,15 @@ class Reply:
         }
         if self.ask:
             out["ask"] = self.ask
+        if self.location_hint:
+            out["location_hint"] = self.location_hint
         return out
+
+    def text_for(self, caps: Capabilities) -> str:
+        """The text as a channel with these capabilities shows it."""
+        if self.location_hint and caps.location:
+            return f"{self.text}\n{self.location_hint}"
+        return self.text
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Reply:
@@ -101,6 +111,7 @@ class Reply:
             text=str(data["text"]),
             choices=tuple(Choice(str(v), str(lbl)) for v, lbl in data.get("choices", [])),
             ask=str(data.get("ask") or ""),
+            location_hint=str(data.get("location_hint") or ""),
         )
 
 

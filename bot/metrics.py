@@ -9,6 +9,12 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 INBOUND = Counter(
     "xinfang_inbound_messages_total", "Inbound messages processed", ["channel"], registry=REGISTRY
 )
+STT_RESULTS = Counter(
+    "xinfang_stt_transcriptions_total",
+    "Voice messages sent to the speech-to-text service, by result",
+    ["result"],
+    registry=REGISTRY,
+)
 INBOUND_DUPLICATES = Counter(
     "xinfang_inbound_duplicates_total",
     "Inbound messages recognised as platform retries",

@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     case_link_days: int = Field(default=30, ge=1, le=366)  # a case link works this long
     citizen_session_minutes: float = Field(default=120, gt=0)  # a /my session lasts this long
 
+    # speech to text for voice without the platform's recognition (bot/transcription.py)
+    stt_url: str = ""  # origin of an OpenAI-compatible transcription server; "" = off
+    stt_model: str = "whisper-1"
+    stt_api_key: str = ""
+    stt_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
+
     # staff console and API
     staff_session_idle_minutes: float = Field(default=60, gt=0)  # logged out after inactivity
     staff_session_max_hours: float = Field(default=12, gt=0)  # logged out after this anyway

@@ -47,6 +47,16 @@ def test_render_text_without_choices() -> None:
     assert render_text(Reply(""), Capabilities(buttons=False)) == ""
 
 
+def test_location_hint_only_where_a_location_can_be_sent() -> None:
+    """ "也可以直接发送位置" is said on WeChat and Telegram, not on the web chat or terminal."""
+    reply = Reply("第5题　事情发生在哪里？", location_hint="也可以直接发送位置。")
+    assert render_text(reply, Capabilities(location=True)) == (
+        "第5题　事情发生在哪里？\n也可以直接发送位置。"
+    )
+    assert render_text(reply, Capabilities(location=False)) == "第5题　事情发生在哪里？"
+    assert Reply.from_json(reply.to_json()) == reply  # kept through the outbox
+
+
 def test_send_error_carries_its_classification() -> None:
     err = SendError("429", retryable=True, retry_after=3.5)
     assert (str(err), err.reason, err.retryable, err.retry_after, err.unreachable) == (

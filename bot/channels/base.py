@@ -51,12 +51,13 @@ class Channel(Protocol):
 def render_text(reply: Reply, caps: Capabilities, lang: str = "") -> str:
     """The reply as plain text: choices become a numbered list when buttons are missing,
     numbered the way the conversation's language writes it (told, or read off the text)."""
+    text = reply.text_for(caps)
     if not reply.choices or caps.buttons:
-        return reply.text
-    chinese = lang == "zh" or (not lang and any("\u3400" <= ch <= "\u9fff" for ch in reply.text))
+        return text
+    chinese = lang == "zh" or (not lang and any("\u3400" <= ch <= "\u9fff" for ch in text))
     sep = "．" if chinese else "."
     lines = [f"{i}{sep} {c.label}" for i, c in enumerate(reply.choices, 1)]
-    return reply.text + "\n" + "\n".join(lines)
+    return text + "\n" + "\n".join(lines)
 
 
 def split_text(text: str, limit: int) -> list[str]:

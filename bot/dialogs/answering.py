@@ -106,7 +106,7 @@ class Answering(Lookups):
 
     def parse(self, f: FieldDef, text: str, draft: dict[str, Any]) -> Any:
         """The value ``text`` gives ``f`` (raises Invalid)."""
-        return KINDS[f.kind].parse(f, text, draft["answers"])
+        return KINDS[f.kind].parse(f, text, self.current_form().by_roles(draft["answers"]))
 
     def also_stated(
         self, found: dict[str, str], draft: dict[str, Any], *, exclude: FieldDef | None = None
@@ -130,7 +130,7 @@ class Answering(Lookups):
             if not f.role or f.role not in found or not f.applies(answers):
                 continue
             try:
-                value = KINDS[f.kind].parse(f, found[f.role], answers)
+                value = KINDS[f.kind].parse(f, found[f.role], self.current_form().by_roles(answers))
             except Invalid:
                 continue
             answers[f.name] = value
@@ -183,7 +183,7 @@ class Answering(Lookups):
                 if role == "name" and len(part) > 10:
                     continue
                 try:
-                    KINDS[f.kind].parse(f, part, draft["answers"])
+                    KINDS[f.kind].parse(f, part, self.current_form().by_roles(draft["answers"]))
                 except Invalid:
                     continue
                 out[role] = part
@@ -281,6 +281,7 @@ class Answering(Lookups):
         for f in form.applicable(draft["answers"]):
             value = draft["answers"].get(f.name)
             answers[f.name] = len(draft["attachments"]) if f.kind == "attachments" else value
+        answers = form.by_roles(answers)
         self.ask_effect(
             Effect(
                 kind="submit",

@@ -277,7 +277,7 @@ class _Turn(Navigation):
         elif kind == "help":
             self.on_help()
         elif kind == "human":
-            self.answer_then_reask(self.t("human.contact"))
+            self.ask_effect(Effect(kind="ask_human", reason=text, in_form=self.draft is not None))
         elif kind == "opt_out":
             self.on_command(Command("unsubscribe"), text)
         elif kind == "feedback":

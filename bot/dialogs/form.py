@@ -260,6 +260,16 @@ class Form:
                 return f
         return None
 
+    def by_roles(self, answers: Mapping[str, Any]) -> dict[str, Any]:
+        """Answers keyed by what each field is to the rest of the system: its role, else
+        its name. Cases store this, so registration, search, flags and export read roles
+        and never depend on what a form calls its fields."""
+        out: dict[str, Any] = {}
+        for f in self.fields:
+            if f.name in answers:
+                out[f.role or f.name] = answers[f.name]
+        return out
+
     def group_of(self, f: FieldDef) -> list[FieldDef]:
         """The fields asked together with ``f`` (just ``f`` when it has no group)."""
         if not f.group:

@@ -104,6 +104,8 @@ class Lookups(Prompting):
             self.on_material(res, str(pending.get("attachment") or ""))
         elif res.effect == "last_contact":
             self.offer_prior(dict(res.prior), str(pending.get("prefix") or ""))
+        elif res.effect == "ask_human":
+            self.answer_then_reask(f"{self.t('human.contact')}\n{self.t('human.noted')}")
         elif res.effect == "broadcast_opt":
             key = (
                 "broadcasts.unsubscribed"

@@ -229,10 +229,16 @@ class Navigation(Answering):
                 normalize_token(n).replace(" ", "") for n in (f.name, f.label.zh, f.label.en)
             }:
                 return f
-        for f in fields:  # a unique partial label match ("手机" for "手机号码")
+        for f in fields:  # a unique partial label match ("电话" for "联系电话")
             if len(token) >= 2 and token in normalize_token(f.label.get(self.lang)):
                 return f
-        return None
+        # the words citizens use for a field's role ("手机号码" for 联系电话, "地址" for 住址)
+        by_cue = [
+            f
+            for f in fields
+            if f.role and any(len(w) >= 2 and w in token for w in self.cfg.vocab.cue(f.role))
+        ]
+        return by_cue[0] if len(by_cue) == 1 else None
 
     def on_edit(self, draft: dict[str, Any], arg: str) -> None:
         if not arg:

@@ -120,6 +120,12 @@ class Prompting(TurnBase):
         choices = () if group else self.field_choices(f, draft)
         return text, choices
 
+    def location_hint(self, f: FieldDef) -> str:
+        """ "也可以直接发送位置" when ``f`` (or the group asked with it) takes a place."""
+        draft = self.draft
+        asked = (self.group_pending(f, draft) if draft is not None else []) or [f]
+        return self.t("ask.location_hint") if any(g.kind == "place" for g in asked) else ""
+
     def prompt_current(self, prefix: str = "") -> None:
         """Ask the current question (or show the idle menu), optionally after ``prefix``."""
         draft = self.draft
@@ -149,7 +155,7 @@ class Prompting(TurnBase):
             self.ask_effect(Effect(kind="last_contact"), prefix=prefix)
             return
         text, choices = self.question(f)
-        self.say(f"{prefix}\n\n{text}" if prefix else text, choices)
+        self.say(f"{prefix}\n\n{text}" if prefix else text, choices, self.location_hint(f))
 
     def offer_prior(self, prior: dict[str, str], prefix: str) -> None:
         """ "沿用上次的联系方式吗？" with what the last petition gave; else the question."""

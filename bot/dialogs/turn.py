@@ -132,9 +132,9 @@ class TurnBase:
         """A text in the conversation's language."""
         return self.cfg.texts.get(self.lang, key, **kwargs)
 
-    def say(self, text: str, choices: tuple[Choice, ...] = ()) -> None:
-        """Add a reply to this turn."""
-        self.replies.append(Reply(text, choices))
+    def say(self, text: str, choices: tuple[Choice, ...] = (), location_hint: str = "") -> None:
+        """Add a reply to this turn (``location_hint``: shown where a location can be sent)."""
+        self.replies.append(Reply(text, choices, location_hint=location_hint))
 
     @property
     def draft(self) -> dict[str, Any] | None:

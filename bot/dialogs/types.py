@@ -98,6 +98,7 @@ class Effect:
         "last_contact",
         "withdraw",
         "add_material",
+        "ask_human",
     ]
     tracking_no: str = ""
     verify_digits: str = ""
@@ -105,10 +106,11 @@ class Effect:
     rating: str = ""  # "rate": satisfied | basically_satisfied | dissatisfied
     comment: str = ""  # "rate": the citizen's optional comment
     stage: str = ""  # "request_review": "review" (复查) or "recheck" (复核)
-    reason: str = ""  # "request_review", "withdraw": the citizen's reason
+    reason: str = ""  # "request_review", "withdraw": the citizen's reason; "ask_human": words
     confirmed: bool = False  # "request_review", "withdraw": do it (False: check, describe)
     opt_out: bool = False  # "broadcast_opt": True for 退订, False for 订阅
     attachment: str = ""  # "add_material": our id of the file sent outside a form
+    in_form: bool = False  # "ask_human": asked while filling in a petition
 
 
 @dataclass(slots=True)

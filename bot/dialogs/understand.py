@@ -47,6 +47,9 @@ MeaningKind = Literal[
     "story",
     "answer",
 ]
+# "修改 电话" names a question in a few characters; "修改 了合同" is a sentence
+EDIT_REF_MAX_CHARS = 8
+EDIT_NOT_A_REF = frozenset("了过的成为掉好")
 FEEDBACK_MAX_CHARS = 30  # a longer message that mentions 没解决 is more likely a new story
 _NUMBER = re.compile(r"^[(\[]?(\d{1,3})[)\].、．]?$")
 # emoji, symbols and punctuation: a message made only of these says nothing
@@ -87,7 +90,7 @@ class Meaning:
 def understand(text: str, ctx: Context, vocab: Vocabulary, gaz: Gazetteer) -> Meaning:
     """The meaning of one text message (already cleaned, not empty)."""
     cmd = commands.parse_command(text)
-    if cmd is not None and not _edit_is_an_answer(cmd, ctx):
+    if cmd is not None and not _edit_is_an_answer(cmd, text, ctx):
         return Meaning("command", command=cmd)
     token = normalize_token(text)
     picked = _pick(token, ctx.options)
@@ -126,16 +129,25 @@ def understand(text: str, ctx: Context, vocab: Vocabulary, gaz: Gazetteer) -> Me
     return Meaning("answer")
 
 
-def _edit_is_an_answer(cmd: Command, ctx: Context) -> bool:
-    """ "修改了合同" at a free-text question is an answer, not the edit command."""
-    return (
+def _edit_is_an_answer(cmd: Command, text: str, ctx: Context) -> bool:
+    """ "修改了合同" at a free-text question is an answer, not the edit command; "修改 电话"
+    (the word, a space or colon, a few characters naming a question) is the command."""
+    if not (
         ctx.in_draft
         and cmd.intent == "edit"
         and bool(cmd.arg)
         and not cmd.slash
         and not cmd.arg.strip().isdigit()
         and ctx.kind in ("text", "longtext", "place", "names")
+    ):
+        return False
+    arg = cmd.arg.strip()
+    named = (
+        len(arg) <= EDIT_REF_MAX_CHARS
+        and arg[:1] not in EDIT_NOT_A_REF
+        and re.search(r"\s|[:：]", text.strip()[: len(text.strip()) - len(arg)]) is not None
     )
+    return not named
 
 
 def _pick(token: str, options: Sequence[Option]) -> str | None:

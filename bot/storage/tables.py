@@ -234,7 +234,7 @@ attachments = Table(
     Index("ix_attachments_case", "case_id"),
 )
 
-# Failed look-ups of other people's cases (migration 0013): one row per target case
+# Failed look-ups of other people's cases (migration 0010): one row per target case
 # ("case", tracking number) and per client ("client", a hashed network address or platform
 # id), shared by every process and session; past the limit ``locked_until`` is set.
 lookup_limits = Table(
@@ -245,6 +245,24 @@ lookup_limits = Table(
     Column("window_start", UTCDateTime(), nullable=False),
     Column("failures", Integer, nullable=False, server_default="0"),
     Column("locked_until", UTCDateTime(), nullable=True),
+)
+
+# A citizen asking for a person ("转人工", migration 0018): one open request per contact,
+# listed in the console until staff mark it handled (after calling or writing back)
+help_requests = Table(
+    "help_requests",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("contact_id", Id, ForeignKey("contacts.id"), nullable=False),
+    Column("case_id", Id, ForeignKey("cases.id"), nullable=True),  # their latest case, if any
+    Column("text", Text, nullable=False, server_default=""),  # what the citizen wrote
+    Column("in_form", Boolean, nullable=False, server_default="0"),  # asked while filling in
+    Column("asked_at", UTCDateTime(), nullable=False),
+    Column("times", Integer, nullable=False, server_default="1"),  # asked again while open
+    Column("handled_at", UTCDateTime(), nullable=True),
+    Column("handled_by", String(64), nullable=False, server_default=""),
+    Index("ix_help_requests_open", "handled_at", "asked_at"),
+    Index("ix_help_requests_contact", "contact_id"),
 )
 
 # Predicates of the outbox's partial indexes; queries repeat them word for word, with

@@ -229,7 +229,7 @@ def form_fields(case: CaseRow, deps: Console, lang: str) -> list[tuple[str, str,
     """(field name, label, value) of every answer, in the order of the form."""
     try:
         form = deps.forms.current("intake")
-        specs = {f.name: f for f in form.fields}
+        specs = {f.role or f.name: f for f in form.fields}  # cases store answers by role
     except KeyError:
         specs = {}
     out: list[tuple[str, str, str]] = []

@@ -16,6 +16,7 @@ from bot.dialogs.form import FormRegistry
 from bot.staff.broadcasts import BroadcastService
 from bot.staff.casework import Casework
 from bot.staff.export import CaseExporter
+from bot.staff.helpdesk import HelpDesk
 from bot.staff.labels import Labels
 from bot.storage.db import Database
 
@@ -34,6 +35,7 @@ class Console:
     broadcasts: BroadcastService
     exporter: CaseExporter
     deliveries: Deliveries
+    helpdesk: HelpDesk
     labels: Labels
     forms: FormRegistry
     tz: ZoneInfo
@@ -56,6 +58,7 @@ def build_console(services: Services) -> Console:
         broadcasts=services.broadcasts,  # shared with the API: wakes the worker on start
         exporter=services.exporter,
         deliveries=services.deliveries,  # shared with the API: wakes the worker on retry
+        helpdesk=HelpDesk(services.db, services.casework.clock),
         labels=services.exporter.labels,
         forms=services.engine.forms,
         tz=ZoneInfo(s.timezone),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.web.i18n_deliveries import DELIVERY_TEXTS
+from bot.web.i18n_help import HELP_TEXTS
 from bot.web.i18n_sms import SMS_TEXTS
 
 LANGS = ("zh", "en")
@@ -357,6 +358,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "audit.reason.role": "角色无此权限",
         "audit.reason.csrf": "表单安全校验失败",
         **DELIVERY_TEXTS["zh"],
+        **HELP_TEXTS["zh"],
         **SMS_TEXTS["zh"],
     },
     "en": {
@@ -727,6 +729,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "audit.reason.role": "Not allowed for the role",
         "audit.reason.csrf": "Form security check failed (CSRF)",
         **DELIVERY_TEXTS["en"],
+        **HELP_TEXTS["en"],
         **SMS_TEXTS["en"],
     },
 }

@@ -14,6 +14,7 @@ from bot.web import (
     console_cases,
     console_dashboard,
     console_deliveries,
+    console_help,
 )
 from bot.web.api_routes import ApiServices
 from bot.web.auth import STAFF_AUTH, LoginThrottle, StaffAuth, staff_middleware
@@ -38,5 +39,6 @@ def install(app: web.Application, services: Services) -> None:
     console_cases.add_routes(app)
     console_broadcasts.add_routes(app)
     console_deliveries.add_routes(app)
+    console_help.add_routes(app)
     console_audit.add_routes(app)
     api.add_routes(app, ApiServices.of(services))

@@ -40,6 +40,7 @@ class FakeStore:
     seq: int = 0
     submissions: list[dict[str, Any]] = field(default_factory=list)
     prior: tuple[tuple[str, str], ...] = ()  # contact details of an earlier petition
+    help_requests: list[str] = field(default_factory=list)  # what 转人工 messages said
 
     @classmethod
     def from_yaml(cls, raw: list[dict[str, Any]] | None) -> FakeStore:
@@ -98,6 +99,11 @@ class FakeStore:
             return Resolution("add_material", outcome, tracking_no=number)
         if effect.kind == "last_contact":  # the citizen's earlier petition, if the store has one
             return Resolution("last_contact", "found" if self.prior else "none", prior=self.prior)
+        if effect.kind == "ask_human":  # listed for staff; asking twice renews the request
+            self.help_requests.append(effect.reason)
+            return Resolution(
+                "ask_human", "recorded" if len(self.help_requests) == 1 else "renewed"
+            )
         if effect.kind == "list_cases":
             mine = tuple(c.view for c in self.cases.values() if c.owner)
             return Resolution(effect="list_cases", cases=mine)
@@ -206,6 +212,8 @@ def render_reply(reply: Reply) -> dict[str, Any]:
     out: dict[str, Any] = {"text": reply.text}
     if reply.choices:
         out["choices"] = [f"{c.value} = {c.label}" for c in reply.choices]
+    if reply.location_hint:
+        out["location_hint"] = reply.location_hint
     return out
 
 

@@ -252,6 +252,32 @@ def test_submission_contract(cfg: EngineConfig) -> None:
     assert "XF261121-000001-3" in done.replies[0].text
 
 
+def test_cases_store_answers_by_role_whatever_the_form_calls_its_fields(
+    tmp_path: Path,
+) -> None:
+    """An office's form may name its fields as it likes: the submission (and so the case,
+    its search documents, flags and export) is keyed by the fields' roles."""
+    shutil.copytree(CONFIG_DIR, tmp_path / "config")
+    form = tmp_path / "config" / "forms" / "intake_v2.yaml"
+    text = form.read_text(encoding="utf-8")
+    for name, renamed in (("name", "xingming"), ("phone", "dianhua"), ("appeal_type", "leixing")):
+        text = text.replace(f"  - name: {name}\n", f"  - name: {renamed}\n")
+        text = text.replace(f"field: {name},", f"field: {renamed},")
+    form.write_text(text, encoding="utf-8")
+    renamed = make_config(tmp_path / "config")
+    assert renamed.forms.current().by_role("phone").name == "dianhua"  # type: ignore[union-attr]
+    state = _states_along_path(renamed)[-1]
+    result = step(renamed, state, Event("text", text="确认提交"), NOW)
+    assert result.effect is not None and result.effect.submission is not None
+    answers = result.effect.submission.answers
+    assert (answers["name"], answers["phone"], answers["appeal_type"]) == (
+        "张三",
+        "13812345678",
+        "accusation",
+    )
+    assert not {"xingming", "dianhua", "leixing"} & set(answers)
+
+
 def test_people_count_change_drops_representatives(cfg: EngineConfig) -> None:
     state = _states_along_path(cfg)[-1]
     state = _run(cfg, state, Event("text", text="修改 涉及人数")).state

@@ -129,6 +129,17 @@ CONSOLE = [
         body={},
         fresh_broadcast=True,
     ),
+    Endpoint("GET", "/staff/help", expect(200, 200, 200, 200, 403, 302)),
+    *(
+        Endpoint(
+            "POST",
+            f"/staff/help/{{id}}/{action}",
+            expect(303, 303, 303, 303, 403, 303),  # an unknown request: back with a flash
+            path=f"/staff/help/999999/{action}",
+            body={"text": "您好"},
+        )
+        for action in ("reply", "handled")
+    ),
     Endpoint("GET", "/staff/deliveries", expect(200, 200, 403, 403, 403, 302)),
     *(
         Endpoint(

@@ -26,7 +26,7 @@ from bot.dialogs.kinds import (
     tracking_no,
 )
 
-# (field, text, earlier answers) -> value; raises Invalid
+# (field, text, earlier answers keyed by role, see Form.by_roles) -> value; raises Invalid
 Parse = Callable[[Any, str, Mapping[str, Any]], Any]
 # (field, value, lang, t) -> the answer as the citizen reads it back; t(key, **params) -> text
 Display = Callable[[Any, Any, str, Callable[..., str]], str]

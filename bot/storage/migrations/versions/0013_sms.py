@@ -8,7 +8,7 @@ that number. New tables, so that code reading contacts and outbox at older revis
 (migration tests) is unaffected.
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0018 (after main's help requests; the revision id is this branch's)
 Create Date: 2026-12-06 12:00:00
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0010"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
