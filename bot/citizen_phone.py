@@ -117,7 +117,7 @@ class PhoneConfirmation:
             conn,
             contact_id=sms.id,
             address=sms.address,
-            reply=Reply(""),  # the text is the approved verification template
+            reply=Reply("验证码短信"),  # what staff see; the SMS is the approved template
             now=now,
             kind="reply",
             template={"key": VERIFICATION_KEY, "code": code},
