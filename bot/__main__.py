@@ -18,9 +18,10 @@ from aiohttp import web
 from bot.app import build_services, create_app
 from bot.cases.document_pdf import missing_fonts
 from bot.cases.documents import DocumentConfigError
-from bot.channels.telegram import add_cli as add_telegram_cli
+from bot.channels import registry
+from bot.channels.sms_templates import SmsConfigError
+from bot.channels.sms_templates import load_config as load_sms_config
 from bot.channels.wechat import WeChatConfigError
-from bot.channels.wechat import add_cli as add_wechat_cli
 from bot.channels.wechat import load_config as load_wechat_config
 from bot.dialogs.form import FormError
 from bot.logging import configure_logging, get_logger
@@ -124,8 +125,12 @@ def _check_config(settings: Settings, _args: argparse.Namespace) -> int:
     services = build_services(settings)
     form = services.engine.forms.current()
     print(f"settings ok; database {services.db.dialect}; form {form.id} v{form.version} ok")
-    print(f"channels: {', '.join(sorted(services.channels))}")
-    # config/wechat.yaml is checked even while WeChat is off: it is what turning it on reads
+    for spec in registry.CHANNELS:
+        state = "on" if spec.name in services.channels else "off"
+        needs = f" (set {', '.join(spec.settings)})" if state == "off" and spec.settings else ""
+        print(f"channel {spec.name}: {state}{needs}")
+    # config/wechat.yaml and config/sms.yaml are checked even while their channel is off:
+    # they are what turning it on reads
     wechat = load_wechat_config(settings.config_dir)
     kinds = len(wechat.templates.notices)
     print(f"wechat.yaml ok: menu, template fields within their type limits for {kinds} notices")
@@ -139,6 +144,11 @@ def _check_config(settings: Settings, _args: argparse.Namespace) -> int:
     canned = load_canned(settings.config_dir)  # CannedError (a ValueError) names the entry
     counts = ", ".join(f"{g} {len(items)}" for g, items in canned.groups.items())
     print(f"canned.yaml ok: {counts or 'no canned texts'}")
+    sms = load_sms_config(settings.config_dir)
+    links = sms.check_links(settings.public_url)
+    if links and settings.sms_enabled:
+        raise SmsConfigError("; ".join(links))
+    print(f"sms.yaml ok: signature, {len(sms.templates)} templates within Tencent's limits")
     return 0
 
 
@@ -185,8 +195,9 @@ def parser() -> argparse.ArgumentParser:
     add_outbox_cli(sub)
     add_staff_cli(sub)
     add_broadcast_cli(sub)
-    add_wechat_cli(sub)
-    add_telegram_cli(sub)
+    for spec in registry.CHANNELS:
+        if spec.add_cli is not None:
+            spec.add_cli(sub)
     return p
 
 
@@ -219,6 +230,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except CannedError as exc:
         print(f"xinfang: invalid canned texts: {exc}", file=sys.stderr)
+        return 2
+    except SmsConfigError as exc:
+        print(f"xinfang: invalid SMS configuration: {exc}", file=sys.stderr)
         return 2
 
 

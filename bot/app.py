@@ -13,10 +13,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from bot import broadcast_scheduler, reminders, uploads
 from bot.cases.document_pdf import DocumentFiles, DocumentRenderer
 from bot.cases.service import LifecycleService, load_case_config
-from bot.channels import telegram, terminal, wechat
+from bot.channels import registry, sms
 from bot.channels import web as webchat
 from bot.channels.base import Channel
 from bot.channels.mailbox import MailboxChannel
+from bot.citizen_phone import PhoneConfirmation
 from bot.deliveries import Deliveries
 from bot.dialogs.engine import load_engine_config
 from bot.intake import Intake
@@ -25,7 +26,6 @@ from bot.metrics import OUTBOX_ROWS, REGISTRY
 from bot.services import Services
 from bot.settings import Settings
 from bot.staff.accounts import StaffAccounts
-from bot.staff.broadcast_cli import enabled_channels
 from bot.staff.broadcasts import BroadcastService
 from bot.staff.casework import Casework
 from bot.staff.documents import StaffDocuments
@@ -37,7 +37,7 @@ from bot.storage.migrate import current_revision, ensure_schema, head_revision
 from bot.transcription import OpenAICompatibleTranscriber
 from bot.web import citizen
 from bot.web import setup as staff_web
-from bot.web.citizen_access import CitizenAccess
+from bot.web.citizen_access import CITIZEN_ACCESS, CitizenAccess
 from bot.web.forwarded import forwarded_middleware, parse_networks
 from bot.web.input_guard import input_guard
 
@@ -98,17 +98,13 @@ def build_services(settings: Settings) -> Services:
             else None
         ),
     )
-    mailboxes = {
-        webchat.NAME: MailboxChannel(webchat.NAME, webchat.CAPABILITIES),
-        terminal.NAME: MailboxChannel(terminal.NAME, terminal.CAPABILITIES),
-    }
-    channels.update(mailboxes)
-    if settings.wechat_enabled:
-        channels[wechat.WeChatChannel.name] = wechat.build_channel(settings, db)
+    # the same mapping the lifecycle holds: it knows which channels deliver
+    channels.update({spec.name: spec.build(settings, db) for spec in registry.enabled(settings)})
+    mailboxes = {n: c for n, c in channels.items() if isinstance(c, MailboxChannel)}
     casework = Casework(db, lifecycle, texts, attachments_dir=settings.attachments_dir)
     broadcasts = BroadcastService(
         db,
-        channels=enabled_channels(settings),
+        channels=set(channels),
         approval_for_all=settings.broadcast_all_needs_approval,
     )
     exporter = CaseExporter(db, load_labels(settings.config_dir), timezone=settings.timezone)
@@ -148,19 +144,7 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
     app = web.Application(client_max_size=s.max_body_bytes, middlewares=middlewares)
     app[SERVICES] = services
     access = CitizenAccess.build(s.secret_key, s.citizen_session_minutes, s.web_cookie_secure)
-    chat = webchat.WebChat(
-        services.intake,
-        services.db,
-        services.mailboxes[webchat.NAME],
-        attachments_dir=s.attachments_dir,
-        max_text_len=s.max_text_len,
-        max_upload_bytes=s.max_upload_bytes,
-        cookie_secure=s.web_cookie_secure,
-        rate_per_minute=s.web_rate_per_minute,
-        rate_per_ip_per_minute=s.web_rate_per_ip_per_minute,
-        citizen_access=access,
-    )
-    chat.add_routes(app)
+    app[CITIZEN_ACCESS] = access
     staff_web.install(app, services)
     citizen.install(
         app,
@@ -170,6 +154,7 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
         access,
         webchat.STATIC_DIR,
         services.documents,
+        PhoneConfirmation(access.secret, enabled=sms.NAME in services.channels),
     )
     app.router.add_get("/", _index)
     app.router.add_get("/healthz", _healthz)
@@ -184,7 +169,6 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
         # instead of holding the shutdown for its whole timeout, and the outbox stops
         # claiming (what it already holds is finished or handed back below)
         shutdown_deadline.append(asyncio.get_running_loop().time() + s.shutdown_timeout_seconds)
-        chat.stopping.set()
         stop.set()
         log.info("serve.stopping", timeout=s.shutdown_timeout_seconds)
 
@@ -224,7 +208,6 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
             )
         log.info("serve.ready", database=services.db.dialect, channels=sorted(services.channels))
         yield
-        chat.stopping.set()
         stop.set()
         if reminders_task is not None:
             await reminders_task  # stop is set: it ends after its current sweep
@@ -244,10 +227,8 @@ def create_app(services: Services, *, run_worker: bool = True) -> web.Applicatio
 
     app.on_shutdown.append(begin_shutdown)
     app.cleanup_ctx.append(lifecycle)
-    if s.wechat_enabled:
-        wechat.install(services, app)
-    if s.telegram_enabled:
-        telegram.install(services, app)
+    for spec in registry.enabled(s):
+        spec.install(app, services)
     return app
 
 

@@ -16,11 +16,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.channels import sms
 from bot.clock import utc_now
 from bot.delivery_reasons import Reason, explain
 from bot.domain.tracking import format_tracking_no, parse_tracking_no
 from bot.logging import get_logger
-from bot.storage import cases
+from bot.messages import Address
+from bot.storage import cases, contacts
 from bot.storage import outbox as rows
 from bot.storage.db import Database
 from bot.storage.outbox import Delivery, DeliveryPage, StaffOutcome
@@ -101,6 +103,15 @@ class Deliveries:
         notices named their event are left out)."""
         async with self.db.read() as conn:
             found = await rows.of_case(conn, case_id, contact_id)
+            # the same notices sent by SMS to the case's mobile (WeChat's fallback, the
+            # web chat's copy: bot/notice_routing.py) are the SMS contact's rows
+            case = await cases.by_id(conn, case_id)
+            phone = sms.e164(case.phone) if case is not None else ""
+            texted = await contacts.find(conn, Address(sms.NAME, phone)) if phone else None
+            if texted is not None and texted.id != contact_id:
+                found = sorted(
+                    [*found, *await rows.of_case(conn, case_id, texted.id)], key=lambda d: d.id
+                )
         by_event: dict[int, list[Notice]] = defaultdict(list)
         for d in found:
             if d.event_id is not None:

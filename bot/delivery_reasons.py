@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bot.channels.sms import DAILY_LIMITS, OFFICE_ERRORS, RATE_LIMITS, UNREACHABLE
 from bot.channels.wechat_api import BUSY_ERRORS, OUT_OF_WINDOW, QUOTA_EXCEEDED, TOKEN_ERRORS
+from bot.outbox import CHANNEL_OFF
 from bot.storage.outbox import INTERRUPTED, NOT_CONFIGURED, PAPER_ONLY, UNCONFIRMED
 
 # WeChat global return codes the outbox meets when sending (customer-service and template
@@ -28,8 +30,31 @@ TELEGRAM_REASONS: dict[str, str] = {
     "429": "rate_limited",
     "400": "telegram_bad_request",
 }
+# Tencent Cloud SMS error codes (bot/channels/sms.py maps them to retries); the rest of a
+# known family by prefix, the others "other"
+SMS_REASONS: dict[str, str] = {
+    **{code: "sms_number_limit" for code in (*RATE_LIMITS, *DAILY_LIMITS)},
+    "RequestLimitExceeded": "sms_busy",
+    "LimitExceeded.DeliveryFrequencyLimit": "sms_busy",
+    **{code: "sms_credentials" for code in OFFICE_ERRORS},
+    "FailedOperation.InsufficientBalanceInSmsPackage": "sms_balance",
+    **{code: "sms_bad_number" for code in UNREACHABLE},
+    "FailedOperation.PhoneNumberInBlacklist": "sms_blacklisted",
+}
+SMS_FAMILIES = (
+    ("FailedOperation.Template", "sms_template"),
+    ("FailedOperation.Signature", "sms_template"),
+    ("FailedOperation.Missing", "sms_template"),
+    ("InvalidParameterValue.Template", "sms_template"),
+    ("InvalidParameterValue.ProhibitedUseUrl", "sms_template"),
+    ("InvalidParameterValue.ContentLength", "sms_template"),
+    ("AuthFailure.", "sms_credentials"),
+    ("InternalError.", "sms_busy"),
+)
 REASONS = (
     *sorted(set(WECHAT_REASONS.values())),
+    *sorted({*SMS_REASONS.values(), *(r for _, r in SMS_FAMILIES), "sms_undelivered"}),
+    "channel_off",
     "telegram_blocked",
     "telegram_chat_not_found",
     "telegram_bad_request",
@@ -46,7 +71,9 @@ REASONS = (
 )
 _WECHAT = re.compile(r"(-?\d+):")
 _TELEGRAM = re.compile(r"telegram (\d{3}):")
-_NETWORK = re.compile(r"telegram network:|HTTP \d{3} from |/cgi-bin/\S*: \w+")
+_NETWORK = re.compile(r"telegram network:|sms network:|HTTP \d{3} from |/cgi-bin/\S*: \w+")
+_SMS = re.compile(r"sms ([A-Za-z][A-Za-z.]*):")
+_SMS_RECEIPT = re.compile(r"sms receipt \[([^\]]*)\]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +111,20 @@ def _from_error(channel: str, error: str) -> Reason:
         return Reason("channel_not_configured")
     if error.startswith(PAPER_ONLY):
         return Reason("paper_only")
+    if error.startswith(CHANNEL_OFF):
+        return Reason("channel_off")
+    receipt = _SMS_RECEIPT.match(error)
+    if receipt:
+        return Reason("sms_undelivered", receipt.group(1))
+    if error.startswith("sms template:"):
+        return Reason("sms_template")
+    sms = _SMS.match(error) if channel == "sms" and not _NETWORK.match(error) else None
+    if sms:
+        code = sms.group(1)
+        found = SMS_REASONS.get(code) or next(
+            (reason for prefix, reason in SMS_FAMILIES if code.startswith(prefix)), "other"
+        )
+        return Reason(found, code)
     wechat = _WECHAT.match(error) if channel == "wechat" else None
     if wechat:
         errcode = int(wechat.group(1))

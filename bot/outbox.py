@@ -15,6 +15,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.channels.base import Channel, SendError
 from bot.clock import utc_now
@@ -26,6 +29,24 @@ from bot.storage.db import Database
 from bot.storage.outbox import OutboxRow
 
 log = get_logger(__name__)
+
+OFF_SWEEP_SECONDS = 10.0  # how often rows of channels that are off are failed
+CHANNEL_OFF = "channel off"  # the reason of a row whose channel is not configured here
+
+
+class Router(Protocol):
+    """Notice routing (bot/notice_routing.py): an SMS after a delivery or a failure."""
+
+    def wants(self, row: OutboxRow, *, delivered: bool) -> bool:
+        """Whether the row's outcome may queue more (no database)."""
+        ...
+
+    async def after(
+        self, conn: AsyncConnection, row: OutboxRow, now: datetime, *, delivered: bool
+    ) -> int | None:
+        """Queue what the outcome calls for, in the caller's transaction."""
+        ...
+
 
 CLAIM_AHEAD_SECONDS = 0.1
 CLAIM_RUNWAY = 3  # claims' worth of sends kept claimed ahead (see OutboxWorker._adapt)
@@ -114,9 +135,15 @@ class OutboxWorker:
         rng: random.Random | None = None,
         on_sent: Callable[[OutboxRow], None] | None = None,
         max_inline_wait: float = 2.0,
+        off: Mapping[str, str] | None = None,
+        router: Router | None = None,
     ) -> None:
         self.db = db
         self.channels = dict(channels)
+        # registered channels not configured here: their rows fail with this reason
+        self.off = {k: v for k, v in (off or {}).items() if k not in self.channels}
+        self.router = router
+        self._off_swept = -math.inf  # loop time of the last sweep of channels that are off
         self.worker_id = worker_id or default_worker_id()
         # a claim covers at least CLAIM_AHEAD_SECONDS of sends at the fastest channel's
         # rate, so the next claim is done before the last one's rows have all gone out
@@ -236,6 +263,14 @@ class OutboxWorker:
         started = asyncio.get_running_loop().time()
         async with self.db.transaction() as conn:
             unconfirmed = await rows.fail_unconfirmed(conn, now=now, channels=channels)
+            if self.off and started >= self._off_swept + OFF_SWEEP_SECONDS:
+                # rows of channels that are off fail within OFF_SWEEP_SECONDS; not every
+                # claim: the update walks the pending rows, a broadcast's too
+                self._off_swept = started
+                for name, why in self.off.items():
+                    for row_id in await rows.fail_channel_off(conn, name, f"{CHANNEL_OFF}: {why}"):
+                        OUTBOX_FAILED.labels(name).inc()
+                        log.warning("outbox.failed", outbox_id=row_id, channel=name, reason=why)
             claimed = await rows.claim_due(
                 conn,
                 worker=self.worker_id,
@@ -296,9 +331,13 @@ class OutboxWorker:
     async def _deliver(self, row: OutboxRow) -> datetime | None:
         """Send one row; None when settled (sent or failed for good), else its next try."""
         channel = self.channels.get(row.address.channel)
-        if channel is None:  # not this worker's to send: failed, and the chat goes on
-            reason = f"{rows.NOT_CONFIGURED}: {row.address.channel}"
-            return await self._settle_failure(row, SendError(reason, retryable=False))
+        if channel is None:  # claimed for a channel this worker does not have: never KeyError
+            name = row.address.channel
+            why = self.off.get(name, f"{name} is not configured in this process")
+            self._in_flight.add(row.id)
+            return await self._settle_failure(
+                row, SendError(f"{CHANNEL_OFF}: {why}", retryable=False)
+            )
         loop_now = asyncio.get_running_loop().time()
         wait = self.limiter.reserve(channel, row.address.address, loop_now, self.max_inline_wait)
         if wait > self.max_inline_wait:
@@ -333,6 +372,12 @@ class OutboxWorker:
             return await self._settle_failure(row, SendError(repr(exc), retryable=True))
         await self._mark_sent(row, result_id)
         self._in_flight.discard(row.id)
+        if self.router is not None and self.router.wants(row, delivered=True):
+            try:
+                async with self.db.transaction() as conn:
+                    await self.router.after(conn, row, self.clock(), delivered=True)
+            except Exception:  # the notice itself went out: its copy is best effort
+                log.exception("outbox.route_failed", outbox_id=row.id)
         OUTBOX_SENT.labels(row.address.channel).inc()
         if self.on_sent is not None:
             self.on_sent(row)
@@ -405,6 +450,9 @@ class OutboxWorker:
             await rows.mark_failed(conn, row.id, self.worker_id, err.reason)
             if err.unreachable:
                 await contacts.update_contact(conn, row.contact_id, reachable=False)
+            if self.router is not None and self.router.wants(row, delivered=False):
+                # in the same transaction: a failed notice never loses its last route
+                await self.router.after(conn, row, self.clock(), delivered=False)
         OUTBOX_FAILED.labels(channel).inc()
         log.warning("outbox.failed", outbox_id=row.id, channel=channel, reason=err.reason)
         return None

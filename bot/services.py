@@ -6,11 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from bot.channels import registry, sms
 from bot.channels.base import Channel
 from bot.channels.mailbox import MailboxChannel
 from bot.deliveries import Deliveries
 from bot.dialogs.engine import EngineConfig
 from bot.intake import Intake
+from bot.notice_routing import NoticeRouting
 from bot.outbox import OutboxWorker, RetryPolicy
 from bot.settings import Settings
 from bot.staff.accounts import StaffAccounts
@@ -56,4 +58,9 @@ class Services:
             poll_seconds=s.outbox_poll_seconds,
             policy=RetryPolicy(max_attempts=s.outbox_max_attempts),
             on_sent=delivered,
+            off={
+                name: f"{name} is not configured (set {', '.join(registry.BY_NAME[name].settings)})"
+                for name in registry.disabled_names(s)
+            },
+            router=NoticeRouting(sms_on=sms.NAME in self.channels),
         )

@@ -111,6 +111,33 @@ class Settings(BaseSettings):
     telegram_rate_per_second: float = Field(default=30, ge=0)  # bot-wide sends; 0 = unlimited
     telegram_rate_per_chat_per_second: float = Field(default=1, ge=0)  # per chat; 0 = unlimited
 
+    # SMS through Tencent Cloud SMS API 3.0 (enabled when id, key and SdkAppId are set);
+    # templates and the signature in config/sms.yaml
+    sms_provider: str = "tencent"
+    sms_secret_id: str = ""
+    sms_secret_key: str = ""
+    sms_sdk_app_id: str = ""
+    sms_endpoint: str = "https://sms.tencentcloudapi.com"  # tests point it at a local fake
+    sms_region: str = "ap-guangzhou"
+    sms_rate_per_second: float = Field(default=20, ge=0)  # all sends; 0 = unlimited
+    # the delivery receipt and reply callbacks are mounted under /sms/<token>/…: Tencent
+    # signs neither, so the URL configured in its console is the secret (empty: not mounted)
+    sms_callback_token: str = ""
+
+    @field_validator("sms_provider")
+    @classmethod
+    def _sms_provider(cls, v: str) -> str:
+        if v != "tencent":
+            raise ValueError("the only SMS provider is tencent (Tencent Cloud SMS)")
+        return v
+
+    @field_validator("sms_callback_token")
+    @classmethod
+    def _sms_token(cls, v: str) -> str:
+        if v and (len(v) < 16 or not v.replace("-", "").replace("_", "").isalnum()):
+            raise ValueError("must be at least 16 letters, digits, - or _")
+        return v
+
     @field_validator("log_level")
     @classmethod
     def _level(cls, v: str) -> str:
@@ -208,6 +235,11 @@ class Settings(BaseSettings):
     def case_links(self) -> CaseLinks:
         """The signed links to the citizen's case page (off without a public URL)."""
         return CaseLinks(self.public_url, self.secret_key, self.case_link_days)
+
+    @property
+    def sms_enabled(self) -> bool:
+        """SMS is on when its credentials and SdkAppId are set."""
+        return bool(self.sms_secret_id and self.sms_secret_key and self.sms_sdk_app_id)
 
     @property
     def telegram_enabled(self) -> bool:

@@ -672,6 +672,7 @@ class Lifecycle:
                 "event_id": event_id,
                 "at": now.isoformat(),  # the notice's time, shown by a WeChat template
                 "url": url,  # the case page, linked from a WeChat template message
+                "due": _due_of(params),  # the deadline this notice names (an SMS variable)
             },
         )
         return 1
@@ -856,3 +857,9 @@ def _int(value: Any, name: str) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise LifecycleError(f"{name} must be a whole number", "invalid", field=name) from None
+
+
+def _due_of(params: Mapping[str, Any]) -> str:
+    """The deadline a notice names (the citizen's window, else the office's), ISO or ""."""
+    due = params.get("until") or params.get("date")
+    return due.isoformat() if isinstance(due, datetime) else ""

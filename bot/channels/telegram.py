@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import hmac
 import sys
 import warnings
@@ -59,6 +60,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from bot import safe_json
 from bot.channels.base import SendError, read_body, render_text, split_text
+from bot.channels.spec import ChannelSpec
 from bot.channels.telegram_request import AiohttpRequest
 from bot.channels.telegram_updates import (
     ALLOWED_UPDATES,
@@ -111,14 +113,19 @@ COMMAND_MENU: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
+CAPABILITIES = Capabilities(
+    buttons=True,
+    max_text_len=MAX_TEXT_LEN,
+    attachments=("image", "voice", "file", "video"),
+    location=True,
+    push=True,
+)
+
+
 def capabilities(settings: Settings) -> Capabilities:
     """Telegram's capabilities, with the configured send rates."""
-    return Capabilities(
-        buttons=True,
-        max_text_len=MAX_TEXT_LEN,
-        attachments=("image", "voice", "file", "video"),
-        location=True,
-        push=True,
+    return dataclasses.replace(
+        CAPABILITIES,
         rate_per_second=settings.telegram_rate_per_second,
         rate_per_chat_per_second=settings.telegram_rate_per_chat_per_second,
     )
@@ -203,9 +210,15 @@ class TelegramChannel:
 
     name = NAME
 
-    def __init__(self, bot: Bot, caps: Capabilities) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        caps: Capabilities,
+        requests: tuple[BaseRequest, BaseRequest] | None = None,
+    ) -> None:
         self.bot = bot
         self.capabilities = caps
+        self.requests = requests  # the HTTP clients the app opens and closes (install)
         # parts of one long message are spaced like separate messages of that chat
         per_chat = caps.rate_per_chat_per_second
         self._part_gap = 1 / per_chat if per_chat > 0 else 0.0
@@ -300,17 +313,26 @@ class TelegramWebhook:
 # -- wiring --------------------------------------------------------------------------
 
 
-def install(services: Any, app: web.Application) -> None:
-    """Register the channel, the webhook route and (when configured) the poller."""
+def build(settings: Settings, _db: Any = None) -> TelegramChannel:
+    """The outbound channel; its HTTP clients are opened with the app (see install)."""
+    # our own HTTP clients, opened and closed with the app: Bot.initialize() would also
+    # call getMe, making startup depend on Telegram being reachable
+    requests = make_requests(settings)
+    return TelegramChannel(make_bot(settings, requests=requests), capabilities(settings), requests)
+
+
+def install(app: web.Application, services: Any) -> None:
+    """Mount the webhook route (or start the poller) and open the channel's clients."""
     from bot.channels.telegram_polling import Poller
 
     s: Settings = services.settings
-    # our own HTTP clients, opened and closed with the app: Bot.initialize() would also
-    # call getMe, making startup depend on Telegram being reachable
-    requests = make_requests(s)
-    bot = make_bot(s, requests=requests)
-    channel = TelegramChannel(bot, capabilities(s))
-    services.channels[NAME] = channel
+    channel = services.channels.get(NAME)
+    if not isinstance(channel, TelegramChannel) or channel.requests is None:
+        channel = build(s)
+        services.channels[NAME] = channel
+    bot = channel.bot
+    assert channel.requests is not None
+    requests = channel.requests
     processor = UpdateProcessor(
         services.intake,
         services.db,
@@ -438,3 +460,15 @@ def _cli_set_commands(settings: Settings, _args: argparse.Namespace) -> int:
         print("commands registered (zh, en)")
 
     return _run(settings, action)
+
+
+SPEC = ChannelSpec(
+    name=NAME,
+    labels=("Telegram", "Telegram"),
+    capabilities=CAPABILITIES,
+    build=build,
+    enabled=lambda s: s.telegram_enabled,
+    install=install,
+    add_cli=add_cli,
+    settings=("XINFANG_TELEGRAM_TOKEN",),
+)

@@ -9,9 +9,12 @@ from collections.abc import Callable
 from typing import TextIO
 
 from bot.channels.base import render_text
+from bot.channels.mailbox import MailboxChannel
+from bot.channels.spec import ChannelSpec
 from bot.clock import utc_now
 from bot.intake import Intake
 from bot.messages import Address, Capabilities, InboundMessage, Reply
+from bot.settings import Settings
 from bot.storage import contacts, outbox
 from bot.storage.db import Database
 
@@ -102,3 +105,17 @@ class TerminalChat:
                     await self.send(line)
         finally:
             watcher.cancel()
+
+
+def build(_settings: Settings, _db: Database) -> MailboxChannel:
+    """The outbound side: a mailbox `xinfang chat` polls."""
+    return MailboxChannel(NAME, CAPABILITIES)
+
+
+SPEC = ChannelSpec(
+    name=NAME,
+    labels=("终端", "Terminal"),
+    capabilities=CAPABILITIES,
+    build=build,
+    mailbox=True,
+)

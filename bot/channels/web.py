@@ -29,6 +29,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from bot import safe_json
 from bot.channels.mailbox import MailboxChannel
+from bot.channels.spec import ChannelSpec
 from bot.clock import utc_now
 from bot.intake import Intake, IntakeResult
 from bot.logging import get_logger
@@ -38,8 +39,8 @@ from bot.storage import contacts, inbound, outbox
 from bot.storage.db import Database
 from bot.storage.files import TooLarge, remove, save_stream
 from bot.uploads import ACCEPTED_TYPES, file_refusal, refusal_text
+from bot.web.citizen_access import CITIZEN_ACCESS, CitizenAccess
 from bot.web.citizen_access import PREFIX as CITIZEN_PREFIX
-from bot.web.citizen_access import CitizenAccess
 from bot.web.security import SECURITY_HEADERS
 
 log = get_logger(__name__)
@@ -468,3 +469,49 @@ def _kind(mime: str) -> str:
 async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
     while chunk := await part.read_chunk(65536):
         yield chunk
+
+
+# -- registry hooks --------------------------------------------------------------------
+
+
+def build(_settings: Any, _db: Database) -> MailboxChannel:
+    """The outbound side: a mailbox the open chat page reads."""
+    return MailboxChannel(NAME, CAPABILITIES)
+
+
+def install(app: web.Application, services: Any) -> None:
+    """Mount /chat; open event streams end as soon as the server starts stopping."""
+    s = services.settings
+    chat = WebChat(
+        services.intake,
+        services.db,
+        services.mailboxes[NAME],
+        attachments_dir=s.attachments_dir,
+        max_text_len=s.max_text_len,
+        max_upload_bytes=s.max_upload_bytes,
+        cookie_secure=s.web_cookie_secure,
+        rate_per_minute=s.web_rate_per_minute,
+        rate_per_ip_per_minute=s.web_rate_per_ip_per_minute,
+        citizen_access=app.get(CITIZEN_ACCESS),
+    )
+    chat.add_routes(app)
+    app[WEB_CHAT] = chat
+
+    async def stop(_app: web.Application) -> None:
+        # before aiohttp waits for in-flight requests: open event streams end now instead
+        # of holding the shutdown for its whole timeout
+        chat.stopping.set()
+
+    app.on_shutdown.insert(0, stop)
+    app.on_cleanup.append(stop)
+
+
+WEB_CHAT = web.AppKey("web_chat", WebChat)
+SPEC = ChannelSpec(
+    name=NAME,
+    labels=("网页", "Web chat"),
+    capabilities=CAPABILITIES,
+    build=build,
+    install=install,
+    mailbox=True,
+)

@@ -42,6 +42,7 @@ from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.utils import check_signature
 
 from bot.channels.base import SendError, read_body, render_text, split_text
+from bot.channels.spec import ChannelSpec
 from bot.channels.wechat_api import (
     BUSY_ERRORS,
     NO_CUSTOMER_SERVICE,
@@ -665,7 +666,7 @@ def build_channel(settings: Settings, db: Database) -> WeChatChannel:
     )
 
 
-def install(services: Any, app: web.Application) -> WeChatWebhook:
+def install(app: web.Application, services: Any) -> None:
     """Register the channel (if build_services did not) and mount the webhook."""
     s: Settings = services.settings
     channel = services.channels.get(NAME)
@@ -699,7 +700,6 @@ def install(services: Any, app: web.Application) -> WeChatWebhook:
         await channel.api.close()
 
     app.on_cleanup.append(close)
-    return hook
 
 
 def add_cli(sub: Any) -> None:
@@ -740,3 +740,15 @@ def _cli_menu(settings: Settings, _args: Any) -> int:
         return 0
 
     return asyncio.run(main())
+
+
+SPEC = ChannelSpec(
+    name=NAME,
+    labels=("微信公众号", "WeChat"),
+    capabilities=CAPABILITIES,
+    build=build_channel,
+    enabled=lambda s: s.wechat_enabled,
+    install=install,
+    add_cli=add_cli,
+    settings=("XINFANG_WECHAT_TOKEN", "XINFANG_WECHAT_APP_ID"),
+)

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from bot.cases.calendar import load_calendar
 from bot.cases.clocks import load_clocks
-from bot.channels import terminal, web
+from bot.channels import registry
 from bot.clock import utc_now
 from bot.settings import Settings
 from bot.staff.access import AccessDenied, StaffMember
@@ -140,12 +140,7 @@ def _as_login(p: argparse.ArgumentParser) -> None:
 
 def enabled_channels(settings: Settings) -> set[str]:
     """The channels `xinfang serve` delivers on with these settings."""
-    names = {web.NAME, terminal.NAME}
-    if settings.wechat_enabled:
-        names.add("wechat")
-    if settings.telegram_enabled:
-        names.add("telegram")
-    return names
+    return registry.enabled_names(settings)
 
 
 async def member_for(db: Database, login: str) -> StaffMember:

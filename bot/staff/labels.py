@@ -22,6 +22,7 @@ from bot.cases.flags import (
     URGENT,
 )
 from bot.cases.routing import load_routing
+from bot.channels import registry
 from bot.dialogs.form import load_forms
 from bot.dialogs.texts import load_texts
 from bot.domain.statuses import STATUS_CODES
@@ -38,12 +39,10 @@ FLAGS: dict[str, tuple[str, str]] = {
     HIGHER_ASSIGNED: ("上级交办", "Assigned by a higher level"),
     REPEATED_LATER: ("已重复访", "Petitioned again later"),
 }
-# The channels a petition arrives by (cases.channel): 信、访、电、网、微 and Telegram
+# The channels a petition arrives by (cases.channel): the registered chat channels, and
+# 信、访、电 registered by staff
 CHANNELS: dict[str, tuple[str, str]] = {
-    "wechat": ("微信", "WeChat"),
-    "telegram": ("Telegram", "Telegram"),
-    "web": ("网上", "Web chat"),
-    "terminal": ("终端", "Terminal"),
+    **{spec.name: spec.labels for spec in registry.CHANNELS},
     "letter": ("来信", "Letter"),
     "visit": ("来访", "Visit"),
     "phone": ("来电", "Phone call"),

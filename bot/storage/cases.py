@@ -433,3 +433,17 @@ async def with_deadline(
         stmt = stmt.where(cases.c.department == department)
     rows = (await conn.execute(stmt.order_by(cases.c.due_at, cases.c.id).limit(limit))).all()
     return [_case(r) for r in rows]
+
+
+async def for_phone(conn: AsyncConnection, phone: str, limit: int = 100) -> list[CaseRow]:
+    """The cases filed with a mainland mobile (11 digits, as the form stores it, or in
+    E.164 as staff registration may), whoever filed them, newest first."""
+    if not phone:
+        return []
+    forms = [phone, f"+86{phone}"]
+    rows = (
+        await conn.execute(
+            select(cases).where(cases.c.phone.in_(forms)).order_by(cases.c.id.desc()).limit(limit)
+        )
+    ).all()
+    return [_case(r) for r in rows]

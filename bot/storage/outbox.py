@@ -934,3 +934,14 @@ def _delivery(r: Any) -> Delivery:
         event_id=event_id if isinstance(event_id, int) else None,
         text=str(payload.get("text") or ""),
     )
+
+
+async def fail_channel_off(conn: AsyncConnection, channel: str, reason: str) -> list[int]:
+    """Fail the waiting rows of a channel that is not configured; their ids."""
+    result = await conn.execute(
+        update(outbox)
+        .where(outbox.c.channel == channel, outbox.c.status == "pending")
+        .values(status="failed", last_error=reason[:2000], lease_until=None)
+        .returning(outbox.c.id)
+    )
+    return [int(r.id) for r in result.all()]

@@ -349,6 +349,7 @@ outbox = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("sent_at", UTCDateTime(), nullable=True),
     Column("broadcast_id", Id, ForeignKey("broadcasts.id"), nullable=True),  # migration 0003
+    Index("ix_outbox_external", "channel", "external_id"),  # receipts name it (0013)
     Index("ix_outbox_due", "status", "next_attempt_at"),
     Index("ix_outbox_broadcast", "broadcast_id", "status"),
     Index("ix_outbox_contact", "contact_id", "id"),
@@ -489,3 +490,24 @@ cases_search_tsv = literal_column("cases.search_tsv", TSVECTOR)
 def in_metadata(name: str | None, type_: str, _parent: Any) -> bool:
     """Alembic ``include_name`` hook: skip the dialect-only search objects when comparing."""
     return not (name or "").startswith(DIALECT_SEARCH_OBJECTS)
+
+
+# What the SMS provider's delivery receipt (回执) said of a sent outbox row (migration 0013)
+delivery_receipts = Table(
+    "delivery_receipts",
+    metadata,
+    Column("outbox_id", Id, ForeignKey("outbox.id"), primary_key=True),
+    Column("status", String(16), nullable=False),  # delivered | undelivered
+    Column("detail", String(200), nullable=False, server_default=""),  # the carrier's code
+    Column("at", UTCDateTime(), nullable=False),
+)
+
+# The mobile (11 digits) a contact confirmed by an SMS code on /my (migration 0013): /my
+# then lists every case filed with that number
+contact_phones = Table(
+    "contact_phones",
+    metadata,
+    Column("contact_id", Id, ForeignKey("contacts.id"), primary_key=True),
+    Column("phone", String(20), nullable=False),
+    Column("verified_at", UTCDateTime(), nullable=False),
+)

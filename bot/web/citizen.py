@@ -9,6 +9,7 @@ toggle, no external resource.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,12 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.cases.citizen_page import PageWords
 from bot.cases.service import CitizenAction, LifecycleService
+from bot.citizen_phone import OUTCOMES as PHONE_OUTCOMES
+from bot.citizen_phone import PhoneConfirmation, masked, national
 from bot.dialogs.form import FormRegistry
 from bot.domain.statuses import RATINGS, LifecycleError
 from bot.domain.tracking import format_tracking_no, parse_tracking_no
 from bot.logging import get_logger
 from bot.staff.documents import StaffDocuments
-from bot.storage import cases, contacts
+from bot.storage import cases, contacts, sms_receipts
 from bot.storage import documents as document_store
 from bot.storage.cases import CaseRow
 from bot.storage.db import Database
@@ -50,12 +53,14 @@ class CitizenPages:
         forms: FormRegistry,
         access: CitizenAccess,
         documents: StaffDocuments | None = None,
+        phones: PhoneConfirmation | None = None,
     ) -> None:
         self.db = db
         self.service = service
         self.forms = forms
         self.access = access
         self.documents = documents
+        self.phones = phones
 
     def words(self, lang: str) -> PageWords:
         """The page texts in ``lang``."""
@@ -131,12 +136,56 @@ class CitizenPages:
         visitor = await self._enter(request)
         if isinstance(visitor, web.Response):
             return visitor
+        now = self.service.clock()
         async with self.db.read() as conn:
             lang = (await contacts.get(conn, visitor.contact_id)).lang
             own = await cases.for_contact(conn, visitor.contact_id, limit=100)
+            phone = await sms_receipts.verified_phone(conn, visitor.contact_id)
+            by_phone = await cases.for_phone(conn, phone, limit=100)
+            pending = (
+                await self.phones.pending(conn, visitor.contact_id, now) if self.phones else ""
+            )
         words = self.words(lang)
-        lines = [words.line(c) for c in own]
-        return self._render(request, "citizen_cases.html", words, {"cases": lines}, visitor=visitor)
+        seen = {c.id for c in own}
+        every = sorted([*own, *(c for c in by_phone if c.id not in seen)], key=lambda c: -c.id)
+        done = request.query.get("phone", "")
+        context = {
+            "cases": [words.line(c) for c in every],
+            "sms_on": bool(self.phones and self.phones.enabled),
+            "verified": masked(phone) if phone else "",
+            "pending": pending,
+            "phone_notice": words.t(f"phone.{done}") if done in PHONE_OUTCOMES else "",
+            "phone_ok": done in ("sent", "confirmed"),
+        }
+        return self._render(request, "citizen_cases.html", words, context, visitor=visitor)
+
+    async def phone(self, request: web.Request) -> web.StreamResponse:
+        """POST /my/phone (send a code) and /my/phone/confirm (check it)."""
+        visitor = await self.access.visitor(request)
+        if visitor is None:
+            return self._message(request, _lang(request), "page.no_access", 403)
+        posted = await request.post()
+        form = {k: v for k, v in posted.items() if isinstance(v, str)}
+        lang = await self._lang(visitor)
+        if not self.access.csrf_ok(request, visitor, form.get("_csrf", "")):
+            log.info("citizen_page.csrf_refused", action="phone")
+            return self._message(request, lang, "page.expired", 403, visitor)
+        if self.phones is None or not self.phones.enabled:
+            return self._message(request, lang, "phone.unavailable", 404, visitor)
+        now = self.service.clock()
+        client = request.remote or ""
+        confirm = request.match_info.get("step") == "confirm"
+        async with self.db.transaction() as conn:
+            if confirm:
+                typed = form.get("code", "")[:20]
+                outcome = await self.phones.confirm(conn, visitor.contact_id, typed, now, client)
+            else:
+                typed = form.get("phone", "")[:40]
+                outcome = await self.phones.request(conn, visitor.contact_id, typed, now, client)
+        log.info(
+            "citizen_page.phone", step="confirm" if confirm else "send", outcome=outcome.outcome
+        )
+        raise web.HTTPSeeOther(f"{PREFIX}?phone={outcome.outcome}")
 
     async def case_page(self, request: web.Request) -> web.Response:
         """GET /my/cases/{tracking_no}: one of the citizen's cases."""
@@ -163,11 +212,20 @@ class CitizenPages:
                 if parsed.outcome == "valid"
                 else None
             )
+            owner = case is not None
+            if case is None and parsed.outcome == "valid":
+                # a case filed with the mobile this citizen confirmed: shown, not acted on
+                phone = await sms_receipts.verified_phone(conn, visitor.contact_id)
+                found = await cases.by_tracking_no(conn, parsed.canonical)
+                mine = found is not None and phone and national(found.phone) == phone
+                case = found if mine else None
             words = self.words(lang)
             if case is None:
                 return self._message(request, lang, "page.not_found", 404, visitor)
             page = await words.page(conn, case, self.service.clock())
             issued = await document_store.of_case(conn, case.id)
+            if not owner:
+                page = replace(page, can_rate=False, remedy="", can_withdraw=False)
         notice = ""
         if notice_of:
             number = page.line.number
@@ -341,15 +399,18 @@ def install(
     access: CitizenAccess,
     static_dir: Path,
     documents: StaffDocuments | None = None,
+    phones: PhoneConfirmation | None = None,
 ) -> None:
     """Mount /my (the templates are the console's Jinja2 environment, set up before)."""
     app[CITIZEN_ACCESS] = access
-    pages = CitizenPages(db, service, forms, access, documents)
+    pages = CitizenPages(db, service, forms, access, documents, phones)
     app.router.add_get(PREFIX, pages.cases_page)
     app.router.add_get(PREFIX + "/", pages.cases_page)
     app.router.add_get(PREFIX + "/cases/{tracking_no}", pages.case_page)
     app.router.add_post(PREFIX + "/cases/{tracking_no}/{action}", pages.act)
     app.router.add_get(PREFIX + "/cases/{tracking_no}/documents/{document_id:\\d+}", pages.document)
+    app.router.add_post(PREFIX + "/phone", pages.phone)
+    app.router.add_post(PREFIX + "/phone/{step:confirm}", pages.phone)
     app.router.add_static(
         PREFIX + "/static", static_dir, append_version=True, name="citizen_static"
     )

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from bot.cases.flags import STAFF_SETTABLE
 from bot.cases.kpis import MEASURES, KpiSlice, period_between
+from bot.channels import registry
 from bot.dialogs.kinds import KINDS
 from bot.domain.arrival import ARRIVAL_CHANNELS
 from bot.domain.statuses import OPEN_STATUSES, STATUS_CODES
@@ -40,7 +41,7 @@ from bot.web.i18n import translate
 from bot.web.periods import period_name, period_params
 
 # the channels citizens are reached on (broadcasts, deliveries)
-CHANNELS = ("wechat", "telegram", "web", "terminal")
+CHANNELS = registry.NAMES
 # attachments a browser may show inline; everything else is a download
 INLINE_IMAGES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 PLAYABLE_AUDIO = frozenset(

@@ -15,6 +15,7 @@ from bot.web.i18n_documents import DOCUMENT_TEXTS
 from bot.web.i18n_help import HELP_TEXTS
 from bot.web.i18n_register import REGISTER_TEXTS
 from bot.web.i18n_security import SECURITY_TEXTS
+from bot.web.i18n_sms import SMS_TEXTS
 
 LANGS = ("zh", "en")
 
@@ -368,6 +369,7 @@ TEXTS: dict[str, dict[str, str]] = {
         **DOCUMENT_TEXTS["zh"],
         **ACTION_TEXTS["zh"],
         **REGISTER_TEXTS["zh"],
+        **SMS_TEXTS["zh"],
     },
     "en": {
         "app.title": "Petition office console",
@@ -743,6 +745,7 @@ TEXTS: dict[str, dict[str, str]] = {
         **DOCUMENT_TEXTS["en"],
         **ACTION_TEXTS["en"],
         **REGISTER_TEXTS["en"],
+        **SMS_TEXTS["en"],
     },
 }
 

@@ -8,7 +8,7 @@ opinions (``origin`` "staff"). An office file reaches the petitioner only when s
 mark it ``in_document``; ``uploaded_by`` names the staff login that uploaded a file.
 
 Revision ID: 0011
-Revises: 0014
+Revises: 0010
 Create Date: 2026-12-06 12:00:00
 """
 
@@ -18,22 +18,27 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0014"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
 
+# Plain ADD/DROP COLUMN, not batch mode: SQLite (>= 3.35) changes the table in place,
+# while copying it would trip the foreign keys that point at attachments' neighbours.
 def upgrade() -> None:
-    with op.batch_alter_table("attachments") as batch:
-        batch.add_column(
-            sa.Column("origin", sa.String(16), server_default="petitioner", nullable=False)
-        )
-        batch.add_column(sa.Column("in_document", sa.Boolean(), server_default="0", nullable=False))
-        batch.add_column(sa.Column("uploaded_by", sa.String(64), server_default="", nullable=False))
+    op.add_column(
+        "attachments",
+        sa.Column("origin", sa.String(16), server_default="petitioner", nullable=False),
+    )
+    op.add_column(
+        "attachments", sa.Column("in_document", sa.Boolean(), server_default="0", nullable=False)
+    )
+    op.add_column(
+        "attachments", sa.Column("uploaded_by", sa.String(64), server_default="", nullable=False)
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("attachments") as batch:
-        batch.drop_column("uploaded_by")
-        batch.drop_column("in_document")
-        batch.drop_column("origin")
+    op.drop_column("attachments", "uploaded_by")
+    op.drop_column("attachments", "in_document")
+    op.drop_column("attachments", "origin")

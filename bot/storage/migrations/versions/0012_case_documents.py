@@ -7,7 +7,7 @@ never repeat and have no gaps; ``document_deliveries`` records paper delivery (�
 邮寄送达) as staff enter it.
 
 Revision ID: 0012
-Revises: 0015
+Revises: 0011
 Create Date: 2026-12-06 11:30:00
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0012"
-down_revision = "0015"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

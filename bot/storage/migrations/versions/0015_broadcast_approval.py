@@ -7,7 +7,7 @@ or rejected it). Two new statuses use the existing column: ``awaiting`` (approva
 ``scheduled``; ``rejected`` ends a broadcast that was never queued.
 
 Revision ID: 0015
-Revises: 0018
+Revises: 0014
 Create Date: 2026-12-06 11:30:00
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0018"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
