@@ -17,9 +17,9 @@ from aiohttp import web
 from bot.app import build_services, create_app
 from bot.cases.cli import add_cli as add_case_cli
 from bot.channels.telegram import add_cli as add_telegram_cli
-from bot.channels.wechat import WeChatConfigError
-from bot.channels.wechat import add_cli as add_wechat_cli
-from bot.channels.wechat import load_config as load_wechat_config
+from bot.channels.wechat_cli import add_cli as add_wechat_cli
+from bot.channels.wechat_config import WeChatConfigError
+from bot.channels.wechat_config import load_config as load_wechat_config
 from bot.dialogs.form import FormError
 from bot.logging import configure_logging, get_logger
 from bot.outbox_cli import add_cli as add_outbox_cli

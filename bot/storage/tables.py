@@ -74,6 +74,8 @@ contacts = Table(
     Column("broadcast_opt_out", Boolean, nullable=False, server_default="0"),
     Column("last_inbound_at", UTCDateTime(), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
+    # the parametric QR code (scene) a WeChat follower last came from; 0016
+    Column("scene", String(64), nullable=True),
     UniqueConstraint("channel", "address"),
 )
 
@@ -276,9 +278,13 @@ outbox = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("sent_at", UTCDateTime(), nullable=True),
     Column("broadcast_id", Id, ForeignKey("broadcasts.id"), nullable=True),  # migration 0003
+    # the platform's delivery report of a sent message (WeChat TEMPLATESENDJOBFINISH:
+    # delivered | blocked | failed), found by external_id (the msgid); migration 0016
+    Column("receipt", String(16), nullable=True),
     Index("ix_outbox_due", "status", "next_attempt_at"),
     Index("ix_outbox_broadcast", "broadcast_id", "status"),
     Index("ix_outbox_contact", "contact_id", "id"),
+    Index("ix_outbox_external", "channel", "external_id"),  # delivery reports; 0016
     # migration 0005: the claim walks each queue in id order and checks a chat's other
     # active rows, without a sort or a scan of the chat's history (storage/outbox.py)
     Index(
@@ -302,6 +308,18 @@ outbox = Table(
         sqlite_where=text(OUTBOX_ACTIVE_WHERE),
         postgresql_where=text(OUTBOX_ACTIVE_WHERE),
     ),
+)
+
+# 订阅通知 consent per WeChat openid and template (migration 0016): long-term consent, or
+# the number of one-time consents left (each allows one subscription notification)
+wechat_consents = Table(
+    "wechat_consents",
+    metadata,
+    Column("openid", String(128), primary_key=True),
+    Column("template_id", String(128), primary_key=True),
+    Column("long_term", Boolean, nullable=False, server_default="0"),
+    Column("remaining", Integer, nullable=False, server_default="0"),
+    Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 # Small shared values with an optional expiry: the WeChat access_token (one for all

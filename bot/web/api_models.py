@@ -39,7 +39,17 @@ Status = Literal[
 ]
 Channel = Literal["wechat", "telegram", "web", "terminal"]
 DeliveryState = Literal[
-    "scheduled", "queued", "sending", "retrying", "stuck", "sent", "failed", "cancelled"
+    "scheduled",
+    "queued",
+    "sending",
+    "retrying",
+    "stuck",
+    "sent",
+    "delivered",
+    "blocked",
+    "undelivered",
+    "failed",
+    "cancelled",
 ]
 assert get_args(DeliveryState) == STATES, "api_models.DeliveryState is out of step with STATES"
 # One list of statuses: the literal above is what the schema shows, checked against it.

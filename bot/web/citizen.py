@@ -123,11 +123,17 @@ class CitizenPages:
         if isinstance(visitor, web.Response):
             return visitor
         async with self.db.read() as conn:
-            lang = (await contacts.get(conn, visitor.contact_id)).lang
+            contact = await contacts.get(conn, visitor.contact_id)
             own = await cases.for_contact(conn, visitor.contact_id, limit=100)
-        words = self.words(lang)
+        words = self.words(contact.lang)
         lines = [words.line(c) for c in own]
-        return self._render(request, "citizen_cases.html", words, {"cases": lines}, visitor=visitor)
+        links = [
+            (link.path, words.t(link.text_key))
+            for link in self.access.links
+            if link.channel == contact.address.channel
+        ]
+        context = {"cases": lines, "links": links}
+        return self._render(request, "citizen_cases.html", words, context, visitor=visitor)
 
     async def case_page(self, request: web.Request) -> web.Response:
         """GET /my/cases/{tracking_no}: one of the citizen's cases."""

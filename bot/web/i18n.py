@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.web.i18n_deliveries import DELIVERY_TEXTS
+from bot.web.i18n_wechat import WECHAT_TEXTS
 
 LANGS = ("zh", "en")
 
@@ -356,6 +357,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "audit.reason.role": "角色无此权限",
         "audit.reason.csrf": "表单安全校验失败",
         **DELIVERY_TEXTS["zh"],
+        **WECHAT_TEXTS["zh"],
     },
     "en": {
         "app.title": "Petition office console",
@@ -725,6 +727,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "audit.reason.role": "Not allowed for the role",
         "audit.reason.csrf": "Form security check failed (CSRF)",
         **DELIVERY_TEXTS["en"],
+        **WECHAT_TEXTS["en"],
     },
 }
 

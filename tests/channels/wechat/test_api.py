@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from bot.channels.base import SendError
-from bot.channels.wechat import WeChatChannel, WeChatConfigError, load_config
+from bot.channels.wechat import WeChatChannel
+from bot.channels.wechat_config import WeChatConfigError, load_config
 from bot.channels.wechat_api import WeChatApiError
 from bot.messages import Address, Choice, OutboundMessage, Reply
 from bot.storage.db import Database
