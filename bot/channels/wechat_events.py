@@ -99,7 +99,7 @@ async def record(db: Database, config: WeChatConfig, report: Report, *, channel:
         for template_id, accepted in report.consent:
             template = config.subscribe_template(template_id)
             if template is None:
-                log.info("wechat.consent_unknown_template", event=report.event)
+                log.info("wechat.consent_unknown_template", kind=report.event)
                 continue
             if accepted:
                 await consents.grant(
@@ -107,7 +107,7 @@ async def record(db: Database, config: WeChatConfig, report: Report, *, channel:
                 )
             else:
                 await consents.revoke(conn, report.openid, template_id, now)
-            log.info("wechat.consent", event=report.event, accepted=accepted, template=template_id)
+            log.info("wechat.consent", kind=report.event, accepted=accepted, template=template_id)
         for msgid, receipt in report.receipts:
             row = await outbox.record_receipt(conn, channel, msgid, receipt)
-            log.info("wechat.delivery_report", event=report.event, receipt=receipt, outbox_id=row)
+            log.info("wechat.delivery_report", kind=report.event, receipt=receipt, outbox_id=row)

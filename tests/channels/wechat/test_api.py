@@ -10,8 +10,8 @@ import pytest
 
 from bot.channels.base import SendError
 from bot.channels.wechat import WeChatChannel
-from bot.channels.wechat_config import WeChatConfigError, load_config
 from bot.channels.wechat_api import WeChatApiError
+from bot.channels.wechat_config import WeChatConfigError, load_config
 from bot.messages import Address, Choice, OutboundMessage, Reply
 from bot.storage.db import Database
 from tests.channels.wechat.conftest import make_api
