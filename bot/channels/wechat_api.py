@@ -128,7 +128,20 @@ class WeChatApi:
         like the access_token: its daily quota is small, so it is never fetched per page.
         https://developers.weixin.qq.com/doc/offiaccount/OA_Web_Apps/JS-SDK.html#62
         """
-        return await self._shared(TICKET_KEY, self._fetch_ticket)
+        async with self.db.read() as conn:
+            ticket = self._fresh(await kv.get(conn, TICKET_KEY))
+        if ticket is not None:
+            return ticket
+        # the token is fetched before the ticket's row is locked: a token refresh inside
+        # the ticket's refresh would wait on a second write transaction (SQLite: forever)
+        token = await self.access_token()
+        try:
+            return await self._refresh(TICKET_KEY, None, lambda: self._fetch_ticket(token))
+        except WeChatApiError as err:
+            if err.errcode not in TOKEN_ERRORS:
+                raise
+        token = await self.refresh(stale=token)
+        return await self._refresh(TICKET_KEY, None, lambda: self._fetch_ticket(token))
 
     async def _shared(self, key: str, fetch: Fetch) -> str:
         async with self.db.read() as conn:
@@ -176,8 +189,9 @@ class WeChatApi:
             raise WeChatApiError(-2, "token response without access_token")
         return token, int(data.get("expires_in", 7200))
 
-    async def _fetch_ticket(self) -> tuple[str, int]:
-        data = await self.call("/cgi-bin/ticket/getticket", None, params={"type": "jsapi"})
+    async def _fetch_ticket(self, token: str) -> tuple[str, int]:
+        params = {"access_token": token, "type": "jsapi"}
+        data = await self._json("GET", "/cgi-bin/ticket/getticket", params=params)
         ticket = data.get("ticket")
         if not isinstance(ticket, str) or not ticket:
             raise WeChatApiError(-2, "getticket response without ticket")
