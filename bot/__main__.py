@@ -122,6 +122,13 @@ def _check_config(settings: Settings, _args: argparse.Namespace) -> int:
     wechat = load_wechat_config(settings.config_dir)
     kinds = len(wechat.templates.notices)
     print(f"wechat.yaml ok: menu, template fields within their type limits for {kinds} notices")
+    print(
+        f"wechat.yaml: {len(wechat.subscribe)} subscription templates, "
+        f"{len(wechat.scenes or {})} QR scenes"
+    )
+    if settings.wechat_enabled and wechat.pages() and not settings.public_url:
+        # the menu's case page button is built on the public origin (网页授权 redirect)
+        raise WeChatConfigError("the menu opens the case page: set XINFANG_PUBLIC_URL")
     return 0
 
 

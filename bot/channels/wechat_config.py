@@ -184,7 +184,8 @@ def _check_button(button: Any, commands: Mapping[str, str], where: str, *, top: 
         raise WeChatConfigError(f"{where}: view button {name} needs a page or a url, not both")
     if page and str(page) not in PAGES:
         raise WeChatConfigError(f"{where}: view button {name}: unknown page {page}")
-    if url and (not url.startswith(("https://", "http://")) or len(url) > MAX_URL_BYTES):
+    too_long = len(url.encode("utf-8")) > MAX_URL_BYTES
+    if url and (not url.startswith(("https://", "http://")) or too_long):
         raise WeChatConfigError(f"{where}: view button {name}: an http(s) url of ≤ 1024 bytes")
 
 
