@@ -269,7 +269,6 @@ class FakeWeChat:
         self.menus.append(body)
         return _err(0, "ok")
 
-
     async def _bizsend(self, request: web.Request) -> web.Response:
         if (fault := await self._fault("bizsend")) is not None:
             return fault
@@ -388,7 +387,9 @@ def tiny_png() -> bytes:
 
     header = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)  # 1×1, 8-bit greyscale
     pixels = zlib.compress(b"\x00\x00")  # filter byte, one black pixel
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
 
 
 def _check_template_data(data: Any) -> web.Response | None:
