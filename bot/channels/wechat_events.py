@@ -42,6 +42,7 @@ class Report:
 
     event: str
     openid: str
+    created: int  # CreateTime: WeChat's retry of the event repeats it
     consent: tuple[tuple[str, bool], ...] = ()  # (template id, accepted)
     receipts: tuple[tuple[str, str], ...] = ()  # (message id, delivered | blocked | failed)
 
@@ -49,6 +50,10 @@ class Report:
 def parse_report(event: str, data: dict[str, Any]) -> Report | None:
     """The report an event carries; None when ``event`` is not a report."""
     openid = str(data.get("FromUserName") or "")
+    try:
+        created = int(data.get("CreateTime") or 0)
+    except ValueError:
+        created = 0
     if event in CONSENT_EVENTS:
         block = data.get(CONSENT_EVENTS[event])
         found = []
@@ -57,7 +62,7 @@ def parse_report(event: str, data: dict[str, Any]) -> Report | None:
             status = str(item.get("SubscribeStatusString") or "").lower()
             if template_id and status in ("accept", "reject"):
                 found.append((template_id, status == "accept"))
-        return Report(event, openid, consent=tuple(found))
+        return Report(event, openid, created, consent=tuple(found))
     if event == SENT_EVENT[0]:
         consent, receipts = [], []
         for item in _list(data.get(SENT_EVENT[1])):
@@ -67,12 +72,12 @@ def parse_report(event: str, data: dict[str, Any]) -> Report | None:
                 receipts.append((msgid, receipt))
             if receipt == "blocked" and item.get("TemplateId"):
                 consent.append((str(item["TemplateId"]), False))
-        return Report(event, openid, consent=tuple(consent), receipts=tuple(receipts))
+        return Report(event, openid, created, consent=tuple(consent), receipts=tuple(receipts))
     if event == TEMPLATE_FINISHED:
         msgid = str(data.get("MsgID") or data.get("MsgId") or "")
         status = str(data.get("Status") or "").lower()
         receipt = _sent_receipt("0" if status == "success" else "-", status)
-        return Report(event, openid, receipts=((msgid, receipt),) if msgid else ())
+        return Report(event, openid, created, receipts=((msgid, receipt),) if msgid else ())
     return None
 
 
@@ -102,9 +107,16 @@ async def record(db: Database, config: WeChatConfig, report: Report, *, channel:
                 log.info("wechat.consent_unknown_template", kind=report.event)
                 continue
             if accepted:
-                await consents.grant(
-                    conn, report.openid, template_id, long_term=template.long_term, now=now
+                counted = await consents.grant(
+                    conn,
+                    report.openid,
+                    template_id,
+                    long_term=template.long_term,
+                    now=now,
+                    event=report.created or None,
                 )
+                if not counted:
+                    continue  # WeChat's retry of an event already counted
             else:
                 await consents.revoke(conn, report.openid, template_id, now)
             log.info("wechat.consent", kind=report.event, accepted=accepted, template=template_id)

@@ -319,6 +319,7 @@ wechat_consents = Table(
     Column("template_id", String(128), primary_key=True),
     Column("long_term", Boolean, nullable=False, server_default="0"),
     Column("remaining", Integer, nullable=False, server_default="0"),
+    Column("last_event", BigInteger, nullable=True),  # CreateTime of the last grant counted
     Column("updated_at", UTCDateTime(), nullable=False),
 )
 

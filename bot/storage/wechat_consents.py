@@ -51,16 +51,30 @@ def _row(openid: str, template_id: str) -> Any:
 
 
 async def grant(
-    conn: AsyncConnection, openid: str, template_id: str, *, long_term: bool, now: datetime
-) -> None:
-    """The citizen accepted: long-term consent, or one more one-time consent."""
+    conn: AsyncConnection,
+    openid: str,
+    template_id: str,
+    *,
+    long_term: bool,
+    now: datetime,
+    event: int | None = None,
+) -> bool:
+    """The citizen accepted: long-term consent, or one more one-time consent. ``event``
+    (the event's CreateTime) counts a one-time consent once: WeChat retries an event it
+    got no answer to. False: that event was counted already."""
     await _ensure(conn, openid, template_id, now)
+    where = _row(openid, template_id)
     values: dict[str, object] = {"updated_at": now}
     if long_term:
         values["long_term"] = True
     else:
         values["remaining"] = _capped_increment()
-    await conn.execute(update(wechat_consents).where(_row(openid, template_id)).values(**values))
+        if event is not None:
+            values["last_event"] = event
+            last = wechat_consents.c.last_event
+            where = where & (last.is_(None) | (last != event))
+    result = await conn.execute(update(wechat_consents).where(where).values(**values))
+    return bool(result.rowcount)
 
 
 def _capped_increment() -> Any:

@@ -27,7 +27,9 @@ ONCE_TPL = "SUB-ONCE-answer"
 OTHER_TPL = "SUB-not-ours"
 
 
-def report(name: str, block: str, items: list[dict[str, Any]], openid: str = OPENID) -> str:
+def report(
+    name: str, block: str, items: list[dict[str, Any]], openid: str = OPENID, created: int = 0
+) -> str:
     """A consent or sent event with its List items, as WeChat posts it."""
     lists = "".join(
         "<List>"
@@ -41,14 +43,15 @@ def report(name: str, block: str, items: list[dict[str, Any]], openid: str = OPE
     return (
         f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>"
         f"<FromUserName><![CDATA[{openid}]]></FromUserName>"
-        f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+        f"<CreateTime>{created or int(time.time())}</CreateTime>"
+        "<MsgType><![CDATA[event]]></MsgType>"
         f"<Event><![CDATA[{name}]]></Event><{block}>{lists}</{block}></xml>"
     )
 
 
-def popup(*choices: tuple[str, str]) -> str:
+def popup(*choices: tuple[str, str], created: int = 0) -> str:
     items = [{"TemplateId": t, "SubscribeStatusString": s, "PopupScene": 1} for t, s in choices]
-    return report("subscribe_msg_popup_event", "SubscribeMsgPopupEvent", items)
+    return report("subscribe_msg_popup_event", "SubscribeMsgPopupEvent", items, created=created)
 
 
 async def consent_rig(rig_factory: RigFactory) -> Rig:
@@ -75,10 +78,19 @@ async def test_popup_items_are_stored_per_template_and_kind(rig_factory: RigFact
     )
     assert (status, body) == (200, "success")  # a report, never answered
     assert await consent_of(rig) == {LONG_TPL: (True, 0), ONCE_TPL: (False, 1)}
-    # a second tap on the one-time template: one more notification allowed
-    await rig.post(popup((ONCE_TPL, "accept")))
+    # a second tap on the one-time template, later: one more notification allowed
+    await rig.post(popup((ONCE_TPL, "accept"), created=int(time.time()) + 60))
     assert (await consent_of(rig))[ONCE_TPL] == (False, 2)
     assert await rig.inbound_count() == 0  # nothing of it became a message of the citizen
+
+
+async def test_wechat_s_retry_of_a_consent_event_counts_once(rig_factory: RigFactory) -> None:
+    rig = await consent_rig(rig_factory)
+    created = int(time.time()) - 3
+    xml = popup((ONCE_TPL, "accept"), created=created)
+    assert await rig.post(xml) == (200, "success")
+    assert await rig.post(xml) == (200, "success")  # the retry (a new signature, same event)
+    assert (await consent_of(rig))[ONCE_TPL] == (False, 1)
 
 
 async def test_reject_and_change_events_take_consent_away(rig_factory: RigFactory) -> None:

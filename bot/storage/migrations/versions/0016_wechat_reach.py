@@ -1,7 +1,8 @@
 """wechat_reach: subscription-notification consent, QR scenes, template delivery reports
 
 - ``wechat_consents``: per openid and 订阅通知 template, whether the citizen gave long-term
-  consent and how many one-time consents are left (each allows one message).
+  consent and how many one-time consents are left (each allows one message); the
+  CreateTime of the last consent event counted, so that WeChat's retry of it is not.
 - ``contacts.scene``: the parametric QR code a WeChat follower came from (a hall poster).
 - ``outbox.receipt``: the platform's own delivery report of a sent message
   (TEMPLATESENDJOBFINISH), looked up by the message id kept in ``external_id``.
@@ -29,6 +30,7 @@ def upgrade() -> None:
         sa.Column("template_id", sa.String(128), nullable=False),
         sa.Column("long_term", sa.Boolean(), server_default="0", nullable=False),
         sa.Column("remaining", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("last_event", sa.BigInteger(), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("openid", "template_id", name=op.f("pk_wechat_consents")),
     )
