@@ -76,7 +76,7 @@ from bot.messages import (
 )
 from bot.metrics import REJECTED_REQUESTS
 from bot.settings import Settings
-from bot.storage import contacts, inbound, outbox
+from bot.storage import contacts, inbound, outbox, wechat_scenes
 from bot.storage.db import Database
 from bot.storage.files import TooLarge, remove
 from bot.storage.tables import attachments
@@ -421,7 +421,7 @@ class WeChatWebhook:
         """Keep the QR scene on the contact; the scene's greeting in the contact's language."""
         async with self.db.transaction() as conn:
             contact = await contacts.get_or_create(conn, address, utc_now())
-            await contacts.update_contact(conn, contact.id, scene=scene)
+            await wechat_scenes.remember(conn, contact.id, scene, utc_now())
         found = self.config.scene(scene)
         log.info("wechat.scene", scene=scene, known=found is not None)
         return found.greet(contact.lang) if found is not None else ""

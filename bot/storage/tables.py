@@ -74,8 +74,6 @@ contacts = Table(
     Column("broadcast_opt_out", Boolean, nullable=False, server_default="0"),
     Column("last_inbound_at", UTCDateTime(), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
-    # the parametric QR code (scene) a WeChat follower last came from; 0016
-    Column("scene", String(64), nullable=True),
     UniqueConstraint("channel", "address"),
 )
 
@@ -320,6 +318,16 @@ wechat_consents = Table(
     Column("long_term", Boolean, nullable=False, server_default="0"),
     Column("remaining", Integer, nullable=False, server_default="0"),
     Column("last_event", BigInteger, nullable=True),  # CreateTime of the last grant counted
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# The parametric QR code (scene_str) a WeChat contact last came through: which service
+# hall's poster, for instance (migration 0016)
+wechat_scenes = Table(
+    "wechat_scenes",
+    metadata,
+    Column("contact_id", Id, ForeignKey("contacts.id"), primary_key=True),
+    Column("scene", String(64), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
 )
 

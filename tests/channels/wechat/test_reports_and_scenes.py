@@ -14,9 +14,8 @@ from sqlalchemy import select, update
 
 from bot.deliveries import Deliveries
 from bot.messages import Address, Reply
-from bot.storage import contacts, outbox
+from bot.storage import contacts, outbox, wechat_scenes
 from bot.storage import wechat_consents as consents
-from bot.storage.tables import contacts as contact_table
 from bot.storage.tables import outbox as outbox_table
 from tests.channels.wechat.conftest import Rig, RigFactory
 from tests.channels.wechat.payloads import ACCOUNT, OPENID, event
@@ -245,11 +244,8 @@ async def test_a_plain_subscribe_keeps_no_scene(rig_factory: RigFactory) -> None
 
 async def scene_of(rig: Rig) -> str | None:
     async with rig.db.read() as conn:
-        return (
-            await conn.execute(
-                select(contact_table.c.scene).where(contact_table.c.address == OPENID)
-            )
-        ).scalar()
+        contact = await contacts.find(conn, Address("wechat", OPENID))
+        return await wechat_scenes.of_contact(conn, contact.id) if contact else None
 
 
 def _now() -> Any:

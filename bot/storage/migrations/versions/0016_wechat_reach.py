@@ -3,7 +3,8 @@
 - ``wechat_consents``: per openid and 订阅通知 template, whether the citizen gave long-term
   consent and how many one-time consents are left (each allows one message); the
   CreateTime of the last consent event counted, so that WeChat's retry of it is not.
-- ``contacts.scene``: the parametric QR code a WeChat follower came from (a hall poster).
+- ``wechat_scenes``: the parametric QR code a WeChat contact last came through (a hall
+  poster), one row per contact.
 - ``outbox.receipt``: the platform's own delivery report of a sent message
   (TEMPLATESENDJOBFINISH), looked up by the message id kept in ``external_id``.
 
@@ -22,6 +23,8 @@ down_revision = "0010"
 branch_labels = None
 depends_on = None
 
+_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
 
 def upgrade() -> None:
     op.create_table(
@@ -34,8 +37,16 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("openid", "template_id", name=op.f("pk_wechat_consents")),
     )
-    with op.batch_alter_table("contacts") as batch:
-        batch.add_column(sa.Column("scene", sa.String(64), nullable=True))
+    op.create_table(
+        "wechat_scenes",
+        sa.Column("contact_id", _ID, nullable=False),
+        sa.Column("scene", sa.String(64), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["contact_id"], ["contacts.id"], name=op.f("fk_wechat_scenes_contact_id_contacts")
+        ),
+        sa.PrimaryKeyConstraint("contact_id", name=op.f("pk_wechat_scenes")),
+    )
     with op.batch_alter_table("outbox") as batch:
         batch.add_column(sa.Column("receipt", sa.String(16), nullable=True))
     op.create_index("ix_outbox_external", "outbox", ["channel", "external_id"])
@@ -45,6 +56,5 @@ def downgrade() -> None:
     op.drop_index("ix_outbox_external", table_name="outbox")
     with op.batch_alter_table("outbox") as batch:
         batch.drop_column("receipt")
-    with op.batch_alter_table("contacts") as batch:
-        batch.drop_column("scene")
+    op.drop_table("wechat_scenes")
     op.drop_table("wechat_consents")
