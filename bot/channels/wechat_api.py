@@ -223,25 +223,17 @@ class WeChatApi:
             raise WeChatApiError(errcode, str(data.get("errmsg", "")))
         return data
 
-    async def call(
-        self, path: str, body: dict[str, Any] | None, *, params: dict[str, str] | None = None
-    ) -> dict[str, Any]:
-        """An API call with the shared token (POST with a JSON body, GET without one);
-        a rejected token is refreshed once."""
-        method = "GET" if body is None else "POST"
+    async def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST a JSON API call with the shared token; a rejected token is refreshed once."""
         token = await self.access_token()
         try:
-            return await self._json(
-                method, path, params={**(params or {}), "access_token": token}, body=body
-            )
+            return await self._json("POST", path, params={"access_token": token}, body=body)
         except WeChatApiError as err:
             if err.errcode not in TOKEN_ERRORS:
                 raise
             log.info("wechat.token_rejected", errcode=err.errcode)
         token = await self.refresh(stale=token)
-        return await self._json(
-            method, path, params={**(params or {}), "access_token": token}, body=body
-        )
+        return await self._json("POST", path, params={"access_token": token}, body=body)
 
     async def send_text(self, openid: str, content: str) -> dict[str, Any]:
         """A customer-service text message (only within 48 h of the user's last message)."""

@@ -227,3 +227,24 @@ async def test_the_consent_page_outside_wechat_says_where_to_open_it(
     html = await page.text()
     assert "请在微信中打开本页" in html and "res.wx.qq.com/open/js" not in html
     assert fake.ticket_requests == 0
+
+
+async def test_the_jsapi_ticket_is_cached_and_survives_a_revoked_token(
+    db: Any, fake: FakeWeChat
+) -> None:
+    from sqlalchemy import delete
+
+    from bot.channels.wechat_api import TICKET_KEY
+    from bot.storage.tables import kv
+    from tests.channels.wechat.conftest import make_api
+
+    api = make_api(db, fake)
+    first = await api.jsapi_ticket()
+    assert await api.jsapi_ticket() == first and fake.ticket_requests == 1
+    async with db.transaction() as conn:  # the ticket ran out …
+        await conn.execute(delete(kv).where(kv.c.key == TICKET_KEY))
+    fake.revoke_tokens()  # … and another refresh made our token invalid (40001)
+    second = await api.jsapi_ticket()
+    assert second != first and second in fake.tickets
+    assert (fake.token_requests, fake.ticket_requests) == (2, 3)
+    await api.close()
