@@ -21,8 +21,8 @@ from bot.cases.documents import DocumentConfigError
 from bot.channels import registry
 from bot.channels.sms_templates import SmsConfigError
 from bot.channels.sms_templates import load_config as load_sms_config
-from bot.channels.wechat import WeChatConfigError
-from bot.channels.wechat import load_config as load_wechat_config
+from bot.channels.wechat_config import WeChatConfigError
+from bot.channels.wechat_config import load_config as load_wechat_config
 from bot.dialogs.form import FormError
 from bot.logging import configure_logging, get_logger
 from bot.outbox_cli import add_cli as add_outbox_cli
@@ -149,6 +149,13 @@ def _check_config(settings: Settings, _args: argparse.Namespace) -> int:
     if links and settings.sms_enabled:
         raise SmsConfigError("; ".join(links))
     print(f"sms.yaml ok: signature, {len(sms.templates)} templates within Tencent's limits")
+    print(
+        f"wechat.yaml: {len(wechat.subscribe)} subscription templates, "
+        f"{len(wechat.scenes or {})} QR scenes"
+    )
+    if settings.wechat_enabled and wechat.pages() and not settings.public_url:
+        # the menu's case page button is built on the public origin (网页授权 redirect)
+        raise WeChatConfigError("the menu opens the case page: set XINFANG_PUBLIC_URL")
     return 0
 
 

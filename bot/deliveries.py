@@ -31,9 +31,24 @@ from bot.storage.staff import add_audit
 log = get_logger(__name__)
 
 # What staff see of a message: waiting for its time (a 回访), in the queue, handed to a
-# worker, waiting for a retry, stuck (see storage.outbox._stuck), sent to the platform
-# (no platform here reports read or delivery receipts), failed for good, cancelled.
-STATES = ("scheduled", "queued", "sending", "retrying", "stuck", "sent", "failed", "cancelled")
+# worker, waiting for a retry, stuck (see storage.outbox._stuck), sent to the platform,
+# failed for good, cancelled; and, for a sent message whose platform reported on it
+# (WeChat TEMPLATESENDJOBFINISH), delivered, blocked by the citizen or not delivered.
+STATES = (
+    "scheduled",
+    "queued",
+    "sending",
+    "retrying",
+    "stuck",
+    "sent",
+    "delivered",
+    "blocked",
+    "undelivered",
+    "failed",
+    "cancelled",
+)
+# outbox.receipt (a platform's delivery report) -> the state staff see
+RECEIPT_STATES = {"delivered": "delivered", "blocked": "blocked", "failed": "undelivered"}
 
 
 class UnknownCase(LookupError):
@@ -84,6 +99,8 @@ class Deliveries:
             return "stuck" if d.next_attempt_at < now - self.stuck_after else "retrying"
         if d.status == "sending":
             return "stuck" if d.lease_until is not None and d.lease_until < now else "sending"
+        if d.status == "sent" and d.receipt in RECEIPT_STATES:
+            return RECEIPT_STATES[d.receipt]
         return d.status
 
     def notice(self, d: Delivery) -> Notice:

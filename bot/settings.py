@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     wechat_aes_key: str = ""
     wechat_template_id: str = ""
     wechat_api_base: str = "https://api.weixin.qq.com"
+    # showqrcode is served by the mp host and 网页授权 starts on the open host; tests point
+    # both at the local fake
+    wechat_mp_base: str = "https://mp.weixin.qq.com"
+    wechat_oauth_base: str = "https://open.weixin.qq.com"
     wechat_max_skew_seconds: float = Field(default=300, gt=0)  # replay window for timestamps
     # with an AES key set, plaintext posts (no encrypt_type=aes) are refused: their body is
     # not covered by msg_signature. true only while switching the account to safe mode

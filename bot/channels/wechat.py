@@ -29,13 +29,12 @@ import asyncio
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import yaml
 from aiohttp import web
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
@@ -44,26 +43,27 @@ from wechatpy.utils import check_signature
 from bot.channels.base import SendError, read_body, render_text, split_text
 from bot.channels.spec import ChannelSpec
 from bot.channels.wechat_api import (
-    BUSY_ERRORS,
     NO_CUSTOMER_SERVICE,
-    TOKEN_ERRORS,
-    UNREACHABLE_ERRORS,
     Media,
     WeChatApi,
     WeChatApiError,
     WeChatTransportError,
 )
+from bot.channels.wechat_cli import add_cli
+from bot.channels.wechat_config import WeChatConfig, WeChatConfigError, load_config
+from bot.channels.wechat_events import record as record_report
 from bot.channels.wechat_inbound import NAME, parse_inbound
+from bot.channels.wechat_notices import Fallback, send_error
+from bot.channels.wechat_oauth import SnsapiBase
 from bot.channels.wechat_replay import NonceGuard
+from bot.channels.wechat_subscribe import PATH as SUBSCRIBE_PATH
+from bot.channels.wechat_subscribe import SubscribePage
 from bot.channels.wechat_templates import (
     DEFAULT_KIND,
-    TemplateError,
-    Templates,
-    notice_values,
-    parse_templates,
 )
 from bot.channels.wechat_xml import BadMessage, check_xml, text_reply
 from bot.clock import utc_now
+from bot.dialogs.texts import Texts
 from bot.intake import Intake, IntakeResult
 from bot.keyed_locks import KeyedLocks
 from bot.logging import get_logger
@@ -78,11 +78,12 @@ from bot.messages import (
 )
 from bot.metrics import REJECTED_REQUESTS
 from bot.settings import Settings
-from bot.storage import contacts, inbound, outbox
+from bot.storage import contacts, inbound, outbox, wechat_scenes
 from bot.storage.db import Database
 from bot.storage.files import TooLarge, remove
 from bot.storage.tables import attachments
 from bot.uploads import file_refusal
+from bot.web.citizen_access import CITIZEN_ACCESS, CitizenLink
 
 log = get_logger(__name__)
 
@@ -106,50 +107,6 @@ TOO_LARGE_NOTE = (
     "您发送的{kind}超过 {limit}，未能保存到材料中。请压缩或分段后重新发送，也可以改用文字说明。"
 )
 KIND_WORDS = {"image": "图片", "voice": "语音", "video": "视频", "file": "文件"}
-
-
-# -- configuration ---------------------------------------------------------------------
-
-
-class WeChatConfigError(Exception):
-    """config/wechat.yaml is missing or invalid."""
-
-
-@dataclass(frozen=True, slots=True)
-class WeChatConfig:
-    """The menu and the template messages' fields from config/wechat.yaml."""
-
-    buttons: tuple[dict[str, Any], ...]
-    commands: dict[str, str]
-    templates: Templates
-
-    def menu(self) -> dict[str, Any]:
-        """The menu/create request body."""
-        return {"button": [dict(b) for b in self.buttons]}
-
-
-def load_config(config_dir: Path) -> WeChatConfig:
-    """Read and validate config/wechat.yaml."""
-    path = config_dir / "wechat.yaml"
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise WeChatConfigError(f"{path}: {exc}") from exc
-    menu = data.get("menu") or {}
-    buttons = menu.get("buttons") or []
-    commands = {str(k): str(v) for k, v in (menu.get("commands") or {}).items()}
-    if not isinstance(buttons, list) or not 1 <= len(buttons) <= 3:
-        raise WeChatConfigError(f"{path}: menu.buttons must list 1 to 3 buttons")
-    for button in buttons:
-        if not isinstance(button, dict) or not button.get("name"):
-            raise WeChatConfigError(f"{path}: every menu button needs a name")
-        if button.get("type") == "click" and str(button.get("key")) not in commands:
-            raise WeChatConfigError(f"{path}: menu key {button.get('key')} has no command")
-    try:
-        templates = parse_templates(data.get("template") or {}, str(path))
-    except TemplateError as exc:
-        raise WeChatConfigError(str(exc)) from exc
-    return WeChatConfig(buttons=tuple(buttons), commands=commands, templates=templates)
 
 
 # -- text limits -----------------------------------------------------------------------
@@ -227,7 +184,7 @@ def fill(text: str) -> list[str]:
 
 
 class WeChatChannel:
-    """WeChat as the outbox sees it: customer-service messages, template fallback."""
+    """WeChat as the outbox sees it: customer-service messages, then the fallback chain."""
 
     name = NAME
     capabilities = CAPABILITIES
@@ -244,81 +201,27 @@ class WeChatChannel:
         self.config = config
         self.template_id = template_id
         self.tz = ZoneInfo(timezone)
+        self.fallback = Fallback(api, config, template_id, self.tz)
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        """Send as customer-service text; outside the window or the quota, as a template."""
+        """Send as customer-service text; outside the window or the quota, the next best
+        way (:mod:`bot.channels.wechat_notices`: subscription notification, template)."""
         openid = message.address.address
         text = render_text(message.reply, CAPABILITIES)
-        msgid = ""
         try:
             for part in pack([text]):
                 await self.api.send_text(openid, part)
         except WeChatApiError as err:
             if err.errcode not in NO_CUSTOMER_SERVICE:
-                raise _send_error(err) from err
-            what = _NO_CUSTOMER_SERVICE_WHY[err.errcode]
-            if message.kind == "broadcast":
-                # Template messages are for service notifications about the user's own
-                # business only, never for mass messages (WeChat template message rules:
-                # https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Template_Message_Operation_Specifications.html)
-                raise SendError(
-                    f"{err.errcode}: {what}; broadcasts never use templates", retryable=False
-                ) from err
-            if not self.template_id:
-                raise SendError(
-                    f"{err.errcode}: {what} and no template configured", retryable=False
-                ) from err
-            log.info("wechat.template_fallback", outbox_id=message.outbox_id, errcode=err.errcode)
-            msgid = await self._send_template(message, text)
+                raise send_error(err) from err
+            return await self.fallback.send(message, text, err)
         except WeChatTransportError as err:
             raise SendError(str(err), retryable=True) from err
-        return SendResult(external_id=msgid)
-
-    async def _send_template(self, message: OutboundMessage, text: str) -> str:
-        kind = str(message.template.get("key") or DEFAULT_KIND)
-        values = notice_values(message.template, text, self.tz, utc_now())
-        try:
-            data = self.config.templates.data(kind, values)
-        except TemplateError as exc:
-            raise SendError(f"template: {exc}", retryable=False) from exc
-        # the signed case page link the lifecycle put on the notice (a plain /my/cases URL
-        # would open nothing: the page needs the link's signature or a session)
-        url = str(message.template.get("url") or "")
-        try:
-            result = await self.api.send_template(
-                message.address.address,
-                self.template_id,
-                data,
-                url=url,
-                client_msg_id=message.idempotency_key,
-            )
-        except WeChatApiError as err:
-            raise _send_error(err) from err
-        except WeChatTransportError as err:
-            raise SendError(str(err), retryable=True) from err
-        return str(result.get("msgid", ""))
+        return SendResult()
 
     async def already_sent(self, message: OutboundMessage) -> bool:
         """WeChat offers no look-up of a sent message: resend (templates carry client_msg_id)."""
         return False
-
-
-_NO_CUSTOMER_SERVICE_WHY = {
-    45015: "outside the 48-hour window",
-    45047: "customer-service quota (5 per 48 hours) used up",
-}
-
-
-def _send_error(err: WeChatApiError) -> SendError:
-    reason = f"{err.errcode}: {err.errmsg}"
-    if err.errcode in BUSY_ERRORS:
-        # 45009 is a daily quota: waiting minutes, not seconds, is what helps
-        return SendError(reason, retryable=True, retry_after=600.0 if err.errcode > 0 else None)
-    if err.errcode in TOKEN_ERRORS:  # still rejected after one refresh
-        return SendError(reason, retryable=True)
-    if err.errcode in UNREACHABLE_ERRORS:
-        return SendError(reason, retryable=False, unreachable=True)
-    return SendError(reason, retryable=False)
 
 
 # -- webhook ---------------------------------------------------------------------------
@@ -451,9 +354,20 @@ class WeChatWebhook:
             return self._reject(403, "replayed_nonce")
         if parsed is None:
             return web.Response(text=SUCCESS)
+        if parsed.report is not None:  # consent or delivery: stored, nothing to answer
+            await record_report(self.db, self.config, parsed.report, channel=NAME)
+            return web.Response(text=SUCCESS)
 
         msg = parsed.message
         notes: list[Reply] = []
+        if parsed.scene:
+            greeting = await self._scene(msg.address, parsed.scene)
+            if msg.event == "scan":  # a follower at a poster: the greeting, nothing else
+                if not greeting:
+                    return web.Response(text=SUCCESS)
+                return self._passive(greeting, msg.address.address, parsed.reply_from, query, aes)
+            if greeting:
+                notes.append(Reply(greeting))
         if parsed.media_id:
             msg, too_large = await self._fetch_media(msg, parsed.media_id, started + MEDIA_SECONDS)
             if too_large and msg.attachment is not None:
@@ -504,6 +418,15 @@ class WeChatWebhook:
                     await self._enqueue(result, msg.address, texts, divert=True)
                 result = replace(result, direct=False)
             return result
+
+    async def _scene(self, address: Address, scene: str) -> str:
+        """Keep the QR scene on the contact; the scene's greeting in the contact's language."""
+        async with self.db.transaction() as conn:
+            contact = await contacts.get_or_create(conn, address, utc_now())
+            await wechat_scenes.remember(conn, contact.id, scene, utc_now())
+        found = self.config.scene(scene)
+        log.info("wechat.scene", scene=scene, known=found is not None)
+        return found.greet(contact.lang) if found is not None else ""
 
     def _too_large_note(self, kind: str) -> Reply:
         size = self.max_upload_bytes
@@ -652,6 +575,7 @@ def build_channel(settings: Settings, db: Database) -> WeChatChannel:
         app_id=settings.wechat_app_id,
         app_secret=settings.wechat_app_secret,
         api_base=settings.wechat_api_base,
+        mp_base=settings.wechat_mp_base,
     )
     config = load_config(settings.config_dir)
     if settings.wechat_template_id and not config.templates.notice(DEFAULT_KIND).fields:
@@ -664,6 +588,21 @@ def build_channel(settings: Settings, db: Database) -> WeChatChannel:
         template_id=settings.wechat_template_id,
         timezone=settings.timezone,
     )
+
+
+def install_pages(
+    app: web.Application, api: WeChatApi, config: WeChatConfig, s: Settings, texts: Texts
+) -> None:
+    """The citizen page inside WeChat: 网页授权 (snsapi_base) as a way into /my, and the
+    subscription consent page /my/subscribe (mounted after bot.web.citizen.install)."""
+    access = app[CITIZEN_ACCESS]
+    access.ways.append(
+        SnsapiBase(api, access, public_url=s.public_url, oauth_base=s.wechat_oauth_base)
+    )
+    page = SubscribePage(api, config, access, texts, public_url=s.public_url)
+    app.router.add_get(SUBSCRIBE_PATH, page.page)
+    if config.subscribe:
+        access.links.append(CitizenLink(NAME, SUBSCRIBE_PATH, "wechat_subscribe.link"))
 
 
 def install(app: web.Application, services: Any) -> None:
@@ -695,51 +634,12 @@ def install(app: web.Application, services: Any) -> None:
         )
     hook.add_routes(app)
     app.on_shutdown.append(hook.shutdown)
+    install_pages(app, channel.api, channel.config, s, services.engine.texts)
 
     async def close(_app: web.Application) -> None:
         await channel.api.close()
 
     app.on_cleanup.append(close)
-
-
-def add_cli(sub: Any) -> None:
-    """Add `xinfang wechat menu` to the command line."""
-    wechat = sub.add_parser("wechat", help="WeChat Official Account administration")
-    actions = wechat.add_subparsers(dest="wechat_action", required=True, metavar="ACTION")
-    menu = actions.add_parser("menu", help="install the custom menu from config/wechat.yaml")
-    menu.set_defaults(func=_cli_menu)
-
-
-def _cli_menu(settings: Settings, _args: Any) -> int:
-    import sys
-
-    from bot.storage.migrate import ensure_schema
-
-    if not (settings.wechat_app_id and settings.wechat_app_secret):
-        print(
-            "xinfang: set XINFANG_WECHAT_APP_ID and XINFANG_WECHAT_APP_SECRET first",
-            file=sys.stderr,
-        )
-        return 2
-    config = load_config(settings.config_dir)
-    db = Database(settings.effective_database_url)
-
-    async def main() -> int:
-        await ensure_schema(db, auto_upgrade=settings.auto_migrate)
-        api = build_channel(settings, db).api
-        try:
-            await api.create_menu(config.menu())
-        except (WeChatApiError, WeChatTransportError) as exc:
-            print(f"xinfang: menu not installed: {exc}", file=sys.stderr)
-            return 1
-        finally:
-            await api.close()
-            await db.dispose()
-        names = " / ".join(str(b["name"]) for b in config.buttons)
-        print(f"menu installed: {names}")
-        return 0
-
-    return asyncio.run(main())
 
 
 SPEC = ChannelSpec(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -29,6 +29,8 @@ from bot.storage.files import save_stream
 log = get_logger(__name__)
 
 TOKEN_KEY = "wechat.access_token"
+TICKET_KEY = "wechat.jsapi_ticket"
+MP_BASE = "https://mp.weixin.qq.com"  # showqrcode lives on this host, not the API's
 # Global return codes: https://developers.weixin.qq.com/doc/offiaccount/Getting_Started/Global_Return_Code.html
 TOKEN_ERRORS = frozenset({40001, 40014, 42001})  # invalid / malformed / expired access_token
 BUSY_ERRORS = frozenset({45009, -1})  # API quota reached / system busy: try again later
@@ -39,6 +41,9 @@ OUT_OF_WINDOW = 45015  # customer-service message more than 48 h after the user'
 QUOTA_EXCEEDED = 45047
 NO_CUSTOMER_SERVICE = frozenset({OUT_OF_WINDOW, QUOTA_EXCEEDED})  # a template may still go
 _FILENAME = re.compile(r"filename\*?=(?:UTF-8'')?\"?([^\";]+)\"?", re.IGNORECASE)
+
+
+Fetch = Callable[[], Awaitable[tuple[str, int]]]  # a shared value and its lifetime (s)
 
 
 class WeChatApiError(Exception):
@@ -74,6 +79,7 @@ class WeChatApi:
         app_id: str,
         app_secret: str,
         api_base: str,
+        mp_base: str = MP_BASE,
         timeout: float = 10.0,
         refresh_margin: timedelta = timedelta(minutes=5),
         clock: Callable[[], datetime] = utc_now,
@@ -82,6 +88,7 @@ class WeChatApi:
         self.app_id = app_id
         self.app_secret = app_secret
         self.api_base = api_base.rstrip("/")
+        self.mp_base = mp_base.rstrip("/")
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.refresh_margin = refresh_margin
         self.clock = clock
@@ -110,38 +117,65 @@ class WeChatApi:
 
     async def access_token(self) -> str:
         """The current token: read from the database, refreshed when near expiry."""
-        async with self.db.read() as conn:
-            token = self._fresh(await kv.get(conn, TOKEN_KEY))
-        return token or await self.refresh(stale=None)
+        return await self._shared(TOKEN_KEY, self._fetch_token)
 
     async def refresh(self, stale: str | None) -> str:
-        """Fetch a new token unless another process already replaced ``stale``.
+        """Fetch a new token unless another process already replaced ``stale``."""
+        return await self._refresh(TOKEN_KEY, stale, self._fetch_token)
+
+    async def jsapi_ticket(self) -> str:
+        """The JS-SDK ticket (cgi-bin/ticket/getticket, type=jsapi), shared and refreshed
+        like the access_token: its daily quota is small, so it is never fetched per page.
+        https://developers.weixin.qq.com/doc/offiaccount/OA_Web_Apps/JS-SDK.html#62
+        """
+        async with self.db.read() as conn:
+            ticket = self._fresh(await kv.get(conn, TICKET_KEY))
+        if ticket is not None:
+            return ticket
+        # the token is fetched before the ticket's row is locked: a token refresh inside
+        # the ticket's refresh would wait on a second write transaction (SQLite: forever)
+        token = await self.access_token()
+        try:
+            return await self._refresh(TICKET_KEY, None, lambda: self._fetch_ticket(token))
+        except WeChatApiError as err:
+            if err.errcode not in TOKEN_ERRORS:
+                raise
+        token = await self.refresh(stale=token)
+        return await self._refresh(TICKET_KEY, None, lambda: self._fetch_ticket(token))
+
+    async def _shared(self, key: str, fetch: Fetch) -> str:
+        async with self.db.read() as conn:
+            value = self._fresh(await kv.get(conn, key))
+        return value or await self._refresh(key, None, fetch)
+
+    async def _refresh(self, key: str, stale: str | None, fetch: Fetch) -> str:
+        """Fetch a new value of ``key`` unless another process already replaced ``stale``.
 
         The kv row is locked for the whole check-fetch-store, so exactly one process
-        fetches; the others wait on the lock, then find the new token and use it.
+        fetches; the others wait on the lock, then find the new value and use it.
         """
         async with self._refreshing, self.db.transaction() as conn:
             # the row must exist to be locked (first start): a no-op when it does
-            await kv.put(conn, TOKEN_KEY, None, self.clock(), expect_version=0)
-            entry = await kv.get(conn, TOKEN_KEY, lock=True)
+            await kv.put(conn, key, None, self.clock(), expect_version=0)
+            entry = await kv.get(conn, key, lock=True)
             assert entry is not None
             current = self._fresh(entry)
             if current is not None and current != stale:
                 return current
-            token, expires_in = await self._fetch_token()
+            value, expires_in = await fetch()
             expires_at = self.clock() + timedelta(seconds=expires_in)
             stored = await kv.put(
                 conn,
-                TOKEN_KEY,
-                token,
+                key,
+                value,
                 self.clock(),
                 expires_at=expires_at,
                 expect_version=entry.version,
             )
             if not stored:  # impossible while we hold the row lock; refuse to guess
-                raise WeChatTransportError("access_token row changed under its lock")
-            log.info("wechat.token_refreshed", expires_in=expires_in)
-            return token
+                raise WeChatTransportError(f"{key} row changed under its lock")
+            log.info("wechat.shared_refreshed", key=key, expires_in=expires_in)
+            return value
 
     async def _fetch_token(self) -> tuple[str, int]:
         params = {
@@ -154,6 +188,14 @@ class WeChatApi:
         if not isinstance(token, str) or not token:
             raise WeChatApiError(-2, "token response without access_token")
         return token, int(data.get("expires_in", 7200))
+
+    async def _fetch_ticket(self, token: str) -> tuple[str, int]:
+        params = {"access_token": token, "type": "jsapi"}
+        data = await self._json("GET", "/cgi-bin/ticket/getticket", params=params)
+        ticket = data.get("ticket")
+        if not isinstance(ticket, str) or not ticket:
+            raise WeChatApiError(-2, "getticket response without ticket")
+        return ticket, int(data.get("expires_in", 7200))
 
     # calls ------------------------------------------------------------------------------
 
@@ -222,6 +264,70 @@ class WeChatApi:
         if client_msg_id:
             body["client_msg_id"] = client_msg_id
         return await self.call("/cgi-bin/message/template/send", body)
+
+    async def send_subscribe(
+        self, openid: str, template_id: str, data: dict[str, str], *, page: str = ""
+    ) -> dict[str, Any]:
+        """A subscription notification (订阅通知, message/subscribe/bizsend): needs the
+        citizen's consent for the template (43101 without it). ``page`` is the web page
+        the notification opens.
+        https://developers.weixin.qq.com/doc/offiaccount/Subscription_Messages/api.html
+        """
+        body: dict[str, Any] = {
+            "touser": openid,
+            "template_id": template_id,
+            "data": {k: {"value": v} for k, v in data.items()},
+        }
+        if page:
+            body["page"] = page
+        return await self.call("/cgi-bin/message/subscribe/bizsend", body)
+
+    async def oauth_openid(self, code: str) -> tuple[str, bool]:
+        """网页授权: exchange the ``code`` of an snsapi_base redirect for the follower's
+        openid (sns/oauth2/access_token; 40029 invalid code, 40163 code used). The flag is
+        True for a 快照页 visitor, whose openid is a placeholder (is_snapshotuser).
+        https://developers.weixin.qq.com/doc/offiaccount/OA_Web_Apps/Wechat_webpage_authorization.html
+        """
+        params = {
+            "appid": self.app_id,
+            "secret": self.app_secret,
+            "code": code,
+            "grant_type": "authorization_code",
+        }
+        data = await self._json("GET", "/sns/oauth2/access_token", params=params)
+        openid = data.get("openid")
+        if not isinstance(openid, str) or not openid:
+            raise WeChatApiError(-2, "oauth2 response without openid")
+        return openid, int(data.get("is_snapshotuser") or 0) == 1
+
+    async def create_qrcode(self, scene: str, expire_seconds: int | None) -> dict[str, Any]:
+        """A parametric QR code's ticket (qrcode/create): permanent with
+        QR_LIMIT_STR_SCENE, temporary (at most 30 days) with QR_STR_SCENE.
+        https://developers.weixin.qq.com/doc/offiaccount/Account_Management/Generating_a_Parametric_QR_Code.html
+        """
+        body: dict[str, Any] = {
+            "action_name": "QR_LIMIT_STR_SCENE" if expire_seconds is None else "QR_STR_SCENE",
+            "action_info": {"scene": {"scene_str": scene}},
+        }
+        if expire_seconds is not None:
+            body["expire_seconds"] = expire_seconds
+        return await self.call("/cgi-bin/qrcode/create", body)
+
+    async def show_qrcode(self, ticket: str, max_bytes: int = 4 * 1024 * 1024) -> bytes:
+        """The QR code image of a ticket (showqrcode, on the mp host, no token)."""
+        url = self.mp_base + "/cgi-bin/showqrcode"
+        try:
+            async with self._http().get(url, params={"ticket": ticket}) as resp:
+                if resp.status >= 400:
+                    raise WeChatTransportError(f"HTTP {resp.status} from showqrcode")
+                if not resp.content_type.startswith("image/"):
+                    raise WeChatApiError(-2, f"showqrcode answered {resp.content_type}")
+                image = await resp.content.read(max_bytes + 1)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise WeChatTransportError(f"showqrcode: {type(exc).__name__}") from exc
+        if len(image) > max_bytes:
+            raise WeChatTransportError("showqrcode: image too large")
+        return image
 
     async def create_menu(self, menu: dict[str, Any]) -> dict[str, Any]:
         """Install the custom menu."""

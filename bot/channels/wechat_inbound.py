@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from bot.channels.wechat_events import Report, parse_report
 from bot.channels.wechat_xml import BadMessage, check_xml
 from bot.clock import utc_now
 from bot.logging import get_logger
@@ -27,6 +28,8 @@ class Parsed:
     message: InboundMessage
     media_id: str = ""
     reply_from: str = ""  # our account id (ToUserName), the sender of a passive reply
+    report: Report | None = None  # consent or delivery report: stored, never answered
+    scene: str = ""  # the parametric QR code scene of a subscribe or SCAN event
 
 
 def parse_inbound(xml: str, commands: dict[str, str]) -> Parsed | None:
@@ -91,8 +94,19 @@ def _parse_event(
     key = str(data.get("EventKey") or "")
     base["external_id"] = f"ev:{data.get('FromUserName')}:{data.get('CreateTime')}:{event}:{key}"
     base["raw"] = {"msg_type": "event", "event": event}
+    report = parse_report(event, data)
+    if report is not None:
+        return Parsed(InboundMessage(event=event, **base), reply_from=reply_from, report=report)
+    # a parametric QR code: EventKey "qrscene_<scene>" with subscribe, "<scene>" with SCAN
+    # (already a follower). Generating_a_Parametric_QR_Code.html, 事件推送
     if event in ("subscribe", "subscribe_scan"):
-        return Parsed(InboundMessage(event="subscribe", **base), reply_from=reply_from)
+        scene = key.removeprefix("qrscene_") if key.startswith("qrscene_") else ""
+        message = InboundMessage(event="subscribe", **base)
+        return Parsed(message, reply_from=reply_from, scene=scene[:64])
+    if event == "scan":
+        # a follower scanning a poster: greeted, never a new petition started under them
+        message = InboundMessage(event="scan", **base)
+        return Parsed(message, reply_from=reply_from, scene=key[:64]) if key else None
     if event == "unsubscribe":
         return Parsed(InboundMessage(event="unsubscribe", **base), reply_from=reply_from)
     if event == "click":
@@ -101,15 +115,6 @@ def _parse_event(
             log.warning("wechat.unknown_menu_key", key=str(data.get("EventKey") or ""))
             return None
         return Parsed(InboundMessage(command=command, **base), reply_from=reply_from)
-    if event == "templatesendjobfinish":
-        # the template message's delivery report: Status is "success", "failed:user block"
-        # or "failed: system failed" (Template_Message_Interface.html, 事件推送)
-        log.info(
-            "wechat.template_finished",
-            msgid=str(data.get("MsgID") or data.get("MsgId") or ""),
-            status=str(data.get("Status") or ""),
-        )
-        return None
     return None  # VIEW, LOCATION reports, ...: nothing to answer
 
 

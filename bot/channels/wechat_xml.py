@@ -80,11 +80,27 @@ def check_xml(xml: str) -> dict[str, Any]:
 
 
 def _fields(element: Any) -> dict[str, Any]:
-    # recursion bounded by MAX_DEPTH
+    # recursion bounded by MAX_DEPTH; a repeated element (the <List> items of the
+    # subscription-notification events) becomes a list of its values
     data: dict[str, Any] = {}
     for child in element:
-        data[child.tag] = _fields(child) if len(child) else (child.text or "")
+        value = _fields(child) if len(child) else (child.text or "")
+        if child.tag not in data:
+            data[child.tag] = value
+        elif isinstance(data[child.tag], _Repeated):
+            data[child.tag].append(value)
+        else:
+            data[child.tag] = _Repeated([data[child.tag], value])
     return data
+
+
+class _Repeated(list[Any]):
+    """The values of an element that occurs more than once, in document order."""
+
+
+def items(value: Any) -> list[Any]:
+    """A field as a list: the values of a repeated element, or the one value."""
+    return list(value) if isinstance(value, _Repeated) else [value]
 
 
 def cdata(text: str) -> str:

@@ -668,6 +668,7 @@ class Delivery:
     reachable: bool  # False: the citizen blocked the bot or unsubscribed
     event_id: int | None = None  # the case timeline event this notice tells the citizen of
     text: str = ""  # the message as sent: personal data, for roles with case.pii only
+    receipt: str = ""  # the platform's delivery report of a sent row (record_receipt)
 
 
 @dataclass(frozen=True, slots=True)
@@ -933,6 +934,7 @@ def _delivery(r: Any) -> Delivery:
         reachable=bool(r.reachable),
         event_id=event_id if isinstance(event_id, int) else None,
         text=str(payload.get("text") or ""),
+        receipt=str(r._mapping.get("receipt") or ""),
     )
 
 
@@ -945,3 +947,28 @@ async def fail_channel_off(conn: AsyncConnection, channel: str, reason: str) -> 
         .returning(outbox.c.id)
     )
     return [int(r.id) for r in result.all()]
+
+
+async def record_receipt(
+    conn: AsyncConnection, channel: str, external_id: str, receipt: str
+) -> int | None:
+    """Store a platform's delivery report on the sent row with this message id; the row's
+    id, or None when no row has it (a message this bot did not send, or a report that came
+    before the row was marked sent)."""
+    found = (
+        (
+            await conn.execute(
+                update(outbox)
+                .where(
+                    outbox.c.channel == channel,
+                    outbox.c.external_id == external_id,
+                    outbox.c.status == "sent",
+                )
+                .values(receipt=receipt)
+                .returning(outbox.c.id)
+            )
+        )
+        .scalars()
+        .first()
+    )
+    return int(found) if found is not None else None

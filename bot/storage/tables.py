@@ -349,7 +349,10 @@ outbox = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("sent_at", UTCDateTime(), nullable=True),
     Column("broadcast_id", Id, ForeignKey("broadcasts.id"), nullable=True),  # migration 0003
-    Index("ix_outbox_external", "channel", "external_id"),  # receipts name it (0013)
+    # the platform's delivery report of a sent message (WeChat TEMPLATESENDJOBFINISH:
+    # delivered | blocked | failed), found by external_id (the msgid); migration 0016
+    Column("receipt", String(16), nullable=True),
+    Index("ix_outbox_external", "channel", "external_id"),  # receipts and reports (0013)
     Index("ix_outbox_due", "status", "next_attempt_at"),
     Index("ix_outbox_broadcast", "broadcast_id", "status"),
     Index("ix_outbox_contact", "contact_id", "id"),
@@ -376,6 +379,29 @@ outbox = Table(
         sqlite_where=text(OUTBOX_ACTIVE_WHERE),
         postgresql_where=text(OUTBOX_ACTIVE_WHERE),
     ),
+)
+
+# 订阅通知 consent per WeChat openid and template (migration 0016): long-term consent, or
+# the number of one-time consents left (each allows one subscription notification)
+wechat_consents = Table(
+    "wechat_consents",
+    metadata,
+    Column("openid", String(128), primary_key=True),
+    Column("template_id", String(128), primary_key=True),
+    Column("long_term", Boolean, nullable=False, server_default="0"),
+    Column("remaining", Integer, nullable=False, server_default="0"),
+    Column("last_event", BigInteger, nullable=True),  # CreateTime of the last grant counted
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# The parametric QR code (scene_str) a WeChat contact last came through: which service
+# hall's poster, for instance (migration 0016)
+wechat_scenes = Table(
+    "wechat_scenes",
+    metadata,
+    Column("contact_id", Id, ForeignKey("contacts.id"), primary_key=True),
+    Column("scene", String(64), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 # Small shared values with an optional expiry: the WeChat access_token (one for all

@@ -44,7 +44,17 @@ if TYPE_CHECKING:
 else:  # how a petition arrived (the registered channels, 信、访、电), an enum in OpenAPI
     Channel = Literal[tuple(CHANNELS)]
 DeliveryState = Literal[
-    "scheduled", "queued", "sending", "retrying", "stuck", "sent", "failed", "cancelled"
+    "scheduled",
+    "queued",
+    "sending",
+    "retrying",
+    "stuck",
+    "sent",
+    "delivered",
+    "blocked",
+    "undelivered",
+    "failed",
+    "cancelled",
 ]
 assert get_args(DeliveryState) == STATES, "api_models.DeliveryState is out of step with STATES"
 # One list of statuses: the literal above is what the schema shows, checked against it.

@@ -138,14 +138,14 @@ class CitizenPages:
             return visitor
         now = self.service.clock()
         async with self.db.read() as conn:
-            lang = (await contacts.get(conn, visitor.contact_id)).lang
+            contact = await contacts.get(conn, visitor.contact_id)
             own = await cases.for_contact(conn, visitor.contact_id, limit=100)
             phone = await sms_receipts.verified_phone(conn, visitor.contact_id)
             by_phone = await cases.for_phone(conn, phone, limit=100)
             pending = (
                 await self.phones.pending(conn, visitor.contact_id, now) if self.phones else ""
             )
-        words = self.words(lang)
+        words = self.words(contact.lang)
         seen = {c.id for c in own}
         every = sorted([*own, *(c for c in by_phone if c.id not in seen)], key=lambda c: -c.id)
         done = request.query.get("phone", "")
@@ -156,6 +156,11 @@ class CitizenPages:
             "pending": pending,
             "phone_notice": words.t(f"phone.{done}") if done in PHONE_OUTCOMES else "",
             "phone_ok": done in ("sent", "confirmed"),
+            "links": [
+                (link.path, words.t(link.text_key))
+                for link in self.access.links
+                if link.channel == contact.address.channel
+            ],
         }
         return self._render(request, "citizen_cases.html", words, context, visitor=visitor)
 

@@ -16,6 +16,7 @@ from bot.web.i18n_help import HELP_TEXTS
 from bot.web.i18n_register import REGISTER_TEXTS
 from bot.web.i18n_security import SECURITY_TEXTS
 from bot.web.i18n_sms import SMS_TEXTS
+from bot.web.i18n_wechat import WECHAT_TEXTS
 
 LANGS = ("zh", "en")
 
@@ -370,6 +371,7 @@ TEXTS: dict[str, dict[str, str]] = {
         **ACTION_TEXTS["zh"],
         **REGISTER_TEXTS["zh"],
         **SMS_TEXTS["zh"],
+        **WECHAT_TEXTS["zh"],
     },
     "en": {
         "app.title": "Petition office console",
@@ -746,6 +748,7 @@ TEXTS: dict[str, dict[str, str]] = {
         **ACTION_TEXTS["en"],
         **REGISTER_TEXTS["en"],
         **SMS_TEXTS["en"],
+        **WECHAT_TEXTS["en"],
     },
 }
 

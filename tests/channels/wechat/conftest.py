@@ -13,8 +13,9 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from bot.app import build_services
-from bot.channels.wechat import WeChatChannel, WeChatWebhook, load_config
+from bot.channels.wechat import WeChatChannel, WeChatWebhook
 from bot.channels.wechat_api import WeChatApi
+from bot.channels.wechat_config import load_config
 from bot.intake import Intake
 from bot.settings import load_settings
 from bot.storage.db import Database

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from bot.channels.base import SendError
-from bot.channels.wechat import WeChatChannel, WeChatConfigError, load_config
+from bot.channels.wechat import WeChatChannel
 from bot.channels.wechat_api import WeChatApiError
+from bot.channels.wechat_config import WeChatConfigError, load_config
 from bot.messages import Address, Choice, OutboundMessage, Reply
 from bot.storage.db import Database
 from tests.channels.wechat.conftest import make_api
@@ -300,9 +301,9 @@ async def test_bad_credentials_raise(db: Database, fake: FakeWeChat) -> None:
 
 async def test_menu_and_media(db: Database, fake: FakeWeChat, tmp_path: Path) -> None:
     api = make_api(db, fake)
-    await api.create_menu(load_config(CONFIG_DIR).menu())
+    await api.create_menu(load_config(CONFIG_DIR).menu(lambda path: "https://x.example" + path))
     names = [b["name"] for b in fake.menus[0]["button"]]
-    assert names == ["新建投诉", "查询进度", "帮助"]
+    assert names == ["新建投诉", "我的事项", "更多"]
     fake.add_media("M1", b"bytes", "image/jpeg", "p.jpg")
     media = await api.download_media("M1", tmp_path, 1000)
     assert (tmp_path / media.key).read_bytes() == b"bytes"
@@ -356,14 +357,20 @@ async def test_cli_installs_the_menu(fake: FakeWeChat, tmp_path: Path) -> None:
         "XINFANG_WECHAT_APP_ID": fake.app_id,
         "XINFANG_WECHAT_APP_SECRET": fake.app_secret,
         "XINFANG_WECHAT_API_BASE": fake.url,
+        "XINFANG_PUBLIC_URL": "https://xf.example.gov.cn",
+        "XINFANG_SECRET_KEY": "k" * 40,
     }
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "wechat", "menu", env=env, stdout=asyncio.subprocess.PIPE
     )
     out_bytes, _ = await proc.communicate()
     assert proc.returncode == 0
-    assert "新建投诉 / 查询进度 / 帮助" in out_bytes.decode()
+    assert "新建投诉 / 我的事项 / 更多" in out_bytes.decode()
     assert fake.menus and fake.token_requests == 1
+    # the case page button opens WeChat's 网页授权 (snsapi_base) back to the public /my
+    view = fake.menus[0]["button"][1]
+    assert view["type"] == "view" and "scope=snsapi_base" in view["url"]
+    assert "redirect_uri=https%3A%2F%2Fxf.example.gov.cn%2Fmy&" in view["url"]
 
 
 async def test_check_config_refuses_templates_that_break_the_2023_rules(tmp_path: Path) -> None:

@@ -71,7 +71,10 @@ def test_recorded_payload_maps_to_inbound_message(case: str) -> None:
 
 def test_ignored_events_and_unknown_menu_keys() -> None:
     assert parse_inbound(event("VIEW", EventKey="https://example.org"), {}) is None
-    assert parse_inbound(event("TEMPLATESENDJOBFINISH", Status="success"), {}) is None
+    # a delivery report is no message of the citizen: it is parsed as a report
+    finished = parse_inbound(event("TEMPLATESENDJOBFINISH", Status="success", MsgID=7), {})
+    assert finished is not None and finished.report is not None
+    assert finished.report.receipts == (("7", "delivered"),)
     assert parse_inbound(event("CLICK", EventKey="NOPE"), {"XF_NEW": "new"}) is None
 
 

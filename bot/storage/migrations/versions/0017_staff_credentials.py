@@ -11,7 +11,7 @@ without the petitioner's own name and address
   only roles with personal-data access search).
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-06 11:30:00
 """
 
@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql
 from bot.domain.search import case_search_doc
 
 revision = "0017"
-down_revision = "0015"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
