@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from bot.dialogs import commands
-from bot.dialogs.extract import extract
+from bot.dialogs.extract import extract, sure_category
 from bot.dialogs.form import FieldDef
 from bot.dialogs.kinds import KINDS
 from bot.dialogs.lookups import Lookups
@@ -318,10 +318,15 @@ class Answering(Lookups):
         told = commands.without_start_words(text)  # "我要投诉…": the rest tells the matter
         if facts is not None and len(told) >= facts.min_len and not self.names_type(told):
             found["facts"] = text
-        for role in SUGGESTED_ONLY:  # a guess from the story's words: offered, not recorded
-            f = self.current_form().by_role(role)
-            if role in found and f is not None and f.choice(found[role]) is not None:
-                draft.setdefault("suggested", {})[f.name] = found.pop(role)
+        # a subject guessed from a word or two is offered when its question comes, not
+        # recorded; one the story's words leave no doubt about is taken (and read back)
+        f = self.current_form().by_role("category")
+        guess = found.pop("category", "")
+        if f is not None and f.choice(guess) is not None:
+            if sure_category(text, self.cfg.gazetteer) == guess:
+                found["category"] = guess
+            else:
+                draft.setdefault("suggested", {})[f.name] = guess
         values = self.also_stated(found, draft)
         if facts is not None and "facts" in found and facts.applies(draft["answers"]):
             values.append((facts, text))

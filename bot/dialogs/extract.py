@@ -379,6 +379,22 @@ def best_category(low: str, gaz: Gazetteer, request: str = "") -> str:
     return ranked[0][0]
 
 
+def sure_category(text: str, gaz: Gazetteer) -> str:
+    """The subject only when the text leaves no real doubt: two or more of its words, and
+    more than twice the weight of any other subject ("拖欠…工资" is 劳动社保); else ""."""
+    low = fold(cn2an_safe(unicodedata.normalize("NFKC", text)))
+    pattern, code_of = gaz.subject_words
+    words: dict[str, set[str]] = {}
+    for word in {m.group(0) for m in pattern.finditer(low)}:
+        words.setdefault(code_of[word], set()).add(word)
+    weight = sorted(((sum(map(len, w)), c) for c, w in words.items()), reverse=True)
+    if not weight or len(words[weight[0][1]]) < 2:
+        return ""
+    if len(weight) > 1 and weight[0][0] <= 2 * weight[1][0]:
+        return ""
+    return weight[0][1]
+
+
 # ---------------------------------------------------------------------------- request
 
 
