@@ -44,7 +44,7 @@ PROMPTS: dict[str, str] = {
     "哪个单位或个人": "respondent",
     "请求": "request",
     "事实和理由": "facts",
-    "多少人": "people_count",
+    "几个人一起反映": "people_count",
     "代表": "representatives",
     "法律程序": "legal_status",
     "反映过": "reported_before",
