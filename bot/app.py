@@ -70,6 +70,7 @@ def build_services(settings: Settings) -> Services:
         timezone=settings.timezone,
         links=settings.case_links,
         channels=channels,
+        off=registry.off_reasons(settings),
     )
     accounts = StaffAccounts(
         db,

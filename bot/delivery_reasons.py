@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from bot.channels.sms import DAILY_LIMITS, OFFICE_ERRORS, RATE_LIMITS, UNREACHABLE
 from bot.channels.wechat_api import BUSY_ERRORS, OUT_OF_WINDOW, QUOTA_EXCEEDED, TOKEN_ERRORS
 from bot.outbox import CHANNEL_OFF
-from bot.storage.outbox import INTERRUPTED, NOT_CONFIGURED, PAPER_ONLY, UNCONFIRMED
+from bot.storage.outbox import INTERRUPTED, PAPER_ONLY, UNCONFIRMED
 
 # WeChat global return codes the outbox meets when sending (customer-service and template
 # messages): https://developers.weixin.qq.com/doc/offiaccount/Getting_Started/Global_Return_Code.html
@@ -65,7 +65,6 @@ REASONS = (
     "lease_expired",
     "retry_overdue",
     "unreachable",
-    "channel_not_configured",  # no channel of this installation delivers it (SMS not set up)
     "paper_only",  # no electronic contact: the petitioner is told on paper (书面告知)
     "other",
 )
@@ -107,8 +106,6 @@ def _from_error(channel: str, error: str) -> Reason:
         return Reason("unconfirmed")
     if error.startswith(INTERRUPTED):
         return Reason("interrupted")
-    if error.startswith(NOT_CONFIGURED):
-        return Reason("channel_not_configured")
     if error.startswith(PAPER_ONLY):
         return Reason("paper_only")
     if error.startswith(CHANNEL_OFF):

@@ -31,7 +31,7 @@ from bot.storage.outbox import OutboxRow
 log = get_logger(__name__)
 
 OFF_SWEEP_SECONDS = 10.0  # how often rows of channels that are off are failed
-CHANNEL_OFF = "channel off"  # the reason of a row whose channel is not configured here
+CHANNEL_OFF = rows.NOT_CONFIGURED  # the reason of a row whose channel is not configured here
 
 
 class Router(Protocol):

@@ -58,9 +58,6 @@ class Services:
             poll_seconds=s.outbox_poll_seconds,
             policy=RetryPolicy(max_attempts=s.outbox_max_attempts),
             on_sent=delivered,
-            off={
-                name: f"{name} is not configured (set {', '.join(registry.BY_NAME[name].settings)})"
-                for name in registry.disabled_names(s)
-            },
+            off=registry.off_reasons(s),
             router=NoticeRouting(sms_on=sms.NAME in self.channels),
         )

@@ -29,7 +29,7 @@ def test_what_each_channel_is_refused_for() -> None:
     assert running.refusal(SMS) == f"{rows.NOT_CONFIGURED}: sms"
     for error, code in (
         (rows.PAPER_ONLY, "paper_only"),
-        (running.refusal(SMS), "channel_not_configured"),
+        (running.refusal(SMS), "channel_off"),
     ):
         found = explain(channel="sms", status="failed", problem="", error=error)
         assert found.code == code
@@ -77,4 +77,6 @@ async def test_undeliverable_notices_are_failed_and_the_others_go_out(
     assert [r.id for r in claimed] == [stray]
     assert await worker._deliver(claimed[0]) is None
     assert (await row(db, stray)).status == "failed"
-    assert (await row(db, stray)).last_error == f"{rows.NOT_CONFIGURED}: sms"
+    assert (await row(db, stray)).last_error == (
+        f"{rows.NOT_CONFIGURED}: sms is not configured in this process"
+    )

@@ -9,7 +9,7 @@ recorded failed the same way, instead of waiting for a worker that will never ta
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -27,15 +27,18 @@ class NoticeRoutes:
     mounted later count); None when unknown (a CLI process): only paper is refused then.
     """
 
-    def __init__(self, channels: Collection[str] | None = None) -> None:
+    def __init__(
+        self, channels: Collection[str] | None = None, off: Mapping[str, str] | None = None
+    ) -> None:
         self.channels = channels
+        self.off = off or {}  # channel -> why it is off ("sms is not configured (set …)")
 
     def refusal(self, channel: str) -> str:
         """Why a notice on ``channel`` cannot be delivered ("" when it can)."""
         if channel == PAPER:
             return outbox.PAPER_ONLY
         if self.channels is not None and channel not in self.channels:
-            return f"{outbox.NOT_CONFIGURED}: {channel}"
+            return f"{outbox.NOT_CONFIGURED}: {self.off.get(channel, channel)}"
         return ""
 
     async def __call__(

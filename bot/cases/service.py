@@ -8,7 +8,7 @@ and duplicate suggestions stored in ``case_links``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -166,6 +166,7 @@ class LifecycleService:
         clock: Callable[[], datetime] = utc_now,
         links: CaseLinks | None = None,
         channels: Collection[str] | None = None,
+        off: Mapping[str, str] | None = None,
     ) -> None:
         """``channels``: the names of the channels that deliver (None: unknown, a CLI);
         a notice for another one is recorded failed (:class:`NoticeRoutes`)."""
@@ -192,7 +193,7 @@ class LifecycleService:
             documents=DocumentIssuer(config.documents, texts, self.tz, name)
             if config.documents is not None
             else None,
-            enqueue=NoticeRoutes(channels),
+            enqueue=NoticeRoutes(channels, off),
         )
         self.registrar = Registrar(config, self.tz)
 

@@ -35,3 +35,11 @@ def enabled_names(settings: Settings) -> set[str]:
 def disabled_names(settings: Settings) -> set[str]:
     """Registered channels these settings leave off (their rows fail, never wait)."""
     return set(NAMES) - enabled_names(settings)
+
+
+def off_reasons(settings: Settings) -> dict[str, str]:
+    """Why each registered channel that is off cannot deliver, naming what turns it on."""
+    return {
+        name: f"{name} is not configured (set {', '.join(BY_NAME[name].settings)})"
+        for name in sorted(disabled_names(settings))
+    }
