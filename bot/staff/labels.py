@@ -25,6 +25,7 @@ from bot.cases.routing import load_routing
 from bot.channels import registry
 from bot.dialogs.form import load_forms
 from bot.dialogs.texts import load_texts
+from bot.domain.arrival import ARRIVAL_CHANNELS
 from bot.domain.statuses import STATUS_CODES
 
 Names = Mapping[str, tuple[str, str]]  # code -> (zh, en)
@@ -43,9 +44,13 @@ FLAGS: dict[str, tuple[str, str]] = {
 # 信、访、电 registered by staff
 CHANNELS: dict[str, tuple[str, str]] = {
     **{spec.name: spec.labels for spec in registry.CHANNELS},
-    "letter": ("来信", "Letter"),
-    "visit": ("来访", "Visit"),
-    "phone": ("来电", "Phone call"),
+    **dict(
+        zip(
+            ARRIVAL_CHANNELS,
+            (("来信", "Letter"), ("来访", "Visit"), ("来电", "Phone call")),
+            strict=True,
+        )
+    ),
 }
 # Notice channels that are no way of arriving, named on delivery lists
 NOTICE_CHANNELS: dict[str, tuple[str, str]] = {
