@@ -152,7 +152,9 @@ async def test_full_petition_over_telegram_with_a_restart(
         async with aiohttp.ClientSession() as http:
             citizen = TelegramCitizen(fake, http, polling)
             citizen.base = (await start()).url
-            replies = await citizen.say("/start")
+            replies = await citizen.say("/start")  # the welcome and the menu
+            assert "新建信访事项" in replies[-1]["text"]
+            replies = await citizen.say("新建")
             replies = await citizen.answer(replies, limit=4)
 
             servers[-1].stop(signal.SIGKILL)  # mid-petition, without warning
