@@ -509,7 +509,7 @@ def install(app: web.Application, services: Any) -> None:
 WEB_CHAT = web.AppKey("web_chat", WebChat)
 SPEC = ChannelSpec(
     name=NAME,
-    labels=("网页", "Web chat"),
+    labels=("网上", "Web chat"),  # 网上信访
     capabilities=CAPABILITIES,
     build=build,
     install=install,

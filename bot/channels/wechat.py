@@ -644,7 +644,7 @@ def install(app: web.Application, services: Any) -> None:
 
 SPEC = ChannelSpec(
     name=NAME,
-    labels=("微信公众号", "WeChat"),
+    labels=("微信", "WeChat"),
     capabilities=CAPABILITIES,
     build=build_channel,
     enabled=lambda s: s.wechat_enabled,
