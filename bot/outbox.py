@@ -333,7 +333,7 @@ class OutboxWorker:
         channel = self.channels.get(row.address.channel)
         if channel is None:  # claimed for a channel this worker does not have: never KeyError
             name = row.address.channel
-            why = self.off.get(name, f"{name} is not configured in this process")
+            why = self.off.get(name, f"{name} (not run by this process)")
             self._in_flight.add(row.id)
             return await self._settle_failure(
                 row, SendError(f"{CHANNEL_OFF}: {why}", retryable=False)

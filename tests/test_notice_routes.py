@@ -78,5 +78,5 @@ async def test_undeliverable_notices_are_failed_and_the_others_go_out(
     assert await worker._deliver(claimed[0]) is None
     assert (await row(db, stray)).status == "failed"
     assert (await row(db, stray)).last_error == (
-        f"{rows.NOT_CONFIGURED}: sms is not configured in this process"
+        f"{rows.NOT_CONFIGURED}: sms (not run by this process)"
     )

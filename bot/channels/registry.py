@@ -40,6 +40,6 @@ def disabled_names(settings: Settings) -> set[str]:
 def off_reasons(settings: Settings) -> dict[str, str]:
     """Why each registered channel that is off cannot deliver, naming what turns it on."""
     return {
-        name: f"{name} is not configured (set {', '.join(BY_NAME[name].settings)})"
+        name: f"{name} (set {', '.join(BY_NAME[name].settings)})"
         for name in sorted(disabled_names(settings))
     }

@@ -233,7 +233,7 @@ async def test_notices_without_a_channel_are_recorded_failed(
     assert by_channel["paper"].status == "failed"
     assert by_channel["paper"].last_error == PAPER_ONLY
     assert by_channel["sms"].status == "failed"
-    assert by_channel["sms"].last_error == f"{NOT_CONFIGURED}: sms"
+    assert by_channel["sms"].last_error.startswith(f"{NOT_CONFIGURED}: sms (set XINFANG_SMS_")
     detail = await (await admin.get(f"/api/v1/cases/{paper_no}")).json()
     reasons = [d["reason"] for e in detail["timeline"] for d in e["deliveries"]]
     assert reasons == ["paper_only"]
