@@ -70,6 +70,8 @@ API_ACTIONS = (
     "flag",
     "link",
     "reply",
+    "assign_handler",
+    "edit",
 )
 # (method, route template) -> probes, or why the route holds no case data at all
 ROUTES: dict[tuple[str, str], tuple[Probe, ...] | str] = {
@@ -142,6 +144,19 @@ ROUTES: dict[tuple[str, str], tuple[Probe, ...] | str] = {
     ),
     ("POST", "/staff/cases/{tracking_no}/documents/{document_id}/deliveries"): (
         Probe(C + "/documents/999999/deliveries", {"way": "in_person", "on": "2026-12-01"}),
+    ),
+    ("GET", "/staff/todo"): (Probe("/staff/todo"),),
+    ("GET", "/api/v1/todo"): (Probe("/api/v1/todo"),),
+    ("GET", "/staff/register"): "the registration form (no case data)",
+    ("POST", "/staff/register"): (Probe("/staff/register", {"channel": "letter"}),),
+    ("POST", "/api/v1/registrations"): (Probe("/api/v1/registrations", {"channel": "letter"}),),
+    ("POST", "/staff/cases/{tracking_no}/files"): (Probe(C + "/files", {"origin": "staff"}),),
+    ("POST", "/api/v1/cases/{tracking_no}/files"): (Probe(A + "/files", {}),),
+    ("POST", "/staff/cases/{tracking_no}/files/{file_id}/in_document"): (
+        Probe(C + "/files/{attachment}/in_document", {"on": "1"}),
+    ),
+    ("PUT", "/api/v1/cases/{tracking_no}/files/{file_id}/in_document"): (
+        Probe(A + "/files/{attachment}/in_document", {"in_document": True}),
     ),
     ("GET", "/staff/help"): (Probe("/staff/help"),),
     ("POST", "/staff/help/{id}/reply"): (Probe("/staff/help/999999/reply", {"text": "您好"}),),
