@@ -73,7 +73,7 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("department", "承办单位", "Department"),
     ("co_departments", "协办单位", "Co-handling departments"),
     ("flags", "标记", "Flags"),
-    ("people_count", "涉及人数", "People"),
+    ("people_count", "反映人数", "Petitioners"),
     ("due_at", "办理期限", "Due"),
     ("name", "姓名", "Name"),
     ("phone", "联系电话", "Phone"),

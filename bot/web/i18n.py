@@ -227,7 +227,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "case.message_optional": "告知信访人（可选，随通知推送并显示在办理进展中）",
         "case.told": "告知信访人",
         "case.internal_note": "内部备注",
-        "case.people_count": "涉及人数",
+        "case.people_count": "反映人数",
         "action.accept": "受理",
         "action.reject": "不予受理",
         "action.transfer": "转送",

@@ -14,7 +14,7 @@ ACTION_TEXTS: dict[str, dict[str, str]] = {
         "field.handler": "承办人",
         "field.flag": "标记",
         "field.on": "设置",
-        "field.people": "涉及人数",
+        "field.people": "反映人数",
         "field.legal_status": "是否已进入法定途径",
         "field.reported_before": "此前是否反映过",
         "legal.none": "否",
