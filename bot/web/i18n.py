@@ -596,7 +596,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "in their status)",
         "case.told": "Told to the petitioner",
         "case.internal_note": "Internal note",
-        "case.people_count": "People",
+        "case.people_count": "Petitioners",
         "action.accept": "Accept",
         "action.reject": "Reject",
         "action.transfer": "Transfer",

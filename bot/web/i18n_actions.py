@@ -61,7 +61,7 @@ ACTION_TEXTS: dict[str, dict[str, str]] = {
         "field.handler": "Handler",
         "field.flag": "Flag",
         "field.on": "Set",
-        "field.people": "People concerned",
+        "field.people": "Petitioners filing together",
         "field.legal_status": "Legal proceedings",
         "field.reported_before": "Reported before",
         "legal.none": "None",
