@@ -96,7 +96,7 @@ def test_names() -> None:
         ("查询 XF261121-048273-3", "status", "XF261121-048273-3"), ("进度", "status", ""),
         ("我的事项", "my_cases", ""), ("My Cases", "my_cases", ""), ("/lang en", "lang", "en"),
         ("English", "lang", "en"), ("中文", "lang", "zh"), ("取消", "cancel", ""),
-        ("继续", "continue", ""), ("/start", "new", ""), ("/foo", "unknown", "foo"),
+        ("继续", "continue", ""), ("/start", "start", ""), ("/foo", "unknown", "foo"),
     ],
 )  # fmt: skip
 def test_commands(text: str, intent: str, arg: str) -> None:
