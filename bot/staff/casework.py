@@ -150,6 +150,21 @@ class Dashboard:
     near_due_capped: bool = False
 
 
+async def visible_case(conn: AsyncConnection, member: StaffMember, tracking_no: str) -> CaseRow:
+    """The case, if this member may see it (else CaseNotFound, like a wrong number)."""
+    parsed = parse_tracking_no(tracking_no)
+    case = (
+        await case_store.by_tracking_no(conn, parsed.canonical)
+        if parsed.outcome == "valid"
+        else None
+    )
+    if case is None:
+        raise CaseNotFound(f"no case {tracking_no}")
+    if not member.in_scope(case.department, case.co_departments):
+        raise CaseNotFound(f"no case {tracking_no}", case.id)
+    return case
+
+
 class Casework:
     """The staff-facing case operations (see module docstring)."""
 
@@ -539,17 +554,7 @@ class Casework:
     async def _visible(
         self, conn: AsyncConnection, member: StaffMember, tracking_no: str
     ) -> CaseRow:
-        parsed = parse_tracking_no(tracking_no)
-        case = (
-            await case_store.by_tracking_no(conn, parsed.canonical)
-            if parsed.outcome == "valid"
-            else None
-        )
-        if case is None:
-            raise CaseNotFound(f"no case {tracking_no}")
-        if not member.in_scope(case.department, case.co_departments):
-            raise CaseNotFound(f"no case {tracking_no}", case.id)
-        return case
+        return await visible_case(conn, member, tracking_no)
 
     async def record(
         self,

@@ -21,7 +21,7 @@ from bot.cases.documents import DocumentConfig
 from bot.domain.tracking import parse_tracking_no
 from bot.logging import get_logger, mask_phone, mask_text
 from bot.staff.access import Permission, StaffMember
-from bot.staff.casework import ActionError, CaseNotFound
+from bot.staff.casework import ActionError, CaseNotFound, visible_case
 from bot.staff.pii_policy import PiiPolicy, mask_name
 from bot.storage import cases as case_store
 from bot.storage import documents as store
@@ -103,7 +103,7 @@ class StaffDocuments:
         """A visible case and its documents (audited as a read of the case)."""
         member.require(Permission.CASE_READ)
         async with self.db.read() as conn:
-            case = await self._visible(conn, member, tracking_no)
+            case = await visible_case(conn, member, tracking_no)
         await self._audit(member, "case.read", case.id, ip=ip, via=via)
         return case, await self.of_case(case.id)
 
@@ -119,7 +119,7 @@ class StaffDocuments:
         """The PDF of a document of a visible case: masked without personal-data access."""
         member.require(Permission.CASE_READ)
         async with self.db.read() as conn:
-            case = await self._visible(conn, member, tracking_no)
+            case = await visible_case(conn, member, tracking_no)
             document = await store.by_id(conn, document_id)
         if document is None or document.case_id != case.id:
             raise CaseNotFound(f"no document {document_id} on case {tracking_no}")
@@ -156,7 +156,7 @@ class StaffDocuments:
             )
         now = self.clock()
         async with self.db.transaction() as conn:
-            case = await self._visible(conn, member, tracking_no)
+            case = await visible_case(conn, member, tracking_no)
             document = await store.by_id(conn, document_id)
             if document is None or document.case_id != case.id:
                 raise CaseNotFound(f"no document {document_id} on case {tracking_no}")
@@ -224,20 +224,6 @@ class StaffDocuments:
                 async with self.db.transaction() as conn:
                     await store.set_pdf_key(conn, document.id, key)
         return path
-
-    async def _visible(self, conn: Any, member: StaffMember, tracking_no: str) -> CaseRow:
-        """The case, if this member may see it (else "not found", like a wrong number)."""
-        parsed = parse_tracking_no(tracking_no)
-        case = (
-            await case_store.by_tracking_no(conn, parsed.canonical)
-            if parsed.outcome == "valid"
-            else None
-        )
-        if case is None:
-            raise CaseNotFound(f"no case {tracking_no}")
-        if not member.in_scope(case.department, case.co_departments):
-            raise CaseNotFound(f"no case {tracking_no}", case.id)
-        return case
 
     async def _audit(
         self,

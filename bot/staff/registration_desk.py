@@ -23,9 +23,8 @@ from bot.cases.staff_registration import (
     register_petition,
 )
 from bot.dialogs.form import FormRegistry
-from bot.domain.tracking import parse_tracking_no
 from bot.staff.access import Permission, StaffMember
-from bot.staff.casework import CaseNotFound, Casework
+from bot.staff.casework import CaseNotFound, Casework, visible_case
 from bot.storage import attachments
 from bot.storage import cases as case_store
 from bot.storage.attachments import ORIGINS, PETITIONER, STAFF
@@ -120,7 +119,7 @@ class RegistrationDesk:
         now = self.casework.clock()
         try:
             async with self.casework.db.transaction() as conn:
-                case = await self._visible(conn, member, tracking_no)
+                case = await visible_case(conn, member, tracking_no)
                 file_id = await attachments.add_to_case(
                     conn,
                     case_id=case.id,
@@ -161,7 +160,7 @@ class RegistrationDesk:
         again (audited); CaseNotFound for no such office file on a case in scope."""
         member.require(Permission.CASE_ACT)
         async with self.casework.db.transaction() as conn:
-            case = await self._visible(conn, member, tracking_no)
+            case = await visible_case(conn, member, tracking_no)
             if not await attachments.set_in_document(conn, case.id, file_id, in_document):
                 raise CaseNotFound(f"no office file {file_id} on this case")
             await add_audit(
@@ -181,20 +180,7 @@ class RegistrationDesk:
         an upload is read, so that nothing is written for a case out of reach."""
         member.require(Permission.CASE_ACT)
         async with self.casework.db.read() as conn:
-            return await self._visible(conn, member, tracking_no)
-
-    async def _visible(self, conn: Any, member: StaffMember, tracking_no: str) -> CaseRow:
-        parsed = parse_tracking_no(tracking_no)
-        case = (
-            await case_store.by_tracking_no(conn, parsed.canonical)
-            if parsed.outcome == "valid"
-            else None
-        )
-        if case is None:
-            raise CaseNotFound(f"no case {tracking_no}")
-        if not member.in_scope(case.department, case.co_departments):
-            raise CaseNotFound(f"no case {tracking_no}", case.id)
-        return case
+            return await visible_case(conn, member, tracking_no)
 
 
 def _detail(via: str, **values: Any) -> dict[str, Any]:
