@@ -132,6 +132,9 @@ def _check_config(settings: Settings, _args: argparse.Namespace) -> int:
     # config/wechat.yaml and config/sms.yaml are checked even while their channel is off:
     # they are what turning it on reads
     wechat = load_wechat_config(settings.config_dir)
+    problems = wechat.preselect_problems(form)
+    if problems:
+        raise WeChatConfigError("; ".join(problems))
     kinds = len(wechat.templates.notices)
     print(f"wechat.yaml ok: menu, template fields within their type limits for {kinds} notices")
     documents = services.documents

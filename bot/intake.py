@@ -354,6 +354,7 @@ class Intake:
                 command=msg.command or "start",
                 command_arg=msg.command_arg,
                 lang_hint=msg.lang_hint,
+                preselect=msg.preselect,
             )
             return event, None
         return Event(kind="text", text=msg.text, tap=msg.tap, lang_hint=msg.lang_hint), None

@@ -62,6 +62,9 @@ class InboundMessage:
     event: str = ""  # "subscribe" | "unsubscribe" | "" for plain messages
     tap: str = ""  # a button tap: the Reply.ask of the question the button belonged to
     lang_hint: str = ""  # the platform's language code, if any
+    # what an entry point (a poster's QR code) pre-selects when the citizen starts a
+    # petition: (field role, choice value) pairs, e.g. (("region", "330106"),)
+    preselect: tuple[tuple[str, str], ...] = ()
     # the sender's network address where the channel sees it (web chat): look-up limits
     # count per client across sessions; stored only hashed, never logged
     client: str = ""

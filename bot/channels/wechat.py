@@ -361,11 +361,8 @@ class WeChatWebhook:
         msg = parsed.message
         notes: list[Reply] = []
         if parsed.scene:
-            greeting = await self._scene(msg.address, parsed.scene)
-            if msg.event == "scan":  # a follower at a poster: the greeting, nothing else
-                if not greeting:
-                    return web.Response(text=SUCCESS)
-                return self._passive(greeting, msg.address.address, parsed.reply_from, query, aes)
+            greeting, preselect = await self._scene(msg.address, parsed.scene)
+            msg = replace(msg, preselect=preselect)  # for a petition started from here
             if greeting:
                 notes.append(Reply(greeting))
         if parsed.media_id:
@@ -419,14 +416,15 @@ class WeChatWebhook:
                 result = replace(result, direct=False)
             return result
 
-    async def _scene(self, address: Address, scene: str) -> str:
-        """Keep the QR scene on the contact; the scene's greeting in the contact's language."""
+    async def _scene(self, address: Address, scene: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """Keep the QR scene on the contact; the scene's greeting in the contact's language
+        and what it pre-selects (nothing for a scene the config does not name)."""
         async with self.db.transaction() as conn:
             contact = await contacts.get_or_create(conn, address, utc_now())
             await wechat_scenes.remember(conn, contact.id, scene, utc_now())
         found = self.config.scene(scene)
         log.info("wechat.scene", scene=scene, known=found is not None)
-        return found.greet(contact.lang) if found is not None else ""
+        return (found.greet(contact.lang), found.preselect) if found is not None else ("", ())
 
     def _too_large_note(self, kind: str) -> Reply:
         size = self.max_upload_bytes

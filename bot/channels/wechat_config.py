@@ -9,8 +9,8 @@ Each block is checked against WeChat's own limits when it is read (start-up and
 - subscribe: 订阅通知 templates, each with its consent kind (``long`` for 长期订阅, ``once``
   for 一次性订阅) and typed fields like the template message's.
   https://developers.weixin.qq.com/doc/offiaccount/Subscription_Messages/intro.html
-- scenes: parametric QR code scenes (``scene_str``, 1 to 64 characters) and the greeting
-  each one adds.
+- scenes: parametric QR code scenes (``scene_str``, 1 to 64 characters), the greeting
+  each one adds and the choices it pre-selects (checked against the form by check-config).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from bot.channels.wechat_templates import TemplateError, Templates, parse_templates
+from bot.dialogs.form import Form
 
 MAX_BUTTONS = 3
 MAX_SUB_BUTTONS = 5
@@ -54,10 +55,12 @@ class SubscribeTemplate:
 
 @dataclass(frozen=True, slots=True)
 class Scene:
-    """A parametric QR code scene (a poster's place) and its greeting per language."""
+    """A parametric QR code scene (a poster's place), its greeting per language, and what
+    it pre-selects in a petition started from it ((field role, choice value) pairs)."""
 
     name: str
     greeting: dict[str, str]
+    preselect: tuple[tuple[str, str], ...] = ()
 
     def greet(self, lang: str) -> str:
         """The greeting in ``lang``, else in Chinese."""
@@ -90,6 +93,19 @@ class WeChatConfig:
     def scene(self, name: str) -> Scene | None:
         """A configured scene by its scene_str."""
         return (self.scenes or {}).get(name)
+
+    def preselect_problems(self, form: Form) -> list[str]:
+        """Scene pre-selections ``form`` cannot take: a role it lacks, a value not among
+        the choices of the field with that role."""
+        problems = []
+        for scene in (self.scenes or {}).values():
+            for role, value in scene.preselect:
+                f = form.by_role(role)
+                if f is None or not f.choices:
+                    problems.append(f"scene {scene.name}: the form has no choice field {role}")
+                elif f.choice(value) is None:
+                    problems.append(f"scene {scene.name}: {value!r} is not a choice of {role}")
+        return problems
 
     def subscribe_template(self, template_id: str) -> SubscribeTemplate | None:
         """A configured subscription template by its id."""
@@ -226,5 +242,10 @@ def _parse_scenes(block: Any, where: str) -> dict[str, Scene]:
             raise WeChatConfigError(f"{where}: scene {name}: 1 to {MAX_SCENE_CHARS} characters")
         if not isinstance(spec, dict) or not str(spec.get("zh") or "").strip():
             raise WeChatConfigError(f"{where}: scene {name} needs a zh greeting")
-        scenes[name] = Scene(name, {str(k): str(v) for k, v in spec.items()})
+        chosen = spec.get("preselect") or {}
+        if not isinstance(chosen, dict):
+            raise WeChatConfigError(f"{where}: scene {name}: preselect maps roles to choices")
+        greeting = {str(k): str(v) for k, v in spec.items() if k != "preselect"}
+        preselect = tuple((str(k), str(v)) for k, v in chosen.items())
+        scenes[name] = Scene(name, greeting, preselect)
     return scenes

@@ -104,8 +104,9 @@ def _parse_event(
         message = InboundMessage(event="subscribe", **base)
         return Parsed(message, reply_from=reply_from, scene=scene[:64])
     if event == "scan":
-        # a follower scanning a poster: greeted, never a new petition started under them
-        message = InboundMessage(event="scan", **base)
+        # a follower scanning a poster: greeted with the menu (the draft they are filling
+        # in, if any), never a new petition started under them
+        message = InboundMessage(event="scan", command="start", **base)
         return Parsed(message, reply_from=reply_from, scene=key[:64]) if key else None
     if event == "unsubscribe":
         return Parsed(InboundMessage(event="unsubscribe", **base), reply_from=reply_from)

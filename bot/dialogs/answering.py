@@ -9,6 +9,8 @@ read-back. Every accepted answer is echoed in one line together with the next qu
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
+from datetime import timedelta
 from typing import Any
 
 from bot.dialogs import commands
@@ -16,7 +18,7 @@ from bot.dialogs.extract import extract, sure_category
 from bot.dialogs.form import FieldDef
 from bot.dialogs.kinds import KINDS
 from bot.dialogs.lookups import Lookups
-from bot.dialogs.turn import CONFIRM, copy_json
+from bot.dialogs.turn import CONFIRM, copy_json, parse_time
 from bot.dialogs.types import Effect, Submission
 from bot.dialogs.validators import Invalid, normalize_token
 from bot.dialogs.vocabulary import fold
@@ -43,12 +45,22 @@ _UNKNOWN = re.compile(
     r"^(?:我|俺)?(?:也)?(?:不知道|不晓得|不清楚|不太清楚|说不清|不记得|搞不清)"
     r"|^(?:i\s+)?(?:don'?t|do\s+not)\s+know|^not\s+sure|^unknown$"
 )
+_SKIP = frozenset(("跳过", "略过", "skip"))
+# a poster's QR code pre-selects for the petitions started within this time of the scan
+PRESELECT_TTL = timedelta(days=1)
 
 
 class Answering(Lookups):
     """Answers, stories and the draft they fill."""
 
-    def start_draft(self, keep_attachments: list[Any] | None = None, announce: bool = True) -> None:
+    def start_draft(
+        self,
+        keep_attachments: list[Any] | None = None,
+        announce: bool = True,
+        stated: Collection[str] = (),
+    ) -> str:
+        """Open a new draft (and ask its first question when ``announce``); the line naming
+        what the entry point pre-selected (roles the citizen ``stated`` aside), or ""."""
         form = self.cfg.forms.current()
         self.form = form
         now = self.now.isoformat()
@@ -61,14 +73,42 @@ class Answering(Lookups):
             "buffers": {},
             "attachments": list(keep_attachments or []),
             "from_story": [],
+            "from_scene": [],
             "started": now,
             "updated": now,
         }
-        draft["current"] = self.next_field(draft)
         self.st["draft"] = draft
         self.st["await"] = None
+        chosen = self.preselect(draft, stated)
+        draft["current"] = self.next_field(draft)
+        line = self.t("draft.preselected", items=chosen) if chosen else ""
         if announce:
-            self.prompt_current(self.t("draft.started", title=form.title.get(self.lang)))
+            started = self.t("draft.started", title=form.title.get(self.lang))
+            self.prompt_current("\n".join(filter(None, (started, line))))
+        return line
+
+    def preselect(self, draft: dict[str, Any], stated: Collection[str]) -> str:
+        """Record what the entry point the citizen came through pre-selects (a poster of
+        the Xihu district hall: 事发地 西湖区); the choices named for the start message."""
+        entry = self.st.get("preselect")
+        if not isinstance(entry, dict):
+            return ""
+        at = parse_time(entry.get("at"))
+        if at is None or self.now - at > PRESELECT_TTL:
+            self.st["preselect"] = None
+            return ""
+        chosen = []
+        for role, value in entry.get("values") or []:
+            f = self.current_form().by_role(str(role))
+            if role in stated or f is None or f.choice(value) is None:
+                continue
+            if not f.applies(draft["answers"]):
+                continue
+            draft["answers"][f.name] = value
+            draft["history"].append(f.name)
+            draft["from_scene"].append(f.name)
+            chosen.append(f)
+        return self.echo_items(chosen, draft) if chosen else ""
 
     # ------------------------------------------------------------------ answers
 
@@ -82,6 +122,9 @@ class Answering(Lookups):
         f = self.current_field()
         assert f is not None
         group = self.group_pending(f, draft)
+        if normalize_token(text) in _SKIP and not any(g.optional for g in group or [f]):
+            self.prompt_current(self.t("invalid.required"))  # "跳过" a required question
+            return
         if group:
             self.on_group_answer(group, text)
             return
@@ -150,11 +193,15 @@ class Answering(Lookups):
     def also_stated(
         self, found: dict[str, str], draft: dict[str, Any], *, exclude: FieldDef | None = None
     ) -> list[tuple[FieldDef, Any]]:
-        """Other unanswered fields a message states ("我叫张三，电话…" at the name question)."""
+        """Other unanswered fields a message states ("我叫张三，电话…" at the name question);
+        a pre-selected answer counts as unanswered (the citizen's words replace it)."""
+        preselected = set(draft.get("from_scene", []))
         fields = [
             f
             for f in self.current_form().fields
-            if f is not exclude and f.name not in draft["answers"] and f.kind != "longtext"
+            if f is not exclude
+            and (f.name not in draft["answers"] or f.name in preselected)
+            and f.kind != "longtext"
         ]
         return self.take(fields, found, draft)
 
@@ -286,6 +333,7 @@ class Answering(Lookups):
             draft["buffers"].pop(f.name, None)
             marked = [n for n in draft["from_story"] if n != f.name]
             draft["from_story"] = [*marked, f.name] if story else marked
+            draft["from_scene"] = [n for n in draft.get("from_scene", []) if n != f.name]
             chosen = f.choice(value) if f.choices else None
             if chosen is not None and chosen.note is not None:
                 notes.append(chosen.note.get(self.lang))
@@ -309,8 +357,8 @@ class Answering(Lookups):
     def on_story(self, found: dict[str, str], text: str) -> None:
         """A message that tells the matter: start (or fill) a petition with what it states."""
         if self.draft is None:
-            self.start_draft(announce=False)
-            self.say(self.t("story.started"))
+            line = self.start_draft(announce=False, stated=found)
+            self.say("\n".join(filter(None, (self.t("story.started"), line))))
         draft = self.draft
         assert draft is not None
         found = dict(found)

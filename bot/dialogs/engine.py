@@ -17,6 +17,8 @@ No I/O happens here. State is a plain JSON-serialisable dict (see :func:`new_sta
     from_story         fields filled from a story message (marked in the read-back)
     suggested          {field name: choice value} guessed from a story, offered first when
                        the question comes, never recorded without the citizen's pick
+    from_scene         fields pre-selected by the entry point (marked in the read-back;
+                       a value the citizen states replaces them)
     started, updated   ISO times
 
 ``await``    null | {"kind": "tracking_no"} | {"kind": "verify", "tracking_no", "since"}
@@ -25,6 +27,9 @@ No I/O happens here. State is a plain JSON-serialisable dict (see :func:`new_sta
 ``failures`` ISO times of failed lookups (not found / mistyped / failed verification)
 ``shown``    null | {"id", "options": [[value, label], …]}: what the last prompt showed
 ``asks``     how many prompts with options were shown (the next ``shown.id``)
+``preselect`` null | {"values": [[role, choice value], …], "at"}: what the entry point the
+             citizen came through (a poster's QR code) pre-selects in a petition started
+             within a day
 
 Every text message is first understood (:mod:`bot.dialogs.understand`), and only then
 applied to the form.
@@ -150,6 +155,10 @@ class _Turn(Navigation):
         if self.first_contact and event.lang_hint.lower().startswith("en"):
             self.st["lang"] = "en"
         self.st["pending"] = None
+        if event.kind == "command" and event.command == "start":  # an entry point, or none
+            values = [[role, value] for role, value in event.preselect]
+            entry = {"values": values, "at": self.now.isoformat()}
+            self.st["preselect"] = entry if values else None
         self.check_draft()
         self.st["seen"] = self.now.isoformat()
         if self.draft is not None:
@@ -212,6 +221,7 @@ class _Turn(Navigation):
         for key, empty in (("answers", {}), ("history", []), ("buffers", {}), ("attachments", [])):
             draft.setdefault(key, empty)
         draft.setdefault("from_story", [])
+        draft.setdefault("from_scene", [])
         if not isinstance(draft.get("suggested"), dict):
             draft["suggested"] = {}
         self.prune(draft)

@@ -177,13 +177,15 @@ class Navigation(Answering):
         draft = self.draft
         if draft is None:
             self.prompt_current(self.t("draft.nothing_to_cancel"))
-        elif not draft["answers"] and not draft["attachments"]:
+            return
+        own = [n for n in draft["answers"] if n not in draft.get("from_scene", [])]
+        if not own and not draft["attachments"]:
             self.st["draft"] = None
             self.prompt_current(self.t("draft.cancelled"))
         else:
             self.st["await"] = {"kind": "cancel"}
             self.say(
-                self.t("draft.cancel_confirm", count=len(draft["answers"])),
+                self.t("draft.cancel_confirm", count=len(own)),
                 (
                     Choice("act:cancel_yes", self.t("draft.cancel_yes")),
                     Choice("act:cancel_no", self.t("draft.cancel_no")),

@@ -44,6 +44,11 @@ OPTION_WORDS: dict[str, tuple[str, ...]] = {
     "lang:en": ("english", "英文", "英语", "en"),
     **{c.value: (c.label.zh, c.label.en, *c.aliases) for c in MENU},
 }
+# "是的" to "可能是“城乡建设”，是的话请选第1项": the suggested option
+AGREE_WORDS = frozenset(
+    normalize_token(w)
+    for w in ("是", "是的", "对", "对的", "是啊", "对啊", "没错", "就是", "就是这个", "yes")
+)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -78,11 +83,17 @@ class Prompting(TurnBase):
             return ()
         current = self.current_field()
         choices = {c.value: c for c in current.choices} if current else {}
+        draft = self.draft
+        guess = None
+        if current is not None and draft is not None and current.name not in draft["answers"]:
+            guess = (draft.get("suggested") or {}).get(current.name)
         out = []
         for value, label in shown.get("options") or []:
             tokens = _option_tokens(str(value), str(label))
             if value in choices:
                 tokens |= choices[value].tokens() | choices[value].compact_tokens()
+            if value == guess:
+                tokens |= AGREE_WORDS
             out.append(Option(str(value), tokens))
         return tuple(out)
 
@@ -236,9 +247,11 @@ class Prompting(TurnBase):
     def summary_lines(self, draft: dict[str, Any]) -> list[str]:
         """The read-back, one numbered line per field; story answers are marked."""
         story = set(draft.get("from_story", []))
+        scene = set(draft.get("from_scene", []))
         lines = []
         for i, f in enumerate(self.summary_fields(draft), 1):
             key = "summary.line_story" if f.name in story else "summary.line"
+            key = "summary.line_scene" if f.name in scene else key
             lines.append(
                 self.t(key, n=i, label=f.label.get(self.lang), value=self.display(f, draft))
             )

@@ -180,6 +180,7 @@ class TurnBase:
             n: parts for n, parts in draft["buffers"].items() if form.field(n) is not None
         }
         draft["from_story"] = [n for n in draft.get("from_story", []) if n in kept]
+        draft["from_scene"] = [n for n in draft.get("from_scene", []) if n in kept]
 
     def next_field(self, draft: dict[str, Any]) -> str:
         """The first applicable question still unanswered, else the read-back."""

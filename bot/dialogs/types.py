@@ -71,6 +71,8 @@ class Event:
     resolution: Resolution | None = None
     tap: str = ""  # a button tap: the question (Reply.ask) the button belonged to
     lang_hint: str = ""  # the platform's language (Telegram language_code, Accept-Language)
+    # with "start": what the entry point (a poster's QR code) pre-selects, (role, value)s
+    preselect: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -183,8 +183,14 @@ def event_from(spec: dict[str, Any]) -> Event | None:
         return Event(kind="text", text=str(spec["send"]), lang_hint=str(spec.get("lang", "")))
     if "tap" in spec:  # a button tap: the question it belonged to, and its value
         return Event(kind="text", text=str(spec["tap"]["value"]), tap=str(spec["tap"]["ask"]))
-    if "command" in spec:
-        return Event(kind="command", command=spec["command"], command_arg=spec.get("arg", ""))
+    if "command" in spec:  # a platform command; "start" may come from a poster's QR code
+        preselect = tuple((str(k), str(v)) for k, v in (spec.get("preselect") or {}).items())
+        return Event(
+            kind="command",
+            command=spec["command"],
+            command_arg=spec.get("arg", ""),
+            preselect=preselect,
+        )
     if "attachment" in spec:
         a = spec["attachment"]
         return Event(

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from bot.channels.wechat_config import WeChatConfigError, check_menu
+from bot.channels.wechat_config import WeChatConfigError, check_menu, parse_config
+from bot.dialogs.engine import load_engine_config
 from tests.conftest import CONFIG_DIR
 from tests.fakes_wechat import FakeWeChat
 
@@ -178,3 +179,31 @@ async def test_check_config_wants_the_public_url_for_the_case_page_button(
     )
     out, _ = await proc.communicate()
     assert proc.returncode == 0 and "2 QR scenes" in out.decode()
+
+
+@pytest.mark.parametrize(
+    ("preselect", "problem"),
+    [
+        ({"region": "330106"}, ""),
+        ({"region": "330106", "category": "environment"}, ""),
+        ({"region": "999999"}, "'999999' is not a choice of region"),
+        ({"phone": "13900000000"}, "the form has no choice field phone"),
+        ({"colour": "red"}, "the form has no choice field colour"),
+    ],
+)
+def test_a_scene_pre_selects_only_what_the_form_offers(
+    preselect: dict[str, str], problem: str
+) -> None:
+    """check-config refuses a poster that would pre-select what the form cannot take."""
+    form = load_engine_config(CONFIG_DIR).forms.current()
+    data = {
+        "menu": {
+            "buttons": [{"type": "click", "name": "新建", "key": "XF_NEW"}],
+            "commands": COMMANDS,
+        },
+        "scenes": {"hall": {"zh": "欢迎", "preselect": preselect}},
+    }
+    config = parse_config(data, "wechat.yaml")
+    assert config.scene("hall") is not None
+    assert config.scene("hall").greeting == {"zh": "欢迎"}  # type: ignore[union-attr]
+    assert config.preselect_problems(form) == ([f"scene hall: {problem}"] if problem else [])

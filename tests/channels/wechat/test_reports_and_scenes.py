@@ -18,7 +18,7 @@ from bot.storage import contacts, outbox, wechat_scenes
 from bot.storage import wechat_consents as consents
 from bot.storage.tables import outbox as outbox_table
 from tests.channels.wechat.conftest import Rig, RigFactory
-from tests.channels.wechat.payloads import ACCOUNT, OPENID, event
+from tests.channels.wechat.payloads import ACCOUNT, OPENID, event, message
 from tests.channels.wechat.test_notice_routes import SUB_FIELDS, wechat_config
 
 LONG_TPL = "SUB-LONG-progress"
@@ -228,11 +228,31 @@ async def test_a_follower_scanning_a_poster_is_greeted_and_nothing_starts(
     rig = await rig_factory()
     status, body = await rig.post(event("SCAN", EventKey="hall-city", Ticket="gQH47"))
     assert status == 200 and "市信访局接待大厅" in body
+    assert "新建信访事项" in body and "第1题" not in body  # the menu: no petition started
     assert await scene_of(rig) == "hall-city"
-    assert await rig.inbound_count() == 0  # no petition started under a follower
     # a scene nobody configured is still recorded (which poster), without a greeting
-    assert await rig.post(event("SCAN", EventKey="hall-unknown")) == (200, "success")
+    status, body = await rig.post(event("SCAN", EventKey="hall-unknown"))
+    assert status == 200 and "接待大厅" not in body and "第1题" not in body
     assert await scene_of(rig) == "hall-unknown"
+
+
+async def test_a_hall_poster_pre_selects_its_district_for_the_petition(
+    rig_factory: RigFactory,
+) -> None:
+    """config/wechat.yaml: hall-xihu pre-selects 事发地 西湖区; the citizen is told, the
+    district question is not asked, and a scan of a poster without one pre-selects nothing."""
+    rig = await rig_factory()
+    now = int(time.time())
+    await rig.post(event("subscribe", EventKey="qrscene_hall-xihu", create_time=now - 9))
+    _, body = await rig.post(event("CLICK", EventKey="XF_NEW", create_time=now - 8))
+    assert "根据您扫描的二维码，已预先选择事发地：西湖区" in body
+    assert "哪个区县" not in body
+    _, body = await rig.post(message("text", Content="取消"))
+    assert "已取消" in body  # nothing of the citizen's own to lose: no confirmation asked
+    # the city hall's poster names no district: the earlier scan's choice is gone
+    await rig.post(event("SCAN", EventKey="hall-city", create_time=now - 6))
+    _, body = await rig.post(event("CLICK", EventKey="XF_NEW", create_time=now - 5))
+    assert "第1题" in body and "预先选择" not in body
 
 
 async def test_a_plain_subscribe_keeps_no_scene(rig_factory: RigFactory) -> None:
