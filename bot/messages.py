@@ -88,6 +88,9 @@ class Reply:
     ask: str = ""  # the question these choices belong to (a tap names it; see Event.tap)
     # said only where the channel can send a location ("也可以直接发送位置"): see Capabilities
     location_hint: str = ""
+    # said only where the citizen can turn on notices on a page (Capabilities.consent_url,
+    # WeChat's 订阅通知), followed by that page's address
+    consent_hint: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """Serialise for storage (inbound reply cache, outbox payload)."""
@@ -99,13 +102,18 @@ class Reply:
             out["ask"] = self.ask
         if self.location_hint:
             out["location_hint"] = self.location_hint
+        if self.consent_hint:
+            out["consent_hint"] = self.consent_hint
         return out
 
     def text_for(self, caps: Capabilities) -> str:
         """The text as a channel with these capabilities shows it."""
+        lines = [self.text]
         if self.location_hint and caps.location:
-            return f"{self.text}\n{self.location_hint}"
-        return self.text
+            lines.append(self.location_hint)
+        if self.consent_hint and caps.consent_url:
+            lines.append(self.consent_hint + caps.consent_url)
+        return "\n".join(lines)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Reply:
@@ -115,6 +123,7 @@ class Reply:
             choices=tuple(Choice(str(v), str(lbl)) for v, lbl in data.get("choices", [])),
             ask=str(data.get("ask") or ""),
             location_hint=str(data.get("location_hint") or ""),
+            consent_hint=str(data.get("consent_hint") or ""),
         )
 
 
@@ -148,3 +157,6 @@ class Capabilities:
     push: bool = True  # can deliver messages that are not a direct answer
     rate_per_second: float = 0.0  # overall send rate limit, 0 = unlimited
     rate_per_chat_per_second: float = 0.0  # per-chat send rate limit, 0 = unlimited
+    # the page where a citizen turns on notices beyond the platform's reply window (WeChat
+    # 订阅通知 consent, when the office has templates); "" where there is none
+    consent_url: str = ""

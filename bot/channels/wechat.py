@@ -146,7 +146,9 @@ def pack(texts: list[str]) -> list[str]:
     return messages
 
 
-def one_message(notes: list[Reply]) -> Callable[[list[Reply]], list[Reply]]:
+def one_message(
+    notes: list[Reply], caps: Capabilities = CAPABILITIES
+) -> Callable[[list[Reply]], list[Reply]]:
     """How a turn's replies go to the outbox: joined into one customer-service message.
 
     Since June 2023 a citizen's message allows only 5 customer-service messages in the
@@ -155,7 +157,7 @@ def one_message(notes: list[Reply]) -> Callable[[list[Reply]], list[Reply]]:
     """
 
     def join(replies: list[Reply]) -> list[Reply]:
-        texts = [render_text(r, CAPABILITIES) for r in notes + replies]
+        texts = [render_text(r, caps) for r in notes + replies]
         return [Reply(t) for t in fill("\n\n".join(texts))] if texts else []
 
     return join
@@ -187,7 +189,7 @@ class WeChatChannel:
     """WeChat as the outbox sees it: customer-service messages, then the fallback chain."""
 
     name = NAME
-    capabilities = CAPABILITIES
+    capabilities: Capabilities
 
     def __init__(
         self,
@@ -196,9 +198,13 @@ class WeChatChannel:
         *,
         template_id: str = "",
         timezone: str = "Asia/Shanghai",
+        consent_url: str = "",
     ) -> None:
+        """``consent_url``: the page where citizens consent to subscription notifications
+        (replies that point to it carry its address), "" when there is none."""
         self.api = api
         self.config = config
+        self.capabilities = replace(CAPABILITIES, consent_url=consent_url)
         self.template_id = template_id
         self.tz = ZoneInfo(timezone)
         self.fallback = Fallback(api, config, template_id, self.tz)
@@ -207,7 +213,7 @@ class WeChatChannel:
         """Send as customer-service text; outside the window or the quota, the next best
         way (:mod:`bot.channels.wechat_notices`: subscription notification, template)."""
         openid = message.address.address
-        text = render_text(message.reply, CAPABILITIES)
+        text = render_text(message.reply, self.capabilities)
         try:
             for part in pack([text]):
                 await self.api.send_text(openid, part)
@@ -246,8 +252,10 @@ class WeChatWebhook:
         max_upload_bytes: int,
         direct_seconds: float = DIRECT_SECONDS,
         wait_seconds: float = WAIT_SECONDS,
+        capabilities: Capabilities = CAPABILITIES,
     ) -> None:
         self.intake = intake
+        self.capabilities = capabilities
         self.db = db
         self.api = api
         self.config = config
@@ -391,7 +399,7 @@ class WeChatWebhook:
             return web.Response(text=SUCCESS)
         if not result.direct or not (result.replies or notes):
             return web.Response(text=SUCCESS)
-        messages = pack([render_text(r, CAPABILITIES) for r in notes + result.replies])
+        messages = pack([render_text(r, self.capabilities) for r in notes + result.replies])
         if len(messages) > 1 and not result.duplicate:
             # what did not fit the passive reply: as few customer-service messages as the
             # text limit allows (5 per 48 hours since June 2023)
@@ -406,7 +414,7 @@ class WeChatWebhook:
         will be answered "success") goes to the outbox instead: nothing lost or sent twice.
         Replies that go to the outbox go as one customer-service message (:func:`one_message`).
         """
-        join = one_message(notes)
+        join = one_message(notes, self.capabilities)
         async with self._locks(msg.address):
             result = await self.intake.handle(msg, direct_deadline=deadline, join=join)
             if late.is_set() and result.direct and not result.duplicate:
@@ -580,11 +588,13 @@ def build_channel(settings: Settings, db: Database) -> WeChatChannel:
         raise WeChatConfigError(
             "XINFANG_WECHAT_TEMPLATE_ID is set but config/wechat.yaml names no template fields"
         )
+    public = settings.public_url.rstrip("/")
     return WeChatChannel(
         api,
         config,
         template_id=settings.wechat_template_id,
         timezone=settings.timezone,
+        consent_url=public + SUBSCRIBE_PATH if config.subscribe and public else "",
     )
 
 
@@ -622,6 +632,7 @@ def install(app: web.Application, services: Any) -> None:
         max_skew_seconds=s.wechat_max_skew_seconds,
         attachments_dir=s.attachments_dir,
         max_upload_bytes=s.max_upload_bytes,
+        capabilities=channel.capabilities,
     )
     if s.wechat_aes_key and s.wechat_allow_plaintext:
         log.warning(

@@ -51,13 +51,15 @@ class Lookups(Prompting):
         self.answer_then_reask(self.t("lookup.throttled", time=until.strftime("%H:%M")))
         return True
 
-    def answer_then_reask(self, text: str, choices: tuple[Choice, ...] = ()) -> None:
+    def answer_then_reask(
+        self, text: str, choices: tuple[Choice, ...] = (), consent: bool = False
+    ) -> None:
         """Reply, then (during a draft) ask the current question again."""
         if self.draft is not None and not choices:
-            self.say(text)
+            self.say(text, consent=consent)
             self.prompt_current()
         else:
-            self.say(text, choices or self.menu_choices())
+            self.say(text, choices or self.menu_choices(), consent=consent)
 
     # ------------------------------------------------------------------ status
 
@@ -114,7 +116,8 @@ class Lookups(Prompting):
             )
             self.answer_then_reask(self.t(key))
         elif res.outcome in ("found", "verified") and res.case is not None:
-            self.answer_then_reask(self.case_text(res.case, with_summary=res.outcome == "found"))
+            owner = res.outcome == "found"  # the citizen's own case: where to get its notices
+            self.answer_then_reask(self.case_text(res.case, with_summary=owner), consent=owner)
         elif res.outcome == "foreign" and number:
             self.st["await"] = {
                 "kind": "verify",
@@ -332,6 +335,7 @@ class Lookups(Prompting):
         self.say(
             self.t("submit.done", number=format_tracking_no(parsed.canonical)),
             self.menu_choices(),
+            consent=True,
         )
 
 

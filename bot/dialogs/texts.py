@@ -86,6 +86,7 @@ REQUIRED_KEYS = frozenset(
         "confirm.cancel",
         "confirm.invalid",
         "submit.done",
+        "consent.hint",
         "submit.failed",
         "lookup.ask_number",
         "lookup.mistyped",

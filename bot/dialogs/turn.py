@@ -133,9 +133,17 @@ class TurnBase:
         """A text in the conversation's language."""
         return self.cfg.texts.get(self.lang, key, **kwargs)
 
-    def say(self, text: str, choices: tuple[Choice, ...] = (), location_hint: str = "") -> None:
-        """Add a reply to this turn (``location_hint``: shown where a location can be sent)."""
-        self.replies.append(Reply(text, choices, location_hint=location_hint))
+    def say(
+        self,
+        text: str,
+        choices: tuple[Choice, ...] = (),
+        location_hint: str = "",
+        consent: bool = False,
+    ) -> None:
+        """Add a reply to this turn (``location_hint``: shown where a location can be sent;
+        ``consent``: point to the page where notices are turned on, where there is one)."""
+        hint = self.t("consent.hint") if consent else ""
+        self.replies.append(Reply(text, choices, location_hint=location_hint, consent_hint=hint))
 
     @property
     def draft(self) -> dict[str, Any] | None:

@@ -43,9 +43,10 @@ async def make_case(
     lang: str = "zh",
     status: str = "submitted",
     phone: str = "13800138000",
+    channel: str = "web",
     **values: Any,
 ) -> int:
-    """A contact and a case in ``status``; returns the case id."""
+    """A contact (``user`` on ``channel``) and a case in ``status``; returns the case id."""
     columns: dict[str, Any] = {
         "category": "labour",
         "region": "330106",
@@ -54,7 +55,7 @@ async def make_case(
         **values,
     }
     async with db.transaction() as conn:
-        contact = await contacts.get_or_create(conn, Address("web", user), now)
+        contact = await contacts.get_or_create(conn, Address(channel, user), now)
         if lang != "zh":
             await contacts.update_contact(conn, contact.id, lang=lang)
         number = new_tracking_no(now.date())
@@ -64,7 +65,7 @@ async def make_case(
             conn,
             tracking_no=number,
             contact_id=contact.id,
-            channel="web",
+            channel=channel,
             status=status,
             lang=lang,
             form_id="intake",

@@ -220,6 +220,8 @@ def render_reply(reply: Reply) -> dict[str, Any]:
         out["choices"] = [f"{c.value} = {c.label}" for c in reply.choices]
     if reply.location_hint:
         out["location_hint"] = reply.location_hint
+    if reply.consent_hint:
+        out["consent_hint"] = reply.consent_hint
     return out
 
 

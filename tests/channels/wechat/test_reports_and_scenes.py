@@ -7,16 +7,19 @@ greeted as config/wechat.yaml says). SQLite and PostgreSQL.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from sqlalchemy import select, update
 
+from bot.channels.wechat import CAPABILITIES
 from bot.deliveries import Deliveries
 from bot.messages import Address, Reply
-from bot.storage import contacts, outbox, wechat_scenes
+from bot.storage import cases, contacts, outbox, wechat_scenes
 from bot.storage import wechat_consents as consents
 from bot.storage.tables import outbox as outbox_table
+from tests.cases.lifecycle_support import make_case
 from tests.channels.wechat.conftest import Rig, RigFactory
 from tests.channels.wechat.payloads import ACCOUNT, OPENID, event, message
 from tests.channels.wechat.test_notice_routes import SUB_FIELDS, wechat_config
@@ -272,3 +275,24 @@ def _now() -> Any:
     from bot.clock import utc_now
 
     return utc_now()
+
+
+async def test_a_status_answer_points_to_the_consent_page_where_there_is_one(
+    rig_factory: RigFactory,
+) -> None:
+    """With subscription templates the office's consent page is named under the citizen's
+    own status answer (and the receipt, tests/dialogs/transcripts); without, nothing."""
+    consent_url = "https://xinfang.example.gov.cn/my/subscribe"
+    case_id = await make_case(
+        (await rig_factory()).db, _now(), user=OPENID, channel="wechat", status="accepted"
+    )
+    async with (await rig_factory()).db.read() as conn:
+        row = await cases.by_id(conn, case_id)
+    assert row is not None
+    rig = await rig_factory(capabilities=replace(CAPABILITIES, consent_url=consent_url))
+    _, body = await rig.post(message("text", Content=row.tracking_no))
+    assert "已受理" in body
+    assert f"开启办理进度提醒，超过48小时也能在微信里收到每一步通知：{consent_url}" in body
+    rig = await rig_factory()  # no templates, no page: no pointer
+    _, body = await rig.post(message("text", Content=row.tracking_no))
+    assert "已受理" in body and "开启办理进度提醒" not in body
