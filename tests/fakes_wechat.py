@@ -270,11 +270,13 @@ class FakeWeChat:
         return _err(0, "ok")
 
     async def _bizsend(self, request: web.Request) -> web.Response:
+        # read first: a slow answer models a notification carried out while the caller
+        # gave up waiting (the answer is lost, the citizen is notified)
+        body = await request.json()
         if (fault := await self._fault("bizsend")) is not None:
             return fault
         if (bad := self._check_token(request)) is not None:
             return bad
-        body = await request.json()
         openid = str(body.get("touser", ""))
         if not openid.startswith("o"):
             return _err(40003, "invalid openid")

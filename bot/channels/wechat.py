@@ -214,6 +214,9 @@ class WeChatChannel:
         way (:mod:`bot.channels.wechat_notices`: subscription notification, template)."""
         openid = message.address.address
         text = render_text(message.reply, self.capabilities)
+        delivered = await self.fallback.earlier_attempt(message)
+        if delivered is not None:  # an earlier attempt's notification did go out
+            return delivered
         try:
             for part in pack([text]):
                 await self.api.send_text(openid, part)

@@ -56,7 +56,13 @@ class WeChatApiError(Exception):
 
 
 class WeChatTransportError(Exception):
-    """The API could not be reached or answered with an HTTP error (always retryable)."""
+    """The API could not be reached or answered with an HTTP error (always retryable).
+    ``maybe_sent``: the request may have been carried out (it left, and the answer was
+    lost); False only when no connection was made."""
+
+    def __init__(self, message: str, *, maybe_sent: bool = True) -> None:
+        super().__init__(message)
+        self.maybe_sent = maybe_sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +221,10 @@ class WeChatApi:
                     raise WeChatTransportError(f"HTTP {resp.status} from {path}")
                 data = await resp.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise WeChatTransportError(f"{path}: {type(exc).__name__}: {exc}") from exc
+            unsent = isinstance(exc, aiohttp.ClientConnectorError)
+            raise WeChatTransportError(
+                f"{path}: {type(exc).__name__}: {exc}", maybe_sent=not unsent
+            ) from exc
         if not isinstance(data, dict):
             raise WeChatTransportError(f"{path}: response is not a JSON object")
         errcode = int(data.get("errcode", 0) or 0)

@@ -3,7 +3,8 @@
 - ``subscribe_msg_popup_event``: the citizen answered the consent pop-up (accept/reject
   per template, one ``List`` item each); ``subscribe_msg_change_event``: turned a template
   off in the service-notification settings (reject); ``subscribe_msg_sent_event``: the
-  result of a notification sent (ErrorCode 0, or why it failed).
+  result of a notification sent (ErrorCode 0, or why it failed); one whose bizsend answer
+  was lost settles the waiting send (:mod:`bot.storage.wechat_unconfirmed`).
   https://developers.weixin.qq.com/doc/offiaccount/Subscription_Messages/api.html (事件推送)
 - ``TEMPLATESENDJOBFINISH``: a template message's delivery, Status ``success``,
   ``failed:user block`` or ``failed: system failed``.
@@ -15,6 +16,7 @@ None of them is a message of the citizen: they change stored state and get "succ
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.channels.wechat_config import WeChatConfig
@@ -23,6 +25,7 @@ from bot.clock import utc_now
 from bot.logging import get_logger
 from bot.storage import outbox
 from bot.storage import wechat_consents as consents
+from bot.storage import wechat_unconfirmed as unconfirmed
 from bot.storage.db import Database
 
 log = get_logger(__name__)
@@ -33,6 +36,7 @@ CONSENT_EVENTS = {
 }
 SENT_EVENT = ("subscribe_msg_sent_event", "SubscribeMsgSentEvent")
 TEMPLATE_FINISHED = "templatesendjobfinish"
+REPORT_SKEW = timedelta(seconds=60)  # WeChat's CreateTime against our clock
 REPORT_EVENTS = frozenset({*CONSENT_EVENTS, SENT_EVENT[0], TEMPLATE_FINISHED})
 
 
@@ -44,7 +48,8 @@ class Report:
     openid: str
     created: int  # CreateTime: WeChat's retry of the event repeats it
     consent: tuple[tuple[str, bool], ...] = ()  # (template id, accepted)
-    receipts: tuple[tuple[str, str], ...] = ()  # (message id, delivered | blocked | failed)
+    # (message id, delivered | blocked | failed, the subscription template id or "")
+    receipts: tuple[tuple[str, str, str], ...] = ()
 
 
 def parse_report(event: str, data: dict[str, Any]) -> Report | None:
@@ -69,7 +74,7 @@ def parse_report(event: str, data: dict[str, Any]) -> Report | None:
             receipt = _sent_receipt(str(item.get("ErrorCode") or "0"), item.get("ErrorStatus"))
             msgid = str(item.get("MsgID") or item.get("MsgId") or "")
             if msgid:
-                receipts.append((msgid, receipt))
+                receipts.append((msgid, receipt, str(item.get("TemplateId") or "")))
             if receipt == "blocked" and item.get("TemplateId"):
                 consent.append((str(item["TemplateId"]), False))
         return Report(event, openid, created, consent=tuple(consent), receipts=tuple(receipts))
@@ -77,7 +82,7 @@ def parse_report(event: str, data: dict[str, Any]) -> Report | None:
         msgid = str(data.get("MsgID") or data.get("MsgId") or "")
         status = str(data.get("Status") or "").lower()
         receipt = _sent_receipt("0" if status == "success" else "-", status)
-        return Report(event, openid, created, receipts=((msgid, receipt),) if msgid else ())
+        return Report(event, openid, created, receipts=((msgid, receipt, ""),) if msgid else ())
     return None
 
 
@@ -120,6 +125,11 @@ async def record(db: Database, config: WeChatConfig, report: Report, *, channel:
             else:
                 await consents.revoke(conn, report.openid, template_id, now)
             log.info("wechat.consent", kind=report.event, accepted=accepted, template=template_id)
-        for msgid, receipt in report.receipts:
+        for msgid, receipt, template_id in report.receipts:
             row = await outbox.record_receipt(conn, channel, msgid, receipt)
+            if row is None and template_id:  # the report of a send whose answer was lost
+                reported = datetime.fromtimestamp(report.created, UTC) if report.created else now
+                row = await unconfirmed.confirm(
+                    conn, report.openid, template_id, msgid, receipt, reported + REPORT_SKEW
+                )
             log.info("wechat.delivery_report", kind=report.event, receipt=receipt, outbox_id=row)

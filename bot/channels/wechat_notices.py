@@ -19,6 +19,7 @@ https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Template_Mes
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from bot.channels.base import SendError
@@ -38,6 +39,7 @@ from bot.clock import utc_now
 from bot.logging import get_logger
 from bot.messages import OutboundMessage, SendResult
 from bot.storage import wechat_consents as consents
+from bot.storage import wechat_unconfirmed as unconfirmed
 
 log = get_logger(__name__)
 
@@ -50,6 +52,9 @@ REFUSED = 43101  # bizsend: the citizen has no consent (left) for the template
 # configuration error; the citizen's consent was not used, the next step is tried
 SUBSCRIBE_CONFIG_ERRORS = frozenset({47003, 40037})
 SUBSCRIBE_PREFIX = "subscribe:"  # SendResult.external_id of a subscription notification
+# how long a subscription notification whose answer was lost waits for WeChat's
+# subscribe_msg_sent_event before it counts as not sent (the event comes within seconds)
+REPORT_WAIT = timedelta(minutes=2)
 
 
 class WeChatNoRoute(SendError):
@@ -83,6 +88,7 @@ class Fallback:
     config: WeChatConfig
     template_id: str
     tz: ZoneInfo
+    report_wait: timedelta = REPORT_WAIT
 
     async def send(self, message: OutboundMessage, text: str, why: WeChatApiError) -> SendResult:
         """Send ``message`` after the customer-service API answered ``why``."""
@@ -138,36 +144,70 @@ class Fallback:
         ``tried``. A consent is taken before the call and given back when nothing was sent."""
         openid = message.address.address
         db = self.api.db
+        try:
+            data = sub.templates.data(kind, values)
+        except TemplateError as exc:
+            tried.append(f"subscription {sub.id}: {exc}")
+            return None
         async with db.transaction() as conn:
             if not await consents.take(conn, openid, sub.id, utc_now()):
                 tried.append(f"no consent for subscription {sub.id}")
                 return None
+            if message.outbox_id:  # settled when WeChat answers (or reports the send)
+                await unconfirmed.note(conn, message.outbox_id, openid, sub.id, utc_now())
         try:
-            data = sub.templates.data(kind, values)
             result = await self.api.send_subscribe(openid, sub.id, data, page=url)
-        except TemplateError as exc:
-            await self._give_back(openid, sub.id)
-            tried.append(f"subscription {sub.id}: {exc}")
-            return None
+        except WeChatTransportError as err:
+            if err.maybe_sent and message.outbox_id:  # WeChat's sent event will tell
+                log.warning("wechat.subscription_unanswered", outbox_id=message.outbox_id)
+                wait = self.report_wait.total_seconds()
+                raise SendError(str(err), retryable=True, retry_after=wait) from err
+            await self._settle(message, give_back=sub.id)
+            raise SendError(str(err), retryable=True) from err
         except WeChatApiError as err:
-            if err.errcode == REFUSED:  # WeChat knows better: the consent is gone
+            refused = err.errcode == REFUSED
+            await self._settle(message, give_back="" if refused else sub.id)
+            if refused:  # WeChat knows better: the consent is gone
                 async with db.transaction() as conn:
                     await consents.revoke(conn, openid, sub.id, utc_now())
                 tried.append(f"subscription {sub.id} {err.errcode}: {err.errmsg}")
                 return None
-            await self._give_back(openid, sub.id)
             if err.errcode in SUBSCRIBE_CONFIG_ERRORS:
                 log.error("wechat.subscribe_config", template=sub.id, errcode=err.errcode)
                 tried.append(f"subscription {sub.id} {err.errcode}: {err.errmsg}")
                 return None
             raise send_error(err) from err
-        except WeChatTransportError as err:
-            await self._give_back(openid, sub.id)
-            raise SendError(str(err), retryable=True) from err
+        await self._settle(message)
         log.info("wechat.subscription_sent", outbox_id=message.outbox_id, template=sub.id)
         # the msgid, when WeChat gives one, is what subscribe_msg_sent_event reports on
         return SendResult(external_id=str(result.get("msgid") or SUBSCRIBE_PREFIX + sub.id))
 
-    async def _give_back(self, openid: str, template_id: str) -> None:
+    async def earlier_attempt(self, message: OutboundMessage) -> SendResult | None:
+        """Before a notice is sent again: if an earlier attempt's bizsend went unanswered,
+        it was delivered when WeChat reported so (the result); while the report may still
+        come, the send waits (a retryable error); else (None) it is sent afresh, the
+        consent the unanswered call took given back."""
+        if not message.outbox_id or message.kind == "broadcast" or not self.config.subscribe:
+            return None
+        async with self.api.db.read() as conn:
+            lost = await unconfirmed.of_outbox(conn, message.outbox_id)
+        if lost is None:
+            return None
+        waited = utc_now() - lost.sent_at
+        if lost.msgid is None and waited < self.report_wait:
+            left = (self.report_wait - waited).total_seconds()
+            why = "waiting for WeChat's report of a notification whose answer was lost"
+            raise SendError(why, retryable=True, retry_after=left)
+        never = lost.msgid is None  # not reported in time: it did not go out
+        await self._settle(message, give_back=lost.template_id if never else "")
+        log.info("wechat.subscription_reported", outbox_id=message.outbox_id, receipt=lost.receipt)
+        return SendResult(external_id=lost.msgid or "") if lost.receipt == "delivered" else None
+
+    async def _settle(self, message: OutboundMessage, give_back: str = "") -> None:
+        """WeChat answered: nothing waits for a report; ``give_back`` the consent of a
+        template whose notification certainly did not go out."""
         async with self.api.db.transaction() as conn:
-            await consents.give_back(conn, openid, template_id, utc_now())
+            if message.outbox_id:
+                await unconfirmed.forget(conn, message.outbox_id)
+            if give_back:
+                await consents.give_back(conn, message.address.address, give_back, utc_now())

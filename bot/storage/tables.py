@@ -394,6 +394,21 @@ wechat_consents = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
 )
 
+# Subscription notifications whose bizsend answer was lost (a timeout after the request
+# left): WeChat's subscribe_msg_sent_event decides whether the outbox row was delivered
+# before it is sent again (bizsend has no client_msg_id to de-duplicate; migration 0019)
+wechat_unconfirmed = Table(
+    "wechat_unconfirmed",
+    metadata,
+    Column("outbox_id", Id, primary_key=True),
+    Column("openid", String(128), nullable=False),
+    Column("template_id", String(128), nullable=False),
+    Column("sent_at", UTCDateTime(), nullable=False),
+    Column("msgid", String(64), nullable=True),  # set by the sent event that matched it
+    Column("receipt", String(16), nullable=True),  # delivered | blocked | failed
+    Index("ix_wechat_unconfirmed_citizen", "openid", "template_id"),
+)
+
 # The parametric QR code (scene_str) a WeChat contact last came through: which service
 # hall's poster, for instance (migration 0016)
 wechat_scenes = Table(

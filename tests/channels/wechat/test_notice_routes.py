@@ -7,7 +7,10 @@ Everything against the fake WeChat API, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,6 +19,8 @@ import yaml
 from bot.channels.base import SendError
 from bot.channels.wechat import WeChatChannel
 from bot.channels.wechat_config import WeChatConfigError, parse_config
+from bot.channels.wechat_events import parse_report
+from bot.channels.wechat_events import record as record_report
 from bot.channels.wechat_notices import WeChatNoRoute
 from bot.messages import Address, OutboundMessage, Reply
 from bot.storage import wechat_consents as consents
@@ -258,3 +263,75 @@ def _now() -> Any:
     from bot.clock import utc_now
 
     return utc_now()
+
+
+async def _lost_answer_channel(db: Database, fake: FakeWeChat, consent: str) -> WeChatChannel:
+    """A channel with one subscription template the citizen consented to, whose API
+    client gives up after 0.3 s (the bizsend answer the fake delays is lost)."""
+    template = LONG_TPL if consent == "long" else ONCE_TPL
+    fake.subscribe_templates = {template: consent == "long"}
+    fake.grant(OPENID, template, long_term=consent == "long")
+    async with db.transaction() as conn:
+        await consents.grant(conn, OPENID, template, long_term=consent == "long", now=_now())
+    return WeChatChannel(
+        make_api(db, fake, timeout=0.3),
+        wechat_config([{"id": template, "consent": consent, "fields": SUB_FIELDS}]),
+        template_id=fake.template_id,
+    )
+
+
+async def test_a_notification_whose_answer_was_lost_is_not_sent_twice(
+    db: Database, fake: FakeWeChat
+) -> None:
+    """bizsend has no client_msg_id: after a timeout the notice waits for WeChat's
+    subscribe_msg_sent_event, and the report settles it without a second notification."""
+    ch = await _lost_answer_channel(db, fake, "long")
+    fake.inject("slow", "bizsend", seconds=0.8)  # carried out, answered too late
+    with pytest.raises(SendError) as err:
+        await ch.send(notice())
+    assert err.value.retryable and err.value.retry_after == 120.0
+    for _ in range(50):
+        if fake.subscriptions:
+            break
+        await asyncio.sleep(0.05)
+    assert len(fake.subscriptions) == 1  # it did go out
+    with pytest.raises(SendError, match="waiting for WeChat's report"):
+        await ch.send(notice())  # the outbox's retry before the report: nothing sent
+    msgid = str(10**18 + 1)  # the fake's msgid of that notification
+    report = parse_report(
+        "subscribe_msg_sent_event",
+        {
+            "FromUserName": OPENID,
+            "CreateTime": int(time.time()),
+            "SubscribeMsgSentEvent": {
+                "List": {"TemplateId": LONG_TPL, "MsgID": msgid, "ErrorCode": "0"}
+            },
+        },
+    )
+    assert report is not None
+    await record_report(db, ch.config, report, channel="wechat")
+    result = await ch.send(notice())  # the retry after the report: delivered, not resent
+    assert result.external_id == msgid
+    assert len(fake.subscriptions) == 1 and fake.custom == [] and fake.templates == []
+    await ch.send(notice())  # settled: a later send of the same row is a new send
+    assert len(fake.subscriptions) == 2
+    await ch.api.close()
+
+
+async def test_a_notification_never_reported_goes_out_once_after_the_wait(
+    db: Database, fake: FakeWeChat
+) -> None:
+    """A 502 from WeChat's gateway may hide a send; no report came within the wait, so it
+    did not go out: the one-time consent the call took is given back and spent once."""
+    ch = await _lost_answer_channel(db, fake, "once")
+    ch.fallback.report_wait = timedelta(0)
+    fake.inject("5xx", "bizsend")
+    with pytest.raises(SendError) as err:
+        await ch.send(notice())
+    assert err.value.retryable and fake.subscriptions == []
+    await ch.send(notice())
+    assert len(fake.subscriptions) == 1 and fake.templates == []
+    async with db.read() as conn:
+        left = (await consents.of_openid(conn, OPENID, [ONCE_TPL]))[ONCE_TPL]
+    assert left.remaining == 0  # given back once, spent once
+    await ch.api.close()

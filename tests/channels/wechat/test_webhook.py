@@ -74,7 +74,7 @@ def test_ignored_events_and_unknown_menu_keys() -> None:
     # a delivery report is no message of the citizen: it is parsed as a report
     finished = parse_inbound(event("TEMPLATESENDJOBFINISH", Status="success", MsgID=7), {})
     assert finished is not None and finished.report is not None
-    assert finished.report.receipts == (("7", "delivered"),)
+    assert finished.report.receipts == (("7", "delivered", ""),)
     assert parse_inbound(event("CLICK", EventKey="NOPE"), {"XF_NEW": "new"}) is None
 
 
