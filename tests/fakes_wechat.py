@@ -345,6 +345,10 @@ class FakeWeChat:
             return web.Response(status=400, text="参数错误")
         if q.get("response_type") != "code" or not self.browser_openid:
             return web.Response(status=400, text="参数错误")
+        if "redirect_uri=http%3A" not in request.raw_path.replace("https%3A", "http%3A"):
+            # 网页授权: redirect_uri must be urlEncoded (":" "/" "?" escaped), or
+            # WeChat shows "redirect_uri 参数错误"
+            return web.Response(status=400, text="redirect_uri 参数错误")
         code = self.issue_code(self.browser_openid)
         target = URL(q["redirect_uri"]).update_query(code=code, state=q.get("state", ""))
         raise web.HTTPFound(str(target))

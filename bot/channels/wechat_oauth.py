@@ -17,6 +17,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from aiohttp import web
+from yarl import URL
 
 from bot.channels.wechat_api import WeChatApi, WeChatApiError, WeChatTransportError
 from bot.channels.wechat_inbound import NAME
@@ -78,7 +79,9 @@ class SnsapiBase:
             self.access.set_cookie(response, self.access.open(contact_id))
             raise response
         if request.method == "GET" and in_wechat(request) and self.public_url:
-            raise web.HTTPFound(self.url_for(str(request.rel_url)))
+            # as built: a plain string would be re-quoted by yarl, which un-escapes the
+            # ":", "/" and "?" of redirect_uri that WeChat wants urlEncoded
+            raise web.HTTPFound(URL(self.url_for(str(request.rel_url)), encoded=True))
         return None
 
     async def _contact(self, code: str) -> int | None:

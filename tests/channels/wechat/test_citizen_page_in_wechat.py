@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import aiohttp
 import pytest
 from sqlalchemy import update
+from yarl import URL
 
 from bot.app import Services, build_services, create_app
 from bot.channels.wechat_oauth import STATE, authorize_url
@@ -113,7 +114,8 @@ async def wechat_browser(client: Any, fake: FakeWeChat, path: str) -> Any:
     # WeChat, not our server, answers this
     async with (
         aiohttp.ClientSession() as browser,
-        browser.get(to_wechat.split("#")[0], allow_redirects=False) as back,
+        # as a browser sends it: the escapes of redirect_uri kept (the fake checks them)
+        browser.get(URL(to_wechat.split("#")[0], encoded=True), allow_redirects=False) as back,
     ):
         assert back.status == 302
         location = back.headers["Location"]
