@@ -105,7 +105,7 @@ async def test_a_spoken_answer_is_read_back_and_recorded(
     assert f"识别内容为：“{SPOKEN}”" in text and "已记录姓名（名称）：王秀英" in text
     state = await state_of(db, address)
     assert state is not None and state["draft"]["answers"]["name"] == "王秀英"
-    assert [a["kind"] for a in state["draft"]["attachments"]] == ["voice"]  # kept as material
+    assert state["draft"]["attachments"] == []  # a spoken name is its text, not material
 
 
 async def test_without_a_transcript_the_voice_is_kept_and_text_asked_for(

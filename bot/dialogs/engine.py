@@ -84,6 +84,9 @@ log = logging.getLogger(__name__)
 RESUME_AFTER = timedelta(hours=1)
 VERIFY_TTL = timedelta(minutes=15)
 MAX_ATTACHMENTS = 30
+# a recognised voice message is kept as material where it tells the matter (facts told,
+# materials given); a spoken short answer ("确认提交", a name, "3") is its text alone
+SPOKEN_RECORD_KINDS = ("longtext", "attachments")
 _CONTACT_SPLIT = "，,；;\n、 "
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
@@ -372,13 +375,17 @@ class _Turn(Navigation):
         return True
 
     def on_attachment(self, att: Attachment) -> None:
-        """A file is kept with the draft; a voice message's recognised text is read as typed."""
+        """A file is kept with the draft; a voice message's recognised text is read as typed
+        (and its audio kept where it tells the matter)."""
         draft = self.draft
         recognition = clean_text(att.recognition)
         if att.kind == "voice" and recognition and len(recognition) <= self.cfg.max_text_len:
-            if draft is not None:
-                self.keep_attachment(_attachment_item(att))
-            self.say(self.t("input.voice_recognised", text=recognition))
+            f = self.current_field() if draft is not None else None
+            kept = f is not None and f.kind in SPOKEN_RECORD_KINDS
+            if kept:  # the citizen's own telling of the matter
+                kept = self.keep_attachment(_attachment_item(att))
+            key = "input.voice_recognised" if kept else "input.voice_heard"
+            self.say(self.t(key, text=recognition))
             self.on_text(recognition)
             return
         if draft is None:  # material for a filed case: offered to one of the citizen's open cases

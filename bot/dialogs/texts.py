@@ -48,6 +48,7 @@ REQUIRED_KEYS = frozenset(
         "input.empty",
         "input.too_long",
         "input.voice_recognised",
+        "input.voice_heard",
         "facts.received",
         "facts.total_too_long",
         "attachments.received",
