@@ -298,9 +298,7 @@ async def test_the_case_page_in_wechat_carries_the_button_signed_for_its_own_url
     assert config["appId"] == fake.app_id and config["openTagList"] == ["wx-open-subscribe"]
     (ticket,) = fake.tickets
     url = PUBLIC + f"/my/cases/{mine}"  # the page's own address, as WeChat's browser shows it
-    assert config["signature"] == js_signature(
-        ticket, config["nonceStr"], config["timestamp"], url
-    )
+    assert config["signature"] == js_signature(ticket, config["nonceStr"], config["timestamp"], url)
     # a query is part of the signed URL (the page after an action: ?done=rate)
     again = await client.get(f"/my/cases/{mine}?done=rate", headers=IN_WECHAT)
     signed = wx_config_of(await again.text())
@@ -355,9 +353,8 @@ async def test_without_a_jsapi_ticket_the_page_works_without_the_block(
     page = await client.get(f"/my/cases/{mine}", headers=IN_WECHAT)
     html = await page.text()
     assert page.status == 200 and mine[-4:] in html
-    assert 'id="consent"' not in html and "wx.qq.com" not in page.headers[
-        "Content-Security-Policy"
-    ]
+    assert 'id="consent"' not in html
+    assert "wx.qq.com" not in page.headers["Content-Security-Policy"]
     assert "wechat.jsapi_ticket_failed" in capsys.readouterr().out
 
 
