@@ -33,7 +33,7 @@ from bot.storage import contacts
 from bot.storage.contacts import Contact
 from bot.web.citizen import ConsentView
 from bot.web.citizen_access import PREFIX, CitizenAccess
-from bot.web.security import SECURITY_HEADERS, csp_allowing_scripts
+from bot.web.security import SECURITY_HEADERS
 
 log = get_logger(__name__)
 
@@ -137,11 +137,9 @@ class SubscribePage:
             async with self.block.api.db.read() as conn:
                 contact = await contacts.get(conn, visitor.contact_id)
             lang = contact.lang
-            if contact.address.channel != NAME:
-                state = "no_access"
-            elif not self.block.config.subscribe:
+            if contact.address.channel == NAME and not self.block.config.subscribe:
                 state = "none"
-            else:
+            elif contact.address.channel == NAME:
                 consent = await self.block.view(request, contact)
                 state = "unavailable" if consent is None else str(consent.context["state"])
         lang = lang if lang in self.texts.by_lang else "zh"
@@ -154,10 +152,8 @@ class SubscribePage:
         }
         response = aiohttp_jinja2.render_template("citizen_subscribe.html", request, context)
         response.headers.update(SECURITY_HEADERS)
-        if consent is not None and consent.script_origins:
-            response.headers["Content-Security-Policy"] = csp_allowing_scripts(
-                consent.script_origins
-            )
+        if consent is not None:
+            response.headers["Content-Security-Policy"] = consent.csp()
         response.headers["Referrer-Policy"] = "same-origin"
         response.headers["Cache-Control"] = "no-store"
         if visitor is not None and visitor.fresh:

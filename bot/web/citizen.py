@@ -53,6 +53,10 @@ class ConsentView:
     context: dict[str, Any]
     script_origins: tuple[str, ...] = ()
 
+    def csp(self) -> str:
+        """The page's Content-Security-Policy with this block on it."""
+        return csp_allowing_scripts(self.script_origins)
+
 
 class ConsentBlock(Protocol):
     """A channel's consent block on /my and the case page (set by the channel's install)."""
@@ -111,10 +115,8 @@ class CitizenPages:
         }
         response = aiohttp_jinja2.render_template(template, request, ctx, status=status)
         response.headers.update(SECURITY_HEADERS)
-        if consent is not None and consent.script_origins:
-            response.headers["Content-Security-Policy"] = csp_allowing_scripts(
-                consent.script_origins
-            )
+        if consent is not None:
+            response.headers["Content-Security-Policy"] = consent.csp()
         # "same-origin", not "no-referrer": Chromium sends `Origin: null` on form posts
         # under no-referrer, and the origin check would refuse them (see console.render)
         response.headers["Referrer-Policy"] = "same-origin"

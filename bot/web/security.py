@@ -20,7 +20,7 @@ SECURITY_HEADERS = {
 }
 
 
-def csp_allowing_scripts(origins: tuple[str, ...] | list[str]) -> str:
+def csp_allowing_scripts(origins: tuple[str, ...]) -> str:
     """The pages' CSP with scripts also from ``origins`` (e.g. WeChat's JS-SDK)."""
     csp = SECURITY_HEADERS["Content-Security-Policy"]
     return csp.replace("script-src 'self'", " ".join(("script-src 'self'", *origins)))
