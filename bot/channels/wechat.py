@@ -57,7 +57,7 @@ from bot.channels.wechat_notices import Fallback, send_error
 from bot.channels.wechat_oauth import SnsapiBase
 from bot.channels.wechat_replay import NonceGuard
 from bot.channels.wechat_subscribe import PATH as SUBSCRIBE_PATH
-from bot.channels.wechat_subscribe import SubscribePage
+from bot.channels.wechat_subscribe import SubscribeConsent, SubscribePage
 from bot.channels.wechat_templates import (
     DEFAULT_KIND,
 )
@@ -83,7 +83,8 @@ from bot.storage.db import Database
 from bot.storage.files import TooLarge, remove
 from bot.storage.tables import attachments
 from bot.uploads import file_refusal
-from bot.web.citizen_access import CITIZEN_ACCESS, CitizenLink
+from bot.web.citizen import CONSENT_BLOCK
+from bot.web.citizen_access import CITIZEN_ACCESS
 
 log = get_logger(__name__)
 
@@ -604,16 +605,16 @@ def build_channel(settings: Settings, db: Database) -> WeChatChannel:
 def install_pages(
     app: web.Application, api: WeChatApi, config: WeChatConfig, s: Settings, texts: Texts
 ) -> None:
-    """The citizen page inside WeChat: 网页授权 (snsapi_base) as a way into /my, and the
-    subscription consent page /my/subscribe (mounted after bot.web.citizen.install)."""
+    """The citizen page inside WeChat: 网页授权 (snsapi_base) as a way into /my, the 订阅通知
+    consent block of /my and the case page, and the page of its own, /my/subscribe (all
+    mounted after bot.web.citizen.install)."""
     access = app[CITIZEN_ACCESS]
     access.ways.append(
         SnsapiBase(api, access, public_url=s.public_url, oauth_base=s.wechat_oauth_base)
     )
-    page = SubscribePage(api, config, access, texts, public_url=s.public_url)
-    app.router.add_get(SUBSCRIBE_PATH, page.page)
-    if config.subscribe:
-        access.links.append(CitizenLink(NAME, SUBSCRIBE_PATH, "wechat_subscribe.link"))
+    block = SubscribeConsent(api, config, public_url=s.public_url)
+    app[CONSENT_BLOCK] = block
+    app.router.add_get(SUBSCRIBE_PATH, SubscribePage(block, access, texts).page)
 
 
 def install(app: web.Application, services: Any) -> None:

@@ -1,4 +1,7 @@
-"""Asking for 订阅通知 consent: the /my/subscribe page with WeChat's ``wx-open-subscribe``.
+"""Asking for 订阅通知 consent: WeChat's ``wx-open-subscribe`` button on the citizen pages.
+
+:class:`SubscribeConsent` is the consent block (:class:`bot.web.citizen.ConsentBlock`) of
+/my and the case page for a WeChat contact; the /my/subscribe page shows the same block.
 
 The open tag works only on a page whose JS-SDK ``wx.config`` is signed with the account's
 ``jsapi_ticket``: sha1 of ``jsapi_ticket=…&noncestr=…&timestamp=…&url=…`` (the keys in
@@ -22,10 +25,13 @@ from aiohttp import web
 
 from bot.channels.wechat_api import WeChatApi, WeChatApiError, WeChatTransportError
 from bot.channels.wechat_config import WeChatConfig
+from bot.channels.wechat_inbound import NAME
 from bot.channels.wechat_oauth import in_wechat
 from bot.dialogs.texts import Texts
 from bot.logging import get_logger
 from bot.storage import contacts
+from bot.storage.contacts import Contact
+from bot.web.citizen import ConsentView
 from bot.web.citizen_access import PREFIX, CitizenAccess
 from bot.web.security import SECURITY_HEADERS
 
@@ -33,10 +39,9 @@ log = get_logger(__name__)
 
 PATH = PREFIX + "/subscribe"
 JS_SDK = "https://res.wx.qq.com/open/js/jweixin-1.6.0.js"  # WeChat's own, inside WeChat only
-# the page may load WeChat's JS-SDK, which the open tag needs; nothing else is external
-CSP = SECURITY_HEADERS["Content-Security-Policy"].replace(
-    "script-src 'self'", "script-src 'self' https://res.wx.qq.com https://res2.wx.qq.com"
-)
+# a page with the button may load WeChat's JS-SDK, which the open tag needs (res2: its
+# fallback host); nothing else is external
+JS_SDK_ORIGINS = ("https://res.wx.qq.com", "https://res2.wx.qq.com")
 
 
 def js_signature(ticket: str, noncestr: str, timestamp: int | str, url: str) -> str:
@@ -78,61 +83,77 @@ async def js_config(api: WeChatApi, url: str) -> JsConfig:
     return JsConfig(api.app_id, timestamp, nonce, js_signature(ticket, nonce, timestamp, url))
 
 
+class SubscribeConsent:
+    """The consent block of a WeChat contact's pages, when the office has 订阅通知 templates:
+    inside WeChat the button with a wx.config signed for the page's own URL, elsewhere a
+    line saying to open the page in WeChat; nothing when the jsapi_ticket can't be had."""
+
+    def __init__(self, api: WeChatApi, config: WeChatConfig, *, public_url: str) -> None:
+        self.api = api
+        self.config = config
+        self.public_url = public_url.rstrip("/")
+
+    async def view(self, request: web.Request, contact: Contact) -> ConsentView | None:
+        """The block for ``contact`` (None: not a follower, no templates, or no ticket)."""
+        if contact.address.channel != NAME or not self.config.subscribe:
+            return None
+        if not in_wechat(request):
+            return ConsentView({"state": "outside"})
+        try:
+            # the URL as WeChat's browser shows it: the public address, this path and query
+            wx = await js_config(self.api, self.public_url + request.path_qs)
+        except (WeChatApiError, WeChatTransportError) as exc:
+            log.warning("wechat.jsapi_ticket_failed", error=str(exc))
+            return None
+        context = {
+            "state": "ready",
+            "templates": ",".join(t.id for t in self.config.subscribe),
+            "wx_config": wx.to_json(),
+            "js_sdk": JS_SDK,
+        }
+        return ConsentView(context, JS_SDK_ORIGINS)
+
+
 class SubscribePage:
-    """GET /my/subscribe: the consent button for the office's notification templates."""
+    """GET /my/subscribe: the consent block on a page of its own (messages may link here)."""
 
     def __init__(
         self,
-        api: WeChatApi,
-        config: WeChatConfig,
+        block: SubscribeConsent,
         access: CitizenAccess,
         texts: Texts,
-        *,
-        public_url: str,
     ) -> None:
-        self.api = api
-        self.config = config
+        self.block = block
         self.access = access
         self.texts = texts
-        self.public_url = public_url.rstrip("/")
 
     async def page(self, request: web.Request) -> web.Response:
         """The page; without a WeChat session, the follower is recognised (snsapi_base)."""
         visitor = await self.access.visitor(request)
         lang = "zh"
-        wechat_contact = False
+        consent = None
+        state = "no_access"
         if visitor is not None:
-            async with self.api.db.read() as conn:
+            async with self.block.api.db.read() as conn:
                 contact = await contacts.get(conn, visitor.contact_id)
-            lang, wechat_contact = contact.lang, contact.address.channel == "wechat"
-        templates = [t.id for t in self.config.subscribe]
-        state = "ready"
-        wx = ""
-        if visitor is None or not wechat_contact:
-            state = "no_access"
-        elif not templates:
-            state = "none"
-        elif not in_wechat(request):
-            state = "outside"
-        else:
-            try:
-                wx = (await js_config(self.api, self.public_url + request.path_qs)).to_json()
-            except (WeChatApiError, WeChatTransportError) as exc:
-                log.warning("wechat.jsapi_ticket_failed", error=str(exc))
-                state = "unavailable"
+            lang = contact.lang
+            if contact.address.channel == NAME and not self.block.config.subscribe:
+                state = "none"
+            elif contact.address.channel == NAME:
+                consent = await self.block.view(request, contact)
+                state = "unavailable" if consent is None else str(consent.context["state"])
         lang = lang if lang in self.texts.by_lang else "zh"
         context = {
             "t": lambda key, **params: self.texts.get(lang, key, **params),
             "static": lambda name: str(request.app.router["citizen_static"].url_for(filename=name)),
             "lang": lang,
             "state": state,
-            "templates": ",".join(templates),
-            "wx_config": wx,
-            "js_sdk": JS_SDK if wx else "",
+            "consent": consent.context if consent else None,
         }
         response = aiohttp_jinja2.render_template("citizen_subscribe.html", request, context)
         response.headers.update(SECURITY_HEADERS)
-        response.headers["Content-Security-Policy"] = CSP
+        if consent is not None:
+            response.headers["Content-Security-Policy"] = consent.csp()
         response.headers["Referrer-Policy"] = "same-origin"
         response.headers["Cache-Control"] = "no-store"
         if visitor is not None and visitor.fresh:

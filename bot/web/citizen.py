@@ -4,15 +4,16 @@ Reached only by a session of :mod:`bot.web.citizen_access`; a case of another co
 "not found", the same page as a number that does not exist. The buttons (评价, 复查/复核,
 撤回) go through the same :class:`LifecycleService` methods the conversation uses, with
 the same rules. Server-rendered (Jinja2, autoescaped), no script needed but the 大字
-toggle, no external resource.
+toggle, no external resource, except what a channel's consent block (:class:`ConsentBlock`,
+e.g. WeChat's 订阅通知 button) loads; the page's CSP then allows those origins only.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -30,10 +31,11 @@ from bot.staff.documents import StaffDocuments
 from bot.storage import cases, contacts, sms_receipts
 from bot.storage import documents as document_store
 from bot.storage.cases import CaseRow
+from bot.storage.contacts import Contact
 from bot.storage.db import Database
 from bot.web.citizen_access import CITIZEN_ACCESS, PREFIX, CitizenAccess, Visitor
 from bot.web.document_response import pdf_response
-from bot.web.security import SECURITY_HEADERS
+from bot.web.security import SECURITY_HEADERS, csp_allowing_scripts
 
 log = get_logger(__name__)
 
@@ -41,6 +43,30 @@ ACTIONS = ("rate", "review", "withdraw")
 MAX_REASON = 1_000
 # what a successful action's page says (PRG: ?done=<action>)
 _DONE = {"rate": "rating.done", "withdraw": "withdraw.done"}
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentView:
+    """A consent block on a citizen page: the context of ``citizen_consent.html`` and the
+    external script origins it loads (the page's CSP allows them, and only then)."""
+
+    context: dict[str, Any]
+    script_origins: tuple[str, ...] = ()
+
+    def csp(self) -> str:
+        """The page's Content-Security-Policy with this block on it."""
+        return csp_allowing_scripts(self.script_origins)
+
+
+class ConsentBlock(Protocol):
+    """A channel's consent block on /my and the case page (set by the channel's install)."""
+
+    async def view(self, request: web.Request, contact: Contact) -> ConsentView | None:
+        """The block for ``contact`` on this request's page; None: no block."""
+        ...
+
+
+CONSENT_BLOCK: web.AppKey[ConsentBlock] = web.AppKey("citizen_consent_block")
 
 
 class CitizenPages:
@@ -77,16 +103,20 @@ class CitizenPages:
         *,
         visitor: Visitor | None = None,
         status: int = 200,
+        consent: ConsentView | None = None,
     ) -> web.Response:
         ctx = {
             "t": words.t,
             "lang": words.lang,
             "csrf": self.access.csrf(visitor) if visitor else "",
             "static": lambda name: str(request.app.router["citizen_static"].url_for(filename=name)),
+            "consent": consent.context if consent else None,
             **context,
         }
         response = aiohttp_jinja2.render_template(template, request, ctx, status=status)
         response.headers.update(SECURITY_HEADERS)
+        if consent is not None:
+            response.headers["Content-Security-Policy"] = consent.csp()
         # "same-origin", not "no-referrer": Chromium sends `Origin: null` on form posts
         # under no-referrer, and the origin check would refuse them (see console.render)
         response.headers["Referrer-Policy"] = "same-origin"
@@ -129,6 +159,12 @@ class CitizenPages:
         async with self.db.read() as conn:
             return (await contacts.get(conn, visitor.contact_id)).lang
 
+    @staticmethod
+    async def _consent(request: web.Request, contact: Contact) -> ConsentView | None:
+        """The consent block of the contact's channel, if one is installed."""
+        block = request.app.get(CONSENT_BLOCK)
+        return await block.view(request, contact) if block is not None else None
+
     # -- pages -----------------------------------------------------------------------
 
     async def cases_page(self, request: web.Request) -> web.Response:
@@ -162,7 +198,10 @@ class CitizenPages:
                 if link.channel == contact.address.channel
             ],
         }
-        return self._render(request, "citizen_cases.html", words, context, visitor=visitor)
+        consent = await self._consent(request, contact)
+        return self._render(
+            request, "citizen_cases.html", words, context, visitor=visitor, consent=consent
+        )
 
     async def phone(self, request: web.Request) -> web.StreamResponse:
         """POST /my/phone (send a code) and /my/phone/confirm (check it)."""
@@ -211,7 +250,8 @@ class CitizenPages:
     ) -> web.Response:
         parsed = parse_tracking_no(request.match_info["tracking_no"])
         async with self.db.read() as conn:
-            lang = (await contacts.get(conn, visitor.contact_id)).lang
+            contact = await contacts.get(conn, visitor.contact_id)
+            lang = contact.lang
             case = (
                 await cases.own_case(conn, visitor.contact_id, parsed.canonical)
                 if parsed.outcome == "valid"
@@ -253,8 +293,15 @@ class CitizenPages:
             for d in issued
         ]
         context = {"page": page, "notice": notice, "error": error, "documents": documents}
+        consent = await self._consent(request, contact)
         return self._render(
-            request, "citizen_case.html", words, context, visitor=visitor, status=status
+            request,
+            "citizen_case.html",
+            words,
+            context,
+            visitor=visitor,
+            status=status,
+            consent=consent,
         )
 
     async def document(self, request: web.Request) -> web.StreamResponse:

@@ -20,6 +20,12 @@ SECURITY_HEADERS = {
 }
 
 
+def csp_allowing_scripts(origins: tuple[str, ...]) -> str:
+    """The pages' CSP with scripts also from ``origins`` (e.g. WeChat's JS-SDK)."""
+    csp = SECURITY_HEADERS["Content-Security-Policy"]
+    return csp.replace("script-src 'self'", " ".join(("script-src 'self'", *origins)))
+
+
 def same_origin(request: web.Request) -> bool:
     """Whether a form post comes from this site (no ``Origin``: not a cross-site browser
     request, as not every browser sends it on same-origin posts)."""

@@ -1,6 +1,7 @@
-/* /my/subscribe: configure WeChat's JS-SDK with the server's signed wx.config, so that the
-   wx-open-subscribe tag shows its button; tell the citizen what they chose. The choice
-   itself reaches the bot as a subscribe_msg_popup_event, not through this page. */
+/* The consent block (/my, the case page, /my/subscribe): configure WeChat's JS-SDK with
+   the server's signed wx.config, so that the wx-open-subscribe tag shows its button; tell
+   the citizen what they chose. The choice itself reaches the bot as a
+   subscribe_msg_popup_event, not through this page. */
 (function () {
   "use strict";
   var box = document.getElementById("subscribe");

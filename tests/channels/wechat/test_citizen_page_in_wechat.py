@@ -205,8 +205,9 @@ async def test_the_consent_page_carries_a_signed_config_for_its_own_url(
     # a second page view signs with the same shared ticket: no second getticket call
     again = await client.get("/my/subscribe", headers=IN_WECHAT)
     assert again.status == 200 and fake.ticket_requests == 1
-    # the list page of a WeChat follower links to it
-    assert "/my/subscribe" in await (await client.get("/my", headers=IN_WECHAT)).text()
+    # the list page of a WeChat follower carries the same button itself
+    listed = await (await client.get("/my", headers=IN_WECHAT)).text()
+    assert f'template="{SUB_TPL}"' in listed and "/my/subscribe" not in listed
 
 
 async def test_the_consent_page_outside_wechat_says_where_to_open_it(
@@ -250,3 +251,141 @@ async def test_the_jsapi_ticket_is_cached_and_survives_a_revoked_token(
     assert second != first and second in fake.tickets
     assert (fake.token_requests, fake.ticket_requests) == (2, 3)
     await api.close()
+
+
+# -- the consent block on /my and the case page -----------------------------------------
+
+
+def wx_config_of(html: str) -> dict[str, Any]:
+    """The wx.config a page carries for my-subscribe.js."""
+    import html as html_lib
+    import json
+    import re
+
+    found = re.search(r'data-wx-config="([^"]+)"', html)
+    assert found is not None, "no wx.config on the page"
+    config: dict[str, Any] = json.loads(html_lib.unescape(found.group(1)))
+    return config
+
+
+async def link_session(client: Any, services: Services, address: str) -> None:
+    """A session opened by a case link (as a push carries it), for the contact ``address``."""
+    from sqlalchemy import select
+
+    from bot.case_links import LINK, sign
+
+    async with services.db.read() as conn:
+        contact_id = (
+            await conn.execute(select(contacts.c.id).where(contacts.c.address == address))
+        ).scalar_one()
+    token = sign(SECRET_KEY, LINK, contact_id, datetime.now(UTC) + timedelta(days=1))
+    assert (await client.get(f"/my?k={token}")).status == 200
+
+
+async def test_the_case_page_in_wechat_carries_the_button_signed_for_its_own_url(
+    client: Any, services: Services, fake: FakeWeChat
+) -> None:
+    mine = await follower_case(services)
+    fake.browser_openid = OPENID
+    page = await wechat_browser(client, fake, f"/my/cases/{mine}")
+    html = await page.text()
+    assert page.status == 200 and mine[-4:] in html
+    assert f'<wx-open-subscribe template="{SUB_TPL}"' in html
+    assert "办理进度提醒" in html and "接收通知" in html
+    assert '<script src="https://res.wx.qq.com/open/js/jweixin-1.6.0.js">' in html
+    assert "my-subscribe.js" in html
+    csp = page.headers["Content-Security-Policy"]
+    assert "script-src 'self' https://res.wx.qq.com https://res2.wx.qq.com;" in csp
+    config = wx_config_of(html)
+    assert config["appId"] == fake.app_id and config["openTagList"] == ["wx-open-subscribe"]
+    (ticket,) = fake.tickets
+    url = PUBLIC + f"/my/cases/{mine}"  # the page's own address, as WeChat's browser shows it
+    assert config["signature"] == js_signature(ticket, config["nonceStr"], config["timestamp"], url)
+    # a query is part of the signed URL (the page after an action: ?done=rate)
+    again = await client.get(f"/my/cases/{mine}?done=rate", headers=IN_WECHAT)
+    signed = wx_config_of(await again.text())
+    assert signed["signature"] == js_signature(
+        ticket, signed["nonceStr"], signed["timestamp"], url + "?done=rate"
+    )
+    assert fake.ticket_requests == 1  # the shared ticket, not one per page
+
+
+async def test_outside_wechat_the_pages_say_where_to_turn_reminders_on(
+    client: Any, services: Services, fake: FakeWeChat
+) -> None:
+    mine = await follower_case(services)
+    await link_session(client, services, OPENID)
+    for path in (f"/my/cases/{mine}", "/my"):
+        page = await client.get(path)
+        html = await page.text()
+        assert page.status == 200
+        assert "请在微信中打开本页，即可开启办理进度提醒。" in html
+        assert "<wx-open-subscribe" not in html and "res.wx.qq.com" not in html
+        assert "my-subscribe.js" not in html
+        csp = page.headers["Content-Security-Policy"]
+        assert "wx.qq.com" not in csp and "script-src 'self';" in csp
+    assert fake.ticket_requests == 0
+
+
+async def test_a_web_chat_contact_s_case_page_has_no_block(
+    client: Any, services: Services, fake: FakeWeChat
+) -> None:
+    """A web-chat citizen, even when the link is opened in WeChat's browser."""
+    case_id = await make_case(services.db, datetime.now(UTC), user="web-visitor")
+    async with services.db.read() as conn:
+        row = await cases.by_id(conn, case_id)
+    assert row is not None
+    await link_session(client, services, "web-visitor")
+    for headers in ({}, IN_WECHAT):
+        page = await client.get(f"/my/cases/{row.tracking_no}", headers=headers)
+        html = await page.text()
+        assert page.status == 200 and row.tracking_no[-4:] in html
+        assert 'id="consent"' not in html and "wx-open-subscribe" not in html
+        assert "办理进度提醒" not in html
+        assert "wx.qq.com" not in page.headers["Content-Security-Policy"]
+    assert fake.ticket_requests == 0
+
+
+async def test_without_a_jsapi_ticket_the_page_works_without_the_block(
+    client: Any, services: Services, fake: FakeWeChat, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mine = await follower_case(services)
+    await link_session(client, services, OPENID)
+    fake.inject("errcode", "ticket", errcode=45009)  # the day's getticket quota is used up
+    page = await client.get(f"/my/cases/{mine}", headers=IN_WECHAT)
+    html = await page.text()
+    assert page.status == 200 and mine[-4:] in html
+    assert 'id="consent"' not in html
+    assert "wx.qq.com" not in page.headers["Content-Security-Policy"]
+    assert "wechat.jsapi_ticket_failed" in capsys.readouterr().out
+
+
+async def test_without_subscribe_templates_there_is_no_block(
+    db: Any, db_url: str, fake: FakeWeChat, tmp_path: Any, aiohttp_client: Any
+) -> None:
+    """The shipped config/wechat.yaml names no 订阅通知 template: nothing to consent to."""
+    from tests.conftest import CONFIG_DIR
+
+    services = build_services(
+        Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            database_url=db_url,
+            data_dir=tmp_path / "data",
+            config_dir=CONFIG_DIR,
+            public_url=PUBLIC,
+            secret_key=SECRET_KEY,
+            wechat_token="tok",
+            wechat_app_id=fake.app_id,
+            wechat_app_secret=fake.app_secret,
+            wechat_api_base=fake.url,
+            wechat_oauth_base=fake.url,
+        )
+    )
+    client = await aiohttp_client(create_app(services, run_worker=False))
+    mine = await follower_case(services)
+    await link_session(client, services, OPENID)
+    for path in (f"/my/cases/{mine}", "/my"):
+        page = await client.get(path, headers=IN_WECHAT)
+        assert page.status == 200
+        assert 'id="consent"' not in await page.text()
+    assert fake.ticket_requests == 0
