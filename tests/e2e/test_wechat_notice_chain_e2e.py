@@ -154,7 +154,8 @@ async def test_a_notice_60_days_on_reaches_the_citizen_through_each_step(
 ) -> None:
     server = Server(db_url, tmp_path / "data")
     config_dir = config_for(tmp_path, server.url)
-    sms = FakeSms.from_config(yaml.safe_load((config_dir / "sms.yaml").read_text("utf-8")))
+    sms_config = yaml.safe_load((config_dir / "sms.yaml").read_text("utf-8"))
+    sms = FakeSms.from_config(sms_config)
     await sms.start()
     settings: dict[str, Any] = {
         "config_dir": str(config_dir),
@@ -244,7 +245,8 @@ async def test_a_notice_60_days_on_reaches_the_citizen_through_each_step(
             await work.act(member, number, "answer", answer)
             await wait_for(lambda: len(sms.sent) == 1)
             [texted] = sms.sent
-            assert texted.phone == MOBILE
+            answered = sms_config["templates"]["push.answered"]  # [tracking_no, due, link]
+            assert texted.phone == MOBILE and texted.template_id == answered["id"]
             assert texted.params[0] == number
             link = re.search(r"https?://\S+", texted.text)
             assert link is not None, texted.text
