@@ -6,10 +6,8 @@ customer-service messages that carry replies too long for one passive reply.
 
 from __future__ import annotations
 
-import asyncio
 import re
-import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +21,12 @@ from bot.messages import Address, Reply
 from bot.storage import outbox
 from bot.storage.db import Database
 from bot.storage.tables import cases, contacts
-from tests.channels.wechat.payloads import AES_KEY, APP_ID, TOKEN, WeChatSide, event, message
+from tests.channels.wechat.payloads import AES_KEY, APP_ID, TOKEN, message
+from tests.e2e.wechat_support import OPENID, WeChatUser, wait_for
 from tests.fakes_wechat import FakeWeChat
-from tests.petition import ANSWERS_ZH, CONFIRM_WORD, PROMPTS, field_asked
 from tests.server import Server
 
 pytestmark = pytest.mark.e2e
-OPENID = "o" + secrets.token_hex(10)
 
 
 @pytest.fixture
@@ -38,44 +35,6 @@ async def fake() -> AsyncIterator[FakeWeChat]:
     await server.start()
     yield server
     await server.stop()
-
-
-class WeChatUser:
-    """A citizen in the WeChat app: WeChat posts their messages, they read every answer."""
-
-    def __init__(self, http: aiohttp.ClientSession, base: str, fake: FakeWeChat) -> None:
-        self.http = http
-        self.base = base
-        self.fake = fake
-        self.side = WeChatSide(aes=True)
-        self.seen = 0
-        self.clock = 0
-
-    async def post(self, xml: str) -> str:
-        self.fake.user_wrote(OPENID)  # WeChat's own record of the 48-hour window
-        path, body = self.side.post(xml)
-        async with self.http.post(self.base + path, data=body.encode()) as resp:
-            assert resp.status == 200, await resp.text()
-            text = await resp.text()
-        return "" if text == "success" else self.side.reply_text(text)
-
-    async def say(self, text: str) -> str:
-        """Send a text; returns everything the citizen then reads (passive + pushed)."""
-        passive = await self.post(message("text", OPENID, Content=text))
-        return await self.read(passive)
-
-    async def read(self, passive: str) -> str:
-        # replies that did not fit the passive reply arrive as customer-service messages
-        texts = [passive] if passive else []
-        for _ in range(30):
-            await asyncio.sleep(0.2)
-            new = [m["content"] for m in self.fake.custom[self.seen :] if m["touser"] == OPENID]
-            if new or (texts and not _wants_more(texts[-1])):
-                texts.extend(new)
-                self.seen = len(self.fake.custom)
-                if not _wants_more(texts[-1]):
-                    break
-        return "\n".join(texts)
 
 
 async def push(db: Database, text: str, template: dict[str, Any]) -> None:
@@ -89,19 +48,6 @@ async def push(db: Database, text: str, template: dict[str, Any]) -> None:
             now=utc_now(),
             template=template,
         )
-
-
-async def wait_for(check: Callable[[], bool], seconds: float = 15.0) -> None:
-    for _ in range(int(seconds / 0.1)):
-        if check():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("condition not met in time")
-
-
-def _wants_more(text: str) -> bool:
-    # a read-back is long: its confirmation question comes in the last part
-    return "确认提交" not in text and not any(p in text for p in PROMPTS) and "XF" not in text
 
 
 async def test_petition_over_wechat_aes(
@@ -124,19 +70,7 @@ async def test_petition_over_wechat_aes(
     try:
         async with aiohttp.ClientSession() as http:
             user = WeChatUser(http, server.url, fake)
-            greeting = await user.post(event("subscribe", OPENID, EventKey=""))
-            assert greeting
-            last = await user.post(event("CLICK", OPENID, EventKey="XF_NEW"))
-            for _ in range(40):
-                if "确认提交" in last:
-                    break
-                field = field_asked(last)
-                assert field is not None, f"unrecognised question: {last}"
-                last = await user.say(ANSWERS_ZH[field])
-                if field == "facts":
-                    last = await user.say("完成")
-            assert "确认提交" in last
-            done = await user.say(CONFIRM_WORD)
+            done = await user.file_petition()
             async with db.read() as conn:
                 number = (await conn.execute(select(cases.c.tracking_no))).scalar_one()
                 channel = (await conn.execute(select(contacts.c.channel))).scalar_one()
