@@ -22,6 +22,10 @@ from bot.logging import mask_phone
 from bot.messages import Choice, Reply
 
 CONTACT_ROLES = ("name", "phone", "address")  # offered again to a returning citizen
+# a read-back fits one WeChat message (2048 bytes) and a phone screen: a longer text the
+# citizen wrote is shown by its start and its length
+READ_BACK_CHARS = 400
+READ_BACK_HEAD = 150
 
 
 MENU = (
@@ -252,9 +256,12 @@ class Prompting(TurnBase):
         for i, f in enumerate(self.summary_fields(draft), 1):
             key = "summary.line_story" if f.name in story else "summary.line"
             key = "summary.line_scene" if f.name in scene else key
-            lines.append(
-                self.t(key, n=i, label=f.label.get(self.lang), value=self.display(f, draft))
-            )
+            value = self.display(f, draft)
+            if f.kind == "longtext" and len(value) > READ_BACK_CHARS:
+                # the citizen's own long text, recorded in full: its start and its length
+                head = value[:READ_BACK_HEAD].rstrip()
+                value = self.t("summary.long", head=head, count=len(value))
+            lines.append(self.t(key, n=i, label=f.label.get(self.lang), value=value))
         return lines
 
     def show_summary(self) -> None:

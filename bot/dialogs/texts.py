@@ -76,6 +76,7 @@ REQUIRED_KEYS = frozenset(
         "edit.nothing",
         "summary.header",
         "summary.line",
+        "summary.long",
         "summary.line_scene",
         "summary.skipped",
         "summary.attachments",

@@ -192,11 +192,6 @@ class CitizenPages:
             "pending": pending,
             "phone_notice": words.t(f"phone.{done}") if done in PHONE_OUTCOMES else "",
             "phone_ok": done in ("sent", "confirmed"),
-            "links": [
-                (link.path, words.t(link.text_key))
-                for link in self.access.links
-                if link.channel == contact.address.channel
-            ],
         }
         consent = await self._consent(request, contact)
         return self._render(

@@ -35,16 +35,6 @@ Way = Callable[[web.Request], Awaitable[int | None]]
 
 
 @dataclass(frozen=True, slots=True)
-class CitizenLink:
-    """A further page of a channel's citizens, linked from /my (e.g. WeChat's
-    notification consent): shown to contacts of ``channel``, titled by a citizen text."""
-
-    channel: str
-    path: str
-    text_key: str
-
-
-@dataclass(frozen=True, slots=True)
 class Visitor:
     """The contact a request acts for, and the session token it carries."""
 
@@ -62,7 +52,6 @@ class CitizenAccess:
     cookie_secure: bool = False
     clock: Callable[[], datetime] = utc_now
     ways: list[Way] = field(default_factory=list)
-    links: list[CitizenLink] = field(default_factory=list)
 
     @classmethod
     def build(cls, secret: str, session_minutes: float, cookie_secure: bool) -> CitizenAccess:

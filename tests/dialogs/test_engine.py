@@ -324,3 +324,23 @@ def test_voice_without_recognition_is_kept_and_the_question_asked_in_writing(
     assert "语音暂时不能转成文字" in result.replies[0].text
     assert result.state["draft"]["current"] == before  # nothing was taken as the answer
     assert [a["kind"] for a in result.state["draft"]["attachments"]] == ["voice"]
+
+
+def test_a_long_text_is_read_back_by_its_start_and_length(cfg: EngineConfig) -> None:
+    """The read-back fits one WeChat message: 1 100 characters of facts are shown by their
+    first 150 and their count, and submitted whole."""
+    state = _states_along_path(cfg)[-1]
+    assert state is not None
+    part = "村里的排污管一直漏水，气味很大，村民多次反映无人处理。"
+    facts = "".join(f"第{i}段：{part}" for i in range(40))
+    del state["draft"]["answers"]["facts"]
+    state["draft"]["current"] = "facts"
+    told = step(cfg, state, Event("text", text=facts), NOW)
+    back = step(cfg, told.state, Event("text", text="完成"), NOW)
+    text = "\n".join(r.text for r in back.replies)
+    assert f"{facts[:150]}……（共{len(facts)}字，已完整记录）" in text
+    assert facts[150:300] not in text
+    assert len(text.encode()) < 2048
+    done = step(cfg, back.state, Event("text", text="确认提交"), NOW)
+    assert done.effect is not None and done.effect.submission is not None
+    assert done.effect.submission.answers["facts"] == facts
