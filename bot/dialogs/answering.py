@@ -126,6 +126,10 @@ class Answering(Lookups):
             self.prompt_current(self.t("invalid.required"))  # "跳过" a required question
             return
         if group:
+            refusal = self.implausible(f, text)
+            if refusal:
+                self.prompt_current(refusal)
+                return
             self.on_group_answer(group, text)
             return
         if f.kind == "longtext":
@@ -167,10 +171,14 @@ class Answering(Lookups):
 
     def implausible(self, f: FieldDef, text: str) -> str:
         """Why a free-text answer is plainly the answer to something else: a bare option
-        number, or an option of another question ("申诉求决" as 被反映对象); "" if none."""
+        number, a yes or a no ("对" as 姓名), or an option of another question ("申诉求决" as
+        被反映对象); "" if none."""
         token = normalize_token(text)
         if token.isdigit() and len(token) <= 3:
             return self.t("invalid.bare_number")
+        compact = token.replace(" ", "")
+        if compact in self.cfg.vocab.agree or compact in self.cfg.vocab.decline:
+            return self.t("invalid.yes_no", text=text.strip(" 。.，,！!？?"))  # never a name
         for other in self.current_form().fields:
             if other is not f and any(token in c.tokens() for c in other.choices):
                 return self.t("invalid.other_question", label=other.label.get(self.lang))
@@ -327,6 +335,9 @@ class Answering(Lookups):
         draft = self.draft
         assert draft is not None
         notes = []
+        prior = draft.get("prior")
+        if isinstance(prior, dict) and any(f.name in prior for f, _ in values):
+            draft["prior_open"] = False  # the contact question was answered: offer closed
         for f, value in values:
             draft["answers"][f.name] = value
             draft["history"] = [n for n in draft["history"] if n != f.name] + [f.name]

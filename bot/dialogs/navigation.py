@@ -91,6 +91,7 @@ class Navigation(Answering):
             self.answer_then_reask(self.t("withdraw.kept" if withdrawing else "review.dropped"))
         elif act in ("reuse", "fresh") and self.draft is not None:
             prior = self.draft.get("prior")
+            self.draft["prior_open"] = False
             form = self.current_form()
             if act == "reuse" and isinstance(prior, dict):
                 values = [(f, prior[f.name]) for f in form.fields if f.name in prior]
@@ -222,8 +223,26 @@ class Navigation(Answering):
         if target is None:
             self.prompt_current(self.t("draft.back_first"))
             return
+        if self.reopen_prior(draft, target):
+            return
         draft["current"] = target
         self.prompt_current()
+
+    def reopen_prior(self, draft: dict[str, Any], target: str) -> bool:
+        """返回 to contact details taken from the earlier petition: the offer again (its
+        answers are set aside until the citizen takes or declines it); True if reopened."""
+        prior = draft.get("prior")
+        if not isinstance(prior, dict) or target not in prior:
+            return False
+        if any(draft["answers"].get(name) != value for name, value in prior.items()):
+            return False  # the citizen's own answers: 返回 goes to the question as usual
+        for name in prior:
+            draft["answers"].pop(name, None)
+        self.prune(draft)
+        draft["current"] = self.next_field(draft)
+        draft["prior_open"] = True
+        self.prompt_current()
+        return True
 
     def resolve_field_ref(self, ref: str) -> FieldDef | None:
         """The field a citizen means by a read-back number or a label ("3", "手机号")."""
