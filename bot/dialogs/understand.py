@@ -126,7 +126,7 @@ def understand(text: str, ctx: Context, vocab: Vocabulary, gaz: Gazetteer) -> Me
             number = parse_tracking_no(text)  # a bare 13-digit number is one when idle
         if number.outcome != "none":
             return Meaning("lookup", number=number)
-    social = _social(token, vocab)
+    social = _social(token, vocab, chat=ctx.kind != "longtext")  # facts keep every clause
     if social:
         return Meaning("social", value=social)
     compact = token.replace(" ", "")
@@ -210,9 +210,11 @@ def _social_kinds(part: str, vocab: Vocabulary) -> list[str] | None:
     return kinds
 
 
-def _social(token: str, vocab: Vocabulary) -> str:
-    """greeting / thanks / filler / back when the whole message is made of such words."""
-    parts = [p for p in re.split(r"[\s,，.。!！~～、]+", token) if p]
+def _social(token: str, vocab: Vocabulary, chat: bool = True) -> str:
+    """greeting / thanks / filler / back when the whole message is made of such words, or
+    (``chat``) of a greeting first and then clauses about the conversation itself ("你好，
+    昨天的事我还没跟你们说完": back)."""
+    parts = [p for p in re.split(r"[\s,，.。!！~～、；;]+", token) if p]
     if not parts:
         return ""
     kinds = []
@@ -222,6 +224,13 @@ def _social(token: str, vocab: Vocabulary) -> str:
             kinds.append(kind)
             continue
         found = _social_kinds(part, vocab)
+        if (
+            found is None
+            and chat
+            and kinds[:1] in (["greeting"], ["back"])
+            and any(cue in part for cue in vocab.cue("resume"))
+        ):
+            found = ["back"]
         if found is None:
             return ""
         kinds.extend(found)

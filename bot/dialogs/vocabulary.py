@@ -28,6 +28,7 @@ CUE_KINDS = (
     "not_request",
     "matter",
     "place",
+    "resume",
 )
 
 
