@@ -17,6 +17,7 @@ from bot.dialogs import commands
 from bot.dialogs.extract import extract, sure_category
 from bot.dialogs.form import FieldDef
 from bot.dialogs.kinds import KINDS
+from bot.dialogs.kinds.integer import SELF_ONLY
 from bot.dialogs.lookups import Lookups
 from bot.dialogs.turn import CONFIRM, copy_json, parse_time
 from bot.dialogs.types import Effect, Submission
@@ -35,15 +36,12 @@ _LATIN_ADDRESS = re.compile(
 # roles whose value a story only suggests: the citizen confirms it when the question comes
 # (a category guessed from a word or two is wrong too often to be recorded silently)
 SUGGESTED_ONLY = ("category",)
-# "就俺自己" under the representatives question: the petitioner is alone
-_SELF_ONLY = re.compile(
-    r"^(?:就|只有|只是)?(?:我|俺|本人)(?:自己|一个人|一人|自个儿)?(?:啊|呀|吧|呢)?$"
-    r"|^(?:just|only)\s+(?:me|myself)$|^(?:me|myself)(?:\s+alone)?$"
-)
-# "不晓得谁管路灯" under an optional question: the citizen does not know
+# "不晓得谁管路灯", "没有编号" under an optional question: the citizen does not know, or
+# has none
 _UNKNOWN = re.compile(
-    r"^(?:我|俺)?(?:也)?(?:不知道|不晓得|不清楚|不太清楚|说不清|不记得|搞不清)"
-    r"|^(?:i\s+)?(?:don'?t|do\s+not)\s+know|^not\s+sure|^unknown$"
+    r"^(?:我|俺)?(?:也)?(?:不知道|不晓得|不清楚|不太清楚|说不清|不记得|搞不清|忘了|记不得|记不清)"
+    r"|^(?:我|俺)?(?:没有|没|无)(?:编号|号码|单号|回执|这个)?(?:了|啊|呢|的)?$"
+    r"|^(?:i\s+)?(?:don'?t|do\s+not)\s+(?:know|have)|^not\s+sure|^unknown$|^no\s+number$"
 )
 _SKIP = frozenset(("跳过", "略过", "skip"))
 # a poster's QR code pre-selects for the petitions started within this time of the scan
@@ -135,7 +133,7 @@ class Answering(Lookups):
         if f.kind == "longtext":
             self.collect_longtext(f, draft, text)
             return
-        if f.role == "representatives" and _SELF_ONLY.match(normalize_token(text)):
+        if f.role == "representatives" and SELF_ONLY.match(normalize_token(text)):
             count = self.current_form().by_role("people_count")
             if count is not None:  # "就俺自己": no group, so no representatives
                 self.record([(count, 1)])

@@ -61,7 +61,7 @@ from bot.dialogs.turn import (
     usable_state,
 )
 from bot.dialogs.types import Effect, Event, StepResult
-from bot.dialogs.understand import Context, Meaning, understand
+from bot.dialogs.understand import Context, Meaning, after_social, understand
 from bot.dialogs.validators import clean_text, parse_verify_digits
 from bot.domain.tracking import ParsedNumber, parse_tracking_no
 from bot.messages import Attachment, Choice, Location, Reply
@@ -312,8 +312,10 @@ class _Turn(Navigation):
             self.on_story(meaning.fields, text)
         elif self.draft is not None:
             self.on_answer(text)
-        elif commands.starts_petition(text) or self.names_type(text):
-            self.on_story(extract(text, self.cfg.vocab, self.cfg.gazetteer), text)
+        elif commands.starts_petition(told := after_social(text, self.cfg.vocab)) or (
+            self.names_type(told)
+        ):  # "你好 俺要反映个事": the greeting aside
+            self.on_story(extract(told, self.cfg.vocab, self.cfg.gazetteer), told)
         elif self.first_contact:
             self.greet()
         else:

@@ -210,6 +210,16 @@ def _social_kinds(part: str, vocab: Vocabulary) -> list[str] | None:
     return kinds
 
 
+def after_social(text: str, vocab: Vocabulary) -> str:
+    """ "你好 俺要反映个事" -> "俺要反映个事": the text after its leading greetings and fillers."""
+    rest = text.strip()
+    while True:
+        m = re.match(r"([^\s,，.。!！~～、；;]+)[\s,，.。!！~～、；;]+", rest)
+        if m is None or _social_kinds(normalize_token(m.group(1)), vocab) is None:
+            return rest
+        rest = rest[m.end() :]
+
+
 def _social(token: str, vocab: Vocabulary, chat: bool = True) -> str:
     """greeting / thanks / filler / back when the whole message is made of such words, or
     (``chat``) of a greeting first and then clauses about the conversation itself ("你好，
