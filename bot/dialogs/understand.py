@@ -4,7 +4,8 @@ Every text message is read in this order, and the first reading that fits wins:
 
 1. a command ("帮助", "取消", "修改 3", "/status", "查询 XF…");
 2. the number or the words of an option that was actually shown (the state remembers
-   them: "1" under "1． 完成 2． 跳过" is 完成, never a paragraph of 事实和理由);
+   them: "1" under "1． 完成 2． 跳过" is 完成, never a paragraph of 事实和理由); a number
+   may be in words ("三", "第六个", "第6项"), except under a question asking for a count;
 3. a rating or a 复查/复核 request ("不满意，路还是烂的", "申请复查 XF…，理由…");
 4. a tracking number anywhere in the text ("帮我查一下 XF…"), unless the question asks
    for one;
@@ -28,7 +29,7 @@ from typing import Literal
 
 from bot.dialogs import commands
 from bot.dialogs.commands import CitizenAction, Command
-from bot.dialogs.extract import Gazetteer, extract, looks_like_story
+from bot.dialogs.extract import Gazetteer, count_in_words, extract, looks_like_story
 from bot.dialogs.validators import normalize_token
 from bot.dialogs.vocabulary import Vocabulary
 from bot.domain.tracking import ParsedNumber, find_tracking_no, parse_tracking_no
@@ -65,6 +66,10 @@ _CORRECT = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _NUMBER = re.compile(r"^[(\[]?(\d{1,3})[)\].、．]?$")
+# "第6项", "第六个", "六" (voice recognition writes numbers in words): an option's number
+_SPOKEN_NUMBER = re.compile(
+    r"^(?:第|选|选第)?(\d{1,3}|[一二两三四五六七八九十]{1,3})(?:个|项|条|号|种|类)?$"
+)
 # emoji, symbols and punctuation: a message made only of these says nothing
 _NOTHING = re.compile(r"^[\W_\u2600-\u27bf\U0001f000-\U0001faff]*$")
 
@@ -112,10 +117,11 @@ def understand(text: str, ctx: Context, vocab: Vocabulary, gaz: Gazetteer) -> Me
             ref = next(g for g in fixed.group("ref", "ref2", "ref3", "ref4") if g)
             rest = fixed.group("rest") or fixed.group("rest2") or ""
             return Meaning("correction", value=ref.strip(), fields={"rest": rest.strip()})
-    picked = _pick(token, ctx.options)
+    spoken = ctx.kind != "integer"  # "三" under a count is three people, not option 3
+    picked = _pick(token, ctx.options, spoken=spoken)
     if picked is not None:
         return Meaning("pick", value=picked)
-    if ctx.options and _NUMBER.match(token) and ctx.kind != "integer":
+    if ctx.options and ctx.kind != "integer" and _option_number(token, spoken) is not None:
         return Meaning("bad_pick")
     action = commands.parse_citizen_action(text)
     if action is not None:
@@ -169,18 +175,33 @@ def _edit_is_an_answer(cmd: Command, text: str, ctx: Context) -> bool:
     return not named
 
 
-def _pick(token: str, options: Sequence[Option]) -> str | None:
+def _option_number(token: str, spoken: bool) -> int | None:
+    """The option number ``token`` is: "3", "(3)", "3、"; with ``spoken`` also "三",
+    "第六个", "第6项"."""
+    m = _NUMBER.match(token)
+    if m:
+        return int(m.group(1))
+    m = _SPOKEN_NUMBER.match(token.replace(" ", "")) if spoken else None
+    if m is None:
+        return None
+    digits = m.group(1)
+    return int(digits) if digits.isdigit() else count_in_words(digits.replace("两", "二"))
+
+
+def _pick(token: str, options: Sequence[Option], spoken: bool = True) -> str | None:
     """The value of the shown option ``token`` selects: by its number or its words."""
     if not options or not token:
         return None
-    m = _NUMBER.match(token)
-    if m:
-        n = int(m.group(1))
+    n = _option_number(token, spoken=False)
+    if n is not None:
         return options[n - 1].value if 1 <= n <= len(options) else None
     compact = token.replace(" ", "")
-    for option in options:
+    for option in options:  # words before numbers in words: an option may be "一组"
         if token in option.tokens or compact in option.tokens:
             return option.value
+    n = _option_number(token, spoken)
+    if n is not None:
+        return options[n - 1].value if 1 <= n <= len(options) else None
     return None
 
 
