@@ -28,6 +28,7 @@ Schema of a form file (every human text is a mapping with ``zh`` and ``en``)::
         pii: true                    # personal data: masked for roles without access
         group: contact               # asked together with the other fields of the group
         ask: false                   # not a question of its own (attachments: sent any time)
+        aliases: [名字, name]          # words naming the field besides its label ("名字写错了")
     groups:                          # one question for several fields, when none is answered
       contact: {prompt: {zh: ..., en: ...}}
 
@@ -102,6 +103,7 @@ _FIELD_KEYS = frozenset(
         "searchable",
         "group",
         "ask",
+        "aliases",
     }
 )
 
@@ -224,6 +226,7 @@ class FieldDef:
     searchable: bool = False
     group: str = ""
     ask: bool = True  # False: never asked on its own (attachments come at any step)
+    aliases: tuple[str, ...] = ()  # other words citizens use for it ("名字", "手机号码")
 
     def applies(self, answers: Mapping[str, Any]) -> bool:
         """True when this field is asked given the earlier ``answers``."""
@@ -572,6 +575,9 @@ def _field(
     group = raw.get("group", "")
     if not isinstance(group, str) or (group and not _NAME.match(group)):
         raise FormError(f"{fwhere}: 'group' must be a lower-case identifier")
+    aliases = raw.get("aliases", [])
+    if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases):
+        raise FormError(f"{fwhere}: 'aliases' must be a list of words")
     return FieldDef(
         name=name,
         kind=str(kind),
@@ -592,6 +598,7 @@ def _field(
         searchable=flags["searchable"],
         group=group,
         ask=flags["ask"],
+        aliases=tuple(a.strip() for a in aliases),
     )
 
 
@@ -621,6 +628,12 @@ def parse_form(
                     f"{where}: role {f.role!r} given to {roles[f.role]!r} and {f.name!r}"
                 )
             roles[f.role] = f.name
+    named: dict[str, str] = {}
+    for f in fields.values():
+        for alias in f.aliases:
+            word = normalize_token(alias).replace(" ", "")
+            if named.setdefault(word, f.name) != f.name:
+                raise FormError(f"{where}: alias {alias!r} given to {named[word]!r} and {f.name!r}")
     raw_groups = data.get("groups", {})
     if not isinstance(raw_groups, Mapping):
         raise FormError(f"{where}: 'groups' must be a mapping")

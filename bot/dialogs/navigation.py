@@ -17,7 +17,9 @@ from bot.domain.tracking import ParsedNumber
 from bot.messages import Choice
 
 # "6不对，应该是南山路": the words before the new value
-_NEW_VALUE_LEAD = re.compile(r"^(?:应该是|应是|改成|改为|换成|是|should be|it is|it's)\s*", re.I)
+_NEW_VALUE_LEAD = re.compile(
+    r"^(?:应该是|应是|就是|应该叫|改成|改为|换成|是|叫|should be|it is|it's)\s*", re.I
+)
 
 
 class Navigation(Answering):
@@ -245,7 +247,8 @@ class Navigation(Answering):
         return True
 
     def resolve_field_ref(self, ref: str) -> FieldDef | None:
-        """The field a citizen means by a read-back number or a label ("3", "手机号")."""
+        """The field a citizen means by a read-back number, a label or one of the field's
+        aliases in the form ("3", "手机号", "名字")."""
         draft = self.draft
         if draft is None:
             return None
@@ -254,9 +257,10 @@ class Navigation(Answering):
         if token.isdigit():
             n = int(token)
             return fields[n - 1] if 1 <= n <= len(fields) else None
-        for f in fields:
+        for f in fields:  # its name, its label, or a word the form gives it ("名字")
             if token in {
-                normalize_token(n).replace(" ", "") for n in (f.name, f.label.zh, f.label.en)
+                normalize_token(n).replace(" ", "")
+                for n in (f.name, f.label.zh, f.label.en, *f.aliases)
             }:
                 return f
         for f in fields:  # a unique partial label match ("电话" for "联系电话")
