@@ -72,6 +72,7 @@ class Answering(Lookups):
             "attachments": list(keep_attachments or []),
             "from_story": [],
             "from_scene": [],
+            "asked": [],
             "started": now,
             "updated": now,
         }

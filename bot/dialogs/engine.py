@@ -19,6 +19,8 @@ No I/O happens here. State is a plain JSON-serialisable dict (see :func:`new_sta
                        the question comes, never recorded without the citizen's pick
     from_scene         fields pre-selected by the entry point (marked in the read-back;
                        a value the citizen states replaces them)
+    asked              [[field name, …], …]: the questions asked, in order, each with the
+                       fields it asked together (what "第N题" counts)
     started, updated   ISO times
 
 ``await``    null | {"kind": "tracking_no"} | {"kind": "verify", "tracking_no", "since"}
@@ -225,6 +227,10 @@ class _Turn(Navigation):
             draft.setdefault(key, empty)
         draft.setdefault("from_story", [])
         draft.setdefault("from_scene", [])
+        if not isinstance(draft.get("asked"), list):  # a draft from before: one per answer
+            form = self.current_form()
+            asked = [f.name for f in form.fields if f.ask and f.name in draft["answers"]]
+            draft["asked"] = [[name] for name in asked]
         if not isinstance(draft.get("suggested"), dict):
             draft["suggested"] = {}
         self.prune(draft)

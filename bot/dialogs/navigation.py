@@ -254,7 +254,9 @@ class Navigation(Answering):
             return None
         fields = self.summary_fields(draft)
         token = normalize_token(ref).replace(" ", "")
-        if token.isdigit():
+        if token.isdigit() and draft["current"] not in (CONFIRM, PICK_EDIT):
+            return self.field_of_question(int(token), draft)  # "第3题" as it was asked
+        if token.isdigit():  # a line of the read-back
             n = int(token)
             return fields[n - 1] if 1 <= n <= len(fields) else None
         for f in fields:  # its name, its label, or a word the form gives it ("名字")
@@ -273,6 +275,14 @@ class Navigation(Answering):
             if f.role and any(len(w) >= 2 and w in token for w in self.cfg.vocab.cue(f.role))
         ]
         return by_cue[0] if len(by_cue) == 1 else None
+
+    def field_of_question(self, n: int, draft: dict[str, Any]) -> FieldDef | None:
+        """The first field question ``n`` asked (mid-form "修改 3" names 第3题)."""
+        asked = {str(name) for names in draft.get("asked") or [] for name in names}
+        for f in self.summary_fields(draft):
+            if (f.name in asked or f.name == draft["current"]) and self.question_number(f) == n:
+                return f
+        return None
 
     def on_edit(self, draft: dict[str, Any], arg: str) -> None:
         if not arg:

@@ -134,6 +134,7 @@ class Prompting(TurnBase):
         assert draft is not None
         group = self.group_pending(f, draft)
         prompt = self.current_form().groups[f.group] if group else f.prompt
+        self.note_asked(f, group, draft)
         text = self.t("ask.question", n=self.question_number(f), prompt=prompt.get(self.lang))
         if f.name in draft["answers"]:
             text += "\n" + self.t("ask.current", answer=self.display(f, draft))
@@ -143,6 +144,14 @@ class Prompting(TurnBase):
                 text += "\n" + self.t("ask.suggested", label=guess.label.get(self.lang))
         choices = () if group else self.field_choices(f, draft)
         return text, choices
+
+    def note_asked(self, f: FieldDef, group: list[FieldDef], draft: dict[str, Any]) -> None:
+        """Remember the question being asked, for its number: a question asked before keeps
+        its number, and so does what a question asking several fields left open ("请写明事实
+        和理由" after the matter question gave only the request)."""
+        asked = draft.setdefault("asked", [])
+        if not any(f.name in names for names in asked):
+            asked.append([g.name for g in group] if group else [f.name])
 
     def location_hint(self, f: FieldDef) -> str:
         """ "也可以直接发送位置" when ``f`` (or the group asked with it) takes a place."""
