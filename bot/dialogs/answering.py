@@ -21,6 +21,7 @@ from bot.dialogs.kinds.integer import SELF_ONLY
 from bot.dialogs.lookups import Lookups
 from bot.dialogs.turn import CONFIRM, copy_json, parse_time
 from bot.dialogs.types import Effect, Submission
+from bot.dialogs.understand import after_social
 from bot.dialogs.validators import Invalid, normalize_token
 from bot.dialogs.vocabulary import fold
 from bot.messages import Choice
@@ -120,6 +121,8 @@ class Answering(Lookups):
             return
         f = self.current_field()
         assert f is not None
+        if f.kind != "longtext":  # "你好，西湖区文三路": the greeting is no part of the answer
+            text = after_social(text, self.cfg.vocab) or text
         group = self.group_pending(f, draft)
         if normalize_token(text) in _SKIP and not any(g.optional for g in group or [f]):
             self.prompt_current(self.t("invalid.required"))  # "跳过" a required question
