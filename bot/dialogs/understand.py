@@ -9,7 +9,8 @@ Every text message is read in this order, and the first reading that fits wins:
 3. a rating or a 复查/复核 request ("不满意，路还是烂的", "申请复查 XF…，理由…");
 4. a tracking number anywhere in the text ("帮我查一下 XF…"), unless the question asks
    for one;
-5. a greeting, thanks or filler ("你好", "好的", "嗯", "我回来了");
+5. a greeting, thanks or filler ("你好", "好的", "嗯", "我回来了"), also followed by talk
+   about the conversation ("你好，昨天的事还没说完");
 6. a request for help ("怎么弄", "不知道") or for a person ("转人工");
 7. a stop to broadcasts ("TD", "别再给我发了"); outside a form, a short free answer to the
    回访 follow-up ("还没解决呢，路还是烂的", "还行吧"), asked back as a rating;
