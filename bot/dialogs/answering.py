@@ -17,9 +17,11 @@ from bot.dialogs import commands
 from bot.dialogs.extract import extract, sure_category
 from bot.dialogs.form import FieldDef
 from bot.dialogs.kinds import KINDS
+from bot.dialogs.kinds.integer import SELF_ONLY
 from bot.dialogs.lookups import Lookups
 from bot.dialogs.turn import CONFIRM, copy_json, parse_time
 from bot.dialogs.types import Effect, Submission
+from bot.dialogs.understand import after_social
 from bot.dialogs.validators import Invalid, normalize_token
 from bot.dialogs.vocabulary import fold
 from bot.messages import Choice
@@ -35,15 +37,12 @@ _LATIN_ADDRESS = re.compile(
 # roles whose value a story only suggests: the citizen confirms it when the question comes
 # (a category guessed from a word or two is wrong too often to be recorded silently)
 SUGGESTED_ONLY = ("category",)
-# "就俺自己" under the representatives question: the petitioner is alone
-_SELF_ONLY = re.compile(
-    r"^(?:就|只有|只是)?(?:我|俺|本人)(?:自己|一个人|一人|自个儿)?(?:啊|呀|吧|呢)?$"
-    r"|^(?:just|only)\s+(?:me|myself)$|^(?:me|myself)(?:\s+alone)?$"
-)
-# "不晓得谁管路灯" under an optional question: the citizen does not know
+# "不晓得谁管路灯", "没有编号" under an optional question: the citizen does not know, or
+# has none
 _UNKNOWN = re.compile(
-    r"^(?:我|俺)?(?:也)?(?:不知道|不晓得|不清楚|不太清楚|说不清|不记得|搞不清)"
-    r"|^(?:i\s+)?(?:don'?t|do\s+not)\s+know|^not\s+sure|^unknown$"
+    r"^(?:我|俺)?(?:也)?(?:不知道|不晓得|不清楚|不太清楚|说不清|不记得|搞不清|忘了|记不得|记不清)"
+    r"|^(?:我|俺)?(?:没有|没|无)(?:编号|号码|单号|回执|这个)?(?:了|啊|呢|的)?$"
+    r"|^(?:i\s+)?(?:don'?t|do\s+not)\s+(?:know|have)|^not\s+sure|^unknown$|^no\s+number$"
 )
 _SKIP = frozenset(("跳过", "略过", "skip"))
 # a poster's QR code pre-selects for the petitions started within this time of the scan
@@ -74,6 +73,7 @@ class Answering(Lookups):
             "attachments": list(keep_attachments or []),
             "from_story": [],
             "from_scene": [],
+            "asked": [],
             "started": now,
             "updated": now,
         }
@@ -121,17 +121,23 @@ class Answering(Lookups):
             return
         f = self.current_field()
         assert f is not None
+        if f.kind != "longtext":  # "你好，西湖区文三路": the greeting is no part of the answer
+            text = after_social(text, self.cfg.vocab) or text
         group = self.group_pending(f, draft)
         if normalize_token(text) in _SKIP and not any(g.optional for g in group or [f]):
             self.prompt_current(self.t("invalid.required"))  # "跳过" a required question
             return
         if group:
+            refusal = self.implausible(f, text)
+            if refusal:
+                self.prompt_current(refusal)
+                return
             self.on_group_answer(group, text)
             return
         if f.kind == "longtext":
             self.collect_longtext(f, draft, text)
             return
-        if f.role == "representatives" and _SELF_ONLY.match(normalize_token(text)):
+        if f.role == "representatives" and SELF_ONLY.match(normalize_token(text)):
             count = self.current_form().by_role("people_count")
             if count is not None:  # "就俺自己": no group, so no representatives
                 self.record([(count, 1)])
@@ -167,10 +173,14 @@ class Answering(Lookups):
 
     def implausible(self, f: FieldDef, text: str) -> str:
         """Why a free-text answer is plainly the answer to something else: a bare option
-        number, or an option of another question ("申诉求决" as 被反映对象); "" if none."""
+        number, a yes or a no ("对" as 姓名), or an option of another question ("申诉求决" as
+        被反映对象); "" if none."""
         token = normalize_token(text)
         if token.isdigit() and len(token) <= 3:
             return self.t("invalid.bare_number")
+        compact = token.replace(" ", "")
+        if compact in self.cfg.vocab.agree or compact in self.cfg.vocab.decline:
+            return self.t("invalid.yes_no", text=text.strip(" 。.，,！!？?"))  # never a name
         for other in self.current_form().fields:
             if other is not f and any(token in c.tokens() for c in other.choices):
                 return self.t("invalid.other_question", label=other.label.get(self.lang))
@@ -327,6 +337,9 @@ class Answering(Lookups):
         draft = self.draft
         assert draft is not None
         notes = []
+        prior = draft.get("prior")
+        if isinstance(prior, dict) and any(f.name in prior for f, _ in values):
+            draft["prior_open"] = False  # the contact question was answered: offer closed
         for f, value in values:
             draft["answers"][f.name] = value
             draft["history"] = [n for n in draft["history"] if n != f.name] + [f.name]

@@ -65,6 +65,13 @@ NEW_WORDS = (
     "我要投诉",
     "我要信访",
     "我要反映",
+    "俺要反映",
+    "我想反映",
+    "俺想反映",
+    "我有事要反映",
+    "俺有事要反映",
+    "我要举报",
+    "俺要投诉",
     "反映问题",
     "投诉",
     "信访",
@@ -75,7 +82,24 @@ NEW_WORDS = (
     "file a petition",
 )
 SKIP_WORDS = ("跳过", "略过", "skip", "none", "无", "没有")
-DONE_WORDS = ("完成", "好了", "写完了", "发完了", "结束", "done", "finish", "finished", "ok done")
+DONE_WORDS = (
+    "完成",
+    "好了",
+    "写完了",
+    "发完了",
+    "说完了",
+    "结束",
+    "就这些",
+    "就这些了",
+    "没了",
+    "没有了",
+    "就这样",
+    "done",
+    "finish",
+    "finished",
+    "ok done",
+    "that's all",
+)
 CONFIRM_WORDS = ("确认提交", "确认", "提交", "confirm", "submit")
 LANG_WORDS = {
     "english": "en",

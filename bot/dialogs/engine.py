@@ -19,6 +19,8 @@ No I/O happens here. State is a plain JSON-serialisable dict (see :func:`new_sta
                        the question comes, never recorded without the citizen's pick
     from_scene         fields pre-selected by the entry point (marked in the read-back;
                        a value the citizen states replaces them)
+    asked              [[field name, …], …]: the questions asked, in order, each with the
+                       fields it asked together (what "第N题" counts)
     started, updated   ISO times
 
 ``await``    null | {"kind": "tracking_no"} | {"kind": "verify", "tracking_no", "since"}
@@ -61,7 +63,7 @@ from bot.dialogs.turn import (
     usable_state,
 )
 from bot.dialogs.types import Effect, Event, StepResult
-from bot.dialogs.understand import Context, Meaning, understand
+from bot.dialogs.understand import Context, Meaning, after_social, understand
 from bot.dialogs.validators import clean_text, parse_verify_digits
 from bot.domain.tracking import ParsedNumber, parse_tracking_no
 from bot.messages import Attachment, Choice, Location, Reply
@@ -225,6 +227,10 @@ class _Turn(Navigation):
             draft.setdefault(key, empty)
         draft.setdefault("from_story", [])
         draft.setdefault("from_scene", [])
+        if not isinstance(draft.get("asked"), list):  # a draft from before: one per answer
+            form = self.current_form()
+            asked = [f.name for f in form.fields if f.ask and f.name in draft["answers"]]
+            draft["asked"] = [[name] for name in asked]
         if not isinstance(draft.get("suggested"), dict):
             draft["suggested"] = {}
         self.prune(draft)
@@ -312,8 +318,10 @@ class _Turn(Navigation):
             self.on_story(meaning.fields, text)
         elif self.draft is not None:
             self.on_answer(text)
-        elif commands.starts_petition(text) or self.names_type(text):
-            self.on_story(extract(text, self.cfg.vocab, self.cfg.gazetteer), text)
+        elif commands.starts_petition(told := after_social(text, self.cfg.vocab)) or (
+            self.names_type(told)
+        ):  # "你好 俺要反映个事": the greeting aside
+            self.on_story(extract(told, self.cfg.vocab, self.cfg.gazetteer), told)
         elif self.first_contact:
             self.greet()
         else:

@@ -28,6 +28,7 @@ Schema of a form file (every human text is a mapping with ``zh`` and ``en``)::
         pii: true                    # personal data: masked for roles without access
         group: contact               # asked together with the other fields of the group
         ask: false                   # not a question of its own (attachments: sent any time)
+        aliases: [名字, name]          # words naming the field besides its label ("名字写错了")
     groups:                          # one question for several fields, when none is answered
       contact: {prompt: {zh: ..., en: ...}}
 
@@ -102,6 +103,7 @@ _FIELD_KEYS = frozenset(
         "searchable",
         "group",
         "ask",
+        "aliases",
     }
 )
 
@@ -224,6 +226,7 @@ class FieldDef:
     searchable: bool = False
     group: str = ""
     ask: bool = True  # False: never asked on its own (attachments come at any step)
+    aliases: tuple[str, ...] = ()  # other words citizens use for it ("名字", "手机号码")
 
     def applies(self, answers: Mapping[str, Any]) -> bool:
         """True when this field is asked given the earlier ``answers``."""
@@ -466,6 +469,14 @@ def _yesno_choices() -> tuple[ChoiceDef, ...]:
                 "有",
                 "有的",
                 "有过",
+                "反映过",
+                "找过",
+                "去过",
+                "报过",
+                "问过",
+                "投诉过",
+                "举报过",
+                "信访过",
                 "要",
                 "y",
                 "好",
@@ -476,7 +487,25 @@ def _yesno_choices() -> tuple[ChoiceDef, ...]:
         ChoiceDef(
             "no",
             I18n("否", "No"),
-            ("不", "不是", "没", "没有", "没有过", "从来没有", "没呢", "无", "n", "不要", "实名"),
+            (
+                "不",
+                "不是",
+                "没",
+                "没有",
+                "没有过",
+                "从来没有",
+                "没呢",
+                "无",
+                "n",
+                "不要",
+                "实名",
+                "没反映过",
+                "没有反映过",
+                "没找过",
+                "没去过",
+                "第一次",
+                "头一次",
+            ),
         ),
     )
 
@@ -546,6 +575,9 @@ def _field(
     group = raw.get("group", "")
     if not isinstance(group, str) or (group and not _NAME.match(group)):
         raise FormError(f"{fwhere}: 'group' must be a lower-case identifier")
+    aliases = raw.get("aliases", [])
+    if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases):
+        raise FormError(f"{fwhere}: 'aliases' must be a list of words")
     return FieldDef(
         name=name,
         kind=str(kind),
@@ -566,6 +598,7 @@ def _field(
         searchable=flags["searchable"],
         group=group,
         ask=flags["ask"],
+        aliases=tuple(a.strip() for a in aliases),
     )
 
 
@@ -595,6 +628,12 @@ def parse_form(
                     f"{where}: role {f.role!r} given to {roles[f.role]!r} and {f.name!r}"
                 )
             roles[f.role] = f.name
+    named: dict[str, str] = {}
+    for f in fields.values():
+        for alias in f.aliases:
+            word = normalize_token(alias).replace(" ", "")
+            if named.setdefault(word, f.name) != f.name:
+                raise FormError(f"{where}: alias {alias!r} given to {named[word]!r} and {f.name!r}")
     raw_groups = data.get("groups", {})
     if not isinstance(raw_groups, Mapping):
         raise FormError(f"{where}: 'groups' must be a mapping")

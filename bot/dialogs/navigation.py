@@ -17,7 +17,9 @@ from bot.domain.tracking import ParsedNumber
 from bot.messages import Choice
 
 # "6不对，应该是南山路": the words before the new value
-_NEW_VALUE_LEAD = re.compile(r"^(?:应该是|应是|改成|改为|换成|是|should be|it is|it's)\s*", re.I)
+_NEW_VALUE_LEAD = re.compile(
+    r"^(?:应该是|应是|就是|应该叫|改成|改为|换成|是|叫|should be|it is|it's)\s*", re.I
+)
 
 
 class Navigation(Answering):
@@ -91,6 +93,7 @@ class Navigation(Answering):
             self.answer_then_reask(self.t("withdraw.kept" if withdrawing else "review.dropped"))
         elif act in ("reuse", "fresh") and self.draft is not None:
             prior = self.draft.get("prior")
+            self.draft["prior_open"] = False
             form = self.current_form()
             if act == "reuse" and isinstance(prior, dict):
                 values = [(f, prior[f.name]) for f in form.fields if f.name in prior]
@@ -222,22 +225,44 @@ class Navigation(Answering):
         if target is None:
             self.prompt_current(self.t("draft.back_first"))
             return
+        if self.reopen_prior(draft, target):
+            return
         draft["current"] = target
         self.prompt_current()
 
+    def reopen_prior(self, draft: dict[str, Any], target: str) -> bool:
+        """返回 to contact details taken from the earlier petition: the offer again (its
+        answers are set aside until the citizen takes or declines it); True if reopened."""
+        prior = draft.get("prior")
+        if not isinstance(prior, dict) or target not in prior:
+            return False
+        if any(draft["answers"].get(name) != value for name, value in prior.items()):
+            return False  # the citizen's own answers: 返回 goes to the question as usual
+        for name in prior:
+            draft["answers"].pop(name, None)
+        self.prune(draft)
+        draft["current"] = self.next_field(draft)
+        draft["prior_open"] = True
+        self.prompt_current()
+        return True
+
     def resolve_field_ref(self, ref: str) -> FieldDef | None:
-        """The field a citizen means by a read-back number or a label ("3", "手机号")."""
+        """The field a citizen means by a read-back number, a label or one of the field's
+        aliases in the form ("3", "手机号", "名字")."""
         draft = self.draft
         if draft is None:
             return None
         fields = self.summary_fields(draft)
         token = normalize_token(ref).replace(" ", "")
-        if token.isdigit():
+        if token.isdigit() and draft["current"] not in (CONFIRM, PICK_EDIT):
+            return self.field_of_question(int(token), draft)  # "第3题" as it was asked
+        if token.isdigit():  # a line of the read-back
             n = int(token)
             return fields[n - 1] if 1 <= n <= len(fields) else None
-        for f in fields:
+        for f in fields:  # its name, its label, or a word the form gives it ("名字")
             if token in {
-                normalize_token(n).replace(" ", "") for n in (f.name, f.label.zh, f.label.en)
+                normalize_token(n).replace(" ", "")
+                for n in (f.name, f.label.zh, f.label.en, *f.aliases)
             }:
                 return f
         for f in fields:  # a unique partial label match ("电话" for "联系电话")
@@ -250,6 +275,14 @@ class Navigation(Answering):
             if f.role and any(len(w) >= 2 and w in token for w in self.cfg.vocab.cue(f.role))
         ]
         return by_cue[0] if len(by_cue) == 1 else None
+
+    def field_of_question(self, n: int, draft: dict[str, Any]) -> FieldDef | None:
+        """The first field question ``n`` asked (mid-form "修改 3" names 第3题)."""
+        asked = {str(name) for names in draft.get("asked") or [] for name in names}
+        for f in self.summary_fields(draft):
+            if (f.name in asked or f.name == draft["current"]) and self.question_number(f) == n:
+                return f
+        return None
 
     def on_edit(self, draft: dict[str, Any], arg: str) -> None:
         if not arg:

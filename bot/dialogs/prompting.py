@@ -48,6 +48,9 @@ OPTION_WORDS: dict[str, tuple[str, ...]] = {
     "lang:en": ("english", "英文", "英语", "en"),
     **{c.value: (c.label.zh, c.label.en, *c.aliases) for c in MENU},
 }
+# the two options of an offer: "对"/"好的" take it, "不用"/"重新填" decline it
+# (config/understanding.yaml: agree, decline)
+OFFER_SIDES = {"act:reuse": "agree", "act:fresh": "decline"}
 # "是的" to "可能是“城乡建设”，是的话请选第1项": the suggested option
 AGREE_WORDS = frozenset(
     normalize_token(w)
@@ -98,6 +101,9 @@ class Prompting(TurnBase):
                 tokens |= choices[value].tokens() | choices[value].compact_tokens()
             if value == guess:
                 tokens |= AGREE_WORDS
+            side = OFFER_SIDES.get(str(value))
+            if side is not None:
+                tokens |= self.cfg.vocab.agree if side == "agree" else self.cfg.vocab.decline
             out.append(Option(str(value), tokens))
         return tuple(out)
 
@@ -132,6 +138,7 @@ class Prompting(TurnBase):
         assert draft is not None
         group = self.group_pending(f, draft)
         prompt = self.current_form().groups[f.group] if group else f.prompt
+        self.note_asked(f, group, draft)
         text = self.t("ask.question", n=self.question_number(f), prompt=prompt.get(self.lang))
         if f.name in draft["answers"]:
             text += "\n" + self.t("ask.current", answer=self.display(f, draft))
@@ -141,6 +148,14 @@ class Prompting(TurnBase):
                 text += "\n" + self.t("ask.suggested", label=guess.label.get(self.lang))
         choices = () if group else self.field_choices(f, draft)
         return text, choices
+
+    def note_asked(self, f: FieldDef, group: list[FieldDef], draft: dict[str, Any]) -> None:
+        """Remember the question being asked, for its number: a question asked before keeps
+        its number, and so does what a question asking several fields left open ("请写明事实
+        和理由" after the matter question gave only the request)."""
+        asked = draft.setdefault("asked", [])
+        if not any(f.name in names for names in asked):
+            asked.append([g.name for g in group] if group else [f.name])
 
     def location_hint(self, f: FieldDef) -> str:
         """ "也可以直接发送位置" when ``f`` (or the group asked with it) takes a place."""
@@ -171,11 +186,15 @@ class Prompting(TurnBase):
             draft["current"] = self.next_field(draft)
             self.prompt_current(prefix)
             return
-        if f.role in CONTACT_ROLES and self.group_pending(f, draft) and not draft.get("prior"):
-            # a citizen who filed before is offered their contact details again
-            draft["prior"] = "asked"
-            self.ask_effect(Effect(kind="last_contact"), prefix=prefix)
-            return
+        if f.role in CONTACT_ROLES and self.group_pending(f, draft):
+            prior = draft.get("prior")
+            if not prior:  # a citizen who filed before is offered their contact details again
+                draft["prior"] = "asked"
+                self.ask_effect(Effect(kind="last_contact"), prefix=prefix)
+                return
+            if isinstance(prior, dict) and draft.get("prior_open") and f.name in prior:
+                self.show_prior(prefix)  # still open: a greeting or 返回 does not drop it
+                return
         text, choices = self.question(f)
         self.say(f"{prefix}\n\n{text}" if prefix else text, choices, self.location_hint(f))
 
@@ -192,10 +211,19 @@ class Prompting(TurnBase):
             self.prompt_current(prefix)
             return
         draft["prior"] = {g.name: prior[g.role] for g in fields}
+        draft["prior_open"] = True
+        self.show_prior(prefix)
+
+    def show_prior(self, prefix: str = "") -> None:
+        """The offer of the earlier contact details (``draft["prior"]``, by field name)."""
+        draft = self.draft
+        assert draft is not None
+        form = self.current_form()
+        fields = [g for g in form.fields if g.name in draft["prior"]]
         shown = "，".join(
             KINDS[g.kind].display(
                 g,
-                mask_phone(prior[g.role]) if g.role == "phone" else prior[g.role],
+                mask_phone(draft["prior"][g.name]) if g.role == "phone" else draft["prior"][g.name],
                 self.lang,
                 self.t,
             )

@@ -208,8 +208,36 @@ class TurnBase:
         ]
 
     def question_number(self, f: FieldDef) -> int:
-        """The question's number among the applicable questions."""
+        """The question's number among the questions the citizen is asked, in the form's
+        order: fields asked together count once, an answer a story, a poster or the earlier
+        petition gave without asking is not a question (see ``asked`` in the state)."""
         draft = self.draft
-        answers = draft["answers"] if draft else {}
-        names = [x.name for x in self.current_form().applicable(answers) if x.ask]
-        return names.index(f.name) + 1 if f.name in names else len(names) + 1
+        if draft is None:
+            return 1
+        answers = draft["answers"]
+        raw = draft.get("asked")
+        asked = {
+            str(name): i
+            for i, names in enumerate(raw if isinstance(raw, list) else [])
+            if isinstance(names, list)
+            for name in names
+        }
+        keys: list[str] = []
+        for x in self.current_form().applicable(answers):
+            if not x.ask or (x.name in answers and x.name not in asked and x is not f):
+                continue  # filled without being asked
+            mates = [g for g in self.current_form().group_of(x) if g.applies(answers)]
+            mate = next((g.name for g in mates if g.name in asked), None)
+            if x.name in asked:
+                key = f"asked:{asked[x.name]}"
+            elif mate is not None:  # a part of a question asked before
+                key = f"asked:{asked[mate]}"
+            elif x.group and not any(g.name in answers for g in mates):
+                key = f"group:{x.group}"  # still to be asked together
+            else:
+                key = x.name
+            if not keys or keys[-1] != key:
+                keys.append(key)
+            if x is f:
+                return len(keys)
+        return len(keys) + 1

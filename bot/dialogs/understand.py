@@ -4,11 +4,13 @@ Every text message is read in this order, and the first reading that fits wins:
 
 1. a command ("帮助", "取消", "修改 3", "/status", "查询 XF…");
 2. the number or the words of an option that was actually shown (the state remembers
-   them: "1" under "1． 完成 2． 跳过" is 完成, never a paragraph of 事实和理由);
+   them: "1" under "1． 完成 2． 跳过" is 完成, never a paragraph of 事实和理由); a number
+   may be in words ("三", "第六个", "第6项"), except under a question asking for a count;
 3. a rating or a 复查/复核 request ("不满意，路还是烂的", "申请复查 XF…，理由…");
 4. a tracking number anywhere in the text ("帮我查一下 XF…"), unless the question asks
    for one;
-5. a greeting, thanks or filler ("你好", "好的", "嗯", "我回来了");
+5. a greeting, thanks or filler ("你好", "好的", "嗯", "我回来了"), also followed by talk
+   about the conversation ("你好，昨天的事还没说完");
 6. a request for help ("怎么弄", "不知道") or for a person ("转人工");
 7. a stop to broadcasts ("TD", "别再给我发了"); outside a form, a short free answer to the
    回访 follow-up ("还没解决呢，路还是烂的", "还行吧"), asked back as a rating;
@@ -28,7 +30,7 @@ from typing import Literal
 
 from bot.dialogs import commands
 from bot.dialogs.commands import CitizenAction, Command
-from bot.dialogs.extract import Gazetteer, extract, looks_like_story
+from bot.dialogs.extract import Gazetteer, count_in_words, extract, looks_like_story
 from bot.dialogs.validators import normalize_token
 from bot.dialogs.vocabulary import Vocabulary
 from bot.domain.tracking import ParsedNumber, find_tracking_no, parse_tracking_no
@@ -65,6 +67,10 @@ _CORRECT = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _NUMBER = re.compile(r"^[(\[]?(\d{1,3})[)\].、．]?$")
+# "第6项", "第六个", "六" (voice recognition writes numbers in words): an option's number
+_SPOKEN_NUMBER = re.compile(
+    r"^(?:第|选|选第)?(\d{1,3}|[一二两三四五六七八九十]{1,3})(?:个|项|条|号|种|类)?$"
+)
 # emoji, symbols and punctuation: a message made only of these says nothing
 _NOTHING = re.compile(r"^[\W_\u2600-\u27bf\U0001f000-\U0001faff]*$")
 
@@ -112,10 +118,11 @@ def understand(text: str, ctx: Context, vocab: Vocabulary, gaz: Gazetteer) -> Me
             ref = next(g for g in fixed.group("ref", "ref2", "ref3", "ref4") if g)
             rest = fixed.group("rest") or fixed.group("rest2") or ""
             return Meaning("correction", value=ref.strip(), fields={"rest": rest.strip()})
-    picked = _pick(token, ctx.options)
+    spoken = ctx.kind != "integer"  # "三" under a count is three people, not option 3
+    picked = _pick(token, ctx.options, spoken=spoken)
     if picked is not None:
         return Meaning("pick", value=picked)
-    if ctx.options and _NUMBER.match(token) and ctx.kind != "integer":
+    if ctx.options and ctx.kind != "integer" and _option_number(token, spoken) is not None:
         return Meaning("bad_pick")
     action = commands.parse_citizen_action(text)
     if action is not None:
@@ -126,7 +133,7 @@ def understand(text: str, ctx: Context, vocab: Vocabulary, gaz: Gazetteer) -> Me
             number = parse_tracking_no(text)  # a bare 13-digit number is one when idle
         if number.outcome != "none":
             return Meaning("lookup", number=number)
-    social = _social(token, vocab)
+    social = _social(token, vocab, chat=ctx.kind != "longtext")  # facts keep every clause
     if social:
         return Meaning("social", value=social)
     compact = token.replace(" ", "")
@@ -169,18 +176,33 @@ def _edit_is_an_answer(cmd: Command, text: str, ctx: Context) -> bool:
     return not named
 
 
-def _pick(token: str, options: Sequence[Option]) -> str | None:
+def _option_number(token: str, spoken: bool) -> int | None:
+    """The option number ``token`` is: "3", "(3)", "3、"; with ``spoken`` also "三",
+    "第六个", "第6项"."""
+    m = _NUMBER.match(token)
+    if m:
+        return int(m.group(1))
+    m = _SPOKEN_NUMBER.match(token.replace(" ", "")) if spoken else None
+    if m is None:
+        return None
+    digits = m.group(1)
+    return int(digits) if digits.isdigit() else count_in_words(digits.replace("两", "二"))
+
+
+def _pick(token: str, options: Sequence[Option], spoken: bool = True) -> str | None:
     """The value of the shown option ``token`` selects: by its number or its words."""
     if not options or not token:
         return None
-    m = _NUMBER.match(token)
-    if m:
-        n = int(m.group(1))
+    n = _option_number(token, spoken=False)
+    if n is not None:
         return options[n - 1].value if 1 <= n <= len(options) else None
     compact = token.replace(" ", "")
-    for option in options:
+    for option in options:  # words before numbers in words: an option may be "一组"
         if token in option.tokens or compact in option.tokens:
             return option.value
+    n = _option_number(token, spoken)
+    if n is not None:
+        return options[n - 1].value if 1 <= n <= len(options) else None
     return None
 
 
@@ -210,9 +232,21 @@ def _social_kinds(part: str, vocab: Vocabulary) -> list[str] | None:
     return kinds
 
 
-def _social(token: str, vocab: Vocabulary) -> str:
-    """greeting / thanks / filler / back when the whole message is made of such words."""
-    parts = [p for p in re.split(r"[\s,，.。!！~～、]+", token) if p]
+def after_social(text: str, vocab: Vocabulary) -> str:
+    """ "你好 俺要反映个事" -> "俺要反映个事": the text after its leading greetings and fillers."""
+    rest = text.strip()
+    while True:
+        m = re.match(r"([^\s,，.。!！~～、；;]+)[\s,，.。!！~～、；;]+", rest)
+        if m is None or _social_kinds(normalize_token(m.group(1)), vocab) is None:
+            return rest
+        rest = rest[m.end() :]
+
+
+def _social(token: str, vocab: Vocabulary, chat: bool = True) -> str:
+    """greeting / thanks / filler / back when the whole message is made of such words, or
+    (``chat``) of a greeting first and then clauses about the conversation itself ("你好，
+    昨天的事我还没跟你们说完": back)."""
+    parts = [p for p in re.split(r"[\s,，.。!！~～、；;]+", token) if p]
     if not parts:
         return ""
     kinds = []
@@ -222,6 +256,13 @@ def _social(token: str, vocab: Vocabulary) -> str:
             kinds.append(kind)
             continue
         found = _social_kinds(part, vocab)
+        if (
+            found is None
+            and chat
+            and kinds[:1] in (["greeting"], ["back"])
+            and any(cue in part for cue in vocab.cue("resume"))
+        ):
+            found = ["back"]
         if found is None:
             return ""
         kinds.extend(found)

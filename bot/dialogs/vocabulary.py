@@ -28,6 +28,7 @@ CUE_KINDS = (
     "not_request",
     "matter",
     "place",
+    "resume",
 )
 
 
@@ -49,6 +50,8 @@ class Vocabulary:
     human: frozenset[str] = frozenset()
     feedback: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # rating -> words
     opt_out: frozenset[str] = frozenset()
+    agree: frozenset[str] = frozenset()  # takes an offer shown with a yes and a no option
+    decline: frozenset[str] = frozenset()  # declines it
     story_min_chars: int = 12
     cues: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # longest first
     appeal_type: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -109,6 +112,8 @@ def parse_vocabulary(data: Mapping[str, Any], categories: tuple[str, ...]) -> Vo
         human=_tokens(f"{where}: human", data.get("human", [])),
         feedback=_groups(f"{where}: feedback", data.get("feedback", {}), RATINGS),
         opt_out=_tokens(f"{where}: opt_out", data.get("opt_out", [])),
+        agree=_tokens(f"{where}: agree", data.get("agree", [])),
+        decline=_tokens(f"{where}: decline", data.get("decline", [])),
         story_min_chars=min_chars,
         cues=_groups(f"{where}: cues", data.get("cues", {}), CUE_KINDS),
         appeal_type=_groups(f"{where}: appeal_type", data.get("appeal_type", {}), APPEAL_TYPES),

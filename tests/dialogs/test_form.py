@@ -119,6 +119,17 @@ def test_shipped_config_loads() -> None:
             lambda d: _field(d, "name").update(min_len=10, max_len=5),
             "field 'name': min_len is larger",
         ),
+        (
+            lambda d: _field(d, "name").update(aliases="名字"),
+            "field 'name': 'aliases' must be a list of words",
+        ),
+        (
+            lambda d: (
+                _field(d, "name").update(aliases=["名字"]),
+                _field(d, "address").update(aliases=["名 字"]),
+            ),
+            "alias '名 字' given to 'name' and 'address'",
+        ),
         (lambda d: d.update(version=0), "'version' must be a positive integer"),
         (lambda d: d.update(fields=[]), "'fields' must be a non-empty list"),
     ],

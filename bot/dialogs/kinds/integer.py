@@ -16,6 +16,12 @@ _PREFIXES = re.compile(r"^(?:共|一共|总共|大约|约|大概|差不多|有|a
 _LEADING = re.compile(
     r"^(?P<n>\d+|[零〇一二两三四五六七八九十百千万俩仨廿卅]+)(?P<approx>多|来|余|几)?(?P<rest>(?![.\d]).*)$"
 )
+# "就我一个", "俺一个人", "只有我本人": the petitioner alone
+SELF_ONLY = re.compile(
+    r"^(?:就|只有|只是|就是)?(?:我|俺|本人|我本人|俺自己)"
+    r"(?:自己|一个人|一个|一人|本人|自个儿|自个)?(?:啊|呀|吧|呢|了)?$"
+    r"|^(?:just|only)\s+(?:me|myself)$|^(?:me|myself)(?:\s+alone)?$"
+)
 _VAGUE = re.compile(r"^(?:好几|几|很多|好多|不少|一些|许多|many|several|a few|lots)")
 # "五六个": five or six (a clerk writes the lower figure)
 _RANGE = re.compile(r"^([一二两三四五六七八九])([一二三四五六七八九])(?=[个人位户家名口])")
@@ -70,8 +76,10 @@ def _number(token: str) -> int | None:
 
 
 def parse(field: Any, text: str, answers: Mapping[str, Any]) -> Any:
-    """ "5", "５", "五", "十二人", "一共两百多人", "三十来个", "十几户", "俩", "twenty"."""
+    """ "5", "五", "十二人", "一共两百多人", "三十来个", "十几户", "俩", "twenty", "就我一个"."""
     token = unicodedata.normalize("NFKC", text).casefold().strip("。.，,!！ ")
+    if SELF_ONLY.match(token):
+        return 1
     token = _PREFIXES.sub("", token).strip()
     value = _number(token) if token else None
     if value is None:
@@ -105,6 +113,11 @@ CASES: list[tuple[dict[str, Any], str, Any]] = [
     ({}, "about twenty families", 20),
     ({}, "twenty five people", 25),
     ({}, "a hundred", 100),
+    ({}, "就我一个", 1),
+    ({}, "俺一个人", 1),
+    ({}, "就俺自己", 1),
+    ({}, "只有我本人", 1),
+    ({}, "just me", 1),
     ({}, "好几十个", "!invalid.integer"),
     ({}, "很多", "!invalid.integer"),
     ({"min": 1, "max": 100}, "0", "!invalid.integer_range"),

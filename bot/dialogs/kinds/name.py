@@ -23,6 +23,7 @@ _LEAD_IN = re.compile(
     re.I,
 )
 _DIGITS = re.compile(r"\d{3,}")
+_CJK = re.compile(r"[\u3400-\u9fff]")
 _SENTENCE = re.compile(r"[。？?！!]|吗$|呢$|怎么|什么|为什么|如何|可以|请问")
 
 
@@ -40,6 +41,8 @@ def parse(field: Any, text: str, answers: Mapping[str, Any]) -> Any:
         raise Invalid("invalid.name_no_letters")
     if _SENTENCE.search(value) or len(value) > field.max_len:
         raise Invalid("invalid.name_sentence")
+    if len(value) == 1 and _CJK.match(value):  # "对", "是": a Chinese name has two or more
+        raise Invalid("invalid.name_too_short")
     return value
 
 
@@ -61,6 +64,8 @@ CASES: list[tuple[dict[str, Any], str, Any]] = [
     ({}, "不是说了吗 赵有福", "赵有福"),
     ({}, "俺叫赵有福", "赵有福"),
     ({}, "这个怎么填", "!invalid.name_sentence"),
+    ({}, "对", "!invalid.name_too_short"),
+    ({}, "是。", "!invalid.name_too_short"),
     ({"answers": {"appeal_type": "claim"}}, "匿名", "!invalid.name_identity_needed"),
     ({"answers": {"appeal_type": "accusation"}}, "匿名", "!invalid.name_anonymous"),
 ]
