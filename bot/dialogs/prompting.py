@@ -40,14 +40,24 @@ OPTION_WORDS: dict[str, tuple[str, ...]] = {
     "edit": commands.WORDS["edit"],
     "cancel": commands.WORDS["cancel"],
     "keep": commands.WORDS["continue"],
+    "act:file": commands.CONFIRM_WORDS,  # 确认申请 / 确认撤回
     "lang:zh": ("中文", "chinese", "zh"),
     "lang:en": ("english", "英文", "英语", "en"),
     **{c.value: (c.label.zh, c.label.en, *c.aliases) for c in MENU},
 }
-# "是的" to "可能是“城乡建设”，是的话请选第1项": the suggested option
+# "是的" to "可能是“城乡建设”，是的话请选第1项": the suggested option; "对" to the read-back,
+# to "确认申请吗？", to "要补充到信访事项…吗？": the option that says yes
 AGREE_WORDS = frozenset(
     normalize_token(w)
-    for w in ("是", "是的", "对", "对的", "是啊", "对啊", "没错", "就是", "就是这个", "yes")
+    for w in (
+        *("是", "是的", "对", "对的", "是啊", "对啊", "没错", "就是", "就是这个", "嗯", "嗯嗯"),
+        *("好", "好的", "行", "可以", "没问题", "yes", "yeah", "ok", "okay"),
+    )
+)
+# "不" to "确认申请吗？" or "要补充到信访事项…吗？": the option that says no
+REFUSE_WORDS = frozenset(
+    normalize_token(w)
+    for w in ("不", "不是", "不用", "不用了", "不要", "不了", "算了", "先不", "先不用", "no")
 )
 
 
@@ -83,19 +93,50 @@ class Prompting(TurnBase):
             return ()
         current = self.current_field()
         choices = {c.value: c for c in current.choices} if current else {}
-        draft = self.draft
-        guess = None
-        if current is not None and draft is not None and current.name not in draft["answers"]:
-            guess = (draft.get("suggested") or {}).get(current.name)
+        values = [str(value) for value, _ in shown.get("options") or []]
+        yes, no = self.agreeing_option(values), self.refusing_option()
         out = []
         for value, label in shown.get("options") or []:
             tokens = _option_tokens(str(value), str(label))
             if value in choices:
                 tokens |= choices[value].tokens() | choices[value].compact_tokens()
-            if value == guess:
+            if value == yes:
                 tokens |= AGREE_WORDS
+            elif value == no:
+                tokens |= REFUSE_WORDS
             out.append(Option(str(value), tokens))
         return tuple(out)
+
+    def agreeing_option(self, values: list[str]) -> str | None:
+        """The shown option a plain "是"/"对"/"好的" picks: the suggested answer, the read-back's
+        确认提交, the 确认申请 of a described request, the rating a 回访 reply was read as,
+        the one case a file is offered to."""
+        found = self.st.get("await")
+        waiting: dict[str, Any] = found if isinstance(found, dict) else {}
+        kind = waiting.get("kind")
+        if kind == "confirm_review":
+            return "act:file"
+        if kind == "feedback":
+            return f"act:rate_{waiting['rating']}" if waiting.get("rating") else None
+        if kind == "add_material":
+            cases = [v for v in values if v.startswith("case:")]
+            return cases[0] if len(cases) == 1 else None
+        draft = self.draft
+        if draft is None:
+            return None
+        if draft["current"] == CONFIRM:
+            return "confirm"
+        current = self.current_field()
+        if current is not None and current.name not in draft["answers"]:
+            guess = (draft.get("suggested") or {}).get(current.name)
+            return str(guess) if guess is not None else None
+        return None
+
+    def refusing_option(self) -> str | None:
+        """The shown option a plain "不"/"算了" picks: 暂不申请, 不撤回, 不补充."""
+        found = self.st.get("await")
+        kind = found.get("kind") if isinstance(found, dict) else None
+        return "act:drop" if kind in ("confirm_review", "add_material") else None
 
     # ------------------------------------------------------------------ questions
 

@@ -49,7 +49,9 @@ class Resolution:
     # (not filed yet: the citizen confirms) | "already" (under review) | "window_closed"
     # | "none" | "choose"
     # for "broadcast_opt": "unsubscribed" | "subscribed"
-    date: str = ""  # "request_review": the decision deadline, or the day the window closed
+    # "request_review": the decision deadline, or the day the window closed; "rate": for a
+    # 不满意 rating, the last day to ask for 复查/复核 (``stage``) when that is still open
+    date: str = ""
     rating: str = ""  # "rate": the rating recorded
     stage: str = ""  # "request_review": "review" (复查) or "recheck" (复核)
     # "choose": several cases fit a rating or review request; the citizen picks one

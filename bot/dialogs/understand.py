@@ -65,6 +65,11 @@ _CORRECT = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _NUMBER = re.compile(r"^[(\[]?(\d{1,3})[)\].、．]?$")
+# "对 提交吧", "没问题，确认申请": a short message made only of the words of one shown option
+# (modal particles at a word's end say nothing)
+COMPOUND_MAX_CHARS = 12
+_WORD_SPLIT = re.compile(r"[\s,，.。!！~～、]+")
+_PARTICLES = "吧啊呀哈嘛"
 # emoji, symbols and punctuation: a message made only of these says nothing
 _NOTHING = re.compile(r"^[\W_\u2600-\u27bf\U0001f000-\U0001faff]*$")
 
@@ -181,7 +186,20 @@ def _pick(token: str, options: Sequence[Option]) -> str | None:
     for option in options:
         if token in option.tokens or compact in option.tokens:
             return option.value
-    return None
+    if len(compact) > COMPOUND_MAX_CHARS:
+        return None
+    words = [w.rstrip(_PARTICLES) or w for w in _WORD_SPLIT.split(token) if w]
+    fitting = [o.value for o in options if words and all(_made_of(w, o.tokens) for w in words)]
+    return fitting[0] if len(fitting) == 1 else None
+
+
+def _made_of(word: str, tokens: frozenset[str]) -> bool:
+    """True when ``word`` is one or more of ``tokens`` written together ("对提交")."""
+    if word in tokens:
+        return True
+    return any(
+        word[:n] in tokens and _made_of(word[n:], tokens) for n in range(len(word) - 1, 0, -1)
+    )
 
 
 def _asks_for_person(token: str, vocab: Vocabulary) -> bool:

@@ -324,3 +324,14 @@ def test_voice_without_recognition_is_kept_and_the_question_asked_in_writing(
     assert "语音暂时不能转成文字" in result.replies[0].text
     assert result.state["draft"]["current"] == before  # nothing was taken as the answer
     assert [a["kind"] for a in result.state["draft"]["attachments"]] == ["voice"]
+
+
+def test_agreement_at_the_read_back_submits_and_anything_else_does_not(cfg: EngineConfig) -> None:
+    state = _states_along_path(cfg)[-1]
+    agreeing = ("对 提交吧", "对，提交", "没问题 提交", "对", "是的", "好的", "确认提交", "提交吧")
+    for text in agreeing:
+        result = step(cfg, state, Event("text", text=text), NOW)
+        assert result.effect is not None and result.effect.kind == "submit", text
+    for text in ("不对", "对吗", "对了，还有一件事", "不", "提交什么"):
+        result = step(cfg, state, Event("text", text=text), NOW)
+        assert result.effect is None, text
