@@ -129,6 +129,10 @@ class Lookups(Prompting):
                 "since": self.now.isoformat(),
             }
             self.say(self.t("lookup.foreign", number=format_tracking_no(number)))
+        elif res.outcome == "unverifiable":
+            self.add_failure()
+            shown = format_tracking_no(number) if number else ""
+            self.answer_then_reask(self.t("lookup.unverifiable", number=shown))
         elif res.outcome == "locked":
             self.st["await"] = None
             self.answer_then_reask(self.t("lookup.locked", time=self.fmt_time(res.date)))

@@ -94,6 +94,7 @@ REQUIRED_KEYS = frozenset(
         "lookup.foreign",
         "lookup.verify_cancelled",
         "lookup.verify_failed",
+        "lookup.unverifiable",
         "lookup.throttled",
         "lookup.header",
         "lookup.status",

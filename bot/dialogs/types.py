@@ -39,6 +39,7 @@ class Resolution:
     effect: str  # the Effect.kind this resolves
     # for "lookup_case": "found" | "not_found" | "foreign" (exists, belongs to someone else)
     #                    | "verified" (foreign, but the verification digits matched)
+    #                    | "unverifiable" (foreign and anonymous: no phone to verify with)
     #                    | "verify_failed" | "locked" (too many failed look-ups of this
     #                    case or from this client: ``date`` is when the lock ends)
     outcome: str = ""

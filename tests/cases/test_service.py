@@ -306,6 +306,20 @@ async def test_reason_typed_at_the_review_confirmation_is_filed_with_it(
     assert "第1题" not in reply  # no stray petition was opened
 
 
+async def test_someone_elses_anonymous_case_is_not_offered_a_phone_check(
+    db: Database, clock: FixedClock
+) -> None:
+    svc = _service(db, clock)
+    intake = Intake(db, make_config(), clock=clock, lifecycle=svc)
+    number = await _file(db, svc, clock, phone="", name="", appeal_type="accusation")
+    shown = format_tracking_no(number)
+    reply = await _say(intake, clock, "stranger", shown, 1)
+    assert "无法显示" in reply and "后4位" not in reply
+    assert "王五" not in reply and "拖欠" not in reply
+    reply = await _say(intake, clock, "citizen-1", shown, 1)  # the owner still sees it
+    assert "拖欠" in reply
+
+
 async def test_staff_set_and_clear_flags_on_the_timeline_only(
     db: Database, clock: FixedClock
 ) -> None:

@@ -112,6 +112,8 @@ class FakeStore:
             return Resolution(effect="lookup_case", outcome="not_found")
         if case.owner:
             return Resolution(effect="lookup_case", outcome="found", case=case.view)
+        if not case.phone_last4:  # someone else's anonymous case: nothing to verify with
+            return Resolution(effect="lookup_case", outcome="unverifiable")
         if not effect.verify_digits:
             return Resolution(effect="lookup_case", outcome="foreign")
         if effect.verify_digits == case.phone_last4:
