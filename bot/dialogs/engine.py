@@ -395,14 +395,16 @@ class _Turn(Navigation):
         draft = self.draft
         recognition = clean_text(att.recognition)
         if att.kind == "voice" and recognition and len(recognition) <= self.cfg.max_text_len:
-            if draft is not None:
-                self.keep_attachment(_attachment_item(att))
-            self.say(self.t("input.voice_recognised", text=recognition))
+            # read as typed; kept with a draft's materials, outside a form only its words count
+            room = draft is not None and len(draft["attachments"]) < MAX_ATTACHMENTS
+            kept = room and self.keep_attachment(_attachment_item(att))
+            key = "input.voice_recognised" if kept else "input.voice_heard"
+            self.say(self.t(key, text=recognition))
             self.on_text(recognition)
             return
         if draft is None:  # material for a filed case: offered to one of the citizen's open cases
             material = Effect(kind="add_material", attachment=att.media_ref)
-            self.ask_effect(material, attachment=att.media_ref)
+            self.ask_effect(material, attachment=att.media_ref, voice=att.kind == "voice")
             return
         if self.keep_attachment(_attachment_item(att)):
             # a voice message without recognised text answers nothing: ask for it in writing

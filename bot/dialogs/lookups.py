@@ -107,7 +107,7 @@ class Lookups(Prompting):
         elif res.effect == "list_cases":
             self.on_cases(res.cases)
         elif res.effect == "add_material":
-            self.on_material(res, str(pending.get("attachment") or ""))
+            self.on_material(res, str(pending.get("attachment") or ""), bool(pending.get("voice")))
         elif res.effect == "last_contact":
             self.offer_prior(dict(res.prior), str(pending.get("prefix") or ""))
         elif res.effect == "ask_human":
@@ -199,8 +199,9 @@ class Lookups(Prompting):
         else:
             self.answer_then_reask(self.t("review.none"))
 
-    def on_material(self, res: Resolution, attachment: str) -> None:
-        """A file sent outside a form: which open case it adds to (asked), or why none."""
+    def on_material(self, res: Resolution, attachment: str, voice: bool = False) -> None:
+        """A file sent outside a form: which open case it adds to (asked), or why none (a
+        voice message without words and without an open case: ask for it in writing)."""
         number = format_tracking_no(res.tracking_no) if res.tracking_no else ""
         if res.outcome == "added":
             self.answer_then_reask(self.t("material.added", number=number))
@@ -223,7 +224,8 @@ class Lookups(Prompting):
                 ),
             )
         else:
-            self.answer_then_reask(self.t("attachments.idle"))
+            key = "attachments.voice_idle" if voice else "attachments.idle"
+            self.answer_then_reask(self.t(key))
 
     def on_withdraw_done(self, res: Resolution, action: dict[str, Any]) -> None:
         """撤回: confirm first, then say it is done (or why it cannot be)."""

@@ -335,3 +335,13 @@ def test_agreement_at_the_read_back_submits_and_anything_else_does_not(cfg: Engi
     for text in ("不对", "对吗", "对了，还有一件事", "不", "提交什么"):
         result = step(cfg, state, Event("text", text=text), NOW)
         assert result.effect is None, text
+
+
+def test_voice_outside_a_form_is_never_said_to_be_saved(cfg: EngineConfig) -> None:
+    heard = Attachment("voice", "7", recognition="这是路的照片，你们看看。")
+    result = _run(cfg, None, Event("attachment", attachment=heard))
+    assert "已保存" not in result.replies[0].text and "这是路的照片" in result.replies[0].text
+    # without words and without an open case to add it to: not kept, asked for in writing
+    mute = Attachment("voice", "8", recognition="")
+    result = _run(cfg, result.state, Event("attachment", attachment=mute))
+    assert "语音没有保存" in result.replies[0].text
