@@ -54,8 +54,8 @@ class CaseLookups:
         now: datetime,
         progress: StatusWords | None,
     ) -> Resolution:
-        """Found (the owner's), foreign (digits needed), verified, verify_failed,
-        not_found or locked."""
+        """Found (the owner's), foreign (digits needed), unverifiable (someone else's case
+        without a phone: never shown), verified, verify_failed, not_found or locked."""
         case = await cases.by_tracking_no(conn, effect.tracking_no)
         if case is not None and case.contact_id == contact.id:
             view = await view_for_owner(conn, case, progress)
@@ -72,6 +72,9 @@ class CaseLookups:
         if case is None:
             await self._failed(conn, None, client, now)
             return Resolution(effect="lookup_case", outcome="not_found")
+        if len(case.phone) < 4:  # anonymous: no digits could ever prove the right to see it
+            await self._failed(conn, None, client, now)
+            return Resolution(effect="lookup_case", outcome="unverifiable")
         if not effect.verify_digits:
             return Resolution(effect="lookup_case", outcome="foreign")
         if len(case.phone) >= 4 and effect.verify_digits == case.phone[-4:]:

@@ -148,7 +148,9 @@ class CitizenAction:
     # | "choose" (several cases fit) | "none" | "window_closed"
     outcome: str
     tracking_no: str = ""
-    date: str = ""  # the decision deadline, the last day to ask, or the day it closed
+    # the decision deadline, the last day to ask (also after a 不满意 rating), or the day it
+    # closed
+    date: str = ""
     stage: str = ""  # "review" | "recheck"
     candidates: tuple[CaseRow, ...] = ()  # "choose": the cases the citizen picks from
 
@@ -561,7 +563,14 @@ class LifecycleService:
             return CitizenAction("choose", candidates=tuple(fitting))
         case = fitting[0]
         await self._apply(conn, case.id, "rate", "citizen", now, rating=rating, comment=comment)
-        return CitizenAction("rated", case.tracking_no)
+        until = case.request_until
+        if rating != "dissatisfied" or case.status not in ("answered", "reviewed"):
+            return CitizenAction("rated", case.tracking_no)
+        if until is None or now > until:
+            return CitizenAction("rated", case.tracking_no)
+        # 不满意 while the citizen may still ask for 复查 (复核 after a review): they are told how
+        stage = "recheck" if case.status == "reviewed" else "review"
+        return CitizenAction("rated", case.tracking_no, self._day(until), stage)
 
     async def request_review_for_contact(
         self,

@@ -303,7 +303,7 @@ _REVIEW_LONGEST_FIRST = tuple(
     (stage, tuple(sorted(words, key=len, reverse=True))) for stage, words in REVIEW_WORDS.items()
 )
 _COMMENT_SEPARATORS = " ,，.。:：;；!！-—~～"
-MAX_COMMENT_CHARS = 500
+MAX_COMMENT_CHARS = 1000  # what a case keeps of a comment or a reason (lifecycle.MAX_COMMENT)
 
 
 @dataclass(frozen=True, slots=True)

@@ -304,7 +304,7 @@ class _Turn(Navigation):
         elif kind == "opt_out":
             self.on_command(Command("unsubscribe"), text)
         elif kind == "feedback":
-            self.st["await"] = {"kind": "feedback", "text": text}
+            self.st["await"] = {"kind": "feedback", "text": text, "rating": meaning.value}
             self.say(
                 self.t("feedback.ask", rating=self.t(f"rating.{meaning.value}")),
                 (
@@ -354,21 +354,40 @@ class _Turn(Navigation):
                 return False
             self.lookup(ParsedNumber("valid", str(waiting.get("tracking_no", ""))), digits)
             return True
+        if waiting.get("kind") in ("confirm_review", "add_material"):
+            self.on_yes_no(text, waiting)
+            return True
         if waiting.get("kind") == "tracking_no" and commands.parse_command(text) is None:
             parsed = parse_tracking_no(text)
             if parsed.outcome != "none":
                 self.lookup(parsed)
                 return True
-        if waiting.get("kind") in (
-            "pick_case",
-            "confirm_review",
-            "action_or_answer",
-            "cancel",
-            "feedback",
-            "add_material",
-        ):
+        if waiting.get("kind") in ("pick_case", "action_or_answer", "cancel", "feedback"):
             self.st["await"] = waiting  # kept for the pick that answers it
         return False
+
+    def on_yes_no(self, text: str, waiting: dict[str, Any]) -> None:
+        """The reply to "确认申请吗？" (复查, 复核, 撤回) or "要补充到信访事项…吗？": a yes or
+        a no ("取消" is a no); at "确认申请吗？" words that are neither are the reason."""
+        self.st["await"] = waiting  # the options shown take 是/对/好 and 不/算了
+        meaning = understand(text, self.context(), self.cfg.vocab, self.cfg.gazetteer)
+        cmd = meaning.command if meaning.kind == "command" else None
+        action = meaning.action if meaning.kind == "action" else None
+        if cmd is not None and cmd.intent == "cancel":
+            self.on_pick("act:drop", waiting)
+        elif waiting.get("kind") != "confirm_review":
+            self.on_meaning(meaning, text, waiting)
+        elif meaning.kind == "bad_pick":
+            self.show_review_confirm(waiting, self.t("input.bad_pick", n=2))
+        elif meaning.kind in ("social", "help"):
+            self.show_review_confirm(waiting)  # nothing said: the question again
+        elif meaning.kind in ("answer", "story", "feedback") or (
+            action is not None and action.kind == "rate"  # "不满意，没人来核实" is a reason here
+        ):
+            self.add_review_reason(text, waiting)
+        else:  # a pick, a command, a new request, a tracking number: the question is left
+            self.st["await"] = None
+            self.on_meaning(meaning, text, waiting)
 
     # ------------------------------------------------------------------ attachments
 
@@ -398,7 +417,7 @@ class _Turn(Navigation):
             return
         if draft is None:  # material for a filed case: offered to one of the citizen's open cases
             material = Effect(kind="add_material", attachment=att.media_ref)
-            self.ask_effect(material, attachment=att.media_ref)
+            self.ask_effect(material, attachment=att.media_ref, voice=att.kind == "voice")
             return
         if self.keep_attachment(_attachment_item(att)):
             # a voice message without recognised text answers nothing: ask for it in writing

@@ -8,17 +8,21 @@ is described and confirmed before it is filed, and acknowledged once.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from bot.dialogs.commands import CitizenAction
+from bot.dialogs.commands import MAX_COMMENT_CHARS, CitizenAction
 from bot.dialogs.prompting import Prompting
 from bot.dialogs.turn import parse_time
 from bot.dialogs.types import CaseView, Effect, Resolution
+from bot.dialogs.vocabulary import fold
 from bot.domain.tracking import ParsedNumber, format_tracking_no, parse_tracking_no
 from bot.messages import Choice
 
 RATINGS = ("satisfied", "basically_satisfied", "dissatisfied")  # rating.* text keys
+MAX_REASON_CHARS = MAX_COMMENT_CHARS  # a 复查 reason typed in several messages, in all
+REASON_SEPARATORS = " ,，.。:：;；!！-—~～"
 
 
 class Lookups(Prompting):
@@ -103,7 +107,7 @@ class Lookups(Prompting):
         elif res.effect == "list_cases":
             self.on_cases(res.cases)
         elif res.effect == "add_material":
-            self.on_material(res, str(pending.get("attachment") or ""))
+            self.on_material(res, str(pending.get("attachment") or ""), bool(pending.get("voice")))
         elif res.effect == "last_contact":
             self.offer_prior(dict(res.prior), str(pending.get("prefix") or ""))
         elif res.effect == "ask_human":
@@ -125,6 +129,10 @@ class Lookups(Prompting):
                 "since": self.now.isoformat(),
             }
             self.say(self.t("lookup.foreign", number=format_tracking_no(number)))
+        elif res.outcome == "unverifiable":
+            self.add_failure()
+            shown = format_tracking_no(number) if number else ""
+            self.answer_then_reask(self.t("lookup.unverifiable", number=shown))
         elif res.outcome == "locked":
             self.st["await"] = None
             self.answer_then_reask(self.t("lookup.locked", time=self.fmt_time(res.date)))
@@ -144,6 +152,7 @@ class Lookups(Prompting):
         """A rating or a 复查/复核 request: intake finds the case it is about."""
         self.st["await"] = None
         number = tracking_no or action.tracking_no
+        action = replace(action, reason=self.without_reason_lead(action.reason))
         effect = Effect(
             kind=action.kind,
             tracking_no=number,
@@ -169,24 +178,17 @@ class Lookups(Prompting):
         elif res.effect == "rate":
             if res.outcome == "rated" and res.rating in RATINGS:
                 rating = self.t(f"rating.{res.rating}")
-                self.answer_then_reask(self.t("rating.done", number=number, rating=rating))
+                text = self.t("rating.done", number=number, rating=rating)
+                if res.date and res.rating == "dissatisfied":  # the 复查/复核 window is open
+                    stage = "recheck" if res.stage == "recheck" else "review"
+                    text += "\n" + self.t(f"rating.remedy_{stage}", date=res.date)
+                self.answer_then_reask(text)
             else:
                 self.answer_then_reask(self.t("rating.none"))
         elif res.outcome == "confirm":
             stage = "recheck" if res.stage == "recheck" else "review"
-            self.st["await"] = {
-                "kind": "confirm_review",
-                "action": action,
-                "tracking_no": res.tracking_no,
-            }
-            reason = str(action.get("reason") or "") or self.t("review.no_reason")
-            self.say(
-                self.t(f"review.confirm_{stage}", number=number, reason=reason, date=res.date),
-                (
-                    Choice("act:file", self.t("review.file")),
-                    Choice("act:drop", self.t("review.drop")),
-                ),
-            )
+            waiting = {"action": action, "tracking_no": res.tracking_no, "date": res.date}
+            self.show_review_confirm({**waiting, "stage": stage})
         elif res.outcome == "requested":
             key = "review.recheck_requested" if res.stage == "recheck" else "review.requested"
             self.answer_then_reask(self.t(key, number=number, date=res.date))
@@ -197,8 +199,9 @@ class Lookups(Prompting):
         else:
             self.answer_then_reask(self.t("review.none"))
 
-    def on_material(self, res: Resolution, attachment: str) -> None:
-        """A file sent outside a form: which open case it adds to (asked), or why none."""
+    def on_material(self, res: Resolution, attachment: str, voice: bool = False) -> None:
+        """A file sent outside a form: which open case it adds to (asked), or why none (a
+        voice message without words and without an open case: ask for it in writing)."""
         number = format_tracking_no(res.tracking_no) if res.tracking_no else ""
         if res.outcome == "added":
             self.answer_then_reask(self.t("material.added", number=number))
@@ -221,30 +224,72 @@ class Lookups(Prompting):
                 ),
             )
         else:
-            self.answer_then_reask(self.t("attachments.idle"))
+            key = "attachments.voice_idle" if voice else "attachments.idle"
+            self.answer_then_reask(self.t(key))
 
     def on_withdraw_done(self, res: Resolution, action: dict[str, Any]) -> None:
         """撤回: confirm first, then say it is done (or why it cannot be)."""
         number = format_tracking_no(res.tracking_no) if res.tracking_no else ""
         if res.outcome == "confirm":
-            self.st["await"] = {
-                "kind": "confirm_review",
-                "action": action,
-                "tracking_no": res.tracking_no,
-            }
-            self.say(
-                self.t("withdraw.confirm", number=number),
-                (
-                    Choice("act:file", self.t("withdraw.do_it")),
-                    Choice("act:drop", self.t("withdraw.keep_it")),
-                ),
-            )
+            self.show_review_confirm({"action": action, "tracking_no": res.tracking_no})
         elif res.outcome == "withdrawn":
             self.answer_then_reask(self.t("withdraw.done", number=number))
         elif res.outcome == "answered":
             self.answer_then_reask(self.t("withdraw.answered", number=number))
         else:
             self.answer_then_reask(self.t("withdraw.none"))
+
+    def show_review_confirm(self, waiting: dict[str, Any], prefix: str = "") -> None:
+        """ "确认申请吗？" (or "撤回吗？") for the request described in ``waiting``: its case,
+        its reason so far, until when it may be filed; a reply in words adds to the reason."""
+        action = waiting.get("action") or {}
+        number = format_tracking_no(str(waiting.get("tracking_no") or ""))
+        reason = str(action.get("reason") or "")
+        if action.get("kind") == "withdraw":
+            text = self.t("withdraw.confirm", number=number)
+            if reason:
+                text += "\n" + self.t("withdraw.reason", reason=reason)
+            choices = (
+                Choice("act:file", self.t("withdraw.do_it")),
+                Choice("act:drop", self.t("withdraw.keep_it")),
+            )
+        elif not waiting.get("date"):  # a request described before the date was kept
+            self.on_citizen_action(action_from_json(action), str(waiting.get("tracking_no") or ""))
+            return
+        else:
+            stage = "recheck" if waiting.get("stage") == "recheck" else "review"
+            shown = reason or self.t("review.no_reason")
+            text = self.t(
+                f"review.confirm_{stage}", number=number, reason=shown, date=waiting["date"]
+            )
+            choices = (
+                Choice("act:file", self.t("review.file")),
+                Choice("act:drop", self.t("review.drop")),
+            )
+        self.st["await"] = {**waiting, "kind": "confirm_review"}
+        self.say(f"{prefix}\n\n{text}" if prefix else text, choices)
+
+    def add_review_reason(self, text: str, waiting: dict[str, Any]) -> None:
+        """Words typed at "确认申请吗？" are the request's reason (added to what it had), and
+        the request is described again with them, to be confirmed."""
+        action = dict(waiting.get("action") or {})
+        joined = _joined(str(action.get("reason") or ""), self.without_reason_lead(text))
+        if len(joined) > MAX_REASON_CHARS:
+            prefix = self.t("review.reason_too_long", max=MAX_REASON_CHARS)
+            self.show_review_confirm(waiting, prefix)
+            return
+        action["reason"] = joined
+        self.show_review_confirm({**waiting, "action": action})
+
+    def without_reason_lead(self, reason: str) -> str:
+        """The reason without a lead-in such as "理由是" or "因为" (finding its words)."""
+        text = reason.strip()
+        folded = fold(text)
+        for lead in self.cfg.vocab.reason_lead:  # longest first
+            if folded.startswith(lead):
+                rest = (text if len(folded) == len(text) else folded)[len(lead) :]
+                return rest.strip().lstrip(REASON_SEPARATORS).strip() or text
+        return text
 
     def file_review(self, waiting: dict[str, Any]) -> None:
         """The citizen confirmed the described request (复查, 复核 or 撤回): do it."""
@@ -337,6 +382,15 @@ class Lookups(Prompting):
             self.menu_choices(),
             consent=True,
         )
+
+
+def _joined(had: str, more: str) -> str:
+    """Two parts of a reason as one text: "A。B", "A, B", "A. B"."""
+    if not had or not more:
+        return had or more
+    if had[-1] not in "。！？.!?；;，,":
+        had += "." if had[-1].isascii() else "。"
+    return had + (" " if had[-1].isascii() else "") + more
 
 
 def _action_json(action: CitizenAction) -> dict[str, str]:

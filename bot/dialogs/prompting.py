@@ -44,18 +44,15 @@ OPTION_WORDS: dict[str, tuple[str, ...]] = {
     "edit": commands.WORDS["edit"],
     "cancel": commands.WORDS["cancel"],
     "keep": commands.WORDS["continue"],
+    "act:file": commands.CONFIRM_WORDS,  # 确认申请 / 确认撤回
     "lang:zh": ("中文", "chinese", "zh"),
     "lang:en": ("english", "英文", "英语", "en"),
     **{c.value: (c.label.zh, c.label.en, *c.aliases) for c in MENU},
 }
-# the two options of an offer: "对"/"好的" take it, "不用"/"重新填" decline it
+# "是的" to "可能是“城乡建设”，是的话请选第1项", "对" to the read-back, to "确认申请吗？", to
+# "沿用您上次留的联系方式吗？": the option that says yes; "不用" the one that says no
 # (config/understanding.yaml: agree, decline)
-OFFER_SIDES = {"act:reuse": "agree", "act:fresh": "decline"}
-# "是的" to "可能是“城乡建设”，是的话请选第1项": the suggested option
-AGREE_WORDS = frozenset(
-    normalize_token(w)
-    for w in ("是", "是的", "对", "对的", "是啊", "对啊", "没错", "就是", "就是这个", "yes")
-)
+REUSE, FRESH = "act:reuse", "act:fresh"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -90,22 +87,54 @@ class Prompting(TurnBase):
             return ()
         current = self.current_field()
         choices = {c.value: c for c in current.choices} if current else {}
-        draft = self.draft
-        guess = None
-        if current is not None and draft is not None and current.name not in draft["answers"]:
-            guess = (draft.get("suggested") or {}).get(current.name)
+        values = [str(value) for value, _ in shown.get("options") or []]
+        yes, no = self.agreeing_option(values), self.refusing_option(values)
         out = []
         for value, label in shown.get("options") or []:
             tokens = _option_tokens(str(value), str(label))
             if value in choices:
                 tokens |= choices[value].tokens() | choices[value].compact_tokens()
-            if value == guess:
-                tokens |= AGREE_WORDS
-            side = OFFER_SIDES.get(str(value))
-            if side is not None:
-                tokens |= self.cfg.vocab.agree if side == "agree" else self.cfg.vocab.decline
+            if value == yes:
+                tokens |= self.cfg.vocab.agree
+            elif value == no:
+                tokens |= self.cfg.vocab.decline
             out.append(Option(str(value), tokens))
         return tuple(out)
+
+    def agreeing_option(self, values: list[str]) -> str | None:
+        """The shown option a plain "是"/"对"/"好的" picks: the suggested answer, the read-back's
+        确认提交, the 确认申请 of a described request, the rating a 回访 reply was read as,
+        the one case a file is offered to."""
+        if REUSE in values:
+            return REUSE
+        found = self.st.get("await")
+        waiting: dict[str, Any] = found if isinstance(found, dict) else {}
+        kind = waiting.get("kind")
+        if kind == "confirm_review":
+            return "act:file"
+        if kind == "feedback":
+            return f"act:rate_{waiting['rating']}" if waiting.get("rating") else None
+        if kind == "add_material":
+            cases = [v for v in values if v.startswith("case:")]
+            return cases[0] if len(cases) == 1 else None
+        draft = self.draft
+        if draft is None:
+            return None
+        if draft["current"] == CONFIRM:
+            return "confirm"
+        current = self.current_field()
+        if current is not None and current.name not in draft["answers"]:
+            guess = (draft.get("suggested") or {}).get(current.name)
+            return str(guess) if guess is not None else None
+        return None
+
+    def refusing_option(self, values: list[str]) -> str | None:
+        """The shown option a plain "不"/"算了" picks: 重新填写, 暂不申请, 不撤回, 不补充."""
+        if FRESH in values:
+            return FRESH
+        found = self.st.get("await")
+        kind = found.get("kind") if isinstance(found, dict) else None
+        return "act:drop" if kind in ("confirm_review", "add_material") else None
 
     # ------------------------------------------------------------------ questions
 
@@ -233,8 +262,8 @@ class Prompting(TurnBase):
         self.say(
             f"{prefix}\n\n{text}" if prefix else text,
             (
-                Choice("act:reuse", self.t("prior.reuse")),
-                Choice("act:fresh", self.t("prior.fresh")),
+                Choice(REUSE, self.t("prior.reuse")),
+                Choice(FRESH, self.t("prior.fresh")),
             ),
         )
 

@@ -39,6 +39,7 @@ class Resolution:
     effect: str  # the Effect.kind this resolves
     # for "lookup_case": "found" | "not_found" | "foreign" (exists, belongs to someone else)
     #                    | "verified" (foreign, but the verification digits matched)
+    #                    | "unverifiable" (foreign and anonymous: no phone to verify with)
     #                    | "verify_failed" | "locked" (too many failed look-ups of this
     #                    case or from this client: ``date`` is when the lock ends)
     outcome: str = ""
@@ -49,7 +50,9 @@ class Resolution:
     # (not filed yet: the citizen confirms) | "already" (under review) | "window_closed"
     # | "none" | "choose"
     # for "broadcast_opt": "unsubscribed" | "subscribed"
-    date: str = ""  # "request_review": the decision deadline, or the day the window closed
+    # "request_review": the decision deadline, or the day the window closed; "rate": for a
+    # 不满意 rating, the last day to ask for 复查/复核 (``stage``) when that is still open
+    date: str = ""
     rating: str = ""  # "rate": the rating recorded
     stage: str = ""  # "request_review": "review" (复查) or "recheck" (复核)
     # "choose": several cases fit a rating or review request; the citizen picks one

@@ -71,6 +71,11 @@ _NUMBER = re.compile(r"^[(\[]?(\d{1,3})[)\].、．]?$")
 _SPOKEN_NUMBER = re.compile(
     r"^(?:第|选|选第)?(\d{1,3}|[一二两三四五六七八九十]{1,3})(?:个|项|条|号|种|类)?$"
 )
+# "对 提交吧", "没问题，确认申请": a short message made only of the words of one shown option
+# (modal particles at a word's end say nothing)
+COMPOUND_MAX_CHARS = 12
+_WORD_SPLIT = re.compile(r"[\s,，.。!！~～、]+")
+_PARTICLES = "吧啊呀哈嘛"
 # emoji, symbols and punctuation: a message made only of these says nothing
 _NOTHING = re.compile(r"^[\W_\u2600-\u27bf\U0001f000-\U0001faff]*$")
 
@@ -203,7 +208,20 @@ def _pick(token: str, options: Sequence[Option], spoken: bool = True) -> str | N
     n = _option_number(token, spoken)
     if n is not None:
         return options[n - 1].value if 1 <= n <= len(options) else None
-    return None
+    if len(compact) > COMPOUND_MAX_CHARS:
+        return None
+    words = [w.rstrip(_PARTICLES) or w for w in _WORD_SPLIT.split(token) if w]
+    fitting = [o.value for o in options if words and all(_made_of(w, o.tokens) for w in words)]
+    return fitting[0] if len(fitting) == 1 else None
+
+
+def _made_of(word: str, tokens: frozenset[str]) -> bool:
+    """True when ``word`` is one or more of ``tokens`` written together ("对提交")."""
+    if word in tokens:
+        return True
+    return any(
+        word[:n] in tokens and _made_of(word[n:], tokens) for n in range(len(word) - 1, 0, -1)
+    )
 
 
 def _asks_for_person(token: str, vocab: Vocabulary) -> bool:

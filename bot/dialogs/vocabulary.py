@@ -59,6 +59,7 @@ class Vocabulary:
     surnames: frozenset[str] = frozenset()
     compound_surnames: tuple[str, ...] = ()
     not_name_endings: tuple[str, ...] = ()
+    reason_lead: tuple[str, ...] = ()  # "理由是", "因为": before a 复查 reason; longest first
 
     @functools.cached_property
     def their_number(self) -> re.Pattern[str]:
@@ -123,6 +124,7 @@ def parse_vocabulary(data: Mapping[str, Any], categories: tuple[str, ...]) -> Vo
         surnames=frozenset(surnames),
         compound_surnames=_words(f"{where}: compound_surnames", data.get("compound_surnames", [])),
         not_name_endings=_words(f"{where}: not_name_endings", data.get("not_name_endings", [])),
+        reason_lead=_words(f"{where}: reason_lead", data.get("reason_lead", [])),
     )
 
 

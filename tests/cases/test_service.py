@@ -278,6 +278,48 @@ async def test_citizen_rates_and_requests_review_by_message(
     assert "申请期限已于" in reply and (await svc.get(number)).status == "reviewed"
 
 
+async def test_reason_typed_at_the_review_confirmation_is_filed_with_it(
+    db: Database, clock: FixedClock
+) -> None:
+    svc = _service(db, clock)
+    intake = Intake(db, make_config(), clock=clock, lifecycle=svc)
+    number = await _file(db, svc, clock)
+    await svc.accept(number, actor="staff:li")
+    await svc.assign(number, actor="staff:li")
+    await svc.answer(number, actor="staff:li", text="已责令企业支付。", outcome="supported")
+
+    # 不满意 within the window: told until when and how to ask for 复查
+    reply = await _say(intake, clock, "citizen-1", "不满意，根本没有人来找过我们调查", 1)
+    assert "不满意" in reply and "申请复查 理由" in reply
+    reply = await _say(intake, clock, "citizen-1", "申请复查", 2)
+    assert "确认申请吗" in reply and "未说明" in reply
+    # the words typed at the confirmation are the reason (its lead-in dropped), not a petition
+    reply = await _say(intake, clock, "citizen-1", "理由是去年停发的6个月低保没有补发", 3)
+    assert "理由：去年停发的6个月低保没有补发" in reply and "确认申请吗" in reply
+    assert (await svc.get(number)).status == "answered"
+    reply = await _say(intake, clock, "citizen-1", "对", 4)
+    assert f"{format_tracking_no(number)} 的复查申请" in reply
+    assert (await svc.get(number)).status == "review_requested"
+    detail = await svc.show(number)
+    assert detail.events[-1].data.get("reason") == "去年停发的6个月低保没有补发"
+    reply = await _say(intake, clock, "citizen-1", "谢谢", 5)
+    assert "第1题" not in reply  # no stray petition was opened
+
+
+async def test_someone_elses_anonymous_case_is_not_offered_a_phone_check(
+    db: Database, clock: FixedClock
+) -> None:
+    svc = _service(db, clock)
+    intake = Intake(db, make_config(), clock=clock, lifecycle=svc)
+    number = await _file(db, svc, clock, phone="", name="", appeal_type="accusation")
+    shown = format_tracking_no(number)
+    reply = await _say(intake, clock, "stranger", shown, 1)
+    assert "无法显示" in reply and "后4位" not in reply
+    assert "王五" not in reply and "拖欠" not in reply
+    reply = await _say(intake, clock, "citizen-1", shown, 1)  # the owner still sees it
+    assert "拖欠" in reply
+
+
 async def test_staff_set_and_clear_flags_on_the_timeline_only(
     db: Database, clock: FixedClock
 ) -> None:

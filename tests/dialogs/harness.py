@@ -112,6 +112,8 @@ class FakeStore:
             return Resolution(effect="lookup_case", outcome="not_found")
         if case.owner:
             return Resolution(effect="lookup_case", outcome="found", case=case.view)
+        if not case.phone_last4:  # someone else's anonymous case: nothing to verify with
+            return Resolution(effect="lookup_case", outcome="unverifiable")
         if not effect.verify_digits:
             return Resolution(effect="lookup_case", outcome="foreign")
         if effect.verify_digits == case.phone_last4:
@@ -146,9 +148,21 @@ class FakeStore:
                     return Resolution("withdraw", "confirm", tracking_no=number)
                 case.view = replace(case.view, status="withdrawn")
                 return Resolution("withdraw", "withdrawn", tracking_no=number)
-            if effect.kind == "rate":
-                return Resolution("rate", "rated", tracking_no=number, rating=effect.rating)
             last_day = case.view.due_date
+            if effect.kind == "rate":
+                status = case.view.status
+                window = status in ("answered", "reviewed") and last_day >= now.date().isoformat()
+                if effect.rating != "dissatisfied" or not last_day or not window:
+                    return Resolution("rate", "rated", tracking_no=number, rating=effect.rating)
+                stage = "recheck" if status == "reviewed" else "review"  # told how to ask
+                return Resolution(
+                    "rate",
+                    "rated",
+                    tracking_no=number,
+                    rating=effect.rating,
+                    date=last_day,
+                    stage=stage,
+                )
             if last_day and now.date().isoformat() > last_day:
                 return Resolution(
                     "request_review",

@@ -357,7 +357,8 @@ async def test_without_a_jsapi_ticket_the_page_works_without_the_block(
     assert page.status == 200 and mine[-4:] in html
     assert 'id="consent"' not in html
     assert "wx.qq.com" not in page.headers["Content-Security-Policy"]
-    assert "wechat.jsapi_ticket_failed" in capsys.readouterr().out
+    captured = capsys.readouterr()  # stdout, or stderr once logging was configured
+    assert "wechat.jsapi_ticket_failed" in captured.out + captured.err
 
 
 async def test_without_subscribe_templates_there_is_no_block(
