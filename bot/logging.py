@@ -84,7 +84,14 @@ def configure_logging(level: str = "info", json: bool = False, path: Path | None
     numeric = getattr(logging, level.upper(), logging.INFO)
     file = path.open("a", encoding="utf-8") if path is not None else None
     logging.basicConfig(format="%(message)s", stream=file or sys.stderr, level=numeric, force=True)
-    for noisy in ("aiohttp.access", "sqlalchemy.engine", "alembic", "httpx"):
+    for noisy in (
+        "aiohttp.access",
+        "sqlalchemy.engine",
+        "alembic",
+        "httpx",
+        "weasyprint",
+        "fontTools",
+    ):
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
     renderer: Any = (
         structlog.processors.JSONRenderer(ensure_ascii=False)

@@ -439,7 +439,10 @@ class _Turn(Navigation):
                 or place.name in {f.name for f in self.group_of_current()}
             )
         ):
-            self.record([(place, {"label": label, "lat": loc.latitude, "lon": loc.longitude})])
+            spot = {"label": label, "lat": loc.latitude, "lon": loc.longitude}
+            # a label naming the district ("…西湖区文一西路…") answers 事发地 too
+            stated = self.also_stated(extract(label, self.cfg.vocab, self.cfg.gazetteer), draft)
+            self.record([(place, spot), *[(f, v) for f, v in stated if f.role == "region"]])
             return
         item = {"kind": "location", "lat": loc.latitude, "lon": loc.longitude, "label": label}
         if self.keep_attachment(item):

@@ -368,7 +368,7 @@ async def test_status_lookup_shows_the_latest_public_event_of_any_kind(
     assert await progress(2) == "最新进展：2026-11-23 已受理，将在 2027-01-22 前出具书面处理意见"
     clock.advance(days=1)
     await svc.assign(number, actor="staff:li", department="330106-rsj")
-    assert "已交由 西湖区人力资源和社会保障局 办理" in await progress(3)
+    assert "已交由西湖区人力资源和社会保障局办理" in await progress(3)
     await svc.note(number, actor="staff:li", text="内部：信访人情绪激动")  # internal
     assert "2026-11-24 已交由" in await progress(4)
     clock.advance(days=2)

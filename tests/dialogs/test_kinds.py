@@ -61,3 +61,19 @@ def test_every_kind_has_cases_and_texts() -> None:
         for _spec, _text, expected in kind.cases:
             if isinstance(expected, str) and expected.startswith("!"):
                 assert texts.has(expected[1:]), expected
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [
+        ("13812345678", "13812345678"),
+        ("+8657187654321", "0571-87654321"),
+        ("+861088886666", "010-88886666"),
+        ("+85291234567", "+852 9123 4567"),
+    ],
+)
+def test_a_phone_is_shown_as_people_write_it(stored: str, shown: str) -> None:
+    """A mainland landline as written in China (area code, hyphen); others internationally."""
+    from bot.dialogs.kinds import phone
+
+    assert phone.display(None, stored, "zh", lambda key, **_: key) == shown

@@ -44,12 +44,11 @@ def display(field: Any, value: Any, lang: str, t: Callable[..., str]) -> str:
         number = phonenumbers.parse(raw, None)
     except phonenumbers.NumberParseException:
         return raw
-    style = (
-        phonenumbers.PhoneNumberFormat.NATIONAL
-        if number.country_code == 86
-        else phonenumbers.PhoneNumberFormat.INTERNATIONAL
-    )
-    return phonenumbers.format_number(number, style)
+    if number.country_code == 86:  # a landline as written in China: 0571-87654321
+        national = phonenumbers.national_significant_number(number)
+        area = phonenumbers.length_of_geographical_area_code(number)
+        return f"0{national[:area]}-{national[area:]}" if area else f"0{national}"
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
 CASES: list[tuple[dict[str, Any], str, Any]] = [
