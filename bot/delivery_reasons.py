@@ -69,6 +69,9 @@ REASONS = (
     "other",
 )
 _WECHAT = re.compile(r"(-?\d+):")
+# a notice that went down the WeChat chain: "45015: …; no consent …; template 43004: …"
+# (bot/channels/wechat_notices.py), the last step's code is the one that decided
+_WECHAT_STEP = re.compile(r"(?:^|; )(?:template |subscription \S+ )?(-?\d+):")
 _TELEGRAM = re.compile(r"telegram (\d{3}):")
 _NETWORK = re.compile(r"telegram network:|sms network:|HTTP \d{3} from |/cgi-bin/\S*: \w+")
 _SMS = re.compile(r"sms ([A-Za-z][A-Za-z.]*):")
@@ -122,9 +125,9 @@ def _from_error(channel: str, error: str) -> Reason:
             (reason for prefix, reason in SMS_FAMILIES if code.startswith(prefix)), "other"
         )
         return Reason(found, code)
-    wechat = _WECHAT.match(error) if channel == "wechat" else None
-    if wechat:
-        errcode = int(wechat.group(1))
+    steps = _WECHAT_STEP.findall(error) if channel == "wechat" and _WECHAT.match(error) else []
+    if steps:
+        errcode = int(steps[-1])
         return Reason(WECHAT_REASONS.get(errcode, "other"), str(errcode))
     telegram = _TELEGRAM.match(error)
     if telegram:

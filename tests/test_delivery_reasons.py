@@ -21,6 +21,18 @@ from bot.web.i18n import LANGS, TEXTS
             Reason("wechat_out_of_window", "45015"),
         ),
         ("wechat", "43004: require subscribe hint", Reason("wechat_unsubscribed", "43004")),
+        (
+            "wechat",
+            "45015: outside the 48-hour window; no consent for subscription SUB-1; "
+            "template 43004: require subscribe",
+            Reason("wechat_unsubscribed", "43004"),  # the last step decided
+        ),
+        (
+            "wechat",
+            "45015: outside the 48-hour window; no consent for subscription SUB-1; "
+            "no template configured",
+            Reason("wechat_out_of_window", "45015"),
+        ),
         ("wechat", "40003: invalid openid", Reason("wechat_bad_openid", "40003")),
         ("wechat", "45047: out of response count limit", Reason("wechat_too_many", "45047")),
         ("wechat", "45009: reach max api daily quota", Reason("wechat_busy", "45009")),
