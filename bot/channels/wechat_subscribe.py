@@ -30,6 +30,7 @@ from bot.channels.wechat_oauth import in_wechat
 from bot.dialogs.texts import Texts
 from bot.logging import get_logger
 from bot.storage import contacts
+from bot.storage import wechat_consents as consents
 from bot.storage.contacts import Contact
 from bot.web.citizen import ConsentView
 from bot.web.citizen_access import PREFIX, CitizenAccess
@@ -97,6 +98,8 @@ class SubscribeConsent:
         """The block for ``contact`` (None: not a follower, no templates, or no ticket)."""
         if contact.address.channel != NAME or not self.config.subscribe:
             return None
+        if await self._all_granted(contact):  # nothing left to ask
+            return ConsentView({"state": "granted"})
         if not in_wechat(request):
             return ConsentView({"state": "outside"})
         try:
@@ -112,6 +115,16 @@ class SubscribeConsent:
             "js_sdk": JS_SDK,
         }
         return ConsentView(context, JS_SDK_ORIGINS)
+
+    async def _all_granted(self, contact: Contact) -> bool:
+        """Whether the follower holds long-term consent to every template (a one-time
+        template always has more to ask: each consent serves one notification)."""
+        if not all(t.long_term for t in self.config.subscribe):
+            return False
+        ids = [t.id for t in self.config.subscribe]
+        async with self.api.db.read() as conn:
+            held = await consents.of_openid(conn, contact.address.address, ids)
+        return all(held.get(i) is not None and held[i].long_term for i in ids)
 
 
 class SubscribePage:

@@ -19,7 +19,7 @@ from bot.app import Services, build_services, create_app
 from bot.channels.wechat_oauth import STATE, authorize_url
 from bot.channels.wechat_subscribe import js_signature
 from bot.settings import Settings
-from bot.storage import cases
+from bot.storage import cases, wechat_consents
 from bot.storage.tables import contacts
 from tests.cases.lifecycle_support import make_case
 from tests.fakes_wechat import FakeWeChat
@@ -390,3 +390,20 @@ async def test_without_subscribe_templates_there_is_no_block(
         assert page.status == 200
         assert 'id="consent"' not in await page.text()
     assert fake.ticket_requests == 0
+
+
+async def test_a_follower_with_long_term_consent_is_told_it_is_on(
+    client: Any, services: Services, fake: FakeWeChat
+) -> None:
+    """Nothing left to ask: the block says reminders are on instead of offering the button;
+    once turned off in WeChat, the button is back."""
+    await follower_case(services)
+    fake.browser_openid = OPENID
+    async with services.db.transaction() as conn:
+        await wechat_consents.grant(conn, OPENID, SUB_TPL, long_term=True, now=datetime.now(UTC))
+    html = await (await wechat_browser(client, fake, "/my")).text()
+    assert "您已开启办理进度提醒" in html and "<wx-open-subscribe" not in html
+    async with services.db.transaction() as conn:
+        await wechat_consents.revoke(conn, OPENID, SUB_TPL, datetime.now(UTC))
+    html = await (await client.get("/my", headers=IN_WECHAT)).text()
+    assert "您已开启办理进度提醒" not in html and f'template="{SUB_TPL}"' in html
