@@ -24,6 +24,7 @@ from telegram.error import (
 )
 
 from bot.clock import utc_now
+from bot.dialogs.engine import starts_petition
 from bot.domain.tracking import parse_tracking_no
 from bot.intake import Intake
 from bot.logging import get_logger
@@ -37,7 +38,7 @@ from bot.messages import (
 from bot.storage import inbound, outbox
 from bot.storage.db import Database
 from bot.storage.files import TooLarge, save_stream
-from bot.uploads import file_refusal
+from bot.uploads import IDLE, file_refusal
 
 log = get_logger(__name__)
 
@@ -407,7 +408,10 @@ class UpdateProcessor:
             seen = await inbound.stored_replies(conn, NAME, msg.external_id)
         if seen is not None:
             return fallback  # a redelivery: intake answers it as a duplicate, no download
-        if await file_refusal(self.db, self.intake.engine, msg.address, utc_now()):
+        engine = self.intake.engine
+        refusal = await file_refusal(self.db, engine, msg.address, utc_now())
+        # a caption that tells a matter starts the petition the file then belongs to
+        if refusal and not (refusal == IDLE and starts_petition(engine, msg.text)):
             return fallback  # nothing to keep it with: not downloaded (the dialog says why)
         if ref.size > self.max_upload_bytes:
             log.info("telegram.file_too_large", size=ref.size)
