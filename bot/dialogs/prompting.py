@@ -49,7 +49,7 @@ OPTION_WORDS: dict[str, tuple[str, ...]] = {
     "lang:en": ("english", "英文", "英语", "en"),
     **{c.value: (c.label.zh, c.label.en, *c.aliases) for c in MENU},
 }
-# "是的" to "可能是“城乡建设”，是的话请选第1项", "对" to the read-back, to "确认申请吗？", to
+# "是的" to "可能是“城乡建设”，是的话请选择它", "对" to the read-back, to "确认申请吗？", to
 # "沿用您上次留的联系方式吗？": the option that says yes; "不用" the one that says no
 # (config/understanding.yaml: agree, decline)
 REUSE, FRESH = "act:reuse", "act:fresh"
