@@ -343,6 +343,7 @@ class Intake:
             event = Event(
                 kind="attachment",
                 attachment=replace(msg.attachment, media_ref=str(att_id)),
+                text=msg.text,  # a caption (Telegram): the citizen's words with the file
                 lang_hint=msg.lang_hint,
             )
             return event, att_id

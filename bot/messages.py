@@ -91,6 +91,9 @@ class Reply:
     # said only where the citizen can turn on notices on a page (Capabilities.consent_url,
     # WeChat's 订阅通知), followed by that page's address
     consent_hint: str = ""
+    # the choices are shown only as buttons: a channel without them sends the text alone,
+    # which says what to type (a push: its numbers would pick nothing, no question is open)
+    buttons_only: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """Serialise for storage (inbound reply cache, outbox payload)."""
@@ -104,6 +107,8 @@ class Reply:
             out["location_hint"] = self.location_hint
         if self.consent_hint:
             out["consent_hint"] = self.consent_hint
+        if self.buttons_only:
+            out["buttons_only"] = True
         return out
 
     def text_for(self, caps: Capabilities) -> str:
@@ -124,6 +129,7 @@ class Reply:
             ask=str(data.get("ask") or ""),
             location_hint=str(data.get("location_hint") or ""),
             consent_hint=str(data.get("consent_hint") or ""),
+            buttons_only=bool(data.get("buttons_only")),
         )
 
 

@@ -24,6 +24,7 @@ from bot.cases.calendar import Calendar
 from bot.cases.clocks import ClockRule, Clocks, due_at
 from bot.cases.documents import DocumentIssuer, Issued
 from bot.clock import utc_now
+from bot.dialogs.case_choices import answered_choices
 from bot.dialogs.texts import Texts
 from bot.domain.arrival import PAPER
 from bot.domain.statuses import (
@@ -38,7 +39,7 @@ from bot.domain.statuses import (
     TransitionError,
 )
 from bot.domain.tracking import format_tracking_no
-from bot.messages import Address, Reply
+from bot.messages import Address, Choice, Reply
 from bot.storage import cases, contacts, outbox
 from bot.storage.cases import CaseRow, Opinion
 
@@ -662,7 +663,9 @@ class Lifecycle:
             conn,
             contact_id=contact.id,
             address=contact.address,
-            reply=Reply(text),
+            reply=Reply(
+                text, choices=_push_choices(self.texts, lang, key, case), buttons_only=True
+            ),
             now=now,
             kind="push",
             case_id=case.id,
@@ -863,3 +866,9 @@ def _due_of(params: Mapping[str, Any]) -> str:
     """The deadline a notice names (the citizen's window, else the office's), ISO or ""."""
     due = params.get("until") or params.get("date")
     return due.isoformat() if isinstance(due, datetime) else ""
+
+
+def _push_choices(texts: Texts, lang: str, key: str, case: CaseRow) -> tuple[Choice, ...]:
+    """The rating and 复查/复核 buttons of an answer's push (push.answered, push.reviewed)."""
+    status = {"push.answered": "answered", "push.reviewed": "reviewed"}.get(key, "")
+    return answered_choices(texts, lang, status, case.tracking_no)

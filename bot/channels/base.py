@@ -52,7 +52,7 @@ def render_text(reply: Reply, caps: Capabilities, lang: str = "") -> str:
     """The reply as plain text: choices become a numbered list when buttons are missing,
     numbered the way the conversation's language writes it (told, or read off the text)."""
     text = reply.text_for(caps)
-    if not reply.choices or caps.buttons:
+    if not reply.choices or caps.buttons or reply.buttons_only:
         return text
     chinese = lang == "zh" or (not lang and any("\u3400" <= ch <= "\u9fff" for ch in text))
     sep = "．" if chinese else "."

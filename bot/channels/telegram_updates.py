@@ -24,6 +24,7 @@ from telegram.error import (
 )
 
 from bot.clock import utc_now
+from bot.dialogs.engine import starts_petition
 from bot.domain.tracking import parse_tracking_no
 from bot.intake import Intake
 from bot.logging import get_logger
@@ -34,10 +35,10 @@ from bot.messages import (
     Location,
     Reply,
 )
-from bot.storage import inbound, outbox
+from bot.storage import contacts, inbound, outbox
 from bot.storage.db import Database
 from bot.storage.files import TooLarge, save_stream
-from bot.uploads import file_refusal
+from bot.uploads import IDLE, file_refusal
 
 log = get_logger(__name__)
 
@@ -386,8 +387,13 @@ class UpdateProcessor:
             return
         if parsed.file is not None and msg.attachment is not None:
             msg = await self._with_file(msg, parsed.file, msg.attachment)
+        # typed instead of tapped: the keyboard of the message it answers goes (read before
+        # intake, whose new replies, once sent, must keep theirs)
+        keyboard = parsed.keyboard_message_id
+        if not keyboard and not msg.event:
+            keyboard = await self._showing_keyboard(msg)
         result = await self.intake.handle(msg, via_outbox=True)
-        if parsed.keyboard_message_id and not result.duplicate:
+        if keyboard and not result.duplicate:
             async with self.db.transaction() as conn:
                 await outbox.enqueue(
                     conn,
@@ -396,8 +402,15 @@ class UpdateProcessor:
                     reply=Reply(""),
                     now=utc_now(),
                     kind="reply",
-                    template={"telegram": CLEAR_KEYBOARD, "message_id": parsed.keyboard_message_id},
+                    template={"telegram": CLEAR_KEYBOARD, "message_id": keyboard},
                 )
+
+    async def _showing_keyboard(self, msg: InboundMessage) -> int:
+        """The message whose keyboard may still show in this chat (0: none)."""
+        async with self.db.read() as conn:
+            contact = await contacts.find(conn, msg.address)
+            found = await outbox.last_keyboard(conn, contact.id, NAME) if contact else ""
+        return int(found) if found.isdigit() else 0
 
     async def _with_file(
         self, msg: InboundMessage, ref: FileRef, att: Attachment
@@ -407,7 +420,10 @@ class UpdateProcessor:
             seen = await inbound.stored_replies(conn, NAME, msg.external_id)
         if seen is not None:
             return fallback  # a redelivery: intake answers it as a duplicate, no download
-        if await file_refusal(self.db, self.intake.engine, msg.address, utc_now()):
+        engine = self.intake.engine
+        refusal = await file_refusal(self.db, engine, msg.address, utc_now())
+        # a caption that tells a matter starts the petition the file then belongs to
+        if refusal and not (refusal == IDLE and starts_petition(engine, msg.text)):
             return fallback  # nothing to keep it with: not downloaded (the dialog says why)
         if ref.size > self.max_upload_bytes:
             log.info("telegram.file_too_large", size=ref.size)

@@ -27,7 +27,11 @@ No I/O happens here. State is a plain JSON-serialisable dict (see :func:`new_sta
              | {"kind": "pick_case" | "confirm_review" | "action_or_answer" | "cancel", …}
 ``pending``  null | {"effect": …, "tracking_no", …}: the effect intake is resolving
 ``failures`` ISO times of failed lookups (not found / mistyped / failed verification)
-``shown``    null | {"id", "options": [[value, label], …]}: what the last prompt showed
+``shown``    null | {"id", "options": [[value, label], …], "what", "since"}: what the last
+             prompt showed; ``what`` names the question, ``since`` the first ask id of the
+             run of prompts that showed the same question and options (older keyboards
+             of it still answer it)
+``lang_from_hint`` true while ``lang`` is only the platform's hint (no words yet)
 ``asks``     how many prompts with options were shown (the next ``shown.id``)
 ``preselect`` null | {"values": [[role, choice value], …], "at"}: what the entry point the
              citizen came through (a poster's QR code) pre-selects in a petition started
@@ -47,9 +51,8 @@ from typing import Any
 from bot.dialogs import commands
 from bot.dialogs.commands import Command
 from bot.dialogs.extract import extract
-from bot.dialogs.form import FieldDef
+from bot.dialogs.files import MAX_ATTACHMENTS, Files, starts_petition
 from bot.dialogs.lookups import RATINGS
-from bot.dialogs.navigation import Navigation
 from bot.dialogs.turn import (
     CONFIRM,
     PICK_EDIT,
@@ -66,10 +69,11 @@ from bot.dialogs.types import Effect, Event, StepResult
 from bot.dialogs.understand import Context, Meaning, after_social, understand
 from bot.dialogs.validators import clean_text, parse_verify_digits
 from bot.domain.tracking import ParsedNumber, parse_tracking_no
-from bot.messages import Attachment, Choice, Location, Reply
+from bot.messages import Choice, Reply
 
 __all__ = [
     "CONFIRM",
+    "MAX_ATTACHMENTS",
     "PICK_EDIT",
     "STATE_VERSION",
     "EngineConfig",
@@ -77,6 +81,7 @@ __all__ = [
     "kept_attachment_ids",
     "load_engine_config",
     "new_state",
+    "starts_petition",
     "state_lang",
     "step",
 ]
@@ -85,12 +90,9 @@ log = logging.getLogger(__name__)
 
 RESUME_AFTER = timedelta(hours=1)
 VERIFY_TTL = timedelta(minutes=15)
-MAX_ATTACHMENTS = 30
-# a recognised voice message is kept as material where it tells the matter (facts told,
-# materials given); a spoken short answer ("确认提交", a name, "3") is its text alone
-SPOKEN_RECORD_KINDS = ("longtext", "attachments")
 _CONTACT_SPLIT = "，,；;\n、 "
 _CJK = re.compile(r"[\u3400-\u9fff]")
+_LATIN_WORD = re.compile(r"[A-Za-z]{3,}")  # an English word ("XF…" numbers are not)
 
 
 def step(
@@ -139,7 +141,7 @@ def kept_attachment_ids(state: dict[str, Any] | None) -> set[str]:
     return ids
 
 
-class _Turn(Navigation):
+class _Turn(Files):
     """One engine step."""
 
     welcomed = False
@@ -157,8 +159,7 @@ class _Turn(Navigation):
         if event.kind == "resolved":
             self.on_resolved(event.resolution)
             return self.result()
-        if self.first_contact and event.lang_hint.lower().startswith("en"):
-            self.st["lang"] = "en"
+        self.choose_lang(event)
         self.st["pending"] = None
         if event.kind == "command" and event.command == "start":  # an entry point, or none
             values = [[role, value] for role, value in event.preselect]
@@ -169,7 +170,11 @@ class _Turn(Navigation):
         if self.draft is not None:
             self.draft["updated"] = self.now.isoformat()
         shown = self.st.get("shown") or {}
-        if event.tap and event.tap != shown.get("id"):
+        if (
+            event.tap
+            and event.tap != shown.get("id")
+            and not self.tap_still_open(event.tap, event.text)
+        ):
             self.st["await"] = None
             self.prompt_current(self.t("input.old_button"))
         elif event.kind == "command":
@@ -183,13 +188,35 @@ class _Turn(Navigation):
                 self.say(self.t("invalid.location"))
         elif event.kind == "attachment":
             self.st["await"] = None
-            if event.attachment is not None:
+            att = event.attachment
+            if att is not None and clean_text(event.text) and not att.recognition:
+                self.on_captioned(att, event.text)
+            elif event.attachment is not None:
                 self.on_attachment(event.attachment)
             else:
                 self.prompt_current()
         else:
             self.on_text(event.text)
         return self.result()
+
+    def choose_lang(self, event: Event) -> None:
+        """English for a platform that says so (Telegram's language_code), until the
+        citizen writes Chinese: many Chinese users' Telegram reports "en" (it has no
+        official Simplified Chinese), and their own words win over it."""
+        if (
+            self.first_contact
+            and event.lang_hint.lower().startswith("en")
+            and not _CJK.search(event.text)
+        ):
+            self.st["lang"] = "en"
+            # the hint alone (Telegram's /start): the citizen's first words decide
+            self.st["lang_from_hint"] = not _LATIN_WORD.search(event.text)
+        elif self.st.get("lang_from_hint") and not event.tap and event.text.strip():
+            if _CJK.search(event.text):
+                self.st["lang"] = "zh"
+                self.st["lang_from_hint"] = False
+            elif _LATIN_WORD.search(event.text):
+                self.st["lang_from_hint"] = False  # English words: English it is
 
     def check_draft(self) -> None:
         """Expire a stale draft, greet a returning citizen, re-pin a vanished form version."""
@@ -388,80 +415,3 @@ class _Turn(Navigation):
         else:  # a pick, a command, a new request, a tracking number: the question is left
             self.st["await"] = None
             self.on_meaning(meaning, text, waiting)
-
-    # ------------------------------------------------------------------ attachments
-
-    def keep_attachment(self, item: dict[str, Any]) -> bool:
-        draft = self.draft
-        assert draft is not None
-        if len(draft["attachments"]) >= MAX_ATTACHMENTS:
-            self.prompt_current(self.t("attachments.too_many", max=MAX_ATTACHMENTS))
-            return False
-        item["field"] = draft["current"]
-        draft["attachments"].append(item)
-        return True
-
-    def on_attachment(self, att: Attachment) -> None:
-        """A file is kept with the draft; a voice message's recognised text is read as typed
-        (and its audio kept where it tells the matter)."""
-        draft = self.draft
-        recognition = clean_text(att.recognition)
-        if att.kind == "voice" and recognition and len(recognition) <= self.cfg.max_text_len:
-            f = self.current_field() if draft is not None else None
-            kept = f is not None and f.kind in SPOKEN_RECORD_KINDS
-            if kept:  # the citizen's own telling of the matter
-                kept = self.keep_attachment(_attachment_item(att))
-            key = "input.voice_recognised" if kept else "input.voice_heard"
-            self.say(self.t(key, text=recognition))
-            self.on_text(recognition)
-            return
-        if draft is None:  # material for a filed case: offered to one of the citizen's open cases
-            material = Effect(kind="add_material", attachment=att.media_ref)
-            self.ask_effect(material, attachment=att.media_ref, voice=att.kind == "voice")
-            return
-        if self.keep_attachment(_attachment_item(att)):
-            # a voice message without recognised text answers nothing: ask for it in writing
-            key = "attachments.voice_kept" if att.kind == "voice" else "attachments.received"
-            self.prompt_current(self.t(key, count=len(draft["attachments"])))
-
-    def on_location(self, loc: Location) -> None:
-        draft = self.draft
-        if draft is None:
-            self.prompt_current(self.t("attachments.idle"))
-            return
-        label = clean_text(loc.label)[:200]
-        place = self.current_form().by_role("incident_place")
-        if (
-            place is not None
-            and place.applies(draft["answers"])
-            and (
-                draft["current"] == place.name
-                or place.name in {f.name for f in self.group_of_current()}
-            )
-        ):
-            spot = {"label": label, "lat": loc.latitude, "lon": loc.longitude}
-            # a label naming the district ("…西湖区文一西路…") answers 事发地 too
-            stated = self.also_stated(extract(label, self.cfg.vocab, self.cfg.gazetteer), draft)
-            self.record([(place, spot), *[(f, v) for f, v in stated if f.role == "region"]])
-            return
-        item = {"kind": "location", "lat": loc.latitude, "lon": loc.longitude, "label": label}
-        if self.keep_attachment(item):
-            self.prompt_current(
-                self.t("attachments.location_received", count=len(draft["attachments"]))
-            )
-
-    def group_of_current(self) -> list[FieldDef]:
-        f = self.current_field()
-        draft = self.draft
-        return self.group_pending(f, draft) if f is not None and draft is not None else []
-
-
-def _attachment_item(att: Attachment) -> dict[str, Any]:
-    return {
-        "kind": att.kind,
-        "media_ref": att.media_ref,
-        "mime": att.mime,
-        "filename": att.filename,
-        "size": att.size,
-        "recognition": att.recognition,
-    }

@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from bot.dialogs.case_choices import answered_choices
 from bot.dialogs.commands import MAX_COMMENT_CHARS, CitizenAction
 from bot.dialogs.prompting import Prompting
 from bot.dialogs.turn import parse_time
@@ -121,7 +122,11 @@ class Lookups(Prompting):
             self.answer_then_reask(self.t(key))
         elif res.outcome in ("found", "verified") and res.case is not None:
             owner = res.outcome == "found"  # the citizen's own case: where to get its notices
-            self.answer_then_reask(self.case_text(res.case, with_summary=owner), consent=owner)
+            # the owner's answered case: rate it or contest it from here (not mid-petition)
+            status = res.case.status if owner and self.draft is None else ""
+            choices = answered_choices(self.cfg.texts, self.lang, status, res.case.tracking_no)
+            text = self.case_text(res.case, with_summary=owner)
+            self.answer_then_reask(text, choices, consent=owner)
         elif res.outcome == "foreign" and number:
             self.st["await"] = {
                 "kind": "verify",

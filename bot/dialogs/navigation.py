@@ -61,9 +61,12 @@ class Navigation(Answering):
             self.on_command(Command(arg), "")  # type: ignore[arg-type]
         elif prefix == "lang" and arg:
             self.st["lang"] = arg
+            self.st["lang_from_hint"] = False
             self.prompt_current(self.t("lang.switched"))
         elif prefix == "field" and arg and draft is not None:
             self.on_edit(draft, arg)
+        elif (action := commands.parse_citizen_action(value)) is not None:
+            self.on_citizen_action(action)  # "满意 XF…" of an answered case's options
         elif draft is None:
             self.prompt_current()
         elif draft["current"] == CONFIRM:
@@ -212,6 +215,7 @@ class Navigation(Answering):
             )
             return
         self.st["lang"] = code
+        self.st["lang_from_hint"] = False
         self.prompt_current(self.t("lang.switched"))
 
     def on_back(self, draft: dict[str, Any]) -> None:

@@ -49,7 +49,7 @@ OPTION_WORDS: dict[str, tuple[str, ...]] = {
     "lang:en": ("english", "英文", "英语", "en"),
     **{c.value: (c.label.zh, c.label.en, *c.aliases) for c in MENU},
 }
-# "是的" to "可能是“城乡建设”，是的话请选第1项", "对" to the read-back, to "确认申请吗？", to
+# "是的" to "可能是“城乡建设”，是的话请选择它", "对" to the read-back, to "确认申请吗？", to
 # "沿用您上次留的联系方式吗？": the option that says yes; "不用" the one that says no
 # (config/understanding.yaml: agree, decline)
 REUSE, FRESH = "act:reuse", "act:fresh"
@@ -74,11 +74,36 @@ class Prompting(TurnBase):
         if last is not None and last.choices:
             self.st["asks"] = int(self.st.get("asks") or 0) + 1
             ask = str(self.st["asks"])
-            self.st["shown"] = {"id": ask, "options": [[c.value, c.label] for c in last.choices]}
+            options = [[c.value, c.label] for c in last.choices]
+            before = self.st.get("shown") or {}
+            what = self.question_key()
+            # the same question asked again (after a refused answer): the keyboards of the
+            # earlier asks still answer it (see :meth:`tap_still_open`)
+            same = before.get("what") == what and before.get("options") == options
+            since = str(before.get("since") or before.get("id")) if same else ask
+            self.st["shown"] = {"id": ask, "options": options, "what": what, "since": since}
             last = replace(last, ask=ask)
         elif last is not None:
             self.st["shown"] = None
         return [*replies, last] if last is not None else replies
+
+    def question_key(self) -> str:
+        """What the question now open is: the draft's current field and what is awaited."""
+        draft = self.st.get("draft")
+        current = draft.get("current") if isinstance(draft, dict) else ""
+        waiting = self.st.get("await")
+        kind = waiting.get("kind") if isinstance(waiting, dict) else ""
+        return f"{current or ''}|{kind or ''}"
+
+    def tap_still_open(self, tap: str, value: str) -> bool:
+        """A tap on an older keyboard of the question open now, naming one of its options."""
+        shown = self.st.get("shown")
+        if not isinstance(shown, dict) or not tap.isdigit():
+            return False
+        since, last = str(shown.get("since") or shown.get("id") or ""), str(shown.get("id") or "")
+        if not (since.isdigit() and last.isdigit() and int(since) <= int(tap) <= int(last)):
+            return False
+        return any(str(v) == value for v, _ in shown.get("options") or [])
 
     def shown_options(self) -> tuple[Option, ...]:
         """The options the last prompt showed, with every spelling that picks each."""

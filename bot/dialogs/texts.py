@@ -52,6 +52,7 @@ REQUIRED_KEYS = frozenset(
         "facts.received",
         "facts.total_too_long",
         "attachments.received",
+        "attachments.caption_kept",
         "attachments.location_received",
         "attachments.idle",
         "attachments.voice_idle",

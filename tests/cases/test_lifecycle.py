@@ -17,6 +17,7 @@ from bot.domain.statuses import (
     TransitionError,
     allowed_actions,
 )
+from bot.domain.tracking import format_tracking_no
 from bot.messages import Reply
 from bot.storage import cases, outbox
 from bot.storage.db import Database
@@ -252,3 +253,33 @@ async def test_concurrent_transitions_on_one_case(db: Database, clock: FixedCloc
     errors = [o for o in outcomes if isinstance(o, BaseException)]
     assert len(errors) == 1 and isinstance(errors[0], TransitionError)
     assert await events_and_pushes(db, case_id) == (1, 1)
+
+
+async def test_answer_push_offers_rating_and_review_as_buttons(
+    db: Database, clock: FixedClock
+) -> None:
+    case_id = await make_case(
+        db, clock(), status="in_progress", **_setup_values("in_progress", clock())
+    )
+    await _apply(db, case_id, "answer", clock(), **VALID["answer"])
+    async with db.read() as conn:
+        case = await cases.by_id(conn, case_id)
+        row = (
+            await conn.execute(
+                select(outbox_table)
+                .where(outbox_table.c.case_id == case_id)
+                .order_by(outbox_table.c.id)
+            )
+        ).first()  # the answer's push (a follow-up is scheduled after it)
+    assert case is not None
+    reply = Reply.from_json(row.payload)
+    number = format_tracking_no(case.tracking_no)
+    # the words a citizen would type: a tap rates or asks for 复查 like typing does
+    assert [(c.value, c.label) for c in reply.choices] == [
+        (f"满意 {number}", "满意"),
+        (f"基本满意 {number}", "基本满意"),
+        (f"不满意 {number}", "不满意"),
+        (f"申请复查 {number}", "申请复查"),
+    ]
+    assert reply.buttons_only  # where there are no buttons, the text says what to type
+    assert "回复“满意”" in reply.text

@@ -204,6 +204,7 @@ def event_from(spec: dict[str, Any]) -> Event | None:
             command=spec["command"],
             command_arg=spec.get("arg", ""),
             preselect=preselect,
+            lang_hint=str(spec.get("lang", "")),
         )
     if "attachment" in spec:
         a = spec["attachment"]
@@ -217,6 +218,8 @@ def event_from(spec: dict[str, Any]) -> Event | None:
                 size=int(a.get("size", 0)),
                 recognition=a.get("recognition", ""),
             ),
+            text=str(a.get("caption", "")),  # a Telegram caption
+            lang_hint=str(spec.get("lang", "")),
         )
     if "location" in spec:
         loc = spec["location"]

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from telegram.request import BaseRequest, HTTPXRequest
 
-from bot.channels.base import SendError
+from bot.channels.base import SendError, render_text
 from bot.channels.telegram import TelegramChannel, capabilities, make_bot, make_requests
 from bot.channels.telegram_request import AiohttpRequest
 from bot.clock import utc_now
-from bot.messages import Address, Choice, OutboundMessage, Reply
+from bot.messages import Address, Capabilities, Choice, OutboundMessage, Reply
 from bot.outbox import OutboxWorker
 from bot.settings import Settings
 from bot.storage import contacts
@@ -79,6 +79,30 @@ async def test_long_values_fall_back_to_a_numbered_list(fake: FakeTelegram) -> N
     call = fake.sent(2)[0]
     assert "reply_markup" not in call.params
     assert call.params["text"] == "请选择\n1． 甲\n2． 乙"
+
+
+async def test_buttons_only_choices_are_buttons_here_and_dropped_without_buttons(
+    fake: FakeTelegram,
+) -> None:
+    """An answer's push: 满意 … 申请复查 as buttons; WeChat's text alone says what to type."""
+    reply = Reply(
+        "请您对办理结果进行评价：回复“满意”“基本满意”或“不满意”。",
+        (
+            Choice("满意 XF261121-048273-3", "满意"),
+            Choice("申请复查 XF261121-048273-3", "申请复查"),
+        ),
+        buttons_only=True,
+    )
+    assert Reply.from_json(reply.to_json()) == reply  # through the outbox
+    await channel_for(fake).send(OutboundMessage(Address("telegram", "4"), reply))
+    call = fake.sent(4)[0]
+    assert call.params["text"] == reply.text
+    buttons = call.params["reply_markup"]["inline_keyboard"]
+    assert [b["callback_data"] for row in buttons for b in row] == [
+        "满意 XF261121-048273-3",
+        "申请复查 XF261121-048273-3",
+    ]
+    assert render_text(reply, Capabilities(buttons=False)) == reply.text  # no numbered list
 
 
 async def test_long_text_is_split_at_4096_and_spaced_per_chat(fake: FakeTelegram) -> None:

@@ -36,6 +36,16 @@ EXPECTED: dict[str, dict[str, Any] | None] = {
     # a button names the question it belongs to: a tap on an old keyboard is recognised
     "callback_query_question": {"text": "claim", "tap": "7", "lang_hint": "zh-hans"},
     "photo": {"attachment": ("image", "image/jpeg", "photo.jpg", 51200), "text": "现场照片"},
+    # a caption is the citizen's words: it travels as the message's text
+    "photo_story_caption": {
+        "attachment": ("image", "image/jpeg", "photo.jpg", 51200),
+        "text": "这就是那家饭店后厨，直接往下水道倒地沟油",
+        "lang_hint": "en",
+    },
+    "video_caption": {
+        "attachment": ("video", "video/mp4", "video.mp4", 204800),
+        "text": "晚上十点以后还在施工，噪音很大",
+    },
     "document": {"attachment": ("file", "application/pdf", "合同.pdf", 3072)},
     "voice": {"attachment": ("voice", "audio/ogg", "voice.ogg", 8000)},
     "location": {"location": (30.2741, 120.1551)},

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bot.app import Services, build_services, create_app
+from bot.storage import contacts as contacts_store
 from bot.storage.db import Database
 from bot.storage.tables import attachments, contacts, inbound_messages, outbox
 from tests.channels.telegram.conftest import SECRET
@@ -149,6 +150,48 @@ async def test_photo_without_a_draft_is_not_downloaded_or_kept(
     assert await count(db, inbound_messages) == 1  # answered: files go with a petition
 
 
+async def state_of(db: Database) -> dict[str, Any]:
+    async with db.read() as conn:
+        contact_id = (await conn.execute(select(contacts.c.id))).scalar_one()
+        state = await contacts_store.load_state(conn, contact_id)
+    assert state is not None
+    return state
+
+
+async def test_photo_with_a_story_caption_starts_a_petition_that_keeps_both(
+    client: Any, db: Database, fake: FakeTelegram
+) -> None:
+    """The persona test's caption was thrown away: now it tells the matter, in Chinese
+    although Telegram says language_code=en, and the photo is kept with the petition."""
+    fake.add_file("AgAD-large", b"\xff\xd8kitchen", "photos/file_8.jpg")
+    assert (await post(client, UPDATES["photo_story_caption"])).status == 200
+    assert [c for c in fake.calls if c.method == "download"]  # kept, so fetched
+    assert await count(db, attachments) == 1
+    state = await state_of(db)
+    caption = "这就是那家饭店后厨，直接往下水道倒地沟油"
+    assert state["lang"] == "zh"
+    assert state["draft"]["answers"]["facts"] == caption
+    assert [a["caption"] for a in state["draft"]["attachments"]] == [caption]
+    texts = [p["text"] for p in await outbox_payloads(db)]
+    assert any("已收到附件" in t for t in texts) and any(caption in t for t in texts)
+
+
+async def test_caption_in_a_form_is_read_as_typed(
+    client: Any, db: Database, fake: FakeTelegram
+) -> None:
+    fake.add_file("BAAC-video", b"mp4-bytes", "videos/file_9.mp4")
+    await post(client, text_update(96, "/new"))
+    assert (await post(client, UPDATES["video_caption"])).status == 200
+    state = await state_of(db)
+    caption = "晚上十点以后还在施工，噪音很大"
+    assert state["draft"]["attachments"][0]["caption"] == caption
+    # a fresh petition: the words tell the matter (a caption no question takes joins the
+    # facts: tests/dialogs/transcripts/telegram_persona_fixes.yaml)
+    assert state["draft"]["answers"]["facts"] == caption
+    texts = [p["text"] for p in await outbox_payloads(db)]
+    assert any("已收到附件" in t for t in texts)
+
+
 async def test_ignored_updates_store_nothing(client: Any, db: Database) -> None:
     for name in ("edited_message", "group_message", "channel_post", "sticker"):
         resp = await post(client, UPDATES[name])
@@ -182,3 +225,30 @@ async def test_replies_reach_the_fake_with_inline_keyboards(
     value = keyboards[-1]["inline_keyboard"][0][0]["callback_data"]
     resp = await post(client, callback_update(401, value, chat_id=777, message_id=1001))
     assert resp.status == 200
+
+
+async def test_typing_instead_of_tapping_removes_the_keyboard(
+    client: Any, db: Database, fake: FakeTelegram, services: Services
+) -> None:
+    """The keyboard of the question answered by typing goes; the new question keeps its own."""
+    worker = services.worker()
+
+    async def deliver() -> None:
+        for _ in range(100):  # one message per second per chat
+            await worker.run_once()
+            async with db.read() as conn:
+                waiting = select(func.count()).where(outbox.c.status != "sent")
+                if not (await conn.execute(waiting)).scalar_one():
+                    return
+            await asyncio.sleep(0.1)
+
+    await post(client, text_update(500, "/new", chat_id=778))
+    await deliver()
+    first = [key for key in fake.markups if key[0] == 778]
+    assert len(first) == 1, "the appeal type question offers buttons"
+    await post(client, text_update(501, "检举控告", chat_id=778))
+    await deliver()
+    now_showing = [key for key in fake.markups if key[0] == 778]
+    assert [c.method for c in fake.calls].count("editMessageReplyMarkup") == 1
+    # the answered question's keyboard is gone; the next question's, sent after, stays
+    assert len(now_showing) == 1 and now_showing != first
