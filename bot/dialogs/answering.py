@@ -44,6 +44,7 @@ _UNKNOWN = re.compile(
     r"|^(?:我|俺)?(?:没有|没|无)(?:编号|号码|单号|回执|这个)?(?:了|啊|呢|的)?$"
     r"|^(?:i\s+)?(?:don'?t|do\s+not)\s+(?:know|have)|^not\s+sure|^unknown$|^no\s+number$"
 )
+_CLAUSE_BREAK = re.compile(r"[，,。；;]")
 _SKIP = frozenset(("跳过", "略过", "skip"))
 # a poster's QR code pre-selects for the petitions started within this time of the scan
 PRESELECT_TTL = timedelta(days=1)
@@ -142,7 +143,9 @@ class Answering(Lookups):
             if count is not None:  # "就俺自己": no group, so no representatives
                 self.record([(count, 1)])
                 return
-        if f.optional and not f.choices and _UNKNOWN.match(normalize_token(text)):
+        # "不知道厂名，就是港南路那家印染厂" goes on to say it: only a lone clause is unknown
+        lone = not _CLAUSE_BREAK.search(text.strip().rstrip("。.!！"))
+        if f.optional and not f.choices and lone and _UNKNOWN.match(normalize_token(text)):
             self.record([(f, None)])  # "不晓得谁管": not known, skipped (said in the echo)
             return
         if KINDS[f.kind].free_text:
@@ -178,6 +181,8 @@ class Answering(Lookups):
         token = normalize_token(text)
         if token.isdigit() and len(token) <= 3:
             return self.t("invalid.bare_number")
+        if commands.starts_petition(text) and not commands.without_start_words(text):
+            return self.t("draft.in_progress")  # "新建" while filling one in: never a name
         compact = token.replace(" ", "")
         if compact in self.cfg.vocab.agree or compact in self.cfg.vocab.decline:
             return self.t("invalid.yes_no", text=text.strip(" 。.，,！!？?"))  # never a name

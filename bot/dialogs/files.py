@@ -59,12 +59,16 @@ class Files(Navigation):
         recognition = clean_text(att.recognition)
         if att.kind == "voice" and recognition and len(recognition) <= self.cfg.max_text_len:
             f = self.current_field() if draft is not None else None
-            kept = f is not None and f.kind in SPOKEN_RECORD_KINDS
+            asked = self.group_of_current() or ([f] if f is not None else [])
+            kept = any(g.kind in SPOKEN_RECORD_KINDS for g in asked)
             if kept:  # the citizen's own telling of the matter
                 kept = self.keep_attachment(_attachment_item(att))
             key = "input.voice_recognised" if kept else "input.voice_heard"
             self.say(self.t(key, text=recognition))
-            self.on_text(recognition)
+            # a short spoken answer loses the full stop recognition ends it with ("王秀英。")
+            self.on_text(recognition if kept else recognition.rstrip("。．.！!"))
+            if draft is None and self.draft is not None:  # a spoken story started a petition
+                self.keep_attachment(_attachment_item(att))
             return
         if draft is None:  # material for a filed case: offered to one of the citizen's open cases
             material = Effect(kind="add_material", attachment=att.media_ref)
