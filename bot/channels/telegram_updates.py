@@ -35,7 +35,7 @@ from bot.messages import (
     Location,
     Reply,
 )
-from bot.storage import contacts, inbound, outbox
+from bot.storage import inbound, outbox
 from bot.storage.db import Database
 from bot.storage.files import TooLarge, save_stream
 from bot.uploads import IDLE, file_refusal
@@ -387,13 +387,8 @@ class UpdateProcessor:
             return
         if parsed.file is not None and msg.attachment is not None:
             msg = await self._with_file(msg, parsed.file, msg.attachment)
-        # typed instead of tapped: the keyboard of the message it answers goes (read before
-        # intake, whose new replies, once sent, must keep theirs)
-        keyboard = parsed.keyboard_message_id
-        if not keyboard and not msg.event:
-            keyboard = await self._showing_keyboard(msg)
         result = await self.intake.handle(msg, via_outbox=True)
-        if keyboard and not result.duplicate:
+        if parsed.keyboard_message_id and not result.duplicate:
             async with self.db.transaction() as conn:
                 await outbox.enqueue(
                     conn,
@@ -402,15 +397,8 @@ class UpdateProcessor:
                     reply=Reply(""),
                     now=utc_now(),
                     kind="reply",
-                    template={"telegram": CLEAR_KEYBOARD, "message_id": keyboard},
+                    template={"telegram": CLEAR_KEYBOARD, "message_id": parsed.keyboard_message_id},
                 )
-
-    async def _showing_keyboard(self, msg: InboundMessage) -> int:
-        """The message whose keyboard may still show in this chat (0: none)."""
-        async with self.db.read() as conn:
-            contact = await contacts.find(conn, msg.address)
-            found = await outbox.last_keyboard(conn, contact.id, NAME) if contact else ""
-        return int(found) if found.isdigit() else 0
 
     async def _with_file(
         self, msg: InboundMessage, ref: FileRef, att: Attachment

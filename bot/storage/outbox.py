@@ -611,27 +611,6 @@ async def delivered_to(
     )
 
 
-async def last_keyboard(conn: AsyncConnection, contact_id: int, channel: str) -> str:
-    """The platform id of the last message sent to the contact on ``channel``, when it
-    carried choices (its keyboard may still be showing); "" otherwise. Keyboard-clearing
-    rows (they carry no choices, only a template) are passed over."""
-    rows = await conn.execute(
-        select(outbox.c.payload, outbox.c.external_id)
-        .where(
-            outbox.c.contact_id == contact_id,
-            outbox.c.channel == channel,
-            outbox.c.status == "sent",
-        )
-        .order_by(outbox.c.id.desc())
-        .limit(5)
-    )
-    for payload, external_id in rows:
-        if (payload.get("template") or {}).get("message_id"):
-            continue  # a keyboard removal
-        return str(external_id or "") if payload.get("choices") else ""
-    return ""
-
-
 async def delivered_before_last(conn: AsyncConnection, contact_id: int, n: int) -> int:
     """The id of the delivered row just before the last ``n`` (0 when there are fewer)."""
     row = (

@@ -225,30 +225,3 @@ async def test_replies_reach_the_fake_with_inline_keyboards(
     value = keyboards[-1]["inline_keyboard"][0][0]["callback_data"]
     resp = await post(client, callback_update(401, value, chat_id=777, message_id=1001))
     assert resp.status == 200
-
-
-async def test_typing_instead_of_tapping_removes_the_keyboard(
-    client: Any, db: Database, fake: FakeTelegram, services: Services
-) -> None:
-    """The keyboard of the question answered by typing goes; the new question keeps its own."""
-    worker = services.worker()
-
-    async def deliver() -> None:
-        for _ in range(100):  # one message per second per chat
-            await worker.run_once()
-            async with db.read() as conn:
-                waiting = select(func.count()).where(outbox.c.status != "sent")
-                if not (await conn.execute(waiting)).scalar_one():
-                    return
-            await asyncio.sleep(0.1)
-
-    await post(client, text_update(500, "/new", chat_id=778))
-    await deliver()
-    first = [key for key in fake.markups if key[0] == 778]
-    assert len(first) == 1, "the appeal type question offers buttons"
-    await post(client, text_update(501, "检举控告", chat_id=778))
-    await deliver()
-    now_showing = [key for key in fake.markups if key[0] == 778]
-    assert [c.method for c in fake.calls].count("editMessageReplyMarkup") == 1
-    # the answered question's keyboard is gone; the next question's, sent after, stays
-    assert len(now_showing) == 1 and now_showing != first
