@@ -131,7 +131,7 @@ async def test_dashboard_counts_rates_and_weeks(services: Services) -> None:
     assert figures["satisfaction"].value is None  # nothing rated yet
     assert sum(w.total for w in board.weekly) == 3
     # weeks run in office time: after 16:00 UTC it is already tomorrow in Shanghai
-    today = NOW.astimezone(ZoneInfo("Asia/Shanghai")).date()
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
     assert len(board.weekly) == 12 and board.weekly[-1].week_start <= today
     mine = await work.dashboard(ZJJ)
     assert sum(mine.counts_by_status.values()) == 2
