@@ -70,21 +70,24 @@ async def services(db: Any, db_url: str, fake: FakeWeChat, tmp_path: Any) -> Ser
     )
     assert SUB_TPL in text
     wechat_yaml.write_text(text, encoding="utf-8")
-    return build_services(
-        Settings(  # type: ignore[call-arg]
-            _env_file=None,
-            database_url=db_url,
-            data_dir=tmp_path / "data",
-            config_dir=config_dir,
-            public_url=PUBLIC,
-            secret_key=SECRET_KEY,
-            wechat_token="tok",
-            wechat_app_id=fake.app_id,
-            wechat_app_secret=fake.app_secret,
-            wechat_api_base=fake.url,
-            wechat_mp_base=fake.url,
-            wechat_oauth_base=fake.url,
-        )
+    return build_services(wechat_settings(db_url, fake, tmp_path, config_dir))
+
+
+def wechat_settings(db_url: str, fake: FakeWeChat, tmp_path: Any, config_dir: Any) -> Settings:
+    """A WeChat office against the fake, its pages on PUBLIC, reading ``config_dir``."""
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        database_url=db_url,
+        data_dir=tmp_path / "data",
+        config_dir=config_dir,
+        public_url=PUBLIC,
+        secret_key=SECRET_KEY,
+        wechat_token="tok",
+        wechat_app_id=fake.app_id,
+        wechat_app_secret=fake.app_secret,
+        wechat_api_base=fake.url,
+        wechat_mp_base=fake.url,
+        wechat_oauth_base=fake.url,
     )
 
 
@@ -367,21 +370,7 @@ async def test_without_subscribe_templates_there_is_no_block(
     """The shipped config/wechat.yaml names no 订阅通知 template: nothing to consent to."""
     from tests.conftest import CONFIG_DIR
 
-    services = build_services(
-        Settings(  # type: ignore[call-arg]
-            _env_file=None,
-            database_url=db_url,
-            data_dir=tmp_path / "data",
-            config_dir=CONFIG_DIR,
-            public_url=PUBLIC,
-            secret_key=SECRET_KEY,
-            wechat_token="tok",
-            wechat_app_id=fake.app_id,
-            wechat_app_secret=fake.app_secret,
-            wechat_api_base=fake.url,
-            wechat_oauth_base=fake.url,
-        )
-    )
+    services = build_services(wechat_settings(db_url, fake, tmp_path, CONFIG_DIR))
     client = await aiohttp_client(create_app(services, run_worker=False))
     mine = await follower_case(services)
     await link_session(client, services, OPENID)

@@ -176,18 +176,27 @@ async def test_notice_route(db: Database, fake: FakeWeChat, route: Route) -> Non
         await ch.api.close()
 
 
+async def consented_channel(
+    db: Database, fake: FakeWeChat, consent: str, api_seconds: float = 5.0
+) -> WeChatChannel:
+    """A channel with one subscription template (``consent``: long or once) the citizen
+    consented to, on WeChat's side and ours; its API client gives up after ``api_seconds``."""
+    template = LONG_TPL if consent == "long" else ONCE_TPL
+    fake.subscribe_templates = {template: consent == "long"}
+    fake.grant(OPENID, template, long_term=consent == "long")
+    async with db.transaction() as conn:
+        await consents.grant(conn, OPENID, template, long_term=consent == "long", now=_now())
+    return WeChatChannel(
+        make_api(db, fake, timeout=api_seconds),
+        wechat_config([{"id": template, "consent": consent, "fields": SUB_FIELDS}]),
+        template_id=fake.template_id,
+    )
+
+
 async def test_a_one_time_consent_serves_one_notice_then_the_template(
     db: Database, fake: FakeWeChat
 ) -> None:
-    fake.subscribe_templates = {ONCE_TPL: False}
-    fake.grant(OPENID, ONCE_TPL)
-    async with db.transaction() as conn:
-        await consents.grant(conn, OPENID, ONCE_TPL, long_term=False, now=_now())
-    ch = WeChatChannel(
-        make_api(db, fake),
-        wechat_config([{"id": ONCE_TPL, "consent": "once", "fields": SUB_FIELDS}]),
-        template_id=fake.template_id,
-    )
+    ch = await consented_channel(db, fake, "once")
     await ch.send(notice())
     await ch.send(notice())
     assert (len(fake.subscriptions), len(fake.templates)) == (1, 1)
@@ -197,15 +206,7 @@ async def test_a_one_time_consent_serves_one_notice_then_the_template(
 async def test_a_busy_platform_gives_the_consent_back_and_retries(
     db: Database, fake: FakeWeChat
 ) -> None:
-    fake.subscribe_templates = {ONCE_TPL: False}
-    fake.grant(OPENID, ONCE_TPL)
-    async with db.transaction() as conn:
-        await consents.grant(conn, OPENID, ONCE_TPL, long_term=False, now=_now())
-    ch = WeChatChannel(
-        make_api(db, fake),
-        wechat_config([{"id": ONCE_TPL, "consent": "once", "fields": SUB_FIELDS}]),
-        template_id=fake.template_id,
-    )
+    ch = await consented_channel(db, fake, "once")
     fake.inject("errcode", "bizsend", errcode=-1)  # system busy
     with pytest.raises(SendError) as err:
         await ch.send(notice())
@@ -265,27 +266,12 @@ def _now() -> Any:
     return utc_now()
 
 
-async def _lost_answer_channel(db: Database, fake: FakeWeChat, consent: str) -> WeChatChannel:
-    """A channel with one subscription template the citizen consented to, whose API
-    client gives up after 0.3 s (the bizsend answer the fake delays is lost)."""
-    template = LONG_TPL if consent == "long" else ONCE_TPL
-    fake.subscribe_templates = {template: consent == "long"}
-    fake.grant(OPENID, template, long_term=consent == "long")
-    async with db.transaction() as conn:
-        await consents.grant(conn, OPENID, template, long_term=consent == "long", now=_now())
-    return WeChatChannel(
-        make_api(db, fake, timeout=0.3),
-        wechat_config([{"id": template, "consent": consent, "fields": SUB_FIELDS}]),
-        template_id=fake.template_id,
-    )
-
-
 async def test_a_notification_whose_answer_was_lost_is_not_sent_twice(
     db: Database, fake: FakeWeChat
 ) -> None:
     """bizsend has no client_msg_id: after a timeout the notice waits for WeChat's
     subscribe_msg_sent_event, and the report settles it without a second notification."""
-    ch = await _lost_answer_channel(db, fake, "long")
+    ch = await consented_channel(db, fake, "long", api_seconds=0.3)  # the delayed answer is lost
     fake.inject("slow", "bizsend", seconds=0.8)  # carried out, answered too late
     with pytest.raises(SendError) as err:
         await ch.send(notice())
@@ -323,7 +309,7 @@ async def test_a_notification_never_reported_goes_out_once_after_the_wait(
 ) -> None:
     """A 502 from WeChat's gateway may hide a send; no report came within the wait, so it
     did not go out: the one-time consent the call took is given back and spent once."""
-    ch = await _lost_answer_channel(db, fake, "once")
+    ch = await consented_channel(db, fake, "once", api_seconds=0.3)
     ch.fallback.report_wait = timedelta(0)
     fake.inject("5xx", "bizsend")
     with pytest.raises(SendError) as err:
